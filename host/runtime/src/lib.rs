@@ -1,1 +1,54 @@
-pub fn placeholder() {}
+//! Patron's plugin runtime: runs merchant-installed WebAssembly components
+//! (the `patron:plugin` WIT contract) in a sandbox.
+//!
+//! - One [`Runtime`] per process: one wasmtime engine with a pooling
+//!   allocator and epoch interruption, and a cache of compiled components
+//!   (in memory, and on disk keyed by the sha256 of the bytes).
+//! - [`Runtime::load`] checks a component against its [`Manifest`] and the
+//!   merchant's [`Grants`] and links it: WASI deny-all plus only the granted
+//!   capabilities. The result, a [`Plugin`], is one installed version.
+//! - Calls ([`Plugin::segment`], [`Plugin::on_order`], ...) take a
+//!   [`CallContext`] (shop, config, kv store, [`Limits`]) and run in a fresh,
+//!   short-lived store; [`Plugin::instantiate`] gives a warm [`Instance`] for
+//!   several calls. Every failure is a [`PluginError`] naming the plugin.
+//! - [`CircuitBreaker`] switches off a plugin that keeps failing.
+//!
+//! Calls are synchronous; run them on a blocking thread.
+
+pub mod bindings;
+mod breaker;
+mod capability;
+mod context;
+mod error;
+mod grants;
+mod inspect;
+mod kv;
+mod limits;
+mod manifest;
+mod output;
+mod plugin;
+mod runtime;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use breaker::{BreakerOpen, BreakerState, CircuitBreaker};
+pub use context::CallContext;
+pub use error::{ErrorKind, LoadError, PluginError, RuntimeError};
+pub use grants::{Capability, Grants, UnknownCapability};
+pub use inspect::ComponentInfo;
+pub use kv::{KvBackendError, KvStore, MAX_KEY_BYTES, MemoryKv};
+pub use limits::Limits;
+pub use manifest::{Manifest, ManifestError, World};
+pub use plugin::{Instance, Plugin};
+pub use runtime::{Runtime, RuntimeConfig};
+
+/// The contract's data types, as the host sees them (serde-enabled).
+pub mod types {
+    pub use crate::bindings::recommender::exports::patron::plugin::recommendation::RecommendRequest;
+    pub use crate::bindings::types::{
+        Action, CouponSpec, CustomerStats, Discount, Event, LineItem, Member, Message, Money,
+        Order, OrderStatus, PluginError as GuestError, PointsAward, Product, Profile, Reward,
+        ScoredItem, TierInfo, Timer, TimerRequest, Timestamp,
+    };
+}

@@ -1,0 +1,64 @@
+//! Every host-side `bindgen!` of the `patron:plugin` contract, in one module.
+//!
+//! One invocation per world; the interfaces the worlds share (`types`, `log`,
+//! `clock`, `config`, `kv`) are generated once, by the `segmenter` invocation,
+//! and reused by the others through `with`.
+
+#![allow(missing_docs, unreachable_pub, clippy::all)]
+
+/// The `segmenter` world, and the shared interfaces.
+pub mod segmenter {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "segmenter",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+    });
+}
+
+/// The `loyalty` world.
+pub mod loyalty {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "loyalty",
+        with: {
+            "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types,
+            "patron:plugin/log": crate::bindings::segmenter::patron::plugin::log,
+            "patron:plugin/clock": crate::bindings::segmenter::patron::plugin::clock,
+            "patron:plugin/config": crate::bindings::segmenter::patron::plugin::config,
+            "patron:plugin/kv": crate::bindings::segmenter::patron::plugin::kv,
+        },
+    });
+}
+
+/// The `recommender` world.
+pub mod recommender {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "recommender",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        with: {
+            "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types,
+            "patron:plugin/log": crate::bindings::segmenter::patron::plugin::log,
+            "patron:plugin/clock": crate::bindings::segmenter::patron::plugin::clock,
+            "patron:plugin/config": crate::bindings::segmenter::patron::plugin::config,
+            "patron:plugin/kv": crate::bindings::segmenter::patron::plugin::kv,
+        },
+    });
+}
+
+/// The `automation` world.
+pub mod automation {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "automation",
+        with: {
+            "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types,
+            "patron:plugin/log": crate::bindings::segmenter::patron::plugin::log,
+            "patron:plugin/clock": crate::bindings::segmenter::patron::plugin::clock,
+            "patron:plugin/config": crate::bindings::segmenter::patron::plugin::config,
+            "patron:plugin/kv": crate::bindings::segmenter::patron::plugin::kv,
+        },
+    });
+}
+
+pub use segmenter::patron::plugin::{clock, config, kv, log, types};

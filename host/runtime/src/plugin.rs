@@ -1,0 +1,432 @@
+//! A loaded plugin, and instances of it: where calls happen.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::InstancePre;
+use wasmtime::{Store, Trap};
+
+use crate::bindings::automation::{Automation, AutomationIndices};
+use crate::bindings::loyalty::{Loyalty, LoyaltyIndices};
+use crate::bindings::recommender::exports::patron::plugin::recommendation::RecommendRequest;
+use crate::bindings::recommender::{Recommender, RecommenderIndices};
+use crate::bindings::segmenter::{Segmenter, SegmenterIndices};
+use crate::bindings::types::{
+    Action, Event, Member, Order, PluginError as GuestError, Product, Profile, Reward, ScoredItem,
+    TierInfo, Timer,
+};
+use crate::context::CallContext;
+use crate::error::{ErrorKind, PluginError};
+use crate::inspect::ComponentInfo;
+use crate::manifest::{Manifest, World};
+use crate::output::OutputSize;
+use crate::store::StoreState;
+
+/// A plugin version, compiled, checked and linked: ready to instantiate.
+/// Cloning is cheap; it is `Send + Sync`, so the host keeps one per installed
+/// version and calls it from any thread.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    label: Arc<str>,
+    manifest: Manifest,
+    info: ComponentInfo,
+    pre: InstancePre<StoreState>,
+    segmenter: Option<SegmenterIndices>,
+    loyalty: Option<LoyaltyIndices>,
+    recommender: Option<RecommenderIndices>,
+    automation: Option<AutomationIndices>,
+    memory_ceiling: usize,
+    epoch_tick: Duration,
+}
+
+impl Plugin {
+    pub(crate) fn new(
+        label: String,
+        manifest: Manifest,
+        info: ComponentInfo,
+        pre: InstancePre<StoreState>,
+        memory_ceiling: usize,
+        epoch_tick: Duration,
+    ) -> wasmtime::Result<Self> {
+        let has = |w: World| info.worlds.contains(&w);
+        let segmenter = has(World::Segmenter)
+            .then(|| SegmenterIndices::new(&pre))
+            .transpose()?;
+        let loyalty = has(World::Loyalty)
+            .then(|| LoyaltyIndices::new(&pre))
+            .transpose()?;
+        let recommender = has(World::Recommender)
+            .then(|| RecommenderIndices::new(&pre))
+            .transpose()?;
+        let automation = has(World::Automation)
+            .then(|| AutomationIndices::new(&pre))
+            .transpose()?;
+        Ok(Self {
+            inner: Arc::new(PluginInner {
+                label: label.into(),
+                manifest,
+                info,
+                pre,
+                segmenter,
+                loyalty,
+                recommender,
+                automation,
+                memory_ceiling,
+                epoch_tick,
+            }),
+        })
+    }
+
+    /// `name@version`.
+    pub fn label(&self) -> &str {
+        &self.inner.label
+    }
+
+    /// The manifest it was loaded with.
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    /// What the component implements and imports.
+    pub fn info(&self) -> &ComponentInfo {
+        &self.inner.info
+    }
+
+    /// A fresh instance in its own store, carrying `ctx`'s limits. Use it for
+    /// several calls in a row (a warm instance); drop it when done.
+    pub fn instantiate(&self, ctx: CallContext) -> Result<Instance, PluginError> {
+        let inner = &self.inner;
+        let deadline = ticks(ctx.limits.timeout, inner.epoch_tick);
+        let state = StoreState::new(Arc::clone(&inner.label), ctx, inner.memory_ceiling);
+        let mut store = Store::new(inner.pre.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(deadline);
+        store.epoch_deadline_trap();
+        let fail = |function, kind| PluginError::new(&*inner.label, function, kind);
+        let instance = inner
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| fail("instantiate", ErrorKind::Instantiate(format!("{e:#}"))))?;
+        let mut exports = Exports::default();
+        let load_error = |e: wasmtime::Error| fail("instantiate", ErrorKind::Instantiate(format!("{e:#}")));
+        if let Some(ix) = &inner.segmenter {
+            exports.segmenter = Some(ix.load(&mut store, &instance).map_err(load_error)?);
+        }
+        if let Some(ix) = &inner.loyalty {
+            exports.loyalty = Some(ix.load(&mut store, &instance).map_err(load_error)?);
+        }
+        if let Some(ix) = &inner.recommender {
+            exports.recommender = Some(ix.load(&mut store, &instance).map_err(load_error)?);
+        }
+        if let Some(ix) = &inner.automation {
+            exports.automation = Some(ix.load(&mut store, &instance).map_err(load_error)?);
+        }
+        Ok(Instance {
+            plugin: self.clone(),
+            store,
+            exports,
+            poisoned: false,
+        })
+    }
+
+    /// `segmenter`: one fresh instance, one [`Instance::segment`] call.
+    pub fn segment(&self, ctx: &CallContext, profiles: &[Profile]) -> Result<Vec<Vec<String>>, PluginError> {
+        self.instantiate(ctx.clone())?.segment(profiles)
+    }
+
+    /// `loyalty`: one fresh instance, one [`Instance::on_order`] call.
+    pub fn on_order(&self, ctx: &CallContext, order: &Order, member: &Member) -> Result<Vec<Action>, PluginError> {
+        self.instantiate(ctx.clone())?.on_order(order, member)
+    }
+
+    /// `loyalty`: one fresh instance, one [`Instance::on_refund`] call.
+    pub fn on_refund(&self, ctx: &CallContext, order: &Order, member: &Member) -> Result<Vec<Action>, PluginError> {
+        self.instantiate(ctx.clone())?.on_refund(order, member)
+    }
+
+    /// `loyalty`: one fresh instance, one [`Instance::tier_for`] call.
+    pub fn tier_for(&self, ctx: &CallContext, member: &Member) -> Result<TierInfo, PluginError> {
+        self.instantiate(ctx.clone())?.tier_for(member)
+    }
+
+    /// `loyalty`: one fresh instance, one [`Instance::rewards`] call.
+    pub fn rewards(&self, ctx: &CallContext) -> Result<Vec<Reward>, PluginError> {
+        self.instantiate(ctx.clone())?.rewards()
+    }
+
+    /// `recommender`: one fresh instance, one [`Instance::train`] call.
+    pub fn train(
+        &self,
+        ctx: &CallContext,
+        model: Option<&[u8]>,
+        orders: &[Order],
+        catalogue: &[Product],
+    ) -> Result<Vec<u8>, PluginError> {
+        self.instantiate(ctx.clone())?.train(model, orders, catalogue)
+    }
+
+    /// `recommender`: one fresh instance, one [`Instance::recommend`] call.
+    pub fn recommend(
+        &self,
+        ctx: &CallContext,
+        model: &[u8],
+        request: &RecommendRequest,
+    ) -> Result<Vec<ScoredItem>, PluginError> {
+        self.instantiate(ctx.clone())?.recommend(model, request)
+    }
+
+    /// `automation`: one fresh instance, one [`Instance::on_event`] call.
+    pub fn on_event(&self, ctx: &CallContext, event: &Event, profile: &Profile) -> Result<Vec<Action>, PluginError> {
+        self.instantiate(ctx.clone())?.on_event(event, profile)
+    }
+
+    /// `automation`: one fresh instance, one [`Instance::on_timer`] call.
+    pub fn on_timer(&self, ctx: &CallContext, timer: &Timer, profile: &Profile) -> Result<Vec<Action>, PluginError> {
+        self.instantiate(ctx.clone())?.on_timer(timer, profile)
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("label", &self.inner.label)
+            .field("info", &self.inner.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Epoch ticks covering `timeout`: rounded up, plus one for the tick in progress.
+fn ticks(timeout: Duration, tick: Duration) -> u64 {
+    let tick = tick.as_nanos().max(1);
+    let n = timeout.as_nanos().div_ceil(tick);
+    u64::try_from(n).unwrap_or(u64::MAX).saturating_add(1)
+}
+
+#[derive(Default)]
+struct Exports {
+    segmenter: Option<Segmenter>,
+    loyalty: Option<Loyalty>,
+    recommender: Option<Recommender>,
+    automation: Option<Automation>,
+}
+
+/// One instance of a plugin in its own store. Every call is bounded by the
+/// store's limits (time per call, memory, output size). After a failed call
+/// (other than an error the plugin returned) the instance is unusable:
+/// further calls fail with [`ErrorKind::Poisoned`].
+pub struct Instance {
+    plugin: Plugin,
+    store: Store<StoreState>,
+    exports: Exports,
+    poisoned: bool,
+}
+
+impl Instance {
+    /// For each profile, its segments (exactly one entry per profile).
+    pub fn segment(&mut self, profiles: &[Profile]) -> Result<Vec<Vec<String>>, PluginError> {
+        let out = self.call(
+            World::Segmenter,
+            "segment",
+            |e| e.segmenter.as_ref(),
+            |b, s| b.patron_plugin_segmentation().call_segment(s, profiles),
+        )?;
+        if out.len() != profiles.len() {
+            return Err(self.error(
+                "segment",
+                ErrorKind::InvalidOutput(format!(
+                    "{} answers for {} profiles",
+                    out.len(),
+                    profiles.len()
+                )),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Actions for a paid order.
+    pub fn on_order(&mut self, order: &Order, member: &Member) -> Result<Vec<Action>, PluginError> {
+        self.call(
+            World::Loyalty,
+            "on-order",
+            |e| e.loyalty.as_ref(),
+            |b, s| b.patron_plugin_loyalty_program().call_on_order(s, order, member),
+        )
+    }
+
+    /// Actions for a refunded order.
+    pub fn on_refund(&mut self, order: &Order, member: &Member) -> Result<Vec<Action>, PluginError> {
+        self.call(
+            World::Loyalty,
+            "on-refund",
+            |e| e.loyalty.as_ref(),
+            |b, s| b.patron_plugin_loyalty_program().call_on_refund(s, order, member),
+        )
+    }
+
+    /// The tier a member should hold.
+    pub fn tier_for(&mut self, member: &Member) -> Result<TierInfo, PluginError> {
+        self.call(
+            World::Loyalty,
+            "tier-for",
+            |e| e.loyalty.as_ref(),
+            |b, s| b.patron_plugin_loyalty_program().call_tier_for(s, member),
+        )
+    }
+
+    /// The rewards members can redeem.
+    pub fn rewards(&mut self) -> Result<Vec<Reward>, PluginError> {
+        self.call(
+            World::Loyalty,
+            "rewards",
+            |e| e.loyalty.as_ref(),
+            |b, s| b.patron_plugin_loyalty_program().call_rewards(s),
+        )
+    }
+
+    /// Fold a chunk of orders into the model (`None` for the first chunk).
+    pub fn train(
+        &mut self,
+        model: Option<&[u8]>,
+        orders: &[Order],
+        catalogue: &[Product],
+    ) -> Result<Vec<u8>, PluginError> {
+        self.call(
+            World::Recommender,
+            "train",
+            |e| e.recommender.as_ref(),
+            |b, s| b.patron_plugin_recommendation().call_train(s, model, orders, catalogue),
+        )
+    }
+
+    /// Recommend from a trained model.
+    pub fn recommend(&mut self, model: &[u8], request: &RecommendRequest) -> Result<Vec<ScoredItem>, PluginError> {
+        self.call(
+            World::Recommender,
+            "recommend",
+            |e| e.recommender.as_ref(),
+            |b, s| b.patron_plugin_recommendation().call_recommend(s, model, request),
+        )
+    }
+
+    /// Actions for an event.
+    pub fn on_event(&mut self, event: &Event, profile: &Profile) -> Result<Vec<Action>, PluginError> {
+        self.call(
+            World::Automation,
+            "on-event",
+            |e| e.automation.as_ref(),
+            |b, s| b.patron_plugin_automation_hooks().call_on_event(s, event, profile),
+        )
+    }
+
+    /// Actions for a due timer.
+    pub fn on_timer(&mut self, timer: &Timer, profile: &Profile) -> Result<Vec<Action>, PluginError> {
+        self.call(
+            World::Automation,
+            "on-timer",
+            |e| e.automation.as_ref(),
+            |b, s| b.patron_plugin_automation_hooks().call_on_timer(s, timer, profile),
+        )
+    }
+
+    fn error(&self, function: &'static str, kind: ErrorKind) -> PluginError {
+        PluginError::new(self.plugin.label(), function, kind)
+    }
+
+    /// Run one export under the store's limits and turn every way it can fail
+    /// into a [`PluginError`].
+    fn call<B, R: OutputSize>(
+        &mut self,
+        world: World,
+        function: &'static str,
+        bindings: impl FnOnce(&Exports) -> Option<&B>,
+        f: impl FnOnce(&B, &mut Store<StoreState>) -> wasmtime::Result<Result<R, GuestError>>,
+    ) -> Result<R, PluginError> {
+        if self.poisoned {
+            return Err(self.error(function, ErrorKind::Poisoned));
+        }
+        let Some(b) = bindings(&self.exports) else {
+            return Err(self.error(function, ErrorKind::WrongWorld(world)));
+        };
+        let limits = &self.store.data().ctx.limits;
+        let (timeout, max_output) = (limits.timeout, limits.max_output_bytes);
+        let deadline = ticks(timeout, self.plugin.inner.epoch_tick);
+        self.store.set_epoch_deadline(deadline);
+        self.store.data_mut().begin_call();
+
+        let outcome = f(b, &mut self.store);
+        let denied = self.store.data().first_denial();
+        let kind = match outcome {
+            Err(trap) => {
+                self.poisoned = true;
+                self.classify(&trap, timeout)
+            }
+            Ok(_) if denied.is_some() => ErrorKind::Denied(denied.unwrap_or_default()),
+            Ok(Err(guest)) => ErrorKind::Guest {
+                code: guest.code,
+                message: guest.message,
+            },
+            Ok(Ok(out)) => {
+                let size = out.output_size();
+                if size <= max_output {
+                    return Ok(out);
+                }
+                ErrorKind::OutputTooLarge {
+                    size,
+                    limit: max_output,
+                }
+            }
+        };
+        let error = self.error(function, kind);
+        tracing::warn!(
+            plugin = self.plugin.label(),
+            shop = &*self.store.data().ctx.shop_id,
+            code = error.kind.code(),
+            "{error}"
+        );
+        Err(error)
+    }
+
+    /// Why a call trapped: limits first (a refused memory growth usually ends
+    /// in an allocation-failure abort), then the trap code, then a panic
+    /// message on the captured stderr.
+    fn classify(&self, error: &wasmtime::Error, timeout: Duration) -> ErrorKind {
+        let state = self.store.data();
+        if state.limiter.hit {
+            return ErrorKind::MemoryLimit {
+                limit: state.limiter.limit,
+            };
+        }
+        if let Some(denied) = state.first_denial() {
+            return ErrorKind::Denied(denied);
+        }
+        let trap = error.downcast_ref::<Trap>();
+        match trap {
+            Some(Trap::Interrupt) => return ErrorKind::Timeout(timeout),
+            Some(Trap::StackOverflow) => return ErrorKind::StackOverflow,
+            _ => {}
+        }
+        let stderr = state.stderr.contents();
+        let stderr = String::from_utf8_lossy(&stderr);
+        if let Some(at) = stderr.find("panicked at") {
+            let message: String = stderr[at..].lines().take(2).collect::<Vec<_>>().join(" ");
+            return ErrorKind::Panic(message);
+        }
+        match trap {
+            Some(trap) => ErrorKind::Trap(trap.to_string()),
+            None => ErrorKind::Trap(format!("{error:#}")),
+        }
+    }
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("plugin", &self.plugin.label())
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}

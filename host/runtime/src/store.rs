@@ -1,0 +1,127 @@
+//! What one short-lived `Store` carries: the call's context, limits and WASI deny-all.
+
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::context::CallContext;
+
+/// Bytes of a guest's stderr kept per store (panic messages are read from it).
+const STDERR_CAPACITY: usize = 8 * 1024;
+
+/// Data of one `Store`: one instance's host-side state.
+pub(crate) struct StoreState {
+    /// `name@version`, for logs.
+    pub(crate) plugin: Arc<str>,
+    /// Shop, config, kv backend and limits of the call.
+    pub(crate) ctx: CallContext,
+    /// WASI, configured deny-all.
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// The guest's stderr, captured (never inherited).
+    pub(crate) stderr: MemoryOutputPipe,
+    /// Memory limiter; remembers whether the limit was hit.
+    pub(crate) limiter: MemoryLimiter,
+    /// Network uses the guest attempted (and was refused).
+    pub(crate) denied: Arc<Mutex<Vec<String>>>,
+    /// Log lines written during the current call.
+    pub(crate) log_lines: u32,
+}
+
+impl StoreState {
+    pub(crate) fn new(plugin: Arc<str>, ctx: CallContext, memory_ceiling: usize) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let denied = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&denied);
+        // No preopened directories, no environment, no arguments, stdin empty,
+        // stdout discarded, stderr captured. Sockets: TCP and UDP sockets can be
+        // created (so that the attempt is seen) but every address is refused and
+        // the attempt is recorded; name lookup is off.
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .allow_ip_name_lookup(false)
+            .allow_tcp(true)
+            .allow_udp(true)
+            .socket_addr_check(move |addr, usage| {
+                if let Ok(mut denied) = record.lock() {
+                    denied.push(format!("network access ({usage:?} {addr})"));
+                }
+                Box::pin(async { false })
+            })
+            .build();
+        let memory_limit = ctx.limits.max_memory_bytes.min(memory_ceiling);
+        Self {
+            plugin,
+            ctx,
+            wasi,
+            table: ResourceTable::new(),
+            stderr,
+            limiter: MemoryLimiter {
+                limit: memory_limit,
+                hit: false,
+            },
+            denied,
+            log_lines: 0,
+        }
+    }
+
+    /// Forget per-call observations before a new call on the same instance.
+    pub(crate) fn begin_call(&mut self) {
+        self.limiter.hit = false;
+        self.log_lines = 0;
+        if let Ok(mut denied) = self.denied.lock() {
+            denied.clear();
+        }
+    }
+
+    /// The first network use refused during this call, if any.
+    pub(crate) fn first_denial(&self) -> Option<String> {
+        self.denied.lock().ok().and_then(|d| d.first().cloned())
+    }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps linear memory and table growth of one store.
+pub(crate) struct MemoryLimiter {
+    /// Bytes of linear memory allowed (per memory).
+    pub(crate) limit: usize,
+    /// Whether a growth was refused because of `limit`.
+    pub(crate) hit: bool,
+}
+
+/// Table elements one instance may have; generous for any real plugin.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}

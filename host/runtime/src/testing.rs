@@ -1,0 +1,109 @@
+//! Build the workspace's plugins to WebAssembly from tests (feature `testing`).
+//!
+//! ```ignore
+//! let wasm = patron_runtime::testing::plugin_wasm("segment-example")?; // bytes
+//! ```
+//!
+//! The first call in a process builds every plugin in [`TEST_PLUGINS`] with
+//! one `cargo build --release --target wasm32-wasip2 -p ...` (using `$CARGO`
+//! and the workspace target directory, so builds are shared with the rest of
+//! the workspace and incremental); later calls reuse the result. A package
+//! outside that list is built on its own the first time it is asked for.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// The plugins of this workspace that tests use, built together on first use.
+pub const TEST_PLUGINS: &[&str] = &[
+    "segment-example",
+    "loyalty-example",
+    "raw-segmenter",
+    "hostile-loop",
+    "hostile-memory",
+    "hostile-recursion",
+    "hostile-output",
+    "hostile-trap",
+    "hostile-panic",
+    "hostile-file",
+    "hostile-env",
+    "hostile-socket",
+    "no-world",
+    "wants-kv",
+];
+
+/// The wasm target plugins are built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// A plugin could not be built or read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("building plugin(s) {packages}: {reason}")]
+pub struct BuildError {
+    /// The packages being built.
+    pub packages: String,
+    /// What went wrong (cargo's stderr, or an I/O error).
+    pub reason: String,
+}
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The target directory: `$CARGO_TARGET_DIR`, or `target/` in the workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
+}
+
+/// Where the built `.wasm` of `package` is.
+pub fn wasm_path(package: &str) -> PathBuf {
+    target_dir()
+        .join(TARGET)
+        .join("release")
+        .join(format!("{}.wasm", package.replace('-', "_")))
+}
+
+/// Build `packages` (release, wasm32-wasip2) with one cargo invocation.
+pub fn build(packages: &[&str]) -> Result<(), BuildError> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace_root())
+        .args(["build", "--release", "--target", TARGET])
+        .env("CARGO_TARGET_DIR", target_dir());
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    let error = |reason: String| BuildError {
+        packages: packages.join(", "),
+        reason,
+    };
+    let output = command.output().map_err(|e| error(format!("running cargo: {e}")))?;
+    if !output.status.success() {
+        return Err(error(String::from_utf8_lossy(&output.stderr).into_owned()));
+    }
+    Ok(())
+}
+
+/// The `.wasm` bytes of workspace plugin `package`, built once per process.
+pub fn plugin_wasm(package: &str) -> Result<Vec<u8>, BuildError> {
+    static ALL: OnceLock<Result<(), BuildError>> = OnceLock::new();
+    static OTHERS: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+    if TEST_PLUGINS.contains(&package) {
+        ALL.get_or_init(|| build(TEST_PLUGINS)).clone()?;
+    } else {
+        let mut built = OTHERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let built = built.get_or_insert_with(HashSet::new);
+        if !built.contains(package) {
+            build(&[package])?;
+            built.insert(package.to_owned());
+        }
+    }
+    let path = wasm_path(package);
+    std::fs::read(&path).map_err(|e| BuildError {
+        packages: package.to_owned(),
+        reason: format!("reading {}: {e}", path.display()),
+    })
+}
