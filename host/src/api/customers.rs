@@ -1,0 +1,49 @@
+//! Secret-key API for customers: the store's back end upserts them by external id.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::error::{ApiError, ApiResult};
+use super::json::JsonBody;
+use super::keys::SecretShop;
+use super::state::AppState;
+use crate::store::customers::{Customer, CustomerInput, Upserted};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/customers", post(upsert_customer))
+        .route("/v1/customers/{external_id}", get(get_customer))
+}
+
+#[derive(Serialize)]
+pub struct Upsert<T> {
+    pub result: Upserted,
+    #[serde(flatten)]
+    pub record: T,
+}
+
+/// 201 for a new record, 200 otherwise.
+pub fn upsert_status(result: Upserted) -> StatusCode {
+    if result == Upserted::Created { StatusCode::CREATED } else { StatusCode::OK }
+}
+
+async fn upsert_customer(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    JsonBody(input): JsonBody<CustomerInput>,
+) -> ApiResult<(StatusCode, Json<Upsert<Customer>>)> {
+    let input = input.validate()?;
+    let (customer, result) = state.db.upsert_customer(shop.id, &input).await?;
+    Ok((upsert_status(result), Json(Upsert { result, record: customer })))
+}
+
+async fn get_customer(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Path(external_id): Path<String>,
+) -> ApiResult<Json<Customer>> {
+    state.db.customer_by_external_id(shop.id, &external_id).await?.map(Json).ok_or(ApiError::NotFound("customer"))
+}

@@ -1,0 +1,55 @@
+//! The HTTP API: one module per resource, merged here.
+
+pub mod cors;
+pub mod customers;
+pub mod error;
+pub mod events;
+pub mod health;
+pub mod identify;
+pub mod json;
+pub mod keys;
+pub mod orders;
+pub mod products;
+pub mod state;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tower_http::trace::TraceLayer;
+
+use error::InternalCause;
+use state::AppState;
+
+/// The whole HTTP application; tests drive it without a socket.
+pub fn app(state: AppState) -> Router {
+    let storefront = Router::new()
+        .merge(events::router().layer(DefaultBodyLimit::max(events::BODY_LIMIT)))
+        .merge(identify::router())
+        .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors));
+    let back_office = Router::new().merge(customers::router()).merge(products::router()).merge(orders::router());
+    Router::new()
+        .merge(storefront)
+        .merge(back_office)
+        .merge(health::router())
+        .layer(DefaultBodyLimit::max(json::DEFAULT_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Records every request's duration and logs the cause of internal errors, which the
+/// client never sees.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    state.metrics.observe_request(&route, &method, response.status().as_u16(), started.elapsed());
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(%route, %method, cause, "request failed");
+    }
+    response
+}

@@ -1,0 +1,70 @@
+//! What every request handler shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::metrics::Metrics;
+use crate::store::shops::Shop;
+use crate::store::{Db, StoreResult};
+
+/// Shared state of the HTTP service; cloning it is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub shops: ShopCache,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(db: Db) -> Self {
+        Self { db, shops: ShopCache::default(), metrics: Arc::new(Metrics::default()) }
+    }
+}
+
+/// How long a shop looked up by key is trusted before it is read again, so that key
+/// lookups stay off the database on the ingest path while origin changes still apply soon.
+const SHOP_TTL: Duration = Duration::from_secs(10);
+
+/// Shops by publishable key or secret hash, cached briefly.
+#[derive(Clone, Default)]
+pub struct ShopCache {
+    entries: Arc<RwLock<HashMap<String, (Arc<Shop>, Instant)>>>,
+}
+
+impl ShopCache {
+    fn cached(&self, cache_key: &str) -> Option<Arc<Shop>> {
+        let entries = self.entries.read().ok()?;
+        let (shop, at) = entries.get(cache_key)?;
+        (at.elapsed() < SHOP_TTL).then(|| shop.clone())
+    }
+
+    fn remember(&self, cache_key: String, shop: Arc<Shop>) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() > 10_000 {
+                entries.clear();
+            }
+            entries.insert(cache_key, (shop, Instant::now()));
+        }
+    }
+
+    pub async fn by_publishable_key(&self, db: &Db, key: &str) -> StoreResult<Option<Arc<Shop>>> {
+        let cache_key = format!("pk:{key}");
+        if let Some(shop) = self.cached(&cache_key) {
+            return Ok(Some(shop));
+        }
+        let Some(shop) = db.shop_by_publishable_key(key).await?.map(Arc::new) else { return Ok(None) };
+        self.remember(cache_key, shop.clone());
+        Ok(Some(shop))
+    }
+
+    pub async fn by_secret(&self, db: &Db, secret: &str) -> StoreResult<Option<Arc<Shop>>> {
+        let cache_key = format!("sk:{}", crate::auth::secret_hash(secret));
+        if let Some(shop) = self.cached(&cache_key) {
+            return Ok(Some(shop));
+        }
+        let Some(shop) = db.shop_by_secret(secret).await?.map(Arc::new) else { return Ok(None) };
+        self.remember(cache_key, shop.clone());
+        Ok(Some(shop))
+    }
+}

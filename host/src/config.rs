@@ -1,0 +1,103 @@
+//! Configuration: command-line flags over environment over a TOML file, in one struct.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Where the TOML file is looked for when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "patron.toml";
+pub const DEFAULT_DATA_DIR: &str = "patron-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Settings as they may appear in flags, environment or the file; unset is `None`.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Database URL (`sqlite://…` or `postgres://…`); defaults to SQLite under the data directory.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Directory for the embedded database and the plugin cache.
+    #[arg(long, env = "PATRON_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "PATRON_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Settings {
+    /// Fills what `self` leaves unset from `other`.
+    fn or(self, other: Settings) -> Settings {
+        Settings {
+            database_url: self.database_url.or(other.database_url),
+            data_dir: self.data_dir.or(other.data_dir),
+            listen: self.listen.or(other.listen),
+        }
+    }
+}
+
+/// The resolved configuration of one Patron process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+}
+
+impl Config {
+    /// Resolves flags and environment (already merged by clap) over the TOML file.
+    pub fn resolve(from_cli_and_env: Settings, config_file: Option<&Path>) -> anyhow::Result<Self> {
+        let file_settings = match config_file {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file(Path::new(DEFAULT_CONFIG_FILE))?,
+            None => Settings::default(),
+        };
+        let settings = from_cli_and_env.or(file_settings);
+        let data_dir = settings.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database_url = match settings.database_url {
+            Some(url) => url,
+            None => {
+                std::fs::create_dir_all(&data_dir)
+                    .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+                format!("sqlite://{}?mode=rwc", data_dir.join("patron.db").display())
+            }
+        };
+        let listen = match settings.listen {
+            Some(listen) => listen,
+            None => DEFAULT_LISTEN.parse()?,
+        };
+        Ok(Self { database_url, data_dir, listen })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<Settings> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_sqlite_is_the_default() {
+        let dir = std::env::temp_dir().join(format!("patron-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("patron.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\ndatabase_url = \"postgres://file\"\n").expect("write");
+        let cli = Settings { database_url: Some("postgres://flag".into()), ..Settings::default() };
+        let config = Config::resolve(cli, Some(&file)).expect("resolves");
+        assert_eq!(config.database_url, "postgres://flag");
+        assert_eq!(config.listen.port(), 9000);
+
+        let defaults = Settings { data_dir: Some(dir.join("data")), ..Settings::default() };
+        let config = Config::resolve(defaults, Some(&dir.join("absent.toml")));
+        assert!(config.is_err(), "an explicit config file that is missing is an error");
+        std::fs::remove_file(&file).expect("cleanup");
+        let config = Config::resolve(Settings { data_dir: Some(dir.join("data")), ..Settings::default() }, None)
+            .expect("defaults");
+        assert!(config.database_url.starts_with("sqlite://"));
+        assert!(dir.join("data").is_dir());
+    }
+}

@@ -1,0 +1,432 @@
+//! Customers, their identity resolution and the purchase stats every plugin reads.
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Db, StoreError, StoreResult, new_id, now_ms};
+
+/// What the store's back end (or an import) says about a customer.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    #[serde(alias = "id")]
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// `YYYY-MM-DD`, or `--MM-DD` when the year is unknown.
+    pub birthday: Option<String>,
+    pub marketing_consent: Option<bool>,
+    pub traits: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Unix milliseconds; defaults to the time of the first upsert.
+    pub created_at: Option<i64>,
+}
+
+/// Purchase statistics, derived from the shop's orders.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct CustomerStats {
+    pub order_count: i64,
+    pub total_spent: i64,
+    pub first_order_at: Option<i64>,
+    pub last_order_at: Option<i64>,
+    pub average_order_value: i64,
+}
+
+/// A stored customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Customer {
+    pub id: i64,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub birthday: Option<String>,
+    pub marketing_consent: bool,
+    pub traits: serde_json::Value,
+    pub created_at: i64,
+    pub stats: CustomerStats,
+}
+
+/// Whether an upsert created, changed or left a record as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Upserted {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Input that fails validation, with a reason fit for the client.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self { field, reason: reason.into() }
+    }
+}
+
+impl CustomerInput {
+    /// Normalises emails and checks field formats.
+    pub fn validate(mut self) -> Result<Self, InvalidInput> {
+        self.external_id = non_empty(self.external_id);
+        self.email = non_empty(self.email).map(|e| e.to_lowercase());
+        self.phone = non_empty(self.phone);
+        self.first_name = non_empty(self.first_name);
+        self.last_name = non_empty(self.last_name);
+        self.birthday = non_empty(self.birthday);
+        if self.external_id.is_none() && self.email.is_none() {
+            return Err(InvalidInput::new("external_id", "a customer needs an external_id or an email"));
+        }
+        if let Some(email) = &self.email {
+            let valid = email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
+            });
+            if !valid {
+                return Err(InvalidInput::new("email", format!("`{email}` is not an email address")));
+            }
+        }
+        if let Some(birthday) = &self.birthday {
+            if !is_valid_birthday(birthday) {
+                return Err(InvalidInput::new("birthday", format!("`{birthday}` is not YYYY-MM-DD or --MM-DD")));
+            }
+        }
+        for (field, value) in [("external_id", &self.external_id), ("email", &self.email)] {
+            if value.as_ref().is_some_and(|v| v.len() > 255) {
+                return Err(InvalidInput::new(field, "longer than 255 characters"));
+            }
+        }
+        Ok(self)
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn is_valid_birthday(value: &str) -> bool {
+    if let Some(month_day) = value.strip_prefix("--") {
+        return chrono::NaiveDate::parse_from_str(&format!("2000-{month_day}"), "%Y-%m-%d").is_ok();
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+}
+
+const CUSTOMER_COLUMNS: &str = "id, external_id, email, phone, first_name, last_name, birthday, \
+     marketing_consent, traits, created_at, order_count, total_spent, first_order_at, last_order_at";
+
+fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
+    let traits: String = row.try_get("traits")?;
+    let order_count: i64 = row.try_get("order_count")?;
+    let total_spent: i64 = row.try_get("total_spent")?;
+    Ok(Customer {
+        id: row.try_get("id")?,
+        external_id: row.try_get("external_id")?,
+        email: row.try_get("email")?,
+        phone: row.try_get("phone")?,
+        first_name: row.try_get("first_name")?,
+        last_name: row.try_get("last_name")?,
+        birthday: row.try_get("birthday")?,
+        marketing_consent: row.try_get::<i64, _>("marketing_consent")? != 0,
+        traits: serde_json::from_str(&traits).map_err(|e| StoreError::Corrupt(format!("customer traits: {e}")))?,
+        created_at: row.try_get("created_at")?,
+        stats: CustomerStats {
+            order_count,
+            total_spent,
+            first_order_at: row.try_get("first_order_at")?,
+            last_order_at: row.try_get("last_order_at")?,
+            average_order_value: if order_count > 0 { total_spent / order_count } else { 0 },
+        },
+    })
+}
+
+pub(crate) async fn customer_by_id(conn: &mut AnyConnection, shop_id: i64, id: i64) -> StoreResult<Option<Customer>> {
+    let row = sqlx::query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE shop_id = $1 AND id = $2"))
+        .bind(shop_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(customer_from_row).transpose()
+}
+
+async fn customer_id_by_external(conn: &mut AnyConnection, shop_id: i64, external_id: &str) -> StoreResult<Option<i64>> {
+    Ok(sqlx::query_scalar("SELECT id FROM customers WHERE shop_id = $1 AND external_id = $2")
+        .bind(shop_id)
+        .bind(external_id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// The customer an email identity points to, following merges.
+async fn customer_id_by_email(conn: &mut AnyConnection, shop_id: i64, email: &str) -> StoreResult<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT customer_id FROM identities WHERE shop_id = $1 AND kind = 'email' AND value = $2",
+    )
+    .bind(shop_id)
+    .bind(email)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Upserts a customer inside a transaction: matched by external id, then by email.
+/// When an external id arrives for a person known so far only by email, the records are
+/// one person: they are merged.
+pub(crate) async fn upsert_customer(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    input: &CustomerInput,
+) -> StoreResult<(i64, Upserted)> {
+    let by_external = match &input.external_id {
+        Some(ext) => customer_id_by_external(conn, shop_id, ext).await?,
+        None => None,
+    };
+    let by_email = match &input.email {
+        Some(email) => customer_id_by_email(conn, shop_id, email).await?,
+        None => None,
+    };
+    let existing = match (by_external, by_email) {
+        (Some(a), Some(b)) if a != b => {
+            let b_external: Option<String> =
+                sqlx::query_scalar("SELECT external_id FROM customers WHERE shop_id = $1 AND id = $2")
+                    .bind(shop_id)
+                    .bind(b)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            if b_external.is_none() {
+                merge_customers(conn, shop_id, a, b).await?;
+            }
+            Some(a)
+        }
+        (Some(a), _) => Some(a),
+        (None, Some(b)) => {
+            let b_external: Option<String> =
+                sqlx::query_scalar("SELECT external_id FROM customers WHERE shop_id = $1 AND id = $2")
+                    .bind(shop_id)
+                    .bind(b)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            // An email owned by a different known customer is not evidence of one person.
+            (b_external.is_none() || input.external_id.is_none()).then_some(b)
+        }
+        (None, None) => None,
+    };
+    let now = now_ms();
+    let id = match existing {
+        None => {
+            let id = new_id();
+            let traits = input.traits.clone().unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO customers (shop_id, id, external_id, email, phone, first_name, last_name, \
+                 birthday, marketing_consent, traits, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(shop_id)
+            .bind(id)
+            .bind(&input.external_id)
+            .bind(&input.email)
+            .bind(&input.phone)
+            .bind(&input.first_name)
+            .bind(&input.last_name)
+            .bind(&input.birthday)
+            .bind(i64::from(input.marketing_consent.unwrap_or(false)))
+            .bind(serde_json::Value::Object(traits).to_string())
+            .bind(input.created_at.unwrap_or(now))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            record_contact_identities(conn, shop_id, id, input).await?;
+            return Ok((id, Upserted::Created));
+        }
+        Some(id) => id,
+    };
+    let current = customer_by_id(conn, shop_id, id).await?.ok_or(StoreError::NotFound("customer"))?;
+    let mut traits = current.traits.as_object().cloned().unwrap_or_default();
+    if let Some(new_traits) = &input.traits {
+        traits.extend(new_traits.clone());
+    }
+    let merged = Customer {
+        external_id: input.external_id.clone().or(current.external_id.clone()),
+        email: input.email.clone().or(current.email.clone()),
+        phone: input.phone.clone().or(current.phone.clone()),
+        first_name: input.first_name.clone().or(current.first_name.clone()),
+        last_name: input.last_name.clone().or(current.last_name.clone()),
+        birthday: input.birthday.clone().or(current.birthday.clone()),
+        marketing_consent: input.marketing_consent.unwrap_or(current.marketing_consent),
+        traits: serde_json::Value::Object(traits),
+        created_at: input.created_at.map_or(current.created_at, |t| t.min(current.created_at)),
+        ..current.clone()
+    };
+    let unchanged = merged.external_id == current.external_id
+        && merged.email == current.email
+        && merged.phone == current.phone
+        && merged.first_name == current.first_name
+        && merged.last_name == current.last_name
+        && merged.birthday == current.birthday
+        && merged.marketing_consent == current.marketing_consent
+        && merged.traits == current.traits
+        && merged.created_at == current.created_at;
+    if unchanged {
+        return Ok((id, Upserted::Unchanged));
+    }
+    sqlx::query(
+        "UPDATE customers SET external_id = $3, email = $4, phone = $5, first_name = $6, last_name = $7, \
+         birthday = $8, marketing_consent = $9, traits = $10, created_at = $11, updated_at = $12 \
+         WHERE shop_id = $1 AND id = $2",
+    )
+    .bind(shop_id)
+    .bind(id)
+    .bind(&merged.external_id)
+    .bind(&merged.email)
+    .bind(&merged.phone)
+    .bind(&merged.first_name)
+    .bind(&merged.last_name)
+    .bind(&merged.birthday)
+    .bind(i64::from(merged.marketing_consent))
+    .bind(merged.traits.to_string())
+    .bind(merged.created_at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    record_contact_identities(conn, shop_id, id, input).await?;
+    Ok((id, Upserted::Updated))
+}
+
+async fn record_contact_identities(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    input: &CustomerInput,
+) -> StoreResult<()> {
+    for (kind, value) in [("email", &input.email), ("phone", &input.phone)] {
+        if let Some(value) = value {
+            super::identities::link(conn, shop_id, kind, value, customer_id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Folds `loser` into `winner`: orders, events and identities move over, stats are
+/// recomputed and the loser is marked merged (kept, so references stay explainable).
+pub(crate) async fn merge_customers(conn: &mut AnyConnection, shop_id: i64, winner: i64, loser: i64) -> StoreResult<()> {
+    for table in ["orders", "events", "identities"] {
+        sqlx::query(&format!("UPDATE {table} SET customer_id = $3 WHERE shop_id = $1 AND customer_id = $2"))
+            .bind(shop_id)
+            .bind(loser)
+            .bind(winner)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let loser_row = customer_by_id(conn, shop_id, loser).await?.ok_or(StoreError::NotFound("customer"))?;
+    sqlx::query(
+        "UPDATE customers SET email = COALESCE(email, $3), phone = COALESCE(phone, $4), \
+         first_name = COALESCE(first_name, $5), last_name = COALESCE(last_name, $6), \
+         birthday = COALESCE(birthday, $7), created_at = CASE WHEN $8 < created_at THEN $8 ELSE created_at END \
+         WHERE shop_id = $1 AND id = $2",
+    )
+    .bind(shop_id)
+    .bind(winner)
+    .bind(&loser_row.email)
+    .bind(&loser_row.phone)
+    .bind(&loser_row.first_name)
+    .bind(&loser_row.last_name)
+    .bind(&loser_row.birthday)
+    .bind(loser_row.created_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE customers SET merged_into = $3, email = NULL, phone = NULL, order_count = 0, total_spent = 0, \
+         first_order_at = NULL, last_order_at = NULL WHERE shop_id = $1 AND id = $2",
+    )
+    .bind(shop_id)
+    .bind(loser)
+    .bind(winner)
+    .execute(&mut *conn)
+    .await?;
+    refresh_stats(conn, shop_id, winner).await
+}
+
+/// Recomputes a customer's stats from their orders. Pending, cancelled and fully
+/// refunded orders do not count as purchases; partial refunds reduce the amount spent.
+pub(crate) async fn refresh_stats(conn: &mut AnyConnection, shop_id: i64, customer_id: i64) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE customers SET \
+           order_count = (SELECT COUNT(*) FROM orders o WHERE o.shop_id = $1 AND o.customer_id = $2 \
+                          AND o.status IN ('paid', 'fulfilled')), \
+           total_spent = (SELECT COALESCE(CAST(SUM(o.total - o.refunded) AS BIGINT), 0) FROM orders o \
+                          WHERE o.shop_id = $1 AND o.customer_id = $2 AND o.status IN ('paid', 'fulfilled')), \
+           first_order_at = (SELECT MIN(o.placed_at) FROM orders o WHERE o.shop_id = $1 AND o.customer_id = $2 \
+                          AND o.status IN ('paid', 'fulfilled')), \
+           last_order_at = (SELECT MAX(o.placed_at) FROM orders o WHERE o.shop_id = $1 AND o.customer_id = $2 \
+                          AND o.status IN ('paid', 'fulfilled')), \
+           updated_at = $3 \
+         WHERE shop_id = $1 AND id = $2",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One page of a shop's customers, in id order.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerPage {
+    pub customers: Vec<Customer>,
+    pub next_after: Option<i64>,
+}
+
+impl Db {
+    pub async fn upsert_customer(&self, shop_id: i64, input: &CustomerInput) -> StoreResult<(Customer, Upserted)> {
+        let mut w = self.write().await?;
+        let (id, outcome) = upsert_customer(&mut w.tx, shop_id, input).await?;
+        let customer = customer_by_id(&mut w.tx, shop_id, id).await?.ok_or(StoreError::NotFound("customer"))?;
+        w.commit().await?;
+        Ok((customer, outcome))
+    }
+
+    pub async fn customer_by_external_id(&self, shop_id: i64, external_id: &str) -> StoreResult<Option<Customer>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE shop_id = $1 AND external_id = $2"
+        ))
+        .bind(shop_id)
+        .bind(external_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(customer_from_row).transpose()
+    }
+
+    pub async fn customer(&self, shop_id: i64, id: i64) -> StoreResult<Option<Customer>> {
+        let mut conn = self.pool().acquire().await?;
+        customer_by_id(&mut conn, shop_id, id).await
+    }
+
+    /// Customers after `after` (exclusive) in id order, skipping merged records.
+    pub async fn customers_page(&self, shop_id: i64, after: Option<i64>, limit: i64) -> StoreResult<CustomerPage> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE shop_id = $1 AND id > $2 AND merged_into IS NULL \
+             ORDER BY id LIMIT $3"
+        ))
+        .bind(shop_id)
+        .bind(after.unwrap_or(-1))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let customers = rows.iter().map(customer_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let next_after = (customers.len() as i64 == limit).then(|| customers.last().map(|c| c.id)).flatten();
+        Ok(CustomerPage { customers, next_after })
+    }
+
+    pub async fn count_customers(&self, shop_id: i64) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE shop_id = $1 AND merged_into IS NULL")
+            .bind(shop_id)
+            .fetch_one(self.pool())
+            .await?)
+    }
+}

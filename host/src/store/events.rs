@@ -1,0 +1,118 @@
+//! Behaviour events from storefronts. The client's event id is unique per shop, so a
+//! retried batch is stored once.
+
+use std::collections::HashSet;
+
+use sqlx::Row;
+
+use super::{Db, StoreResult, now_ms};
+
+/// An event that passed validation and is ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub event_id: String,
+    pub kind: String,
+    pub occurred_at: i64,
+    pub anonymous_id: Option<String>,
+    pub customer_id: Option<i64>,
+    pub url: Option<String>,
+    /// A JSON object, serialized.
+    pub properties: String,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredEvent {
+    pub event_id: String,
+    pub kind: String,
+    pub occurred_at: i64,
+    pub anonymous_id: Option<String>,
+    pub customer_id: Option<i64>,
+    pub url: Option<String>,
+    pub properties: serde_json::Value,
+}
+
+const EVENT_COLUMNS: usize = 9;
+
+impl Db {
+    /// Stores a batch in one statement and one transaction; returns the ids that were new
+    /// (the others were already stored: duplicates). Durable when this returns.
+    pub async fn insert_events(&self, shop_id: i64, events: &[NewEvent]) -> StoreResult<HashSet<String>> {
+        if events.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut sql = String::from(
+            "INSERT INTO events (shop_id, event_id, kind, occurred_at, received_at, anonymous_id, customer_id, \
+             url, properties) VALUES ",
+        );
+        for i in 0..events.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let base = i * EVENT_COLUMNS;
+            let params: Vec<String> = (1..=EVENT_COLUMNS).map(|c| format!("${}", base + c)).collect();
+            sql.push('(');
+            sql.push_str(&params.join(", "));
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT (shop_id, event_id) DO NOTHING RETURNING event_id");
+        let received_at = now_ms();
+        let mut query = sqlx::query(&sql);
+        for e in events {
+            query = query
+                .bind(shop_id)
+                .bind(&e.event_id)
+                .bind(&e.kind)
+                .bind(e.occurred_at)
+                .bind(received_at)
+                .bind(&e.anonymous_id)
+                .bind(e.customer_id)
+                .bind(&e.url)
+                .bind(&e.properties);
+        }
+        let mut w = self.write().await?;
+        let rows = query.fetch_all(&mut *w.tx).await?;
+        w.commit().await?;
+        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+    }
+
+    /// The most recent events of a shop, newest first (for inspection and tests).
+    pub async fn recent_events(&self, shop_id: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "SELECT event_id, kind, occurred_at, anonymous_id, customer_id, url, properties FROM events \
+             WHERE shop_id = $1 ORDER BY received_at DESC, occurred_at DESC LIMIT $2",
+        )
+        .bind(shop_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let properties: String = r.try_get("properties")?;
+                Ok(StoredEvent {
+                    event_id: r.try_get("event_id")?,
+                    kind: r.try_get("kind")?,
+                    occurred_at: r.try_get("occurred_at")?,
+                    anonymous_id: r.try_get("anonymous_id")?,
+                    customer_id: r.try_get("customer_id")?,
+                    url: r.try_get("url")?,
+                    properties: serde_json::from_str(&properties)
+                        .map_err(|e| super::StoreError::Corrupt(format!("event properties: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn count_events(&self, shop_id: i64) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE shop_id = $1")
+            .bind(shop_id)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// The customer an anonymous browser was linked to, if any.
+    pub async fn customer_for_anonymous(&self, shop_id: i64, anonymous_id: &str) -> StoreResult<Option<i64>> {
+        let mut conn = self.pool().acquire().await?;
+        super::identities::customer_for_anonymous(&mut conn, shop_id, anonymous_id).await
+    }
+}

@@ -1,0 +1,99 @@
+//! Test support: a fresh, migrated database per test on SQLite or PostgreSQL, and a
+//! macro that runs one test body on both.
+//!
+//! PostgreSQL tests create a database `patron_t_<pid>_<n>` on the server named by
+//! `PATRON_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
+//! databases left by test processes that have exited are dropped on the next run.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::sync::OnceCell;
+
+use crate::auth::NewShopKeys;
+use crate::store::Db;
+use crate::store::shops::{NewShop, Shop};
+
+pub use crate::store::Backend;
+
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+static NEXT: AtomicU64 = AtomicU64::new(0);
+static STALE_DROPPED: OnceCell<()> = OnceCell::const_new();
+
+fn postgres_admin_url() -> String {
+    std::env::var("PATRON_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+/// A new, empty, migrated database on `backend`.
+pub async fn fresh_db(backend: Backend) -> Db {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    let url = match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join("patron-tests");
+            std::fs::create_dir_all(&dir).expect("create temp dir for test databases");
+            let path = dir.join(format!("t_{pid}_{n}_{}.db", crate::store::new_id()));
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
+        Backend::Postgres => {
+            let admin_url = postgres_admin_url();
+            let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+                panic!("PostgreSQL test server at {admin_url} is not reachable ({e}); `.ci/run` starts it")
+            });
+            STALE_DROPPED.get_or_init(|| drop_stale_databases(&admin_url)).await;
+            let name = format!("patron_t_{pid}_{n}");
+            admin.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await.expect("drop old test database");
+            admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+            format!("{base}/{name}")
+        }
+    };
+    Db::connect(&url).await.expect("connect and migrate the test database")
+}
+
+/// Drops the test databases of processes that no longer run.
+async fn drop_stale_databases(admin_url: &str) {
+    let Ok(mut admin) = PgConnection::connect(admin_url).await else { return };
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'patron_t_%'")
+        .fetch_all(&mut admin)
+        .await
+        .unwrap_or_default();
+    for name in names {
+        let pid = name.trim_start_matches("patron_t_").split('_').next().unwrap_or_default();
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+        }
+    }
+}
+
+/// A shop named `name` that accepts browser calls from `http://shop.test`.
+pub async fn shop(db: &Db, name: &str) -> (Shop, NewShopKeys) {
+    let mut new = NewShop::named(name);
+    new.allowed_origins = vec!["http://shop.test".into()];
+    db.create_shop(&new).await.expect("create test shop")
+}
+
+/// Runs one async test body against a fresh database on SQLite and on PostgreSQL:
+/// `both_backends!(async fn name(db) { … });` makes `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($db:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($db: $crate::store::Db) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::testing::fresh_db($crate::testing::Backend::Sqlite).await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run($crate::testing::fresh_db($crate::testing::Backend::Postgres).await).await
+            }
+        }
+    };
+}
