@@ -1,0 +1,92 @@
+//! The HTTP client for the host's widget API (`/v1/events`, `/v1/identify`,
+//! `/v1/widget/state`, `/v1/rewards/redeem`).
+//!
+//! Bodies are sent as plain strings, which `fetch` and `sendBeacon` label
+//! `text/plain`: a "simple" cross-origin request that needs no CORS preflight.
+
+use js_sys::encode_uri_component;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{RequestInit, Response};
+
+use crate::json;
+
+/// Where the host is and which shop this page belongs to.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    /// The host's origin, e.g. `https://patron.example.com`.
+    pub(crate) host: String,
+    /// The shop's publishable key, `pk_…`.
+    pub(crate) key: String,
+}
+
+/// A response that arrived: its status and its body parsed as JSON (`null` if not JSON).
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: JsValue,
+}
+
+impl Endpoint {
+    /// `host + path + ?key=…` followed by `&name=value` for each present parameter.
+    pub(crate) fn url(&self, path: &str, params: &[(&str, Option<&str>)]) -> String {
+        let mut url = String::with_capacity(self.host.len() + path.len() + 64);
+        url.push_str(&self.host);
+        url.push_str(path);
+        url.push_str("?key=");
+        push_encoded(&mut url, &self.key);
+        for (name, value) in params {
+            if let Some(value) = value {
+                url.push('&');
+                url.push_str(name);
+                url.push('=');
+                push_encoded(&mut url, value);
+            }
+        }
+        url
+    }
+}
+
+fn push_encoded(url: &mut String, value: &str) {
+    url.push_str(&String::from(encode_uri_component(value)));
+}
+
+/// `GET url`; `None` if the host could not be reached.
+pub(crate) async fn get(url: &str) -> Option<Reply> {
+    send(url, None).await
+}
+
+/// `POST url` with a JSON body sent as `text/plain`; kept alive past page unload.
+pub(crate) async fn post(url: &str, body: &str) -> Option<Reply> {
+    send(url, Some(body)).await
+}
+
+async fn send(url: &str, body: Option<&str>) -> Option<Reply> {
+    let window = web_sys::window()?;
+    let init = RequestInit::new();
+    if let Some(body) = body {
+        init.set_method("POST");
+        init.set_body(&JsValue::from_str(body));
+        // `keepalive` lets the request finish if the shopper navigates away meanwhile.
+        let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
+    }
+    let response: Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let status = response.status();
+    let text = match response.text() {
+        Ok(promise) => JsFuture::from(promise).await.ok().and_then(|t| t.as_string()),
+        Err(_) => None,
+    };
+    let body = text.as_deref().and_then(json::parse).unwrap_or(JsValue::NULL);
+    Some(Reply { status, body })
+}
+
+/// Hands `body` to `navigator.sendBeacon`, which delivers it even as the page unloads.
+/// Returns whether the browser accepted it.
+pub(crate) fn beacon(url: &str, body: &str) -> bool {
+    web_sys::window()
+        .and_then(|w| w.navigator().send_beacon_with_opt_str(url, Some(body)).ok())
+        .unwrap_or(false)
+}

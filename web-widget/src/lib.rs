@@ -1,0 +1,64 @@
+//! Patron's storefront widget.
+//!
+//! The loader (`loader/patron.js`, served as `/widget/patron.js`) reads the snippet's
+//! `data-*` attributes into `window.patron._c`, imports this module and, once it has
+//! started, replaces its queueing stubs with [`track`], [`identify`] and [`consent`]
+//! and replays the calls it queued.
+//!
+//! Roles, one module each: [`collection`] turns page activity into events, [`queue`]
+//! batches and delivers them, [`consent`] decides whether anything may be sent or
+//! stored, [`panel`] renders the member panel in a shadow root, [`i18n`] holds its
+//! text. [`api`] is the HTTP client for the host and [`json`] the few JSON helpers.
+
+mod api;
+mod collection;
+mod consent;
+mod i18n;
+mod json;
+mod panel;
+mod queue;
+mod widget;
+
+use wasm_bindgen::prelude::*;
+
+/// Starts the widget: reads the snippet's configuration, records the page view,
+/// fetches the shopper's state and mounts the panel. Never throws into the page.
+#[wasm_bindgen(start)]
+pub fn start() {
+    #[cfg(debug_assertions)]
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&JsValue::from_str(&info.to_string()));
+    }));
+    widget::start();
+}
+
+/// `patron.track(name, props)`: records a standard event (`product_view`, `search`,
+/// `add_to_cart`, …) or, for any other name, `custom:<name>`.
+#[wasm_bindgen]
+pub fn track(name: JsValue, props: JsValue) {
+    if let Some(name) = name.as_string() {
+        widget::track(&name, &props);
+    }
+}
+
+/// `patron.identify(customer_id, customer_token)`: the shopper signed in; the token is
+/// the store back end's HMAC of the customer id.
+#[wasm_bindgen]
+pub fn identify(customer_id: JsValue, customer_token: JsValue) {
+    if let (Some(id), Some(token)) = (customer_id.as_string(), customer_token.as_string()) {
+        widget::identify(id, token);
+    }
+}
+
+/// `patron.consent(granted)`: the shopper's answer to the store's consent prompt.
+#[wasm_bindgen]
+pub fn consent(granted: JsValue) {
+    widget::consent(granted.is_truthy());
+}
+
+/// A free-list allocator a few hundred bytes long, instead of the default dlmalloc
+/// (about 7 KB of the module). The lock is never contended: a page runs us on one thread.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());

@@ -1,0 +1,426 @@
+//! The running widget: its configuration and state, and what happens on start, on a
+//! timer tick, when the page goes away and on every call of the JS API.
+//!
+//! State lives in one thread-local [`Widget`]; browser callbacks borrow it briefly and
+//! never across an `await`.
+
+use std::cell::RefCell;
+
+use js_sys::Date;
+use wasm_bindgen::prelude::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::Element;
+
+use crate::api::{self, Endpoint};
+use crate::collection::{self, Event};
+use crate::consent::{self, Consent, ShopPolicy};
+use crate::i18n;
+use crate::json;
+use crate::panel::{self, Notice, Panel};
+use crate::queue::{self, Outcome, Queue};
+
+/// How often waiting events are sent, in milliseconds.
+const FLUSH_EVERY_MS: i32 = 2000;
+/// `localStorage` key of the anonymous id (kept only when consent allows).
+const ANONYMOUS_ID_KEY: &str = "patron_aid";
+
+/// The widget on this page.
+struct Widget {
+    endpoint: Endpoint,
+    /// The signed-in shopper: customer id and the store's token for it.
+    customer: Option<(String, String)>,
+    anonymous_id: String,
+    anonymous_id_stored: bool,
+    /// Whether `POST /v1/identify` is still owed for `customer`.
+    identify_pending: bool,
+    consent: Consent,
+    queue: Queue,
+    /// The last `GET /v1/widget/state` body; `null` until one arrived.
+    state: JsValue,
+    state_loading: bool,
+    state_retry_at_ms: f64,
+    join_url: Option<String>,
+    panel: Option<Panel>,
+    impressions_sent: bool,
+}
+
+thread_local! {
+    static WIDGET: RefCell<Option<Widget>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the widget, if it started.
+fn with<R>(f: impl FnOnce(&mut Widget) -> R) -> Option<R> {
+    WIDGET.with(|w| w.try_borrow_mut().ok()?.as_mut().map(f))
+}
+
+/// Reads `window.patron._c` (set by the loader) and starts collecting.
+pub(crate) fn start() {
+    let Some(window) = web_sys::window() else { return };
+    let Some(document) = window.document() else { return };
+    let config = json::get(&json::get(&window, "patron"), "_c");
+    let Some(key) = json::string(&config, "key").filter(|k| !k.is_empty()) else {
+        web_sys::console::warn_1(&"Patron: the snippet has no data-key".into());
+        return;
+    };
+    let host = json::string(&config, "host").or_else(|| window.location().origin().ok()).unwrap_or_default();
+    let customer = match (json::string(&config, "customer_id"), json::string(&config, "customer_token")) {
+        (Some(id), Some(token)) if !id.is_empty() && !token.is_empty() => Some((id, token)),
+        _ => None,
+    };
+    let stored_id = consent::storage().and_then(|s| s.get_item(ANONYMOUS_ID_KEY).ok().flatten());
+    let mut queue = Queue::default();
+    queue.restore();
+    for event in collection::on_load(&document) {
+        queue.push(event);
+    }
+    let widget = Widget {
+        endpoint: Endpoint { host, key },
+        identify_pending: customer.is_some(),
+        customer,
+        anonymous_id_stored: stored_id.is_some(),
+        anonymous_id: stored_id.unwrap_or_else(|| collection::random_id("a_")),
+        consent: Consent::load(),
+        queue,
+        state: JsValue::NULL,
+        state_loading: false,
+        state_retry_at_ms: 0.0,
+        join_url: json::string(&config, "join_url"),
+        panel: None,
+        impressions_sent: false,
+    };
+    WIDGET.with(|w| *w.borrow_mut() = Some(widget));
+
+    listen(&document, "click", |event: web_sys::Event| {
+        if let Some(event) = event.target().and_then(|t| collection::on_click(&t)) {
+            enqueue(event);
+        }
+    });
+    listen(&window, "pagehide", |_: web_sys::Event| flush_with_beacon());
+    let doc = document.clone();
+    listen(&document, "visibilitychange", move |_: web_sys::Event| {
+        if doc.hidden() {
+            flush_with_beacon();
+        }
+    });
+    let tick = Closure::<dyn Fn()>::new(tick);
+    let _ = window.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), FLUSH_EVERY_MS);
+    tick.forget();
+
+    spawn_local(load_state());
+}
+
+/// Adds a listener for the life of the page.
+fn listen<E: JsCast + 'static>(target: &web_sys::EventTarget, name: &str, f: impl Fn(E) + 'static) {
+    let closure = Closure::<dyn Fn(web_sys::Event)>::new(move |e: web_sys::Event| {
+        if let Ok(e) = e.dyn_into::<E>() {
+            f(e);
+        }
+    });
+    let _ = target.add_event_listener_with_callback(name, closure.as_ref().unchecked_ref());
+    closure.forget();
+}
+
+/// `patron.track`.
+pub(crate) fn track(name: &str, props: &JsValue) {
+    enqueue(collection::event(&collection::kind_for(name), props));
+}
+
+/// `patron.identify`.
+pub(crate) fn identify(customer_id: String, customer_token: String) {
+    with(|w| {
+        w.customer = Some((customer_id, customer_token));
+        w.identify_pending = true;
+    });
+    apply_consent();
+    spawn_local(load_state());
+}
+
+/// `patron.consent`.
+pub(crate) fn consent(granted: bool) {
+    with(|w| w.consent.answer(granted));
+    apply_consent();
+    tick();
+}
+
+/// Queues an event unless the shopper refused tracking.
+fn enqueue(event: Event) {
+    with(|w| {
+        if w.consent.refused() {
+            return;
+        }
+        w.queue.push(event);
+        if w.consent.allows_tracking() {
+            w.queue.persist();
+        }
+    });
+}
+
+/// Acts on the current consent decision: keep ids and events, or forget them.
+fn apply_consent() {
+    let identify = with(|w| {
+        if w.consent.allows_tracking() {
+            if !w.anonymous_id_stored {
+                if let Some(s) = consent::storage() {
+                    w.anonymous_id_stored = s.set_item(ANONYMOUS_ID_KEY, &w.anonymous_id).is_ok();
+                }
+            }
+            w.queue.persist();
+            if w.identify_pending {
+                w.identify_pending = false;
+                return w.customer.clone().map(|c| (w.endpoint.clone(), w.anonymous_id.clone(), c));
+            }
+        } else if w.consent.refused() {
+            w.queue.clear();
+            if w.anonymous_id_stored {
+                if let Some(s) = consent::storage() {
+                    let _ = s.remove_item(ANONYMOUS_ID_KEY);
+                }
+                w.anonymous_id_stored = false;
+                w.anonymous_id = collection::random_id("a_");
+            }
+        }
+        None
+    })
+    .flatten();
+    if let Some((endpoint, anonymous_id, (id, token))) = identify {
+        spawn_local(async move {
+            let mut body = String::from("{");
+            json::push_member(&mut body, "anonymous_id", &anonymous_id);
+            json::push_member(&mut body, "customer_id", &id);
+            json::push_str(&mut body, "customer_token");
+            body.push(':');
+            json::push_str(&mut body, &token);
+            body.push('}');
+            api::post(&endpoint.url("/v1/identify", &[]), &body).await;
+        });
+    }
+}
+
+/// Every [`FLUSH_EVERY_MS`]: retry the state if it never arrived, and send a batch.
+fn tick() {
+    let now = Date::now();
+    let retry_state = with(|w| w.state.is_null() && !w.state_loading && now >= w.state_retry_at_ms).unwrap_or(false);
+    if retry_state {
+        spawn_local(load_state());
+    }
+    let batch = with(|w| {
+        if !w.consent.allows_tracking() || !online() {
+            return None;
+        }
+        let events = w.queue.next_batch(now)?;
+        Some((w.endpoint.url("/v1/events", &[]), batch_body(w, &events), events))
+    })
+    .flatten();
+    let Some((url, body, events)) = batch else { return };
+    spawn_local(async move {
+        let outcome = match api::post(&url, &body).await {
+            Some(reply) if reply.status == 200 => Outcome::Answered(queue::answered_ids(&reply.body, &events)),
+            Some(reply) if (400..500).contains(&reply.status) && reply.status != 408 && reply.status != 429 => {
+                Outcome::Refused(events.iter().map(|e| e.id.clone()).collect())
+            }
+            _ => Outcome::Failed,
+        };
+        with(|w| {
+            w.queue.finish(outcome, Date::now());
+            if w.consent.allows_tracking() {
+                w.queue.persist();
+            }
+        });
+    });
+}
+
+/// As the page goes away: hand every waiting event to `sendBeacon`.
+fn flush_with_beacon() {
+    with(|w| {
+        if !w.consent.allows_tracking() {
+            return;
+        }
+        let url = w.endpoint.url("/v1/events", &[]);
+        for events in w.queue.all_batches() {
+            if api::beacon(&url, &batch_body(w, &events)) {
+                let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+                w.queue.remove(&ids);
+            }
+        }
+        w.queue.persist();
+    });
+}
+
+/// The `POST /v1/events` body for a batch.
+fn batch_body(w: &Widget, events: &[Event]) -> String {
+    let mut body = String::from("{");
+    json::push_member(&mut body, "anonymous_id", &w.anonymous_id);
+    if let Some((id, token)) = &w.customer {
+        json::push_member(&mut body, "customer_id", id);
+        json::push_member(&mut body, "customer_token", token);
+    }
+    body.push_str("\"events\":");
+    body.push_str(&queue::array(events));
+    body.push('}');
+    body
+}
+
+fn online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
+}
+
+/// Fetches `GET /v1/widget/state`, applies the shop's privacy settings and draws the panel.
+async fn load_state() {
+    let Some(url) = with(|w| {
+        if w.state_loading {
+            return None;
+        }
+        w.state_loading = true;
+        let (id, token) = match &w.customer {
+            Some((id, token)) => (Some(id.as_str()), Some(token.as_str())),
+            None => (None, None),
+        };
+        let anonymous = w.anonymous_id_stored.then_some(w.anonymous_id.as_str());
+        Some(w.endpoint.url(
+            "/v1/widget/state",
+            &[("anonymous_id", anonymous), ("customer_id", id), ("customer_token", token)],
+        ))
+    })
+    .flatten() else {
+        return;
+    };
+    let reply = api::get(&url).await.filter(|r| r.status == 200 && r.body.is_object());
+    with(|w| {
+        w.state_loading = false;
+        match reply {
+            Some(reply) => {
+                let shop = json::get(&reply.body, "shop");
+                w.consent.set_policy(ShopPolicy {
+                    consent_required: json::get(&shop, "consent_required") == JsValue::TRUE,
+                    honor_dnt: json::get(&shop, "honor_dnt") == JsValue::TRUE,
+                });
+                w.state = reply.body;
+            }
+            None => {
+                w.state_retry_at_ms = Date::now() + 15_000.0;
+            }
+        }
+    });
+    if reply_arrived() {
+        apply_consent();
+        draw(None);
+        tick();
+    }
+}
+
+fn reply_arrived() -> bool {
+    with(|w| !w.state.is_null()).unwrap_or(false)
+}
+
+/// Draws (mounting on first use) the panel from the last state.
+fn draw(notice: Option<Notice>) {
+    with(|w| {
+        if w.panel.is_none() {
+            let locale = json::string(&json::get(&w.state, "shop"), "locale").unwrap_or_default();
+            let document = web_sys::window().and_then(|win| win.document());
+            w.panel = document.and_then(|d| Panel::mount(&d, i18n::text(&locale), on_panel_action));
+        }
+        if let Some(panel) = w.panel.as_mut() {
+            panel.render(&w.state, w.join_url.as_deref(), notice.as_ref());
+        }
+    });
+}
+
+/// A click on a control of the panel.
+fn on_panel_action(action: &str, value: Option<String>, element: &Element) {
+    match action {
+        "toggle" => {
+            let opened = with(|w| w.panel.as_mut().is_some_and(Panel::toggle)).unwrap_or(false);
+            if opened {
+                track_impressions();
+            }
+        }
+        "close" => {
+            with(|w| w.panel.as_mut().map(Panel::close));
+        }
+        "copy" => {
+            if let Some(code) = value {
+                copy_to_clipboard(&code);
+                with(|w| w.panel.as_ref().map(|p| panel::mark_copied(element, p.text())));
+            }
+        }
+        "redeem" => {
+            if let Some(reward) = value {
+                let _ = element.set_attribute("disabled", "");
+                spawn_local(redeem(reward));
+            }
+        }
+        "rec" => {
+            if let Some(product) = value {
+                track("recommendation_click", &collection::props(&[("product_id", product.into())]));
+                flush_with_beacon();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One `recommendation_impression` per page, the first time the panel opens.
+fn track_impressions() {
+    let ids = with(|w| {
+        if w.impressions_sent {
+            return Vec::new();
+        }
+        w.impressions_sent = true;
+        json::list(&w.state, "recommendations").iter().filter_map(|r| json::string(r, "product_id")).collect()
+    })
+    .unwrap_or_default();
+    if !ids.is_empty() {
+        let list = js_sys::Array::new();
+        for id in ids {
+            list.push(&id.into());
+        }
+        track("recommendation_impression", &collection::props(&[("product_ids", list.into())]));
+    }
+}
+
+/// `navigator.clipboard.writeText(text)`, where the browser offers it.
+fn copy_to_clipboard(text: &str) {
+    let Some(window) = web_sys::window() else { return };
+    let clipboard = json::get(&window.navigator(), "clipboard");
+    if let Ok(write) = json::get(&clipboard, "writeText").dyn_into::<js_sys::Function>() {
+        let _ = write.call1(&clipboard, &text.into());
+    }
+}
+
+/// `POST /v1/rewards/redeem`, then redraws with the new member state or the error.
+async fn redeem(reward_id: String) {
+    let Some((url, body)) = with(|w| {
+        let (id, token) = w.customer.clone()?;
+        let mut body = String::from("{");
+        json::push_member(&mut body, "customer_id", &id);
+        json::push_member(&mut body, "customer_token", &token);
+        json::push_str(&mut body, "reward_id");
+        body.push(':');
+        json::push_str(&mut body, &reward_id);
+        body.push('}');
+        Some((w.endpoint.url("/v1/rewards/redeem", &[]), body))
+    })
+    .flatten() else {
+        return;
+    };
+    let reply = api::post(&url, &body).await;
+    let notice = with(|w| {
+        let text = w.panel.as_ref().map(Panel::text)?;
+        Some(match reply {
+            Some(reply) if reply.status == 200 => {
+                // The host answers with the member state, bare or as `{"member": …}`.
+                let nested = json::get(&reply.body, "member");
+                let member = if json::present(&nested) { nested } else { reply.body };
+                let _ = js_sys::Reflect::set(&w.state, &"member".into(), &member);
+                let balance = json::number(&json::get(&member, "points"), "balance").unwrap_or(0.0);
+                Notice::Success(i18n::fill(text.redeemed, "n", &i18n::number(text, balance)))
+            }
+            Some(reply) if reply.status == 409 => Notice::Error(text.insufficient),
+            _ => Notice::Error(text.failed),
+        })
+    })
+    .flatten();
+    draw(notice);
+}
