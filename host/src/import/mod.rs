@@ -1,0 +1,281 @@
+//! `patron import customers|orders|products FILE`: a merchant's existing data, read from
+//! CSV or NDJSON in Patron's own format or from a store platform's export (Shopify's
+//! customer and order exports), written through the same upserts as the API.
+//!
+//! Importing is idempotent: every record is upserted by its id (external id or email for
+//! customers, order name or id for orders, product id), so a second run of the same file
+//! leaves everything unchanged and says so. Records are applied in chunks, one write
+//! transaction per chunk; a chunk that fails in the database is retried record by record
+//! so that one bad record is rejected with its reason while the others land.
+
+mod format;
+pub mod money;
+mod patron;
+mod shopify;
+mod table;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sqlx::AnyConnection;
+
+use crate::store::customers::{CustomerInput, Upserted};
+use crate::store::orders::Order;
+use crate::store::products::Product;
+use crate::store::shops::Shop;
+use crate::store::{Db, StoreError};
+
+pub use format::Format;
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportKind {
+    Customers,
+    Orders,
+    Products,
+}
+
+impl fmt::Display for ImportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Customers => "customers",
+            Self::Orders => "orders",
+            Self::Products => "products",
+        })
+    }
+}
+
+/// A record that was not imported: where it starts in the file and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Line of the file (the header is line 1).
+    pub row: u64,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    pub format: Option<Format>,
+    /// Records read (an order spanning several rows is one record).
+    pub records: u64,
+    pub created: u64,
+    pub updated: u64,
+    /// Records already stored exactly as the file has them.
+    pub unchanged: u64,
+    pub rejected: u64,
+    /// The first [`ImportSummary::SHOWN_REJECTIONS`] rejections, in file order.
+    pub rejections: Vec<Rejection>,
+    pub elapsed: Duration,
+}
+
+impl ImportSummary {
+    pub const SHOWN_REJECTIONS: usize = 20;
+
+    fn reject(&mut self, rejection: Rejection) {
+        self.records += 1;
+        self.rejected += 1;
+        if self.rejections.len() < Self::SHOWN_REJECTIONS {
+            self.rejections.push(rejection);
+        }
+    }
+
+    fn count(&mut self, outcome: Upserted) {
+        self.records += 1;
+        match outcome {
+            Upserted::Created => self.created += 1,
+            Upserted::Updated => self.updated += 1,
+            Upserted::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+impl fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(format) = self.format {
+            writeln!(f, "format: {format}")?;
+        }
+        writeln!(
+            f,
+            "{} records in {:.1}s: {} imported, {} updated, {} unchanged (skipped), {} rejected",
+            self.records,
+            self.elapsed.as_secs_f64(),
+            self.created,
+            self.updated,
+            self.unchanged,
+            self.rejected
+        )?;
+        for rejection in &self.rejections {
+            writeln!(f, "  row {}: {}", rejection.row, rejection.reason)?;
+        }
+        let hidden = self.rejected.saturating_sub(self.rejections.len() as u64);
+        if hidden > 0 {
+            writeln!(f, "  … and {hidden} more rejected")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why an import stopped before the end of its file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot open {path}: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("cannot read the file: {0}")]
+    Unreadable(String),
+    #[error("{0}")]
+    UnknownFormat(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A record read from a file, validated and ready to upsert.
+#[derive(Debug, Clone)]
+pub(crate) enum Record {
+    Customer(CustomerInput),
+    Order {
+        order: Order,
+        customer: Option<CustomerInput>,
+        /// What the export says has been refunded in total, in minor units.
+        refunded: i64,
+    },
+    Product(Product),
+}
+
+/// One item read from a file: a record with the line it starts on, or a rejection.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    Record { row: u64, record: Record },
+    Rejected(Rejection),
+}
+
+impl Parsed {
+    fn rejected(row: u64, reason: impl fmt::Display) -> Self {
+        Self::Rejected(Rejection { row, reason: reason.to_string() })
+    }
+}
+
+/// Items read from a file, in file order; an `Err` ends the import.
+pub(crate) type Source = Box<dyn Iterator<Item = Result<Parsed, ImportError>> + Send>;
+
+/// Records applied per write transaction.
+const CHUNK: usize = 500;
+
+/// Imports `path` as `kind` into `shop`. The format is detected from the file's
+/// extension (`.ndjson`, `.jsonl`) and header. With `progress`, a progress bar is drawn
+/// on stderr when it is a terminal.
+pub async fn import_file(
+    db: &Db,
+    shop: &Shop,
+    kind: ImportKind,
+    path: &Path,
+    progress: bool,
+) -> Result<ImportSummary, ImportError> {
+    let open = || File::open(path).map_err(|source| ImportError::Open { path: path.to_owned(), source });
+    let mut head = Vec::with_capacity(8192);
+    open()?.take(64 * 1024).read_to_end(&mut head).map_err(|e| ImportError::Unreadable(e.to_string()))?;
+    let format = Format::detect(kind, path, &head)?;
+    let file = open()?;
+    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = if progress { ProgressBar::new(length) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let reader = BufReader::with_capacity(256 * 1024, bar.wrap_read(file));
+    let source = format.source(kind, reader, &shop.currency)?;
+    let summary = import_from(db, shop, source, format, &bar).await;
+    bar.finish_and_clear();
+    summary
+}
+
+/// Applies every item of `source`, chunk by chunk.
+async fn import_from(
+    db: &Db,
+    shop: &Shop,
+    source: Source,
+    format: Format,
+    bar: &ProgressBar,
+) -> Result<ImportSummary, ImportError> {
+    let started = Instant::now();
+    let mut summary = ImportSummary { format: Some(format), ..ImportSummary::default() };
+    let mut chunk: Vec<(u64, Record)> = Vec::with_capacity(CHUNK);
+    let mut source = source.peekable();
+    while let Some(item) = source.next() {
+        match item? {
+            Parsed::Record { row, record } => chunk.push((row, record)),
+            Parsed::Rejected(rejection) => summary.reject(rejection),
+        }
+        if chunk.len() == CHUNK || (source.peek().is_none() && !chunk.is_empty()) {
+            apply_chunk(db, shop, &chunk, &mut summary).await?;
+            chunk.clear();
+            bar.set_message(format!(
+                "{} imported, {} updated, {} unchanged, {} rejected",
+                summary.created, summary.updated, summary.unchanged, summary.rejected
+            ));
+        }
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// Applies a chunk in one transaction; if the database refuses one of its records, the
+/// chunk is rolled back and applied record by record, each in its own transaction.
+async fn apply_chunk(db: &Db, shop: &Shop, chunk: &[(u64, Record)], summary: &mut ImportSummary) -> Result<(), ImportError> {
+    match apply_records(db, shop, chunk).await {
+        Ok(outcomes) => {
+            outcomes.into_iter().for_each(|o| summary.count(o));
+            return Ok(());
+        }
+        Err(e) if !is_record_error(&e) => return Err(e.into()),
+        Err(_) => {}
+    }
+    for one in chunk.chunks(1) {
+        match apply_records(db, shop, one).await {
+            Ok(outcomes) => outcomes.into_iter().for_each(|o| summary.count(o)),
+            Err(e) if is_record_error(&e) => summary.reject(Rejection { row: one[0].0, reason: e.to_string() }),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Whether a store error is about the record (reject it) rather than the database (stop).
+fn is_record_error(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::NotFound(_) | StoreError::Sqlx(sqlx::Error::Database(_))
+    )
+}
+
+async fn apply_records(db: &Db, shop: &Shop, records: &[(u64, Record)]) -> Result<Vec<Upserted>, StoreError> {
+    let mut w = db.write().await?;
+    let mut outcomes = Vec::with_capacity(records.len());
+    for (_, record) in records {
+        outcomes.push(apply_record(&mut w.tx, shop, record).await?);
+    }
+    w.commit().await?;
+    Ok(outcomes)
+}
+
+async fn apply_record(conn: &mut AnyConnection, shop: &Shop, record: &Record) -> Result<Upserted, StoreError> {
+    use crate::store::{customers, orders, products};
+    match record {
+        Record::Customer(input) => Ok(customers::upsert_customer(conn, shop.id, input).await?.1),
+        Record::Product(product) => products::upsert_product(conn, shop.id, &shop.currency, product).await,
+        Record::Order { order, customer, refunded } => {
+            let outcome = orders::upsert_order(conn, shop.id, order.clone(), customer.as_ref()).await?;
+            let refund_recorded =
+                crate::store::bulk::refund_up_to(conn, shop.id, &outcome.order, *refunded).await?;
+            Ok(if refund_recorded && outcome.result == Upserted::Unchanged { Upserted::Updated } else { outcome.result })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

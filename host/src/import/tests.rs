@@ -1,0 +1,1 @@
+//! Import tests against both backends.
