@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -14,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult};
 use super::identify::verified_customer;
-use super::json::parse;
+use super::json::JsonBody;
 use super::keys::PublicShop;
 use super::state::AppState;
 use crate::store::events::NewEvent;
@@ -152,9 +151,8 @@ fn validate_event(
 async fn post_events(
     State(state): State<AppState>,
     PublicShop(shop): PublicShop,
-    body: Bytes,
+    JsonBody(batch): JsonBody<EventBatch>,
 ) -> ApiResult<Json<BatchResponse>> {
-    let batch: EventBatch = parse(&body)?;
     if batch.events.len() > MAX_BATCH {
         return Err(ApiError::bad_request(
             "too_many_events",
