@@ -35,6 +35,13 @@ pub fn parse_minor_units(text: &str, exponent: u32) -> Result<i64, MoneyError> {
     // Exports sometimes carry a currency symbol or thousands separators.
     let unsigned = unsigned.trim_start_matches(['$', '€', '£', '¥']);
     let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    // Commas are thousands separators only where they group digits by three: "12,00"
+    // is a decimal comma, and reading it as 1200 would be wrong by a factor of 100.
+    let mut groups = whole.split(',');
+    let lead = groups.next().unwrap_or_default();
+    if whole.contains(',') && (lead.is_empty() || lead.len() > 3 || groups.clone().any(|g| g.len() != 3)) {
+        return Err(not_a_number());
+    }
     let whole: String = whole.chars().filter(|c| *c != ',').collect();
     if (whole.is_empty() && fraction.is_empty())
         || !whole.bytes().all(|b| b.is_ascii_digit())
@@ -80,6 +87,8 @@ mod tests {
         assert!(matches!(parse_minor_units("", 2), Err(MoneyError::NotANumber(_))));
         assert!(matches!(parse_minor_units("abc", 2), Err(MoneyError::NotANumber(_))));
         assert!(matches!(parse_minor_units("1.2.3", 2), Err(MoneyError::NotANumber(_))));
+        assert!(matches!(parse_minor_units("12,00", 2), Err(MoneyError::NotANumber(_))));
+        assert!(matches!(parse_minor_units("1234,567.00", 2), Err(MoneyError::NotANumber(_))));
         assert!(matches!(parse_minor_units("1e5", 2), Err(MoneyError::NotANumber(_))));
         assert!(matches!(parse_minor_units("19.999", 2), Err(MoneyError::TooPrecise { .. })));
         assert!(matches!(parse_minor_units("99999999999999999999", 2), Err(MoneyError::Overflow(_))));
