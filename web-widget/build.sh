@@ -31,8 +31,13 @@ wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sig
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --strip-debug --strip-producers "$tmp/patron_widget_bg.wasm" -o "$out/patron_bg.wasm"
 cp "$tmp/patron_widget.js" "$out/patron_widget.js"
-# The loader ships as written, minus its comment block.
-sed '/^\/\*/,/\*\/$/d' "$here/loader/patron.js" > "$out/patron.js"
+# The loader ships minus its comment block, importing the other two by content hash so
+# that the host can let browsers cache them for good.
+version="$(cat "$out/patron_widget.js" "$out/patron_bg.wasm" | sha256sum | cut -c1-12)"
+sed -e '/^\/\*/,/\*\/$/d' \
+    -e "s/\"patron_widget.js\"/\"patron_widget.js?v=$version\"/" \
+    -e "s/\"patron_bg.wasm\"/\"patron_bg.wasm?v=$version\"/" \
+  "$here/loader/patron.js" > "$out/patron.js"
 for f in patron.js patron_widget.js patron_bg.wasm; do
   gzip -9 -n -c "$out/$f" > "$out/$f.gz"
 done
