@@ -1,1 +1,154 @@
-//! Patron SDK
+//! # patron-sdk
+//!
+//! Write Patron plugins in plain Rust. Implement the trait of your plugin's
+//! world with plain types, and export it with one macro:
+//!
+//! ```
+//! use patron_sdk::{Profile, Result, Segmenter};
+//!
+//! struct Vip;
+//!
+//! impl Segmenter for Vip {
+//!     fn segments_of(profile: &Profile) -> Result<Vec<String>> {
+//!         Ok(if profile.stats.total_spent >= 100_000 { vec!["vip".into()] } else { vec![] })
+//!     }
+//! }
+//!
+//! patron_sdk::export!(segmenter: Vip);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` is a
+//! component implementing the `segmenter` world of `patron:plugin@0.1.0`.
+//! In a native build (`cargo test`) the macro only checks the trait is
+//! implemented, and [`testing::TestHost`] serves the host calls
+//! ([`log`], [`now`], [`config`], [`kv`]).
+//!
+//! Every trait method has a default that returns a `not-implemented`
+//! [`Error`], so implement only what your plugin does.
+
+mod host;
+mod money;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+pub mod time;
+mod types;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+#[path = "wit.rs"]
+pub mod __wit;
+
+pub use host::{KvError, Level, config, config_json, kv, log, now};
+pub use money::Money;
+pub use types::{
+    Action, CouponSpec, CustomerStats, Discount, Error, Event, LineItem, Member, Order,
+    OrderStatus, Product, Profile, RecommendRequest, Result, Reward, ScoredItem, TierInfo, Timer,
+    Timestamp,
+};
+
+/// A `segmenter` plugin: puts customers into segments.
+pub trait Segmenter {
+    /// The segments one customer belongs to.
+    fn segments_of(profile: &Profile) -> Result<Vec<String>> {
+        let _ = profile;
+        Err(Error::not_implemented("segments_of"))
+    }
+
+    /// The segments of each profile of a batch, in order. By default,
+    /// [`segments_of`](Self::segments_of) for each.
+    fn segment(profiles: Vec<Profile>) -> Result<Vec<Vec<String>>> {
+        profiles.iter().map(Self::segments_of).collect()
+    }
+}
+
+/// A `loyalty` plugin: points, tiers, rewards.
+pub trait Loyalty {
+    /// Actions for a paid order (typically `AwardPoints`, `SetTier`).
+    fn on_order(order: Order, member: Member) -> Result<Vec<Action>> {
+        let _ = (order, member);
+        Err(Error::not_implemented("on_order"))
+    }
+
+    /// Actions for a refunded order (typically a negative `AwardPoints`).
+    fn on_refund(order: Order, member: Member) -> Result<Vec<Action>> {
+        let _ = (order, member);
+        Err(Error::not_implemented("on_refund"))
+    }
+
+    /// The tier a member should hold.
+    fn tier_for(member: Member) -> Result<TierInfo> {
+        let _ = member;
+        Err(Error::not_implemented("tier_for"))
+    }
+
+    /// Rewards members can redeem points for.
+    fn rewards() -> Result<Vec<Reward>> {
+        Err(Error::not_implemented("rewards"))
+    }
+}
+
+/// A `recommender` plugin: trains a model in batch, recommends from it.
+pub trait Recommender {
+    /// Fold a chunk of orders into the model (`None` for the first chunk).
+    fn train(model: Option<Vec<u8>>, orders: Vec<Order>, catalogue: Vec<Product>) -> Result<Vec<u8>> {
+        let _ = (model, orders, catalogue);
+        Err(Error::not_implemented("train"))
+    }
+
+    /// Recommend products from the model, best first.
+    fn recommend(model: Vec<u8>, request: RecommendRequest) -> Result<Vec<ScoredItem>> {
+        let _ = (model, request);
+        Err(Error::not_implemented("recommend"))
+    }
+}
+
+/// An `automation` plugin: reacts to events and timers.
+pub trait Automation {
+    /// Actions for an event.
+    fn on_event(event: Event, profile: Profile) -> Result<Vec<Action>> {
+        let _ = (event, profile);
+        Err(Error::not_implemented("on_event"))
+    }
+
+    /// Actions for a due timer.
+    fn on_timer(timer: Timer, profile: Profile) -> Result<Vec<Action>> {
+        let _ = (timer, profile);
+        Err(Error::not_implemented("on_timer"))
+    }
+}
+
+/// Export a type as the plugin's implementation of a world:
+/// `patron_sdk::export!(segmenter: MyPlugin);` (or `loyalty:`,
+/// `recommender:`, `automation:`). Use it once per plugin crate.
+#[macro_export]
+macro_rules! export {
+    (segmenter: $ty:ty) => {
+        $crate::__export!($ty, Segmenter, export_segmenter, segmenter);
+    };
+    (loyalty: $ty:ty) => {
+        $crate::__export!($ty, Loyalty, export_loyalty, loyalty);
+    };
+    (recommender: $ty:ty) => {
+        $crate::__export!($ty, Recommender, export_recommender, recommender);
+    };
+    (automation: $ty:ty) => {
+        $crate::__export!($ty, Automation, export_automation, automation);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export {
+    ($ty:ty, $trait:ident, $macro:ident, $module:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type PatronPluginGlue = $crate::__wit::Glue<$ty>;
+            $crate::__wit::$module::$macro!(PatronPluginGlue with_types_in $crate::__wit::$module);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            fn implements<T: $crate::$trait>() {}
+            implements::<$ty>();
+        };
+    };
+}

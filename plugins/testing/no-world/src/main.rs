@@ -1,0 +1,3 @@
+//! A plain WASI command: exports `wasi:cli/run`, no Patron world.
+
+fn main() {}
