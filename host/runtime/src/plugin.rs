@@ -358,7 +358,7 @@ impl Instance {
         self.store.data_mut().begin_call();
 
         let outcome = f(b, &mut self.store);
-        let denied = self.store.data().first_denial();
+        let denied = self.store.data().denials();
         let kind = match outcome {
             Err(trap) => {
                 self.poisoned = true;
@@ -400,7 +400,7 @@ impl Instance {
                 limit: state.limiter.limit,
             };
         }
-        if let Some(denied) = state.first_denial() {
+        if let Some(denied) = state.denials() {
             return ErrorKind::Denied(denied);
         }
         let trap = error.downcast_ref::<Trap>();

@@ -76,9 +76,10 @@ impl StoreState {
         }
     }
 
-    /// The first network use refused during this call, if any.
-    pub(crate) fn first_denial(&self) -> Option<String> {
-        self.denied.lock().ok().and_then(|d| d.first().cloned())
+    /// The network uses refused during this call, if any, joined.
+    pub(crate) fn denials(&self) -> Option<String> {
+        let denied = self.denied.lock().ok()?;
+        (!denied.is_empty()).then(|| denied.join(", "))
     }
 }
 
