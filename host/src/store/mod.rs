@@ -5,11 +5,15 @@
 //! Every query is scoped by `shop_id`.
 
 pub mod bulk;
+pub mod coupons;
 pub mod customers;
 pub mod events;
 pub mod identities;
+pub mod jobs;
 pub mod orders;
+pub mod points;
 pub mod products;
+pub mod segments;
 pub mod shops;
 
 use std::sync::Arc;
@@ -52,8 +56,8 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite allows one writer at a time; serializing write transactions in-process
-    /// avoids `SQLITE_BUSY` on lock upgrades. `None` on PostgreSQL.
+    /// SQLite allows one writer at a time; write transactions queue here in-process
+    /// rather than in SQLite's busy handler. `None` on PostgreSQL.
     write_lock: Option<Arc<Mutex<()>>>,
 }
 
@@ -66,6 +70,13 @@ pub struct WriteTx<'a> {
 impl WriteTx<'_> {
     pub async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls back before the writer lock is released. (Dropping a transaction only
+    /// queues its rollback, which would make the next SQLite writer wait for it.)
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.tx.rollback().await?;
         Ok(())
     }
 }
@@ -130,7 +141,12 @@ impl Db {
             Some(lock) => Some(lock.lock().await),
             None => None,
         };
-        let tx = self.pool.begin().await?;
+        // IMMEDIATE takes SQLite's write lock at BEGIN (waiting for it under busy_timeout),
+        // so a transaction never reads a snapshot it later fails to upgrade.
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         Ok(WriteTx { tx, _guard: guard })
     }
 

@@ -1,0 +1,172 @@
+//! Durable jobs: scheduled work (points expiry, batch recomputes, model builds, journey
+//! timers) as rows that workers lease. A lease expires, so a worker that crashes
+//! mid-job leaves it to be retried; on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several
+//! host replicas lease concurrently without ever taking the same job.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Backend, Db, StoreResult, new_id, now_ms};
+
+/// A leased job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub shop_id: i64,
+    pub id: i64,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub run_at: i64,
+    pub attempts: i64,
+}
+
+/// The state of a job, for listings.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    pub id: i64,
+    pub kind: String,
+    pub status: String,
+    pub run_at: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// After this many failed attempts a job stays failed.
+pub const MAX_ATTEMPTS: i64 = 5;
+
+fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
+    let payload: String = row.try_get("payload")?;
+    Ok(Job {
+        shop_id: row.try_get("shop_id")?,
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        payload: serde_json::from_str(&payload).map_err(|e| super::StoreError::Corrupt(format!("job payload: {e}")))?,
+        run_at: row.try_get("run_at")?,
+        attempts: row.try_get("attempts")?,
+    })
+}
+
+impl Db {
+    /// Queues a job unless one with the same `dedup_key` exists in the shop; returns
+    /// whether it was queued.
+    pub async fn enqueue_job(
+        &self,
+        shop_id: i64,
+        kind: &str,
+        payload: &serde_json::Value,
+        run_at: i64,
+        dedup_key: &str,
+    ) -> StoreResult<bool> {
+        let now = now_ms();
+        let mut w = self.write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (shop_id, id, kind, payload, dedup_key, run_at, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) ON CONFLICT (shop_id, dedup_key) DO NOTHING",
+        )
+        .bind(shop_id)
+        .bind(new_id())
+        .bind(kind)
+        .bind(payload.to_string())
+        .bind(dedup_key)
+        .bind(run_at)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(inserted == 1)
+    }
+
+    /// Leases the most overdue job (queued, or running with an expired lease) to `owner`
+    /// until `lease_ms` from now.
+    pub async fn lease_job(&self, owner: &str, lease_ms: i64) -> StoreResult<Option<Job>> {
+        let now = now_ms();
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            // One writer at a time already: the lease is taken inside the write lock.
+            Backend::Sqlite => "",
+        };
+        let mut w = self.write().await?;
+        let candidate = sqlx::query(&format!(
+            "SELECT shop_id, id FROM jobs WHERE run_at <= $1 AND attempts < $2 \
+             AND (status = 'queued' OR (status = 'running' AND lease_until < $1)) \
+             ORDER BY run_at LIMIT 1 {lock}"
+        ))
+        .bind(now)
+        .bind(MAX_ATTEMPTS)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let Some(candidate) = candidate else {
+            w.commit().await?;
+            return Ok(None);
+        };
+        let (shop_id, id): (i64, i64) = (candidate.try_get("shop_id")?, candidate.try_get("id")?);
+        let row = sqlx::query(
+            "UPDATE jobs SET status = 'running', lease_owner = $3, lease_until = $4, attempts = attempts + 1, \
+             updated_at = $5 WHERE shop_id = $1 AND id = $2 \
+             RETURNING shop_id, id, kind, payload, run_at, attempts",
+        )
+        .bind(shop_id)
+        .bind(id)
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        job_from_row(&row).map(Some)
+    }
+
+    /// Marks a job done, if `owner` still holds its lease; returns whether it did.
+    pub async fn complete_job(&self, job: &Job, owner: &str) -> StoreResult<bool> {
+        self.finish_job(job, owner, "done", None).await
+    }
+
+    /// Records a failure; the job is retried after its lease expires, up to [`MAX_ATTEMPTS`].
+    pub async fn fail_job(&self, job: &Job, owner: &str, error: &str) -> StoreResult<bool> {
+        let status = if job.attempts >= MAX_ATTEMPTS { "failed" } else { "running" };
+        self.finish_job(job, owner, status, Some(error)).await
+    }
+
+    async fn finish_job(&self, job: &Job, owner: &str, status: &str, error: Option<&str>) -> StoreResult<bool> {
+        let mut w = self.write().await?;
+        let updated = sqlx::query(
+            "UPDATE jobs SET status = $4, last_error = COALESCE($5, last_error), updated_at = $6 \
+             WHERE shop_id = $1 AND id = $2 AND lease_owner = $3",
+        )
+        .bind(job.shop_id)
+        .bind(job.id)
+        .bind(owner)
+        .bind(status)
+        .bind(error)
+        .bind(now_ms())
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(updated == 1)
+    }
+
+    pub async fn jobs(&self, shop_id: i64, limit: i64) -> StoreResult<Vec<JobStatus>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, status, run_at, attempts, last_error FROM jobs WHERE shop_id = $1 \
+             ORDER BY run_at DESC LIMIT $2",
+        )
+        .bind(shop_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(JobStatus {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    status: r.try_get("status")?,
+                    run_at: r.try_get("run_at")?,
+                    attempts: r.try_get("attempts")?,
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,163 @@
+//! Tags and segment membership. Membership keeps its history — each stint is a row with
+//! `joined_at` and, once over, `left_at` — so sizes over time can be answered.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+use super::{Db, StoreResult, now_ms};
+
+/// What a membership update changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MembershipChange {
+    pub joined: Vec<String>,
+    pub left: Vec<String>,
+}
+
+/// Makes `segments` the customer's current segments from `source` (a plugin install):
+/// stints of segments no longer held end now, new ones begin.
+pub(crate) async fn set_segments(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    source: &str,
+    segments: &BTreeSet<String>,
+    at: i64,
+) -> StoreResult<MembershipChange> {
+    let current: BTreeSet<String> = sqlx::query_scalar(
+        "SELECT segment FROM segment_memberships WHERE shop_id = $1 AND customer_id = $2 AND source = $3 AND left_at IS NULL",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(source)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    let change = MembershipChange {
+        joined: segments.difference(&current).cloned().collect(),
+        left: current.difference(segments).cloned().collect(),
+    };
+    for segment in &change.left {
+        sqlx::query(
+            "UPDATE segment_memberships SET left_at = $5 WHERE shop_id = $1 AND customer_id = $2 AND source = $3 \
+             AND segment = $4 AND left_at IS NULL",
+        )
+        .bind(shop_id)
+        .bind(customer_id)
+        .bind(source)
+        .bind(segment)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for segment in &change.joined {
+        sqlx::query(
+            "INSERT INTO segment_memberships (shop_id, segment, customer_id, source, joined_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (shop_id, segment, customer_id, joined_at) DO NOTHING",
+        )
+        .bind(shop_id)
+        .bind(segment)
+        .bind(customer_id)
+        .bind(source)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(change)
+}
+
+pub(crate) async fn add_tag(conn: &mut AnyConnection, shop_id: i64, customer_id: i64, tag: &str, source: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO customer_tags (shop_id, customer_id, tag, source, added_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (shop_id, customer_id, tag) DO NOTHING",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(tag)
+    .bind(source)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn remove_tag(conn: &mut AnyConnection, shop_id: i64, customer_id: i64, tag: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM customer_tags WHERE shop_id = $1 AND customer_id = $2 AND tag = $3")
+        .bind(shop_id)
+        .bind(customer_id)
+        .bind(tag)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A segment's size at one moment.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SegmentSize {
+    pub segment: String,
+    pub members: i64,
+}
+
+impl Db {
+    pub async fn set_segments(
+        &self,
+        shop_id: i64,
+        customer_id: i64,
+        source: &str,
+        segments: &BTreeSet<String>,
+    ) -> StoreResult<MembershipChange> {
+        let mut w = self.write().await?;
+        let change = set_segments(&mut w.tx, shop_id, customer_id, source, segments, now_ms()).await?;
+        w.commit().await?;
+        Ok(change)
+    }
+
+    pub async fn tags(&self, shop_id: i64, customer_id: i64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT tag FROM customer_tags WHERE shop_id = $1 AND customer_id = $2 ORDER BY tag")
+            .bind(shop_id)
+            .bind(customer_id)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    pub async fn current_segments(&self, shop_id: i64, customer_id: i64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT segment FROM segment_memberships WHERE shop_id = $1 AND customer_id = $2 AND left_at IS NULL \
+             ORDER BY segment",
+        )
+        .bind(shop_id)
+        .bind(customer_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Segment sizes as they were at `at` (now, or any moment in the past).
+    pub async fn segment_sizes(&self, shop_id: i64, at: i64) -> StoreResult<Vec<SegmentSize>> {
+        let rows = sqlx::query(
+            "SELECT segment, COUNT(DISTINCT customer_id) AS members FROM segment_memberships \
+             WHERE shop_id = $1 AND joined_at <= $2 AND (left_at IS NULL OR left_at > $2) \
+             GROUP BY segment ORDER BY segment",
+        )
+        .bind(shop_id)
+        .bind(at)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok(SegmentSize { segment: r.try_get("segment")?, members: r.try_get("members")? })).collect()
+    }
+
+    /// Current members of a segment after customer id `after`, in id order.
+    pub async fn segment_members(&self, shop_id: i64, segment: &str, after: Option<i64>, limit: i64) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT customer_id FROM segment_memberships WHERE shop_id = $1 AND segment = $2 AND left_at IS NULL \
+             AND customer_id > $3 ORDER BY customer_id LIMIT $4",
+        )
+        .bind(shop_id)
+        .bind(segment)
+        .bind(after.unwrap_or(-1))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
