@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::auth::customer_token;
 use crate::config::{Config, Settings};
+use crate::demo::SeedOptions;
+use crate::import::ImportKind;
+use crate::widget::{DemoMember, DemoStore};
 use crate::store::Db;
 use crate::store::shops::{NewShop, Shop};
 
@@ -32,6 +36,32 @@ pub enum Command {
     /// Manage shops.
     #[command(subcommand)]
     Shop(ShopCommand),
+    /// Import customers, orders or products from a CSV (Patron or Shopify export) or NDJSON file.
+    Import {
+        kind: ImportKind,
+        file: PathBuf,
+        /// The shop, by name or id.
+        #[arg(long)]
+        shop: String,
+    },
+    /// Demo data.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Generate a realistic shop: products, customers with repeat purchases, browsing, carts.
+    Seed {
+        /// The shop to fill, by name or id; created if it does not exist.
+        #[arg(long, default_value = DEMO_SHOP)]
+        shop: String,
+        #[arg(long, default_value_t = 10_000)]
+        customers: u64,
+        /// Random seed: the same seed gives the same shop.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +110,18 @@ impl Cli {
                 println!("secret key:      {}   (shown once: store it in your shop's back end)", keys.secret);
                 Ok(())
             }
+            Command::Import { kind, file, shop } => {
+                let shop = find_shop(&db, &shop).await?;
+                let summary = crate::import::import_file(&db, &shop, kind, &file, true).await?;
+                println!("{summary}");
+                Ok(())
+            }
+            Command::Demo(DemoCommand::Seed { shop, customers, seed }) => {
+                let shop = find_or_create_shop(&db, &shop, &[]).await?;
+                let summary = crate::demo::seed(&db, &shop, &SeedOptions { customers, seed, end: None, progress: true }).await?;
+                println!("{summary}");
+                Ok(())
+            }
             Command::Shop(ShopCommand::List) => {
                 for shop in db.shops().await? {
                     println!("{}\t{}\t{}\t{}", shop.id, shop.name, shop.publishable_key, shop.allowed_origins.join(","));
@@ -90,14 +132,66 @@ impl Cli {
     }
 }
 
-async fn serve(db: Db, config: &Config, _demo: bool) -> anyhow::Result<()> {
+/// The shop `patron serve --demo` and `patron demo seed` use by default.
+pub const DEMO_SHOP: &str = "Demo Store";
+/// Customers `patron serve --demo` seeds into an empty demo shop.
+const DEMO_CUSTOMERS: u64 = 2_000;
+
+async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!(address = %listener.local_addr()?, database = %redact(&config.database_url), "patron is serving");
-    let state = crate::AppState::new(db);
+    let address = listener.local_addr()?;
+    let mut state = crate::AppState::new(db);
+    if demo {
+        state.demo = Some(demo_store(&state.db, &format!("http://{address}")).await?);
+        println!("demo storefront: http://{address}/demo/");
+    }
+    if !state.widget.dir().join("patron.js").is_file() {
+        tracing::warn!(dir = %state.widget.dir().display(), "the storefront widget is not built: run web-widget/build.sh");
+    }
+    tracing::info!(%address, database = %redact(&config.database_url), "patron is serving");
     crate::serve(listener, state, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The demo shop (created and seeded on first use) as the demo storefront presents it,
+/// signed in as its best customer.
+async fn demo_store(db: &Db, origin: &str) -> anyhow::Result<DemoStore> {
+    let shop = find_or_create_shop(db, DEMO_SHOP, &[origin.to_owned()]).await?;
+    if !shop.allowed_origins.iter().any(|o| o == origin) {
+        anyhow::bail!("the demo shop does not allow {origin}: start it on the address it was created for ({})", shop.allowed_origins.join(", "));
+    }
+    if db.count_customers(shop.id).await? == 0 {
+        let options = SeedOptions { customers: DEMO_CUSTOMERS, progress: true, ..SeedOptions::default() };
+        println!("{}", crate::demo::seed(db, &shop, &options).await?);
+    }
+    let best = db.best_customer(shop.id).await?;
+    let member = best.and_then(|customer| {
+        let external_id = customer.external_id?;
+        let token = customer_token(&shop.secret_hash, &external_id)?;
+        Some(DemoMember { customer_id: external_id, customer_token: token })
+    });
+    Ok(DemoStore {
+        shop_name: shop.name.clone(),
+        publishable_key: shop.publishable_key.clone(),
+        widget_origin: String::new(),
+        products: db.products(shop.id).await?,
+        currency: shop.currency.clone(),
+        member,
+        consent_banner: shop.consent_required,
+    })
+}
+
+/// The shop named `name`, created with `origins` (and its keys printed) if missing.
+async fn find_or_create_shop(db: &Db, name: &str, origins: &[String]) -> anyhow::Result<Shop> {
+    if let Some(shop) = db.shop_by_name(name).await? {
+        return Ok(shop);
+    }
+    let new = NewShop { allowed_origins: origins.to_vec(), ..NewShop::named(name) };
+    let (shop, keys) = db.create_shop(&new).await?;
+    println!("created shop `{name}`: publishable key {}, secret key {} (shown once)", keys.publishable, keys.secret);
+    Ok(shop)
 }
 
 async fn shutdown_signal() {

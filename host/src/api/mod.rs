@@ -34,6 +34,7 @@ pub fn app(state: AppState) -> Router {
         .merge(storefront)
         .merge(back_office)
         .merge(health::router())
+        .merge(crate::widget::router(state.widget.clone(), state.demo.clone()))
         .layer(DefaultBodyLimit::max(json::DEFAULT_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TraceLayer::new_for_http())

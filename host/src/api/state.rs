@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::metrics::Metrics;
 use crate::store::shops::Shop;
 use crate::store::{Db, StoreResult};
+use crate::widget::{DemoStore, WidgetAssets};
 
 /// Shared state of the HTTP service; cloning it is cheap.
 #[derive(Clone)]
@@ -14,11 +15,21 @@ pub struct AppState {
     pub db: Db,
     pub shops: ShopCache,
     pub metrics: Arc<Metrics>,
+    /// The built storefront widget served under `/widget/`.
+    pub widget: WidgetAssets,
+    /// The demo storefront under `/demo/`, for `patron serve --demo`.
+    pub demo: Option<DemoStore>,
 }
 
 impl AppState {
     pub fn new(db: Db) -> Self {
-        Self { db, shops: ShopCache::default(), metrics: Arc::new(Metrics::default()) }
+        Self {
+            db,
+            shops: ShopCache::default(),
+            metrics: Arc::new(Metrics::default()),
+            widget: WidgetAssets::from_env(),
+            demo: None,
+        }
     }
 }
 

@@ -423,6 +423,18 @@ impl Db {
         Ok(CustomerPage { customers, next_after })
     }
 
+    /// The customer who has spent the most (the demo storefront signs in as them).
+    pub async fn best_customer(&self, shop_id: i64) -> StoreResult<Option<Customer>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE shop_id = $1 AND merged_into IS NULL \
+             AND external_id IS NOT NULL ORDER BY total_spent DESC, id LIMIT 1"
+        ))
+        .bind(shop_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(customer_from_row).transpose()
+    }
+
     pub async fn count_customers(&self, shop_id: i64) -> StoreResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE shop_id = $1 AND merged_into IS NULL")
             .bind(shop_id)
