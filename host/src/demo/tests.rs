@@ -105,3 +105,21 @@ both_backends! {
         assert!(matches!(seed(&db, &shop, &options(10, 42)).await, Err(SeedError::ShopNotEmpty(_))));
     }
 }
+
+/// Times a large seed: `PATRON_SEED_CUSTOMERS=100000 PATRON_SEED_BACKEND=sqlite|postgres
+/// cargo test -p patron --lib demo::tests::seed_timing -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a timing run, not a check"]
+async fn seed_timing() {
+    let customers = std::env::var("PATRON_SEED_CUSTOMERS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let backend = match std::env::var("PATRON_SEED_BACKEND").as_deref() {
+        Ok("postgres") => crate::testing::Backend::Postgres,
+        _ => crate::testing::Backend::Sqlite,
+    };
+    let db = crate::testing::fresh_db(backend).await;
+    let (shop, _) = crate::testing::shop(&db, "Timing").await;
+    let summary = seed(&db, &shop, &SeedOptions { customers, seed: 1, end: Some(END), progress: true })
+        .await
+        .expect("seed");
+    println!("{backend:?}: {summary}");
+}

@@ -30,23 +30,43 @@ pub trait BulkRow: Sync {
 /// paying off well before it.
 const MAX_ROWS_PER_STATEMENT: usize = 2_000;
 
-fn max_parameters(conn: &AnyConnection) -> usize {
-    if conn.backend_name().eq_ignore_ascii_case("sqlite") { 32_766 } else { 65_535 }
+/// How one backend takes a multi-row INSERT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Dialect {
+    max_parameters: usize,
+    /// Whether parameters are written `$N` (PostgreSQL) or `?` (SQLite). Binding a named
+    /// or numbered SQLite parameter looks its name up in a list, which makes a statement
+    /// with thousands of them quadratic to bind; anonymous `?`s bind in order.
+    numbered: bool,
+}
+
+impl Dialect {
+    fn of(conn: &AnyConnection) -> Self {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Self { max_parameters: 32_766, numbered: false }
+        } else {
+            Self { max_parameters: 65_535, numbered: true }
+        }
+    }
 }
 
 /// The statement inserting `rows` rows of `R`.
-fn insert_sql<R: BulkRow>(rows: usize) -> String {
+fn insert_sql<R: BulkRow>(dialect: Dialect, rows: usize) -> String {
     let columns = R::COLUMNS.len();
     let mut sql = format!("INSERT INTO {} ({}) VALUES ", R::TABLE, R::COLUMNS.join(", "));
-    sql.reserve(rows * columns * 6);
+    sql.reserve(rows * columns * 8);
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for column in 0..columns {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(row * columns + column + 1).to_string());
+            if dialect.numbered {
+                sql.push('$');
+                sql.push_str(&(row * columns + column + 1).to_string());
+            } else {
+                sql.push('?');
+            }
         }
         sql.push(')');
     }
@@ -60,15 +80,16 @@ pub async fn insert_many<R: BulkRow>(conn: &mut AnyConnection, shop_id: i64, row
     if rows.is_empty() {
         return Ok(0);
     }
-    let per_statement = (max_parameters(conn) / R::COLUMNS.len()).min(MAX_ROWS_PER_STATEMENT);
+    let dialect = Dialect::of(conn);
+    let per_statement = (dialect.max_parameters / R::COLUMNS.len()).min(MAX_ROWS_PER_STATEMENT);
     let mut full_sql = None;
     let mut inserted = 0;
     for chunk in rows.chunks(per_statement) {
         let partial_sql;
         let sql = if chunk.len() == per_statement {
-            full_sql.get_or_insert_with(|| insert_sql::<R>(per_statement)).as_str()
+            full_sql.get_or_insert_with(|| insert_sql::<R>(dialect, per_statement)).as_str()
         } else {
-            partial_sql = insert_sql::<R>(chunk.len());
+            partial_sql = insert_sql::<R>(dialect, chunk.len());
             partial_sql.as_str()
         };
         let mut query = sqlx::query(sql);
@@ -324,11 +345,13 @@ mod tests {
 
     #[test]
     fn numbers_parameters_row_by_row() {
-        let sql = insert_sql::<NewIdentity>(2);
+        let postgres = Dialect { max_parameters: 65_535, numbered: true };
         assert_eq!(
-            sql,
+            insert_sql::<NewIdentity>(postgres, 2),
             "INSERT INTO identities (shop_id, kind, value, customer_id, created_at) VALUES \
              ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
         );
+        let sqlite = Dialect { max_parameters: 32_766, numbered: false };
+        assert!(insert_sql::<NewIdentity>(sqlite, 2).ends_with("VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
     }
 }
