@@ -162,3 +162,48 @@ both_backends! {
         assert_eq!(db.count_customers(shop.id).await.expect("count"), 0);
     }
 }
+
+both_backends! {
+    async fn a_later_export_with_a_bigger_refund_updates_the_order(db) {
+        let (shop, _) = crate::testing::shop(&db, "Roasters").await;
+        import(&db, &shop, ImportKind::Orders, "shopify_orders.csv").await;
+        let original = std::fs::read_to_string(fixture("shopify_orders.csv")).expect("fixture");
+        let later = original.replace(",,17.00,Demo Roasters", ",,35.00,Demo Roasters");
+        assert_ne!(later, original);
+        let path = std::env::temp_dir().join(format!("patron-later-export-{}.csv", crate::store::new_id()));
+        std::fs::write(&path, later).expect("write later export");
+        let summary = import_file(&db, &shop, ImportKind::Orders, &path, false).await.expect("import later export");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(counts(&summary), (0, 1, 5, 1), "{summary}");
+        let order = db.order(shop.id, "#1002").await.expect("read").expect("#1002");
+        assert_eq!((order.refunded, order.status), (3500, OrderStatus::Fulfilled));
+        let ben = customer_by_email(&db, shop.id, "ben@example.com").await;
+        assert_eq!(ben.total_spent, 5616 - 3500);
+        let refunds = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM refunds WHERE shop_id = $1 AND order_id = '#1002'")
+            .bind(shop.id)
+            .fetch_one(db.pool())
+            .await
+            .expect("count refunds");
+        assert_eq!(refunds, 2, "one refund per step the exports show");
+    }
+}
+
+/// Times an import: `PATRON_IMPORT_FILE=orders.csv PATRON_IMPORT_KIND=orders
+/// cargo test -p patron --lib import::tests::import_timing -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a timing run, not a check"]
+async fn import_timing() {
+    use clap::ValueEnum;
+    let path = PathBuf::from(std::env::var("PATRON_IMPORT_FILE").expect("PATRON_IMPORT_FILE"));
+    let kind = std::env::var("PATRON_IMPORT_KIND").ok().and_then(|k| ImportKind::from_str(&k, true).ok()).unwrap_or(ImportKind::Orders);
+    let backend = match std::env::var("PATRON_IMPORT_BACKEND").as_deref() {
+        Ok("postgres") => crate::testing::Backend::Postgres,
+        _ => crate::testing::Backend::Sqlite,
+    };
+    let db = crate::testing::fresh_db(backend).await;
+    let (shop, _) = crate::testing::shop(&db, "Timing").await;
+    for run in ["first", "again"] {
+        let summary = import_file(&db, &shop, kind, &path, true).await.expect("import");
+        println!("{backend:?} {run}: {summary}");
+    }
+}
