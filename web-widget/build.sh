@@ -5,7 +5,9 @@
 #   patron_bg.wasm   the widget, size-optimized with wasm-opt -Oz
 # and a .gz beside each, which the host serves to browsers that accept gzip.
 # Needs: the wasm32-unknown-unknown target, wasm-bindgen-cli of the exact version
-# in Cargo.lock, and wasm-opt (Debian: binaryen).
+# in Cargo.lock, and wasm-opt >= 116 ($WASM_OPT, or on PATH). Debian 12's binaryen (108)
+# corrupts wasm-bindgen's externref table, so with an older one this script installs
+# binaryen from npm into target/widget-tools and uses that.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -18,7 +20,17 @@ if [ "$have" != "$want" ]; then
   echo "build.sh: need wasm-bindgen-cli $want (found '${have:-none}'): cargo install wasm-bindgen-cli --version $want" >&2
   exit 1
 fi
-command -v wasm-opt >/dev/null || { echo "build.sh: need wasm-opt: apt-get install -y binaryen" >&2; exit 1; }
+wasm_opt_version() { "$1" --version 2>/dev/null | sed -n 's/^wasm-opt version \([0-9]*\).*/\1/p'; }
+wasm_opt="${WASM_OPT:-$(command -v wasm-opt || true)}"
+if [ -z "$wasm_opt" ] || [ "$(wasm_opt_version "$wasm_opt")" -lt 116 ] 2>/dev/null || [ -z "$(wasm_opt_version "$wasm_opt")" ]; then
+  tools="$target_dir/widget-tools"
+  wasm_opt="$tools/node_modules/.bin/wasm-opt"
+  if [ -z "$(wasm_opt_version "$wasm_opt")" ]; then
+    echo "build.sh: installing binaryen (wasm-opt) from npm into $tools" >&2
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --no-save --no-audit --no-fund binaryen@132 >&2
+  fi
+fi
 
 cargo build --manifest-path "$root/Cargo.toml" -p patron-widget \
   --target wasm32-unknown-unknown --profile widget
@@ -27,7 +39,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 wasm-bindgen --target web --no-typescript --out-name patron_widget --out-dir "$tmp" \
   "$target_dir/wasm32-unknown-unknown/widget/patron_widget.wasm"
-wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+"$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --strip-debug --strip-producers "$tmp/patron_widget_bg.wasm" -o "$out/patron_bg.wasm"
 cp "$tmp/patron_widget.js" "$out/patron_widget.js"

@@ -1,1 +1,2 @@
 //! End-to-end test support.
+pub mod browser;

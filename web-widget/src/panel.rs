@@ -31,9 +31,9 @@ header{display:flex;justify-content:space-between;align-items:center;padding:16p
 h2{margin:0;font-size:17px;outline:0}
 h3{margin:18px 0 8px;font-size:12px;letter-spacing:.06em;text-transform:uppercase;color:var(--mu)}
 .x{border:0;background:transparent;color:inherit;font-size:22px;line-height:1;padding:2px 6px;border-radius:6px}
-.c{padding:4px 18px 18px}
+.c{padding:14px 18px 18px}
 .m{color:var(--mu);font-size:13px;margin:4px 0 0}
-.t{margin-top:14px;padding:14px;border-radius:calc(var(--r) - 4px);background:linear-gradient(135deg,var(--a),#7c3aed);color:var(--at)}
+.t{padding:14px;border-radius:calc(var(--r) - 4px);background:linear-gradient(135deg,var(--a),#7c3aed);color:var(--at)}
 .t .m{color:inherit;opacity:.85}
 .tn{font-size:18px;font-weight:700;text-transform:capitalize}
 .bar{height:8px;border-radius:8px;background:rgba(255,255,255,.3);margin-top:10px;overflow:hidden}

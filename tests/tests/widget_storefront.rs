@@ -1,0 +1,342 @@
+//! The storefront widget in headless Chromium against the demo storefront, with the
+//! host in-process on a fresh SQLite database.
+//!
+//! The storefront is opened as `http://localhost:<port>/demo/…` while the snippet loads
+//! the widget from `http://127.0.0.1:<port>`: a different origin, so CORS is exercised
+//! as on a real store. Needs the widget built (`web-widget/build.sh`).
+
+use std::time::Duration;
+
+use patron::store::Db;
+use patron::store::products::Product;
+use patron::store::shops::{NewShop, Shop};
+use patron::testing::{Backend, fresh_db};
+use patron::widget::{DemoMember, DemoStore, WidgetAssets};
+use patron_e2e::browser::Browser;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const WAIT: Duration = Duration::from_secs(15);
+/// Script: the widget's shadow root, or null before the panel mounted.
+const ROOT: &str = "var h=document.getElementById('patron-widget');var r=h&&h.shadowRoot;";
+
+/// A running host with the demo storefront for one shop.
+struct Storefront {
+    db: Db,
+    shop: Shop,
+    /// `http://localhost:<port>`: where the shopper browses.
+    store_url: String,
+    /// `http://127.0.0.1:<port>`: where the widget and the API are.
+    patron_url: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Storefront {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn products() -> Vec<Product> {
+    [("house-blend", "House Blend Coffee", 1450), ("jasmine-green", "Jasmine Green Tea", 990), ("pour-over-kit", "Pour-over Kit", 3900)]
+        .into_iter()
+        .map(|(id, title, price)| Product {
+            id: id.into(),
+            title: title.into(),
+            price,
+            currency: None,
+            category: Some("Coffee & tea".into()),
+            url: Some(format!("/demo/products/{id}")),
+            image_url: None,
+            available: true,
+        })
+        .collect()
+}
+
+fn built_widget() -> WidgetAssets {
+    let assets = WidgetAssets::from_env();
+    assert!(
+        assets.dir().join("patron_bg.wasm").is_file(),
+        "the widget is not built in {}: run web-widget/build.sh first",
+        assets.dir().display()
+    );
+    assets
+}
+
+/// Starts the host (API + widget + demo store) for a new shop shaped by `configure`.
+/// `widget_origin` overrides where the snippet loads the widget from (a dead address
+/// simulates Patron being down).
+async fn storefront(configure: impl FnOnce(&mut NewShop), member: bool, widget_origin: Option<String>) -> Storefront {
+    let db = fresh_db(Backend::Sqlite).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let store_url = format!("http://localhost:{port}");
+    let patron_url = format!("http://127.0.0.1:{port}");
+    let mut new = NewShop::named("Bean & Leaf");
+    new.allowed_origins = vec![store_url.clone()];
+    configure(&mut new);
+    let (shop, _keys) = db.create_shop(&new).await.expect("create shop");
+    let demo_member = member.then(|| DemoMember {
+        customer_id: "ext-1".into(),
+        customer_token: patron::auth::customer_token(&shop.secret_hash, "ext-1").expect("token"),
+    });
+    let demo = DemoStore {
+        shop_name: shop.name.clone(),
+        publishable_key: shop.publishable_key.clone(),
+        widget_origin: widget_origin.unwrap_or_else(|| patron_url.clone()),
+        products: products(),
+        currency: shop.currency.clone(),
+        member: demo_member,
+        consent_banner: new.consent_required,
+    };
+    let mut state = patron::AppState::new(db.clone());
+    state.widget = built_widget();
+    state.demo = Some(demo);
+    let app = patron::app(state);
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Storefront { db, shop, store_url, patron_url, stop: Some(stop) }
+}
+
+impl Storefront {
+    async fn events(&self) -> Vec<patron::store::events::StoredEvent> {
+        self.db.recent_events(self.shop.id, 1000).await.expect("read events")
+    }
+
+    async fn wait_for_events(&self, what: &str, done: impl Fn(&[patron::store::events::StoredEvent]) -> bool) -> Vec<patron::store::events::StoredEvent> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let events = self.events().await;
+            if done(&events) {
+                return events;
+            }
+            let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}; stored: {kinds:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn count(events: &[patron::store::events::StoredEvent], kind: &str) -> usize {
+    events.iter().filter(|e| e.kind == kind).count()
+}
+
+/// Waits until the widget has loaded its state and mounted the launcher.
+async fn wait_for_launcher(browser: &Browser) {
+    browser
+        .wait_for("the widget's launcher", WAIT, &format!("{ROOT} return !!(r && r.querySelector('.l'));"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs GET /v1/widget/state from the host (host/src/api): without the shop's privacy settings the widget sends nothing"]
+async fn events_reach_the_host_and_are_stored_once() {
+    let store = storefront(|_| {}, false, None).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/demo/products/house-blend", store.store_url)).await;
+    let events = store
+        .wait_for_events("page_view and product_view", |e| count(e, "page_view") == 1 && count(e, "product_view") == 1)
+        .await;
+    let view = events.iter().find(|e| e.kind == "product_view").expect("product view");
+    assert_eq!(view.properties["product_id"], "house-blend");
+    assert!(view.anonymous_id.as_deref().is_some_and(|a| a.starts_with("a_")), "{view:?}");
+
+    // Markup-driven cart event, and a custom event through the JS API.
+    browser.js("document.querySelector('.buy').click(); patron.track('wishlist', {product_id: 'house-blend'});").await;
+    let events = store
+        .wait_for_events("add_to_cart and custom:wishlist", |e| count(e, "add_to_cart") == 1 && count(e, "custom:wishlist") == 1)
+        .await;
+    let cart = events.iter().find(|e| e.kind == "add_to_cart").expect("add to cart");
+    assert_eq!(cart.properties["product_id"], "house-blend");
+    assert_eq!(cart.properties["price"], 1450);
+    assert_eq!(cart.properties["quantity"], 1);
+
+    // Search through the guarded JS API a store writes inline, then leave the page:
+    // whatever is still queued goes out with sendBeacon on pagehide.
+    browser.goto(&format!("{}/demo/search?q=tea", store.store_url)).await;
+    browser.js("patron.track('search', {query: 'green'});").await;
+    browser.goto(&format!("{}/demo/cart", store.store_url)).await;
+    let events = store
+        .wait_for_events("both searches and the cart page view", |e| count(e, "search") == 2 && count(e, "page_view") == 3)
+        .await;
+
+    // Give any retry a chance to happen, then check nothing was stored twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = store.events().await;
+    assert_eq!(after.len(), events.len(), "events stored after the queue drained");
+    let mut ids: Vec<&str> = after.iter().map(|e| e.event_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), after.len(), "an event id was stored twice");
+    let anonymous: Vec<_> = after.iter().filter_map(|e| e.anonymous_id.as_deref()).collect();
+    assert!(anonymous.windows(2).all(|w| w[0] == w[1]), "one anonymous id across pages: {anonymous:?}");
+    let queued = browser.js("return localStorage.getItem('patron_queue');").await;
+    assert_eq!(queued, Value::Null, "the offline queue is empty once everything is delivered");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs GET /v1/widget/state from the host (host/src/api): without the shop's privacy settings the widget sends nothing"]
+async fn nothing_is_sent_or_stored_before_consent() {
+    let store = storefront(|s| s.consent_required = true, false, None).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/demo/products/jasmine-green", store.store_url)).await;
+    wait_for_launcher(&browser).await;
+    browser.js("patron.track('search', {query: 'before consent'});").await;
+    // Longer than the flush interval.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(store.events().await.is_empty(), "events were stored before consent");
+    let sent = browser
+        .js("return performance.getEntriesByType('resource').filter(function(e){return /\\/v1\\/(events|identify)/.test(e.name)}).length;")
+        .await;
+    assert_eq!(sent, 0, "a request went to /v1/events or /v1/identify before consent");
+    let stored = browser
+        .js("return Object.keys(localStorage).filter(function(k){return k.indexOf('patron_')==0});")
+        .await;
+    assert_eq!(stored, serde_json::json!([]), "the widget kept data in localStorage before consent");
+
+    // The shopper accepts in the store's banner: what this page collected goes out.
+    browser.js("document.getElementById('consent-accept').click();").await;
+    store
+        .wait_for_events("the events held until consent", |e| {
+            count(e, "page_view") == 1 && count(e, "product_view") == 1 && count(e, "search") == 1
+        })
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_still_works_when_patron_is_down() {
+    // Nothing listens on this port: the loader's import fails.
+    let dead = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let dead_origin = format!("http://127.0.0.1:{}", dead.local_addr().expect("addr").port());
+    drop(dead);
+    let store = storefront(|_| {}, false, Some(dead_origin)).await;
+    let browser = Browser::start().await;
+    browser
+        .js("window.__errors = []; window.addEventListener('error', function(e){ window.__errors.push(String(e.message)); });")
+        .await;
+    browser.goto(&format!("{}/demo/products/pour-over-kit", store.store_url)).await;
+    browser.js("window.__errors = []; window.addEventListener('error', function(e){ window.__errors.push(String(e.message)); });").await;
+    // The store's own button and the JS API keep working.
+    // What a merchant writes: the JS API guarded (demoTrack), since the loader itself
+    // may not have arrived.
+    browser.js("document.querySelector('.buy').click(); demoTrack('wishlist', {product_id: 'pour-over-kit'});").await;
+    browser
+        .wait_for("the store's own add-to-cart feedback", WAIT, "return document.getElementById('added').textContent;")
+        .await;
+    let cart = browser.js("return JSON.parse(localStorage.demo_cart)['pour-over-kit'];").await;
+    assert_eq!(cart, 1);
+    let errors = browser.js("return window.__errors;").await;
+    assert_eq!(errors, serde_json::json!([]), "the page saw script errors");
+    let panel = browser.js(&format!("{ROOT} return !!r;")).await;
+    assert_eq!(panel, false, "no panel without Patron");
+
+    // Now the widget loads but Patron's API does not answer: a server with the widget
+    // files only.
+    let assets_only = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let assets_origin = format!("http://127.0.0.1:{}", assets_only.local_addr().expect("addr").port());
+    tokio::spawn(async move {
+        let _ = axum::serve(assets_only, patron::widget::router::<()>(built_widget(), None)).await;
+    });
+    let store = storefront(|_| {}, false, Some(assets_origin)).await;
+    browser.goto(&format!("{}/demo/products/pour-over-kit", store.store_url)).await;
+    browser.js("window.__errors = []; window.addEventListener('error', function(e){ window.__errors.push(String(e.message)); });").await;
+    browser
+        .wait_for("the widget to replace the loader's stubs", WAIT, "return window.patron && patron._q.length === 0 && String(patron.track).indexOf('m[n]') > 0;")
+        .await;
+    browser.js("document.querySelector('.buy').click(); patron.track('wishlist', {product_id: 'pour-over-kit'}); patron.identify('ext-9', '00'); patron.consent(true);").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let errors = browser.js("return window.__errors;").await;
+    assert_eq!(errors, serde_json::json!([]), "the page saw script errors with the API down");
+    assert!(store.events().await.is_empty());
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs GET /v1/widget/state from the host (host/src/api): without the shop's privacy settings the widget sends nothing"]
+async fn anonymous_shoppers_see_a_join_prompt() {
+    let store = storefront(|_| {}, true, None).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/demo/", store.store_url)).await;
+    wait_for_launcher(&browser).await;
+    browser.js(&format!("{ROOT} r.querySelector('.l').click();")).await;
+    let title = browser
+        .wait_for("the open panel", WAIT, &format!("{ROOT} var p=r.querySelector('.p'); return p && !p.hidden && r.querySelector('h2').textContent;"))
+        .await;
+    assert_eq!(title, "Join Bean & Leaf Rewards");
+    let cta = browser.js(&format!("{ROOT} var a=r.querySelector('a.cta'); return a && a.getAttribute('href');")).await;
+    assert_eq!(cta, "/demo/login");
+    let focused = browser.js(&format!("{ROOT} return r.activeElement && r.activeElement.id;")).await;
+    assert_eq!(focused, "pt", "opening the panel moves focus into it");
+    let path = browser.screenshot("widget-panel-anonymous").await;
+    eprintln!("screenshot: {}", path.display());
+    // Escape closes it and gives focus back to the launcher.
+    browser
+        .js(&format!("{ROOT} r.querySelector('h2').dispatchEvent(new KeyboardEvent('keydown', {{key: 'Escape', bubbles: true, composed: true}}));"))
+        .await;
+    let closed = browser.js(&format!("{ROOT} return r.querySelector('.p').hidden && r.activeElement.className;")).await;
+    assert_eq!(closed, "l");
+    let _ = store.patron_url;
+    browser.close().await;
+}
+
+/// The member panel against the contract of `GET /v1/widget/state` and
+/// `POST /v1/rewards/redeem`: what it shows must be what the host says, and redeeming
+/// must update the balance. Needs the loyalty side of the host (member state, rewards).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the host's member state (GET /v1/widget/state with a customer token) and POST /v1/rewards/redeem"]
+async fn members_see_tier_points_and_coupons_and_can_redeem() {
+    let store = storefront(|_| {}, true, None).await;
+    let token = patron::auth::customer_token(&store.shop.secret_hash, "ext-1").expect("token");
+    let state_url = format!(
+        "{}/v1/widget/state?key={}&customer_id=ext-1&customer_token={token}",
+        store.patron_url, store.shop.publishable_key
+    );
+    let state: Value = reqwest::get(&state_url).await.expect("state").json().await.expect("state json");
+    let member = &state["member"];
+    assert!(member.is_object(), "the host returned no member for a valid token: {state}");
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/demo/login", store.store_url)).await;
+    wait_for_launcher(&browser).await;
+    browser.js(&format!("{ROOT} r.querySelector('.l').click();")).await;
+    let text = browser.wait_for("the member panel", WAIT, &format!("{ROOT} var p=r.querySelector('.p'); return p && !p.hidden && p.textContent;")).await;
+    let text = text.as_str().unwrap_or_default().to_owned();
+    if let Some(tier) = member["tier"]["name"].as_str() {
+        assert!(text.to_lowercase().contains(&tier.to_lowercase()), "tier {tier} not shown: {text}");
+    }
+    let balance = member["points"]["balance"].as_i64().expect("balance");
+    let shown = browser.js(&format!("{ROOT} return r.querySelector('.pt').textContent.replace(/\\D/g, '');")).await;
+    assert_eq!(shown, balance.to_string());
+    for coupon in member["coupons"].as_array().into_iter().flatten() {
+        let code = coupon["code"].as_str().unwrap_or_default();
+        assert!(text.contains(code), "coupon {code} not shown");
+    }
+    browser.screenshot("widget-panel-member").await;
+
+    let affordable = member["rewards"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["points"].as_i64().is_some_and(|p| p <= balance))
+        .expect("the seeded member can afford a reward");
+    let cost = affordable["points"].as_i64().unwrap_or_default();
+    let id = affordable["id"].as_str().unwrap_or_default();
+    browser.js(&format!("{ROOT} r.querySelector('[data-a=redeem][data-v=\"{id}\"]').click();")).await;
+    let expected = (balance - cost).to_string();
+    browser
+        .wait_for("the new balance", WAIT, &format!("{ROOT} var n=r.querySelector('.pt'); return n && n.textContent.replace(/\\D/g, '') === '{expected}';"))
+        .await;
+    browser.screenshot("widget-panel-member-redeemed").await;
+    browser.close().await;
+}
