@@ -128,8 +128,11 @@ mod backend {
         clock::now()
     }
 
+    /// The config cannot change during an instance's life (the host fixes it
+    /// at instantiation), so a warm instance asks the host only once.
     pub(super) fn config() -> String {
-        config::get()
+        static CONFIG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        CONFIG.get_or_init(config::get).clone()
     }
 
     fn convert(e: kv::KvError) -> KvError {

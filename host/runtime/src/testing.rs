@@ -18,6 +18,7 @@ use std::sync::{Mutex, OnceLock};
 /// The plugins of this workspace that tests use, built together on first use.
 pub const TEST_PLUGINS: &[&str] = &[
     "segment-example",
+    "raw-segmenter",
     "hostile-loop",
     "hostile-memory",
     "hostile-recursion",

@@ -266,3 +266,14 @@ fn compiled_components_are_cached_on_disk() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(elapsed < Duration::from_secs(2), "cached load took {elapsed:?}");
 }
+
+#[test]
+fn a_plugin_built_without_the_sdk_loads_and_answers() {
+    let plugin = load("raw-segmenter", &[]);
+    let mut with_email = profile("a", 0, 0, None);
+    with_email.email = Some("a@example.com".into());
+    let out = plugin
+        .segment(&CallContext::new("shop-1"), &[with_email, profile("b", 0, 0, None)])
+        .expect("raw plugin answers");
+    assert_eq!(out, vec![vec!["has-email".to_owned()], vec![]]);
+}

@@ -1,0 +1,1 @@
+//! Loyalty plugin (work in progress).

@@ -1,0 +1,110 @@
+//! Learning the shop's quintile boundaries across batches, in the install's
+//! key-value store.
+//!
+//! A batch recompute hands the plugin the whole shop in batches. Each batch of
+//! at least `calibration-batch` profiles (and any batch while a pass is under
+//! way) is folded into a histogram kept under [`PASS_KEY`]; an empty call,
+//! `segment([])`, closes the pass: its boundaries are stored under
+//! [`BOUNDARIES_KEY`] and used for every call until the next pass closes.
+
+use patron_sdk::{Level, Profile, Result, Timestamp, kv, log};
+use serde::{Deserialize, Serialize};
+
+use crate::Config;
+use crate::score::{Boundaries, Histogram};
+
+/// kv key of the histogram of the pass under way.
+pub const PASS_KEY: &str = "rfm/pass";
+/// kv key of the boundaries learned from the last closed pass.
+pub const BOUNDARIES_KEY: &str = "rfm/boundaries";
+
+/// A pass under way: the histogram so far and when it last grew.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Pass {
+    /// When a batch was last folded in (Unix ms).
+    pub updated_at: Timestamp,
+    /// The window the population was drawn with.
+    pub window_days: u32,
+    /// The population so far.
+    pub histogram: Histogram,
+}
+
+/// Boundaries learned from a closed pass.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Learned {
+    /// When the pass closed (Unix ms).
+    pub computed_at: Timestamp,
+    /// The window the population was drawn with.
+    pub window_days: u32,
+    /// Customers in the population.
+    pub population: u64,
+    /// The boundaries.
+    pub boundaries: Boundaries,
+}
+
+impl Pass {
+    /// Whether this pass is still under way at `now` under `config` (not
+    /// abandoned by a crashed recompute, same window).
+    fn is_live(&self, config: &Config, now: Timestamp) -> bool {
+        self.window_days == config.window_days
+            && now.saturating_sub(self.updated_at) <= i64::from(config.pass_idle_seconds) * 1000
+    }
+}
+
+/// The pass under way, if there is a live one.
+fn live_pass(config: &Config, now: Timestamp) -> Result<Option<Pass>> {
+    Ok(kv::get_json::<Pass>(PASS_KEY)?.filter(|pass| pass.is_live(config, now)))
+}
+
+/// Folds `profiles` into the pass under way (starting one if needed) when the
+/// batch is large enough or a pass is live, and returns the pass's histogram
+/// if it did.
+pub fn fold(config: &Config, profiles: &[Profile], now: Timestamp) -> Result<Option<Histogram>> {
+    let live = live_pass(config, now)?;
+    if live.is_none() && profiles.len() < config.calibration_batch as usize {
+        return Ok(None);
+    }
+    let mut pass = live.unwrap_or_else(|| Pass {
+        window_days: config.window_days,
+        ..Pass::default()
+    });
+    for profile in profiles {
+        pass.histogram.add(profile, config.window_days);
+    }
+    pass.updated_at = now;
+    kv::set_json(PASS_KEY, &pass)?;
+    Ok(Some(pass.histogram))
+}
+
+/// Closes the pass under way: stores its boundaries (if it counted anyone)
+/// and forgets its histogram. Without a live pass, does nothing.
+pub fn finish(config: &Config, now: Timestamp) -> Result<()> {
+    let Some(pass) = live_pass(config, now)? else {
+        kv::delete(PASS_KEY)?;
+        return Ok(());
+    };
+    if let Some(boundaries) = pass.histogram.boundaries() {
+        let learned = Learned {
+            computed_at: now,
+            window_days: pass.window_days,
+            population: pass.histogram.population,
+            boundaries,
+        };
+        kv::set_json(BOUNDARIES_KEY, &learned)?;
+        log(
+            Level::Info,
+            &format!("rfm: learned boundaries over {} customers: {:?}", learned.population, learned.boundaries),
+        );
+    }
+    kv::delete(PASS_KEY)?;
+    Ok(())
+}
+
+/// The boundaries of the last closed pass, if it used the configured window.
+pub fn learned(config: &Config) -> Result<Option<Boundaries>> {
+    Ok(kv::get_json::<Learned>(BOUNDARIES_KEY)?
+        .filter(|l| l.window_days == config.window_days)
+        .map(|l| l.boundaries))
+}

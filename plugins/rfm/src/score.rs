@@ -1,0 +1,244 @@
+//! RFM scores: quintile boundaries over a population and the 1–5 score of one
+//! customer against them.
+
+use std::collections::BTreeMap;
+
+use patron_sdk::Profile;
+use serde::{Deserialize, Serialize};
+
+/// The 20th, 40th, 60th and 80th percentile of one dimension, ascending:
+/// `b[k]` is the smallest value such that at least `(k + 1) / 5` of the
+/// population has a value at or below it.
+pub type Cuts<T> = [T; 4];
+
+/// Quintile boundaries of the three dimensions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Boundaries {
+    /// Days since the last order (fewer is better).
+    pub recency_days: Cuts<u32>,
+    /// Number of paid orders (more is better).
+    pub frequency: Cuts<u32>,
+    /// Total spent, minor units (more is better).
+    pub monetary: Cuts<i64>,
+}
+
+/// One customer's scores, each 1 (worst) to 5 (best).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Score {
+    /// Recency score.
+    pub r: u8,
+    /// Frequency score.
+    pub f: u8,
+    /// Monetary score.
+    pub m: u8,
+}
+
+impl Score {
+    /// The combined frequency–monetary score: the mean of `f` and `m`,
+    /// rounded half up (F 1 and M 2 give 2).
+    pub fn fm(&self) -> u8 {
+        (self.f + self.m).div_ceil(2)
+    }
+
+    /// The usual three-digit code, e.g. `"545"`.
+    pub fn code(&self) -> String {
+        format!("{}{}{}", self.r, self.f, self.m)
+    }
+}
+
+/// 1 plus the number of cuts strictly below `value`: higher values score higher,
+/// and equal values always score the same.
+fn score_up<T: PartialOrd>(value: T, cuts: &Cuts<T>) -> u8 {
+    1 + cuts.iter().filter(|c| value > **c).count() as u8
+}
+
+/// 5 minus the number of cuts strictly below `value`: lower values score higher.
+fn score_down<T: PartialOrd>(value: T, cuts: &Cuts<T>) -> u8 {
+    5 - cuts.iter().filter(|c| value > **c).count() as u8
+}
+
+impl Boundaries {
+    /// The scores of `profile`, or `None` for a customer without a paid order
+    /// (no recency to score). A customer whose last order is older than every
+    /// recency cut (for example outside the window) scores R 1.
+    pub fn score(&self, profile: &Profile) -> Option<Score> {
+        let stats = &profile.stats;
+        if stats.order_count == 0 {
+            return None;
+        }
+        let days = stats.days_since_last_order?;
+        Some(Score {
+            r: score_down(days, &self.recency_days),
+            f: score_up(stats.order_count, &self.frequency),
+            m: score_up(stats.total_spent, &self.monetary),
+        })
+    }
+}
+
+/// Money is counted in buckets of three significant digits (12 345 falls in
+/// 12 300..=12 399), which keeps a shop-wide histogram small; the monetary
+/// cut is the top of its bucket, so customers in one bucket score alike.
+pub fn monetary_bucket(amount: i64) -> i64 {
+    if amount <= 0 {
+        return 0;
+    }
+    let mut scale = 1i64;
+    while amount / scale >= 1000 {
+        scale *= 10;
+    }
+    (amount / scale) * scale
+}
+
+/// The largest amount in the bucket that starts at `bucket`.
+fn bucket_top(bucket: i64) -> i64 {
+    if bucket <= 0 {
+        return 0;
+    }
+    let mut scale = 1i64;
+    while bucket / scale >= 1000 {
+        scale *= 10;
+    }
+    bucket.saturating_add(scale - 1)
+}
+
+/// Value counts of the three dimensions over a population: what the plugin
+/// accumulates across the batches of a recompute (and keeps in kv between
+/// calls), and what boundaries are computed from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Histogram {
+    /// Customers counted.
+    pub population: u64,
+    /// Days since last order → customers.
+    pub recency_days: BTreeMap<u32, u64>,
+    /// Order count → customers.
+    pub frequency: BTreeMap<u32, u64>,
+    /// Monetary bucket (see [`monetary_bucket`]) → customers.
+    pub monetary: BTreeMap<i64, u64>,
+}
+
+impl Histogram {
+    /// Counts `profile` if it belongs to the population: at least one paid
+    /// order, the last one at most `window_days` ago. Returns whether it did.
+    pub fn add(&mut self, profile: &Profile, window_days: u32) -> bool {
+        let stats = &profile.stats;
+        let Some(days) = stats.days_since_last_order else {
+            return false;
+        };
+        if stats.order_count == 0 || days > window_days {
+            return false;
+        }
+        self.population += 1;
+        *self.recency_days.entry(days).or_default() += 1;
+        *self.frequency.entry(stats.order_count).or_default() += 1;
+        *self.monetary.entry(monetary_bucket(stats.total_spent)).or_default() += 1;
+        true
+    }
+
+    /// The quintile boundaries of the population, if it is not empty.
+    pub fn boundaries(&self) -> Option<Boundaries> {
+        Some(Boundaries {
+            recency_days: cuts(&self.recency_days, self.population)?,
+            frequency: cuts(&self.frequency, self.population)?,
+            monetary: cuts(&self.monetary, self.population)?.map(bucket_top),
+        })
+    }
+}
+
+/// The four quintile cuts of a value → count histogram holding `population`.
+fn cuts<T: Copy>(counts: &BTreeMap<T, u64>, population: u64) -> Option<Cuts<T>> {
+    let first = *counts.keys().next()?;
+    let mut out = [first; 4];
+    for (k, cut) in out.iter_mut().enumerate() {
+        // At least (k + 1) / 5 of the population, rounded up.
+        let target = ((k as u64 + 1) * population).div_ceil(5).max(1);
+        let mut seen = 0;
+        for (value, count) in counts {
+            seen += count;
+            if seen >= target {
+                *cut = *value;
+                break;
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use patron_sdk::testing::profile;
+
+    use super::*;
+
+    fn customer(orders: u32, spent: i64, days: u32) -> Profile {
+        let mut p = profile("c");
+        p.stats.order_count = orders;
+        p.stats.total_spent = spent;
+        p.stats.days_since_last_order = Some(days);
+        p
+    }
+
+    #[test]
+    fn ten_distinct_values_split_two_per_quintile() {
+        let mut h = Histogram::default();
+        for i in 1..=10 {
+            assert!(h.add(&customer(i, i64::from(i) * 100, i), 365));
+        }
+        let b = h.boundaries().expect("population");
+        assert_eq!(b.frequency, [2, 4, 6, 8]);
+        assert_eq!(b.recency_days, [2, 4, 6, 8]);
+        assert_eq!(b.monetary, [200, 400, 600, 800]);
+        let scores: Vec<u8> = (1..=10).map(|i| score_up(i, &b.frequency)).collect();
+        assert_eq!(scores, [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
+        let recency: Vec<u8> = (1..=10).map(|d| score_down(d, &b.recency_days)).collect();
+        assert_eq!(recency, [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]);
+    }
+
+    #[test]
+    fn ties_score_alike_and_outsiders_are_not_counted() {
+        let mut h = Histogram::default();
+        // 6 one-order customers, 2 with two orders, 2 with five.
+        for orders in [1, 1, 1, 1, 1, 1, 2, 2, 5, 5] {
+            h.add(&customer(orders, 1000, 10), 365);
+        }
+        assert!(!h.add(&customer(9, 1000, 400), 365), "outside the window");
+        assert!(!h.add(&profile("prospect"), 365), "no order");
+        let b = h.boundaries().expect("population");
+        assert_eq!(h.population, 10);
+        assert_eq!(b.frequency, [1, 1, 1, 2]);
+        assert_eq!(score_up(1, &b.frequency), 1);
+        assert_eq!(score_up(2, &b.frequency), 4);
+        assert_eq!(score_up(5, &b.frequency), 5);
+        // Last order older than every cut: R 1.
+        let old = b.score(&customer(9, 1000, 400)).expect("has orders");
+        assert_eq!(old.r, 1);
+        assert_eq!(b.score(&profile("prospect")), None);
+    }
+
+    #[test]
+    fn money_is_bucketed_to_three_digits() {
+        assert_eq!(monetary_bucket(12_345), 12_300);
+        assert_eq!(bucket_top(12_300), 12_399);
+        assert_eq!(monetary_bucket(999), 999);
+        assert_eq!(bucket_top(999), 999);
+        assert_eq!(monetary_bucket(-5), 0);
+        let mut h = Histogram::default();
+        for spent in [12_301, 12_345, 12_399, 50_000, 90_000] {
+            h.add(&customer(1, spent, 1), 365);
+        }
+        let b = h.boundaries().expect("population");
+        // The three customers of the 12 3xx bucket score the same.
+        let m: Vec<u8> = [12_301, 12_345, 12_399].iter().map(|v| score_up(*v, &b.monetary)).collect();
+        assert!(m.iter().all(|s| *s == m[0]), "{m:?}");
+        assert!(score_up(90_000, &b.monetary) > m[0]);
+    }
+
+    #[test]
+    fn fm_rounds_half_up() {
+        assert_eq!(Score { r: 5, f: 1, m: 2 }.fm(), 2);
+        assert_eq!(Score { r: 5, f: 1, m: 1 }.fm(), 1);
+        assert_eq!(Score { r: 5, f: 4, m: 5 }.fm(), 5);
+        assert_eq!(Score { r: 3, f: 4, m: 5 }.code(), "345");
+    }
+}

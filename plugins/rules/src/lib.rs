@@ -1,0 +1,1 @@
+//! Rules segmenter (work in progress).
