@@ -8,8 +8,10 @@ pub mod config;
 pub mod demo;
 pub mod import;
 pub mod metrics;
+pub mod plugins;
 pub mod store;
 pub mod timestamp;
+pub mod widget;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -10,6 +10,7 @@ use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
 use super::keys::SecretShop;
 use super::state::AppState;
+use crate::plugins::hooks::LoyaltyOutcome;
 use crate::store::customers::{Customer, CustomerInput, Upserted};
 
 pub fn router() -> Router<AppState> {
@@ -23,6 +24,15 @@ pub struct Upsert<T> {
     pub result: Upserted,
     #[serde(flatten)]
     pub record: T,
+    /// What the loyalty plugins did about an order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loyalty: Option<LoyaltyOutcome>,
+}
+
+impl<T> Upsert<T> {
+    pub fn new(result: Upserted, record: T) -> Self {
+        Self { result, record, loyalty: None }
+    }
 }
 
 /// 201 for a new record, 200 otherwise.
@@ -37,7 +47,12 @@ async fn upsert_customer(
 ) -> ApiResult<(StatusCode, Json<Upsert<Customer>>)> {
     let input = input.validate()?;
     let (customer, result) = state.db.upsert_customer(shop.id, &input).await?;
-    Ok((upsert_status(result), Json(Upsert { result, record: customer })))
+    if result != Upserted::Unchanged {
+        if let Err(error) = state.plugins.segment_customer(&shop, customer.id).await {
+            tracing::error!(%error, "re-segmenting a changed customer failed");
+        }
+    }
+    Ok((upsert_status(result), Json(Upsert::new(result, customer))))
 }
 
 async fn get_customer(

@@ -9,6 +9,7 @@ pub mod identify;
 pub mod json;
 pub mod keys;
 pub mod orders;
+pub mod plugins;
 pub mod products;
 pub mod state;
 
@@ -29,7 +30,7 @@ pub fn app(state: AppState) -> Router {
         .merge(events::router().layer(DefaultBodyLimit::max(events::BODY_LIMIT)))
         .merge(identify::router())
         .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors));
-    let back_office = Router::new().merge(customers::router()).merge(products::router()).merge(orders::router());
+    let back_office = Router::new().merge(customers::router()).merge(products::router()).merge(orders::router()).merge(plugins::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)

@@ -10,7 +10,11 @@ use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
 use super::keys::SecretShop;
 use super::state::AppState;
-use crate::store::orders::{Order, OrderInput, RefundInput};
+use crate::plugins::hooks::LoyaltyOutcome;
+use crate::store::StoreResult;
+use crate::store::customers::Upserted;
+use crate::store::orders::{Order, OrderInput, OrderStatus, RefundInput};
+use crate::store::shops::Shop;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,7 +30,14 @@ async fn upsert_order(
 ) -> ApiResult<(StatusCode, Json<Upsert<Order>>)> {
     let (order, customer) = input.validate(&shop.currency)?;
     let outcome = state.db.upsert_order(shop.id, order, customer.as_ref()).await?;
-    Ok((upsert_status(outcome.result), Json(Upsert { result: outcome.result, record: outcome.order })))
+    let was_purchase = outcome.previous_status.is_some_and(OrderStatus::is_purchase);
+    let loyalty = match (was_purchase, outcome.order.status.is_purchase()) {
+        (false, true) => Some(state.plugins.order_placed(&shop, &outcome.order).await),
+        (true, false) => Some(state.plugins.order_reversed(&shop, &outcome.order).await),
+        _ => None,
+    };
+    let loyalty = settle(&state, &shop, outcome.order.customer_id, loyalty).await;
+    Ok((upsert_status(outcome.result), Json(Upsert { result: outcome.result, record: outcome.order, loyalty })))
 }
 
 async fn get_order(
@@ -44,5 +55,32 @@ async fn refund_order(
     JsonBody(refund): JsonBody<RefundInput>,
 ) -> ApiResult<Json<Upsert<Order>>> {
     let outcome = state.db.refund_order(shop.id, &id, &refund).await?;
-    Ok(Json(Upsert { result: outcome.result, record: outcome.order }))
+    let loyalty = match outcome.result {
+        Upserted::Unchanged => None,
+        _ => Some(state.plugins.order_reversed(&shop, &outcome.order).await),
+    };
+    let loyalty = settle(&state, &shop, outcome.order.customer_id, loyalty).await;
+    Ok(Json(Upsert { result: outcome.result, record: outcome.order, loyalty }))
+}
+
+/// After an order changed: its customer's segments follow their new stats. The order is
+/// stored whatever the plugins do, so hook failures are logged, not returned.
+async fn settle(
+    state: &AppState,
+    shop: &Shop,
+    customer_id: Option<i64>,
+    loyalty: Option<StoreResult<LoyaltyOutcome>>,
+) -> Option<LoyaltyOutcome> {
+    if let Some(customer_id) = customer_id {
+        if let Err(error) = state.plugins.segment_customer(shop, customer_id).await {
+            tracing::error!(%error, "re-segmenting after an order failed");
+        }
+    }
+    match loyalty? {
+        Ok(outcome) => Some(outcome),
+        Err(error) => {
+            tracing::error!(%error, "loyalty hooks failed after an order");
+            None
+        }
+    }
 }

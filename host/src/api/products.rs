@@ -24,7 +24,7 @@ async fn upsert_product(
     let product = product.validate()?;
     let result = state.db.upsert_product(shop.id, &shop.currency, &product).await?;
     let stored = state.db.product(shop.id, &product.id).await?.ok_or(ApiError::NotFound("product"))?;
-    Ok((upsert_status(result), Json(Upsert { result, record: stored })))
+    Ok((upsert_status(result), Json(Upsert::new(result, stored))))
 }
 
 async fn get_product(

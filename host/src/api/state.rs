@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::metrics::Metrics;
+use crate::plugins::PluginHost;
 use crate::store::shops::Shop;
 use crate::store::{Db, StoreResult};
 use crate::widget::{DemoStore, WidgetAssets};
@@ -15,6 +16,8 @@ pub struct AppState {
     pub db: Db,
     pub shops: ShopCache,
     pub metrics: Arc<Metrics>,
+    /// The shop's plugins.
+    pub plugins: PluginHost,
     /// The built storefront widget served under `/widget/`.
     pub widget: WidgetAssets,
     /// The demo storefront under `/demo/`, for `patron serve --demo`.
@@ -24,6 +27,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db) -> Self {
         Self {
+            plugins: PluginHost::new(db.clone(), None),
             db,
             shops: ShopCache::default(),
             metrics: Arc::new(Metrics::default()),

@@ -4,8 +4,8 @@
 //! host replicas lease concurrently without ever taking the same job.
 
 use serde::Serialize;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::{Backend, Db, StoreResult, new_id, now_ms};
 
@@ -46,6 +46,43 @@ fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
     })
 }
 
+pub(crate) async fn enqueue(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    kind: &str,
+    payload: &serde_json::Value,
+    run_at: i64,
+    dedup_key: &str,
+) -> StoreResult<bool> {
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO jobs (shop_id, id, kind, payload, dedup_key, run_at, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) ON CONFLICT (shop_id, dedup_key) DO NOTHING",
+    )
+    .bind(shop_id)
+    .bind(new_id())
+    .bind(kind)
+    .bind(payload.to_string())
+    .bind(dedup_key)
+    .bind(run_at)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Removes queued jobs whose dedup key starts with `prefix`; returns how many.
+pub(crate) async fn cancel_queued(conn: &mut AnyConnection, shop_id: i64, prefix: &str) -> StoreResult<u64> {
+    let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    Ok(sqlx::query("DELETE FROM jobs WHERE shop_id = $1 AND status = 'queued' AND dedup_key LIKE $2 ESCAPE '\\'")
+        .bind(shop_id)
+        .bind(pattern)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
 impl Db {
     /// Queues a job unless one with the same `dedup_key` exists in the shop; returns
     /// whether it was queued.
@@ -57,24 +94,10 @@ impl Db {
         run_at: i64,
         dedup_key: &str,
     ) -> StoreResult<bool> {
-        let now = now_ms();
         let mut w = self.write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO jobs (shop_id, id, kind, payload, dedup_key, run_at, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) ON CONFLICT (shop_id, dedup_key) DO NOTHING",
-        )
-        .bind(shop_id)
-        .bind(new_id())
-        .bind(kind)
-        .bind(payload.to_string())
-        .bind(dedup_key)
-        .bind(run_at)
-        .bind(now)
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
+        let queued = enqueue(&mut w.tx, shop_id, kind, payload, run_at, dedup_key).await?;
         w.commit().await?;
-        Ok(inserted == 1)
+        Ok(queued)
     }
 
     /// Leases the most overdue job (queued, or running with an expired lease) to `owner`

@@ -347,6 +347,23 @@ impl Db {
         order_by_id(&mut conn, shop_id, id).await
     }
 
+    /// The shop's most recent purchases (paid or fulfilled), newest first.
+    pub async fn recent_orders(&self, shop_id: i64, limit: i64) -> StoreResult<Vec<Order>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE shop_id = $1 AND status IN ('paid', 'fulfilled') ORDER BY placed_at DESC LIMIT $2",
+        )
+        .bind(shop_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut conn = self.pool().acquire().await?;
+        let mut orders = Vec::with_capacity(ids.len());
+        for id in ids {
+            orders.extend(order_by_id(&mut conn, shop_id, &id).await?);
+        }
+        Ok(orders)
+    }
+
     /// Records a refund once per refund id; a full refund marks the order refunded.
     pub async fn refund_order(&self, shop_id: i64, order_id: &str, refund: &RefundInput) -> StoreResult<OrderOutcome> {
         let mut w = self.write().await?;

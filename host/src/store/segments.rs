@@ -1,7 +1,7 @@
 //! Tags and segment membership. Membership keeps its history — each stint is a row with
 //! `joined_at` and, once over, `left_at` — so sizes over time can be answered.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
@@ -122,6 +122,19 @@ impl Db {
             .await?)
     }
 
+    /// Segments a customer holds now from one source (plugin install).
+    pub async fn current_segments_from(&self, shop_id: i64, customer_id: i64, source: &str) -> StoreResult<BTreeSet<String>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT segment FROM segment_memberships WHERE shop_id = $1 AND customer_id = $2 AND source = $3 AND left_at IS NULL",
+        )
+        .bind(shop_id)
+        .bind(customer_id)
+        .bind(source)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     pub async fn current_segments(&self, shop_id: i64, customer_id: i64) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT segment FROM segment_memberships WHERE shop_id = $1 AND customer_id = $2 AND left_at IS NULL \
@@ -145,6 +158,39 @@ impl Db {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(|r| Ok(SegmentSize { segment: r.try_get("segment")?, members: r.try_get("members")? })).collect()
+    }
+
+    /// Tags of the customers whose ids are in `first..=last`, by customer.
+    pub async fn tags_in_range(&self, shop_id: i64, first: i64, last: i64) -> StoreResult<HashMap<i64, Vec<String>>> {
+        self.grouped(
+            "SELECT customer_id, tag FROM customer_tags WHERE shop_id = $1 AND customer_id >= $2 AND customer_id <= $3 ORDER BY tag",
+            shop_id,
+            first,
+            last,
+        )
+        .await
+    }
+
+    /// Current segments (from any source) of the customers whose ids are in `first..=last`.
+    pub async fn segments_in_range(&self, shop_id: i64, first: i64, last: i64) -> StoreResult<HashMap<i64, Vec<String>>> {
+        self.grouped(
+            "SELECT DISTINCT customer_id, segment FROM segment_memberships WHERE shop_id = $1 AND customer_id >= $2 \
+             AND customer_id <= $3 AND left_at IS NULL ORDER BY segment",
+            shop_id,
+            first,
+            last,
+        )
+        .await
+    }
+
+    async fn grouped(&self, sql: &str, shop_id: i64, first: i64, last: i64) -> StoreResult<HashMap<i64, Vec<String>>> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as(sql).bind(shop_id).bind(first).bind(last).fetch_all(self.pool()).await?;
+        let mut grouped: HashMap<i64, Vec<String>> = HashMap::new();
+        for (customer_id, value) in rows {
+            grouped.entry(customer_id).or_default().push(value);
+        }
+        Ok(grouped)
     }
 
     /// Current members of a segment after customer id `after`, in id order.

@@ -1,0 +1,345 @@
+//! Plugins as the host runs them: installs and versions kept in the store, components
+//! loaded into the process-wide [`Runtime`] once per version, calls made on blocking
+//! threads behind a circuit breaker per install, their actions validated and applied by
+//! the host ([`actions`]), and the hooks that feed them data ([`hooks`]).
+
+pub mod actions;
+pub mod config_schema;
+pub mod convert;
+pub mod dry_run;
+pub mod hooks;
+pub mod kv;
+pub mod segmentation;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use patron_runtime::{
+    BreakerOpen, CallContext, Capability, CircuitBreaker, Grants, LoadError, Manifest, ManifestError, Plugin,
+    PluginError, Runtime, RuntimeConfig, World,
+};
+use sha2::{Digest, Sha256};
+
+use crate::store::plugins::{PluginInstall, PluginVersion};
+use crate::store::{Db, StoreError};
+use config_schema::ConfigMismatch;
+
+/// Consecutive failures after which an install is switched off until re-enabled.
+pub const BREAKER_THRESHOLD: u32 = 5;
+/// How long the list of a shop's active installs is trusted, so that a change made by
+/// another process (the CLI, another replica) takes effect without a restart.
+const ACTIVE_TTL: Duration = Duration::from_secs(2);
+
+/// What can go wrong managing installs.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginAdminError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Config(#[from] ConfigMismatch),
+    #[error("unknown capability `{0}`: grant log, clock, config or kv")]
+    UnknownGrant(String),
+    #[error("no plugin `{0}` is installed")]
+    NotInstalled(String),
+    #[error("{0} has no previous version to roll back to")]
+    NoPreviousVersion(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a plugin call produced nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CallFailure {
+    #[error(transparent)]
+    Open(#[from] BreakerOpen),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("plugin call was abandoned: {0}")]
+    Abandoned(String),
+}
+
+/// An enabled install, loaded and ready to call.
+#[derive(Clone)]
+pub struct Active {
+    pub shop_id: i64,
+    pub install: PluginInstall,
+    pub world: World,
+    pub plugin: Arc<Plugin>,
+    breaker: Arc<CircuitBreaker>,
+}
+
+/// Runs a shop's plugins; cloning it is cheap.
+#[derive(Clone)]
+pub struct PluginHost {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    cache_dir: Option<PathBuf>,
+    /// Loaded components by sha256 of their bytes and grants.
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    breakers: Mutex<HashMap<(i64, String), Arc<CircuitBreaker>>>,
+    active: Mutex<HashMap<i64, (Instant, Arc<Vec<Active>>)>>,
+}
+
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+/// The process's one plugin runtime (one wasmtime engine), caching compiled components
+/// under `cache_dir` (the first caller's choice wins).
+fn shared_runtime(cache_dir: Option<PathBuf>) -> Result<Runtime, StoreError> {
+    RUNTIME
+        .get_or_init(|| Runtime::new(RuntimeConfig { cache_dir, ..RuntimeConfig::default() }).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| StoreError::Conflict(format!("the plugin runtime failed to start: {e}")))
+}
+
+fn grants_from(names: &[String]) -> Result<Grants, PluginAdminError> {
+    let mut grants = Grants::none();
+    for name in names {
+        let capability = Capability::ALL
+            .into_iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| PluginAdminError::UnknownGrant(name.clone()))?;
+        grants = grants.with(capability);
+    }
+    Ok(grants)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl PluginHost {
+    /// A host whose components are compiled into `cache_dir` (the runtime itself starts
+    /// on first use).
+    pub fn new(db: Db, cache_dir: Option<PathBuf>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                cache_dir,
+                loaded: Mutex::default(),
+                breakers: Mutex::default(),
+                active: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    fn load(&self, wasm: &[u8], manifest: &Manifest, grants: &Grants, sha256: &str) -> Result<Arc<Plugin>, PluginAdminError> {
+        let key = format!("{sha256}:{}", grants.iter().map(Capability::name).collect::<Vec<_>>().join(","));
+        if let Some(plugin) = lock(&self.inner.loaded).get(&key) {
+            return Ok(plugin.clone());
+        }
+        let runtime = shared_runtime(self.inner.cache_dir.clone())?;
+        let plugin = Arc::new(runtime.load(wasm, manifest, grants)?);
+        lock(&self.inner.loaded).insert(key, plugin.clone());
+        Ok(plugin)
+    }
+
+    fn breaker(&self, shop_id: i64, name: &str) -> Arc<CircuitBreaker> {
+        lock(&self.inner.breakers)
+            .entry((shop_id, name.to_owned()))
+            .or_insert_with(|| Arc::new(CircuitBreaker::new(BREAKER_THRESHOLD, None)))
+            .clone()
+    }
+
+    /// Forgets what this process cached about a shop's installs after a change.
+    fn changed(&self, shop_id: i64, name: &str) {
+        lock(&self.inner.active).remove(&shop_id);
+        self.breaker(shop_id, name).reset();
+    }
+
+    /// Installs a version of a plugin (an upgrade, when the name is installed already):
+    /// the component must load with exactly the granted imports, and the config must
+    /// match the manifest's schema. The install's previous version stays for rollback.
+    pub async fn install(
+        &self,
+        shop_id: i64,
+        wasm: Vec<u8>,
+        manifest: Manifest,
+        grants: Vec<String>,
+        config: Option<serde_json::Value>,
+        enable: bool,
+    ) -> Result<PluginInstall, PluginAdminError> {
+        manifest.validate()?;
+        let existing = self.inner.db.plugin_install(shop_id, &manifest.name).await?;
+        let config = config
+            .or_else(|| existing.as_ref().map(|i| i.config.clone()))
+            .unwrap_or_else(|| serde_json::json!({}));
+        if let Some(schema) = &manifest.config_schema {
+            config_schema::validate(schema, &config)?;
+        }
+        let grant_set = grants_from(&grants)?;
+        let sha256 = hex::encode(Sha256::digest(&wasm));
+        let (host, wasm_for_load, manifest_for_load, sha_for_load) = (self.clone(), wasm.clone(), manifest.clone(), sha256.clone());
+        tokio::task::spawn_blocking(move || host.load(&wasm_for_load, &manifest_for_load, &grant_set, &sha_for_load))
+            .await
+            .map_err(|e| StoreError::Conflict(format!("loading the plugin was abandoned: {e}")))??;
+        let version = PluginVersion {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            world: manifest.world.name().to_owned(),
+            manifest: serde_json::to_string(&manifest).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            sha256,
+            wasm,
+        };
+        self.inner.db.add_plugin_version(shop_id, &version).await?;
+        let status = if enable { "enabled" } else { "disabled" };
+        self.inner.db.activate_plugin_version(shop_id, &manifest.name, &manifest.version, &grants, &config, status).await?;
+        self.changed(shop_id, &manifest.name);
+        self.installed(shop_id, &manifest.name).await
+    }
+
+    async fn installed(&self, shop_id: i64, name: &str) -> Result<PluginInstall, PluginAdminError> {
+        self.inner.db.plugin_install(shop_id, name).await?.ok_or_else(|| PluginAdminError::NotInstalled(name.to_owned()))
+    }
+
+    pub async fn set_enabled(&self, shop_id: i64, name: &str, enabled: bool) -> Result<PluginInstall, PluginAdminError> {
+        self.installed(shop_id, name).await?;
+        self.inner.db.set_plugin_status(shop_id, name, if enabled { "enabled" } else { "disabled" }).await?;
+        self.changed(shop_id, name);
+        self.installed(shop_id, name).await
+    }
+
+    pub async fn configure(&self, shop_id: i64, name: &str, config: serde_json::Value) -> Result<PluginInstall, PluginAdminError> {
+        let install = self.installed(shop_id, name).await?;
+        let manifest = self.manifest(shop_id, name, &install.active_version).await?;
+        if let Some(schema) = &manifest.config_schema {
+            config_schema::validate(schema, &config)?;
+        }
+        self.inner.db.set_plugin_config(shop_id, name, &config).await?;
+        self.changed(shop_id, name);
+        self.installed(shop_id, name).await
+    }
+
+    /// Makes the previous version active again (rolling back twice returns to where it was).
+    pub async fn rollback(&self, shop_id: i64, name: &str) -> Result<PluginInstall, PluginAdminError> {
+        let install = self.installed(shop_id, name).await?;
+        let previous = install.previous_version.clone().ok_or_else(|| PluginAdminError::NoPreviousVersion(name.to_owned()))?;
+        let stored = self.version(shop_id, name, &previous).await?;
+        let manifest = Manifest::from_json(&stored.manifest)?;
+        if let Some(schema) = &manifest.config_schema {
+            config_schema::validate(schema, &install.config)?;
+        }
+        let grants = grants_from(&install.grants)?;
+        let host = self.clone();
+        tokio::task::spawn_blocking(move || host.load(&stored.wasm, &manifest, &grants, &stored.sha256))
+            .await
+            .map_err(|e| StoreError::Conflict(format!("loading the plugin was abandoned: {e}")))??;
+        self.inner.db.activate_plugin_version(shop_id, name, &previous, &install.grants, &install.config, &install.status).await?;
+        self.changed(shop_id, name);
+        self.installed(shop_id, name).await
+    }
+
+    pub async fn uninstall(&self, shop_id: i64, name: &str) -> Result<(), PluginAdminError> {
+        self.installed(shop_id, name).await?;
+        self.inner.db.uninstall_plugin(shop_id, name).await?;
+        self.changed(shop_id, name);
+        Ok(())
+    }
+
+    async fn version(&self, shop_id: i64, name: &str, version: &str) -> Result<PluginVersion, PluginAdminError> {
+        self.inner
+            .db
+            .plugin_version(shop_id, name, version)
+            .await?
+            .ok_or_else(|| PluginAdminError::NotInstalled(format!("{name}@{version}")))
+    }
+
+    async fn manifest(&self, shop_id: i64, name: &str, version: &str) -> Result<Manifest, PluginAdminError> {
+        Ok(Manifest::from_json(&self.version(shop_id, name, version).await?.manifest)?)
+    }
+
+    /// A shop's installs in `world`, loaded, enabled or not (for dry runs).
+    pub async fn load_install(&self, shop_id: i64, install: &PluginInstall) -> Result<Active, PluginAdminError> {
+        let stored = self.version(shop_id, &install.name, &install.active_version).await?;
+        let manifest = Manifest::from_json(&stored.manifest)?;
+        let grants = grants_from(&install.grants)?;
+        let host = self.clone();
+        let plugin = tokio::task::spawn_blocking(move || host.load(&stored.wasm, &manifest, &grants, &stored.sha256))
+            .await
+            .map_err(|e| StoreError::Conflict(format!("loading the plugin was abandoned: {e}")))??;
+        Ok(Active {
+            shop_id,
+            world: plugin.manifest().world,
+            install: install.clone(),
+            plugin,
+            breaker: self.breaker(shop_id, &install.name),
+        })
+    }
+
+    /// The shop's enabled installs in `world`. An install that no longer loads is skipped
+    /// and its error recorded against it.
+    pub async fn active(&self, shop_id: i64, world: World) -> Result<Vec<Active>, StoreError> {
+        let cached = lock(&self.inner.active).get(&shop_id).filter(|(at, _)| at.elapsed() < ACTIVE_TTL).map(|(_, a)| a.clone());
+        let all = match cached {
+            Some(all) => all,
+            None => {
+                let mut all = Vec::new();
+                for install in self.inner.db.plugin_installs(shop_id).await? {
+                    if install.status != "enabled" {
+                        continue;
+                    }
+                    match self.load_install(shop_id, &install).await {
+                        Ok(active) => all.push(active),
+                        Err(error) => {
+                            tracing::error!(plugin = %install.name, version = %install.active_version, %error, "installed plugin does not load");
+                            self.inner.db.record_plugin_failures(shop_id, &install.name, 1, Some(&error.to_string()), false).await?;
+                        }
+                    }
+                }
+                let all = Arc::new(all);
+                lock(&self.inner.active).insert(shop_id, (Instant::now(), all.clone()));
+                all
+            }
+        };
+        Ok(all.iter().filter(|a| a.world == world).cloned().collect())
+    }
+
+    /// Calls an install on a blocking thread, behind its circuit breaker. A failure is
+    /// logged with the plugin's name and version and recorded against the install; the
+    /// failure that opens the breaker marks the install `tripped`.
+    pub async fn call<T, F>(&self, active: &Active, function: F) -> Result<T, CallFailure>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Plugin, &CallContext) -> Result<T, PluginError> + Send + 'static,
+    {
+        active.breaker.check()?;
+        let mut ctx = CallContext::new(active.shop_id.to_string()).with_config(active.install.config.to_string());
+        if active.install.grants.iter().any(|g| g == Capability::Kv.name()) {
+            ctx = ctx.with_kv(Arc::new(kv::DbKv::new(self.inner.db.clone(), active.shop_id, &active.install.name)));
+        }
+        let plugin = active.plugin.clone();
+        let outcome = tokio::task::spawn_blocking(move || function(&plugin, &ctx))
+            .await
+            .map_err(|e| CallFailure::Abandoned(e.to_string()))?;
+        match outcome {
+            Ok(value) => {
+                active.breaker.record_success();
+                Ok(value)
+            }
+            Err(error) => {
+                let tripped = active.breaker.record_failure(&error);
+                tracing::warn!(plugin = %error.plugin, function = error.function, %error, tripped, "plugin call failed");
+                let message = error.to_string();
+                if let Err(store_error) =
+                    self.inner.db.record_plugin_failures(active.shop_id, &active.install.name, 1, Some(&message), tripped).await
+                {
+                    tracing::error!(%store_error, "could not record a plugin failure");
+                }
+                if tripped {
+                    lock(&self.inner.active).remove(&active.shop_id);
+                }
+                Err(error.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Running segmenter plugins over a shop's customers: one customer when they change,
+//! or the whole shop in batches (a recompute, or a dry run that applies nothing).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use patron_runtime::World;
+use patron_runtime::types::Profile;
+use serde::Serialize;
+
+use super::{Active, CallFailure, PluginHost, convert};
+use crate::store::shops::Shop;
+use crate::store::{StoreError, StoreResult, now_ms};
+
+/// Profiles handed to a segmenter per call.
+pub const BATCH: i64 = 1_000;
+/// Sample customers kept per segment in a report.
+const SAMPLES: usize = 5;
+
+/// What a segmenter did (or would do) across the shop.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SegmentationReport {
+    pub plugin: String,
+    pub customers: u64,
+    /// Customers per segment after the run.
+    pub sizes: BTreeMap<String, u64>,
+    pub joined: BTreeMap<String, u64>,
+    pub left: BTreeMap<String, u64>,
+    /// A few customers (external id or email) per segment.
+    pub samples: BTreeMap<String, Vec<String>>,
+    pub failed_batches: u64,
+    pub last_error: Option<String>,
+}
+
+/// Reports progress as (customers done, customers in all).
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+impl PluginHost {
+    /// Profiles of the shop's customers, a page at a time in id order.
+    async fn profile_page(&self, shop: &Shop, after: Option<i64>) -> StoreResult<(Vec<Profile>, Vec<String>, Option<i64>)> {
+        let db = self.db();
+        let page = db.customers_page(shop.id, after, BATCH).await?;
+        let (Some(first), Some(last)) = (page.customers.first(), page.customers.last()) else {
+            return Ok((Vec::new(), Vec::new(), None));
+        };
+        let mut tags = db.tags_in_range(shop.id, first.id, last.id).await?;
+        let mut segments = db.segments_in_range(shop.id, first.id, last.id).await?;
+        let now = now_ms();
+        let labels = page.customers.iter().map(|c| c.external_id.clone().or(c.email.clone()).unwrap_or(c.id.to_string())).collect();
+        let profiles = page
+            .customers
+            .iter()
+            .map(|c| convert::profile(c, tags.remove(&c.id).unwrap_or_default(), segments.remove(&c.id).unwrap_or_default(), now))
+            .collect();
+        Ok((profiles, labels, page.next_after))
+    }
+
+    /// Runs one segmenter over every customer; with `apply`, membership is updated
+    /// (history kept), otherwise nothing is written.
+    pub async fn segment_shop(&self, shop: &Shop, active: &Active, apply: bool, progress: Progress<'_>) -> StoreResult<SegmentationReport> {
+        let db = self.db();
+        let total = u64::try_from(db.count_customers(shop.id).await?).unwrap_or(0);
+        let mut report = SegmentationReport { plugin: active.plugin.label().to_owned(), ..SegmentationReport::default() };
+        let mut after = None;
+        loop {
+            let (profiles, labels, next) = self.profile_page(shop, after).await?;
+            if profiles.is_empty() {
+                break;
+            }
+            let ids: Vec<i64> = profiles.iter().filter_map(|p| p.id.parse().ok()).collect();
+            let batch = profiles.clone();
+            match self.call(active, move |plugin, ctx| plugin.segment(ctx, &batch)).await {
+                Ok(results) if results.len() == profiles.len() => {
+                    for ((customer_id, label), segments) in ids.iter().zip(&labels).zip(results) {
+                        let wanted: BTreeSet<String> = segments.into_iter().filter(|s| !s.trim().is_empty()).collect();
+                        let current: BTreeSet<String> = db.current_segments_from(shop.id, *customer_id, &active.install.name).await?;
+                        for segment in wanted.difference(&current) {
+                            *report.joined.entry(segment.clone()).or_default() += 1;
+                        }
+                        for segment in current.difference(&wanted) {
+                            *report.left.entry(segment.clone()).or_default() += 1;
+                        }
+                        for segment in &wanted {
+                            *report.sizes.entry(segment.clone()).or_default() += 1;
+                            let samples = report.samples.entry(segment.clone()).or_default();
+                            if samples.len() < SAMPLES {
+                                samples.push(label.clone());
+                            }
+                        }
+                        if apply && wanted != current {
+                            db.set_segments(shop.id, *customer_id, &active.install.name, &wanted).await?;
+                        }
+                    }
+                }
+                Ok(results) => {
+                    report.failed_batches += 1;
+                    report.last_error = Some(format!("returned {} results for {} profiles", results.len(), profiles.len()));
+                }
+                Err(error) => {
+                    report.failed_batches += 1;
+                    report.last_error = Some(error.to_string());
+                    if matches!(error, CallFailure::Open(_)) {
+                        break;
+                    }
+                }
+            }
+            report.customers += profiles.len() as u64;
+            progress(report.customers, total);
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(report)
+    }
+
+    /// Re-segments one customer with every enabled segmenter (after they changed).
+    pub async fn segment_customer(&self, shop: &Shop, customer_id: i64) -> StoreResult<()> {
+        let db = self.db();
+        let Some(customer) = db.customer(shop.id, customer_id).await? else { return Err(StoreError::NotFound("customer")) };
+        for active in self.active(shop.id, World::Segmenter).await? {
+            let profile = convert::profile(
+                &customer,
+                db.tags(shop.id, customer_id).await?,
+                db.current_segments(shop.id, customer_id).await?,
+                now_ms(),
+            );
+            if let Ok(mut results) = self.call(&active, move |plugin, ctx| plugin.segment(ctx, std::slice::from_ref(&profile))).await {
+                if let Some(segments) = results.pop() {
+                    let wanted = segments.into_iter().filter(|s| !s.trim().is_empty()).collect();
+                    db.set_segments(shop.id, customer_id, &active.install.name, &wanted).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
