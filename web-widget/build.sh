@@ -25,11 +25,14 @@ wasm_opt="${WASM_OPT:-$(command -v wasm-opt || true)}"
 if [ -z "$wasm_opt" ] || [ "$(wasm_opt_version "$wasm_opt")" -lt 116 ] 2>/dev/null || [ -z "$(wasm_opt_version "$wasm_opt")" ]; then
   tools="$target_dir/widget-tools"
   wasm_opt="$tools/node_modules/.bin/wasm-opt"
-  if [ -z "$(wasm_opt_version "$wasm_opt")" ]; then
-    echo "build.sh: installing binaryen (wasm-opt) from npm into $tools" >&2
-    mkdir -p "$tools"
-    npm install --prefix "$tools" --no-save --no-audit --no-fund binaryen@132 >&2
-  fi
+fi
+# esbuild (from npm, into target/widget-tools) minifies the loader and the glue.
+tools="$target_dir/widget-tools"
+esbuild="$tools/node_modules/.bin/esbuild"
+if [ ! -x "$esbuild" ] || { [ "$wasm_opt" = "$tools/node_modules/.bin/wasm-opt" ] && [ -z "$(wasm_opt_version "$wasm_opt")" ]; }; then
+  echo "build.sh: installing esbuild and binaryen from npm into $tools" >&2
+  mkdir -p "$tools"
+  npm install --prefix "$tools" --no-save --no-audit --no-fund esbuild@0.25 binaryen@132 >&2
 fi
 
 cargo build --manifest-path "$root/Cargo.toml" -p patron-widget \
@@ -39,17 +42,17 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 wasm-bindgen --target web --no-typescript --out-name patron_widget --out-dir "$tmp" \
   "$target_dir/wasm32-unknown-unknown/widget/patron_widget.wasm"
-"$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+"$wasm_opt" -Oz --converge --gufa --zero-filled-memory -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --strip-debug --strip-producers "$tmp/patron_widget_bg.wasm" -o "$out/patron_bg.wasm"
-cp "$tmp/patron_widget.js" "$out/patron_widget.js"
-# The loader ships minus its comment block, importing the other two by content hash so
-# that the host can let browsers cache them for good.
+"$esbuild" "$tmp/patron_widget.js" --minify --format=esm --target=es2020 --log-level=warning \
+  --outfile="$out/patron_widget.js"
+# The loader ships minified, importing the other two by content hash so that the host
+# can let browsers cache them for good.
 version="$(cat "$out/patron_widget.js" "$out/patron_bg.wasm" | sha256sum | cut -c1-12)"
-sed -e '/^\/\*/,/\*\/$/d' \
-    -e "s/\"patron_widget.js\"/\"patron_widget.js?v=$version\"/" \
+sed -e "s/\"patron_widget.js\"/\"patron_widget.js?v=$version\"/" \
     -e "s/\"patron_bg.wasm\"/\"patron_bg.wasm?v=$version\"/" \
-  "$here/loader/patron.js" > "$out/patron.js"
+  "$here/loader/patron.js" | "$esbuild" --minify --target=es2017 --log-level=warning > "$out/patron.js"
 for f in patron.js patron_widget.js patron_bg.wasm; do
   gzip -9 -n -c "$out/$f" > "$out/$f.gz"
 done

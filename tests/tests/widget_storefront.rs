@@ -252,7 +252,7 @@ async fn the_page_still_works_when_patron_is_down() {
     browser.goto(&format!("{}/demo/products/pour-over-kit", store.store_url)).await;
     browser.js("window.__errors = []; window.addEventListener('error', function(e){ window.__errors.push(String(e.message)); });").await;
     browser
-        .wait_for("the widget to replace the loader's stubs", WAIT, "return window.patron && patron._q.length === 0 && String(patron.track).indexOf('m[n]') > 0;")
+        .wait_for("the widget to replace the loader's stubs", WAIT, "return window.patron && patron._r === 1 && patron._q.length === 0;")
         .await;
     browser.js("document.querySelector('.buy').click(); patron.track('wishlist', {product_id: 'pour-over-kit'}); patron.identify('ext-9', '00'); patron.consent(true);").await;
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -1,7 +1,8 @@
 /* Patron storefront widget loader: served as /widget/patron.js, embedded with
    <script async src=".../widget/patron.js" data-key="pk_..."></script>.
    It defines window.patron at once (calls queue until the widget runs), then imports
-   the wasm widget beside it. Any failure stays inside: the page never notices. */
+   the wasm widget beside it, and sets patron._r once the widget runs. Any failure
+   stays inside: the page never notices. */
 (function (w, d) {
   var s = d.currentScript, p = w.patron || {}, q = p._q || [];
   if (p._l || !s) return;
@@ -20,6 +21,7 @@
         ["track", "identify", "consent"].forEach(function (n) {
           p[n] = function () { try { m[n].apply(0, arguments); } catch (e) {} };
         });
+        p._r = 1;
         q.splice(0).forEach(function (c) { p[c[0]].apply(0, c[1]); });
       });
     })["catch"](function () {});

@@ -4,9 +4,9 @@
 //! Bodies are sent as plain strings, which `fetch` and `sendBeacon` label
 //! `text/plain`: a "simple" cross-origin request that needs no CORS preflight.
 
-use js_sys::encode_uri_component;
+use js_sys::{Function, Promise, encode_uri_component};
+use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestInit, Response};
 
 use crate::json;
@@ -50,18 +50,19 @@ fn push_encoded(url: &mut String, value: &str) {
     url.push_str(&String::from(encode_uri_component(value)));
 }
 
-/// `GET url`; `None` if the host could not be reached.
-pub(crate) async fn get(url: &str) -> Option<Reply> {
-    send(url, None).await
+/// `GET url`, then `done` with the reply (`None` if the host could not be reached).
+pub(crate) fn get(url: &str, done: impl FnOnce(Option<Reply>) + 'static) {
+    send(url, None, done);
 }
 
-/// `POST url` with a JSON body sent as `text/plain`; kept alive past page unload.
-pub(crate) async fn post(url: &str, body: &str) -> Option<Reply> {
-    send(url, Some(body)).await
+/// `POST url` with a JSON body sent as `text/plain`, kept alive past page unload; then
+/// `done` with the reply.
+pub(crate) fn post(url: &str, body: &str, done: impl FnOnce(Option<Reply>) + 'static) {
+    send(url, Some(body), done);
 }
 
-async fn send(url: &str, body: Option<&str>) -> Option<Reply> {
-    let window = web_sys::window()?;
+fn send(url: &str, body: Option<&str>, done: impl FnOnce(Option<Reply>) + 'static) {
+    let Some(window) = web_sys::window() else { return done(None) };
     let init = RequestInit::new();
     if let Some(body) = body {
         init.set_method("POST");
@@ -69,18 +70,27 @@ async fn send(url: &str, body: Option<&str>) -> Option<Reply> {
         // `keepalive` lets the request finish if the shopper navigates away meanwhile.
         let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
     }
-    let response: Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
-        .await
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    let status = response.status();
-    let text = match response.text() {
-        Ok(promise) => JsFuture::from(promise).await.ok().and_then(|t| t.as_string()),
-        Err(_) => None,
-    };
-    let body = text.as_deref().and_then(json::parse).unwrap_or(JsValue::NULL);
-    Some(Reply { status, body })
+    settle(&window.fetch_with_str_and_init(url, &init), move |value| {
+        let Ok(response) = value.dyn_into::<Response>() else { return done(None) };
+        let status = response.status();
+        match response.text() {
+            Ok(text) => settle(&text, move |text| {
+                let body = text.as_string().as_deref().and_then(json::parse).unwrap_or(JsValue::NULL);
+                done(Some(Reply { status, body }));
+            }),
+            Err(_) => done(Some(Reply { status, body: JsValue::NULL })),
+        }
+    });
+}
+
+/// Calls `f` once with what `promise` settles to, fulfilled or rejected alike (callers
+/// tell them apart by type). Callbacks rather than futures: an executor would cost the
+/// module several kilobytes.
+fn settle(promise: &Promise, f: impl FnOnce(JsValue) + 'static) {
+    let callback = Closure::once_into_js(f);
+    if let Ok(then) = json::get(promise, "then").dyn_into::<Function>() {
+        let _ = then.call2(promise, &callback, &callback);
+    }
 }
 
 /// Hands `body` to `navigator.sendBeacon`, which delivers it even as the page unloads.

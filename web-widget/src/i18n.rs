@@ -92,21 +92,22 @@ pub(crate) fn text(locale: &str) -> &'static Text {
     if locale.starts_with("zh") { &ZH_CN } else { &EN }
 }
 
-/// `template` with `{key}` replaced by `value`. (A hand-rolled scan: `str::replace`
-/// would bring a general substring search into the module.)
+/// `template` with `{key}` replaced by `value`. (No `str::replace` or slicing: they
+/// would bring a substring search and panic formatting into the module.)
 pub(crate) fn fill(template: &str, key: &str, value: &str) -> String {
     let mut out = String::with_capacity(template.len() + value.len());
     let mut rest = template;
-    while let Some(open) = rest.bytes().position(|b| b == b'{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let is_key = after.len() > key.len() && after.starts_with(key) && after.as_bytes()[key.len()] == b'}';
-        if is_key {
-            out.push_str(value);
-            rest = &after[key.len() + 1..];
-        } else {
-            out.push('{');
-            rest = after;
+    while let Some((before, after)) = rest.split_once('{') {
+        out.push_str(before);
+        match after.strip_prefix(key).and_then(|a| a.strip_prefix('}')) {
+            Some(after_placeholder) => {
+                out.push_str(value);
+                rest = after_placeholder;
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
         }
     }
     out.push_str(rest);

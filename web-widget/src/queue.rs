@@ -41,10 +41,7 @@ impl Queue {
     /// Adds an event, dropping the oldest past the bound.
     pub(crate) fn push(&mut self, event: Event) {
         self.events.push(event);
-        if self.events.len() > MAX_QUEUED {
-            let excess = self.events.len() - MAX_QUEUED;
-            self.events.drain(..excess);
-        }
+        self.trim();
     }
 
     /// Forgets every waiting event, here and in `localStorage`.
@@ -66,8 +63,18 @@ impl Queue {
             .collect();
         events.append(&mut self.events);
         self.events = events;
-        let excess = self.events.len().saturating_sub(MAX_QUEUED);
-        self.events.drain(..excess);
+        self.trim();
+    }
+
+    /// Drops the oldest events beyond [`MAX_QUEUED`] (with `retain`, which cannot panic,
+    /// where `drain` would bring panic formatting into the module).
+    fn trim(&mut self) {
+        let mut excess = self.events.len().saturating_sub(MAX_QUEUED);
+        self.events.retain(|_| {
+            let keep = excess == 0;
+            excess = excess.saturating_sub(1);
+            keep
+        });
     }
 
     /// Writes the waiting events to `localStorage` (call only when consent allows).

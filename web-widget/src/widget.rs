@@ -2,14 +2,13 @@
 //! timer tick, when the page goes away and on every call of the JS API.
 //!
 //! State lives in one thread-local [`Widget`]; browser callbacks borrow it briefly and
-//! never across an `await`.
+//! never while a request is in flight (replies arrive in callbacks).
 
 use std::cell::RefCell;
 
 use js_sys::Date;
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::spawn_local;
 use web_sys::Element;
 
 use crate::api::{self, Endpoint};
@@ -107,7 +106,7 @@ pub(crate) fn start() {
     let _ = window.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), FLUSH_EVERY_MS);
     tick.forget();
 
-    spawn_local(load_state());
+    load_state();
 }
 
 /// Adds a listener for the life of the page.
@@ -133,7 +132,7 @@ pub(crate) fn identify(customer_id: String, customer_token: String) {
         w.identify_pending = true;
     });
     apply_consent();
-    spawn_local(load_state());
+    load_state();
 }
 
 /// `patron.consent`.
@@ -184,16 +183,14 @@ fn apply_consent() {
     })
     .flatten();
     if let Some((endpoint, anonymous_id, (id, token))) = identify {
-        spawn_local(async move {
-            let mut body = String::from("{");
-            json::push_member(&mut body, "anonymous_id", &anonymous_id);
-            json::push_member(&mut body, "customer_id", &id);
-            json::push_str(&mut body, "customer_token");
-            body.push(':');
-            json::push_str(&mut body, &token);
-            body.push('}');
-            api::post(&endpoint.url("/v1/identify", &[]), &body).await;
-        });
+        let mut body = String::from("{");
+        json::push_member(&mut body, "anonymous_id", &anonymous_id);
+        json::push_member(&mut body, "customer_id", &id);
+        json::push_str(&mut body, "customer_token");
+        body.push(':');
+        json::push_str(&mut body, &token);
+        body.push('}');
+        api::post(&endpoint.url("/v1/identify", &[]), &body, |_| {});
     }
 }
 
@@ -202,7 +199,7 @@ fn tick() {
     let now = Date::now();
     let retry_state = with(|w| w.state.is_null() && !w.state_loading && now >= w.state_retry_at_ms).unwrap_or(false);
     if retry_state {
-        spawn_local(load_state());
+        load_state();
     }
     let batch = with(|w| {
         if !w.consent.allows_tracking() || !online() {
@@ -213,8 +210,8 @@ fn tick() {
     })
     .flatten();
     let Some((url, body, events)) = batch else { return };
-    spawn_local(async move {
-        let outcome = match api::post(&url, &body).await {
+    api::post(&url, &body, move |reply| {
+        let outcome = match reply {
             Some(reply) if reply.status == 200 => Outcome::Answered(queue::answered_ids(&reply.body, &events)),
             Some(reply) if (400..500).contains(&reply.status) && reply.status != 408 && reply.status != 429 => {
                 Outcome::Refused(events.iter().map(|e| e.id.clone()).collect())
@@ -266,7 +263,7 @@ fn online() -> bool {
 }
 
 /// Fetches `GET /v1/widget/state`, applies the shop's privacy settings and draws the panel.
-async fn load_state() {
+fn load_state() {
     let Some(url) = with(|w| {
         if w.state_loading {
             return None;
@@ -285,7 +282,12 @@ async fn load_state() {
     .flatten() else {
         return;
     };
-    let reply = api::get(&url).await.filter(|r| r.status == 200 && r.body.is_object());
+    api::get(&url, on_state);
+}
+
+/// Takes in a `GET /v1/widget/state` reply.
+fn on_state(reply: Option<api::Reply>) {
+    let reply = reply.filter(|r| r.status == 200 && r.body.is_object());
     with(|w| {
         w.state_loading = false;
         match reply {
@@ -348,7 +350,7 @@ fn on_panel_action(action: &str, value: Option<String>, element: &Element) {
         "redeem" => {
             if let Some(reward) = value {
                 let _ = element.set_attribute("disabled", "");
-                spawn_local(redeem(reward));
+                redeem(reward);
             }
         }
         "rec" => {
@@ -390,7 +392,7 @@ fn copy_to_clipboard(text: &str) {
 }
 
 /// `POST /v1/rewards/redeem`, then redraws with the new member state or the error.
-async fn redeem(reward_id: String) {
+fn redeem(reward_id: String) {
     let Some((url, body)) = with(|w| {
         let (id, token) = w.customer.clone()?;
         let mut body = String::from("{");
@@ -405,7 +407,11 @@ async fn redeem(reward_id: String) {
     .flatten() else {
         return;
     };
-    let reply = api::post(&url, &body).await;
+    api::post(&url, &body, on_redeemed);
+}
+
+/// Redraws with the new member state, or says why redeeming failed.
+fn on_redeemed(reply: Option<api::Reply>) {
     let notice = with(|w| {
         let text = w.panel.as_ref().map(Panel::text)?;
         Some(match reply {
