@@ -60,7 +60,13 @@ pub struct SeedSummary {
 impl fmt::Display for SeedSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let seconds = self.elapsed.as_secs_f64().max(1e-9);
-        let rows = self.products + self.customers + self.identities + self.orders + self.order_lines + self.refunds + self.events;
+        let rows = self.products
+            + self.customers
+            + self.identities
+            + self.orders
+            + self.order_lines
+            + self.refunds
+            + self.events;
         writeln!(
             f,
             "seeded {} customers, {} products, {} orders ({} lines, {} refunds), {} events, {} identities",

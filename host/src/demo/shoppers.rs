@@ -46,8 +46,8 @@ const MAX_ORDERS: usize = 120;
 const FIRST_NAMES: &[&str] = &[
     "Ada", "Ben", "Chloe", "Daniel", "Elena", "Felix", "Grace", "Hugo", "Iris", "Jonas", "Kira", "Liam", "Maya",
     "Noah", "Olivia", "Pablo", "Quinn", "Rosa", "Samir", "Tara", "Umar", "Vera", "Wei", "Ximena", "Yusuf", "Zoe",
-    "Amara", "Bruno", "Clara", "Dmitri", "Emma", "Farah", "Gabriel", "Hana", "Ivan", "Julia", "Kenji", "Lena",
-    "Mateo", "Nadia", "Oscar", "Priya", "Rafael", "Sofia", "Theo", "Ulla", "Victor", "Wanda", "Yara", "Zain",
+    "Amara", "Bruno", "Clara", "Dmitri", "Emma", "Farah", "Gabriel", "Hana", "Ivan", "Julia", "Kenji", "Lena", "Mateo",
+    "Nadia", "Oscar", "Priya", "Rafael", "Sofia", "Theo", "Ulla", "Victor", "Wanda", "Yara", "Zain",
 ];
 const LAST_NAMES: &[&str] = &[
     "Adams", "Baker", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hansen", "Ivanova", "Jensen", "Kowalski",
@@ -110,18 +110,23 @@ impl Generator {
         let index: HashMap<&str, usize> = products.iter().enumerate().map(|(i, p)| (p.id.as_str(), i)).collect();
         let mut by_category = vec![Vec::new(); CATEGORIES.len()];
         for (i, product) in products.iter().enumerate() {
-            let (c, _) = category_of(product).ok_or_else(|| GeneratorError(format!("{} has no category", product.id)))?;
+            let (c, _) =
+                category_of(product).ok_or_else(|| GeneratorError(format!("{} has no category", product.id)))?;
             by_category[c].push(i);
         }
         // Zipf-like popularity within a category; smaller sizes come first and sell more.
         let popularity = by_category
             .iter()
-            .map(|items| WeightedIndex::new((0..items.len()).map(|rank| 1.0 / (rank as f64 + 1.5))).map_err(|e| invalid(&e)))
+            .map(|items| {
+                WeightedIndex::new((0..items.len()).map(|rank| 1.0 / (rank as f64 + 1.5))).map_err(|e| invalid(&e))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let taste = |weight: fn(&super::catalog::Category) -> u32| {
             WeightedIndex::new(CATEGORIES.iter().map(weight)).map_err(|e| invalid(&e))
         };
-        let lookup = |id: &String| index.get(id.as_str()).copied().ok_or_else(|| GeneratorError(format!("unknown product {id}")));
+        let lookup = |id: &String| {
+            index.get(id.as_str()).copied().ok_or_else(|| GeneratorError(format!("unknown product {id}")))
+        };
         let mut companion = HashMap::new();
         for (anchor, other) in planted_pairs() {
             companion.insert(lookup(&anchor)?, lookup(&other)?);
@@ -130,7 +135,8 @@ impl Generator {
             .iter()
             .map(|bundle| bundle.iter().map(lookup).collect::<Result<Vec<_>, _>>())
             .collect::<Result<Vec<_>, _>>()?;
-        let bundle_of = bundles.iter().enumerate().flat_map(|(b, members)| members.iter().map(move |m| (*m, b))).collect();
+        let bundle_of =
+            bundles.iter().enumerate().flat_map(|(b, members)| members.iter().map(move |m| (*m, b))).collect();
         Ok(Self {
             seed,
             end,
@@ -194,16 +200,8 @@ impl Generator {
                 block.identities.push(NewIdentity { kind, value, customer_id: id, created_at: acquired });
             }
         }
-        let mut shopper = Shopper {
-            generator: self,
-            rng,
-            n,
-            customer_id: id,
-            anonymous_id,
-            coffee_lover: false,
-            events: 0,
-            block,
-        };
+        let mut shopper =
+            Shopper { generator: self, rng, n, customer_id: id, anonymous_id, coffee_lover: false, events: 0, block };
         shopper.coffee_lover = shopper.rng.gen_bool(0.7);
         shopper.live(acquired);
     }
@@ -289,7 +287,8 @@ impl Shopper<'_> {
     /// A product picked by this shopper's taste and the catalogue's popularity.
     fn pick(&mut self) -> usize {
         let g = self.generator;
-        let category = if self.coffee_lover { g.coffee_taste.sample(&mut self.rng) } else { g.tea_taste.sample(&mut self.rng) };
+        let category =
+            if self.coffee_lover { g.coffee_taste.sample(&mut self.rng) } else { g.tea_taste.sample(&mut self.rng) };
         g.by_category[category][g.popularity[category].sample(&mut self.rng)]
     }
 
@@ -300,7 +299,8 @@ impl Shopper<'_> {
     /// Places order `k` at `at`; returns its consumables, which may be bought again.
     fn order(&mut self, k: usize, at: i64, previous: &[usize]) -> Vec<usize> {
         let g = self.generator;
-        let mut picks: Vec<usize> = previous.iter().copied().filter(|_| self.rng.gen_bool(REPLENISH_PROBABILITY)).collect();
+        let mut picks: Vec<usize> =
+            previous.iter().copied().filter(|_| self.rng.gen_bool(REPLENISH_PROBABILITY)).collect();
         let fresh = if picks.is_empty() { 1 + self.count(&[0.6, 0.3, 0.1]) } else { self.count(&[0.5, 0.4, 0.1]) };
         for _ in 0..fresh {
             picks.push(self.pick());
@@ -308,10 +308,10 @@ impl Shopper<'_> {
         // The planted co-purchase structure.
         for i in 0..picks.len() {
             let product = picks[i];
-            if let Some(&companion) = g.companion.get(&product) {
-                if self.rng.gen_bool(PAIR_PROBABILITY) {
-                    picks.push(companion);
-                }
+            if let Some(&companion) = g.companion.get(&product)
+                && self.rng.gen_bool(PAIR_PROBABILITY)
+            {
+                picks.push(companion);
             }
             if let Some(&bundle) = g.bundle_of.get(&product) {
                 for &member in &g.bundles[bundle] {
@@ -322,7 +322,14 @@ impl Shopper<'_> {
             }
         }
         let mut seen = Vec::with_capacity(picks.len());
-        picks.retain(|p| if seen.contains(p) { false } else { seen.push(*p); true });
+        picks.retain(|p| {
+            if seen.contains(p) {
+                false
+            } else {
+                seen.push(*p);
+                true
+            }
+        });
         let lines: Vec<OrderLine> = picks
             .iter()
             .map(|&i| {

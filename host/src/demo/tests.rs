@@ -118,8 +118,7 @@ async fn seed_timing() {
     };
     let db = crate::testing::fresh_db(backend).await;
     let (shop, _) = crate::testing::shop(&db, "Timing").await;
-    let summary = seed(&db, &shop, &SeedOptions { customers, seed: 1, end: Some(END), progress: true })
-        .await
-        .expect("seed");
+    let summary =
+        seed(&db, &shop, &SeedOptions { customers, seed: 1, end: Some(END), progress: true }).await.expect("seed");
     println!("{backend:?}: {summary}");
 }

@@ -148,6 +148,7 @@ pub(crate) enum Record {
 
 /// One item read from a file: a record with the line it starts on, or a rejection.
 #[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "records are the common case; boxing them would only add allocations")]
 pub(crate) enum Parsed {
     Record { row: u64, record: Record },
     Rejected(Rejection),
@@ -226,7 +227,12 @@ async fn import_from(
 
 /// Applies a chunk in one transaction; if the database refuses one of its records, the
 /// chunk is rolled back and applied record by record, each in its own transaction.
-async fn apply_chunk(db: &Db, shop: &Shop, chunk: &[(u64, Record)], summary: &mut ImportSummary) -> Result<(), ImportError> {
+async fn apply_chunk(
+    db: &Db,
+    shop: &Shop,
+    chunk: &[(u64, Record)],
+    summary: &mut ImportSummary,
+) -> Result<(), ImportError> {
     match apply_records(db, shop, chunk).await {
         Ok(outcomes) => {
             outcomes.into_iter().for_each(|o| summary.count(o));
@@ -249,7 +255,10 @@ async fn apply_chunk(db: &Db, shop: &Shop, chunk: &[(u64, Record)], summary: &mu
 fn is_record_error(error: &StoreError) -> bool {
     matches!(
         error,
-        StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::NotFound(_) | StoreError::Sqlx(sqlx::Error::Database(_))
+        StoreError::Invalid(_)
+            | StoreError::Conflict(_)
+            | StoreError::NotFound(_)
+            | StoreError::Sqlx(sqlx::Error::Database(_))
     )
 }
 
@@ -270,9 +279,12 @@ async fn apply_record(conn: &mut AnyConnection, shop: &Shop, record: &Record) ->
         Record::Product(product) => products::upsert_product(conn, shop.id, &shop.currency, product).await,
         Record::Order { order, customer, refunded } => {
             let outcome = orders::upsert_order(conn, shop.id, order.clone(), customer.as_ref()).await?;
-            let refund_recorded =
-                crate::store::bulk::refund_up_to(conn, shop.id, &outcome.order, *refunded).await?;
-            Ok(if refund_recorded && outcome.result == Upserted::Unchanged { Upserted::Updated } else { outcome.result })
+            let refund_recorded = crate::store::bulk::refund_up_to(conn, shop.id, &outcome.order, *refunded).await?;
+            Ok(if refund_recorded && outcome.result == Upserted::Unchanged {
+                Upserted::Updated
+            } else {
+                outcome.result
+            })
         }
     }
 }

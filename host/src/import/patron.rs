@@ -92,8 +92,7 @@ fn is_known(kind: ImportKind, column: &str) -> bool {
 
 /// Refuses a CSV header that is not Patron's format for `kind`, naming what is wrong.
 pub(super) fn check_columns(kind: ImportKind, columns: &Columns) -> Result<(), ImportError> {
-    let unknown: Vec<&str> =
-        columns.names().iter().map(String::as_str).filter(|c| !is_known(kind, c)).collect();
+    let unknown: Vec<&str> = columns.names().iter().map(String::as_str).filter(|c| !is_known(kind, c)).collect();
     if !unknown.is_empty() {
         return Err(ImportError::UnknownFormat(format!(
             "not a Shopify export, and not Patron's {kind} CSV: unknown column(s) {}",
@@ -114,9 +113,10 @@ pub(super) fn check_columns(kind: ImportKind, columns: &Columns) -> Result<(), I
 fn cell_value(column: &str, text: &str, cell: Cell) -> Result<Value, String> {
     match cell {
         Cell::Text => Ok(Value::String(text.to_owned())),
-        Cell::Integer => text.parse::<i64>().map(Value::from).map_err(|_| {
-            format!("{column}: `{text}` is not an integer (amounts are minor units: 1999 for 19.99)")
-        }),
+        Cell::Integer => text
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("{column}: `{text}` is not an integer (amounts are minor units: 1999 for 19.99)")),
         Cell::Boolean => match text.to_lowercase().as_str() {
             "true" | "yes" | "1" | "y" => Ok(Value::Bool(true)),
             "false" | "no" | "0" | "n" => Ok(Value::Bool(false)),
@@ -296,7 +296,9 @@ mod tests {
                     {\"email\":\"not-an-email\"}\n{broken\n";
         let parsed: Vec<Parsed> =
             ndjson(ImportKind::Customers, text.as_bytes(), "USD".into()).map(|p| p.expect("readable")).collect();
-        assert!(matches!(&parsed[0], Parsed::Record { row: 1, record: Record::Customer(c) } if c.marketing_consent == Some(true)));
+        assert!(
+            matches!(&parsed[0], Parsed::Record { row: 1, record: Record::Customer(c) } if c.marketing_consent == Some(true))
+        );
         assert!(matches!(&parsed[1], Parsed::Rejected(r) if r.row == 3 && r.reason.contains("email")));
         assert!(matches!(&parsed[2], Parsed::Rejected(r) if r.row == 4 && r.reason.contains("JSON")));
     }

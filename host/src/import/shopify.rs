@@ -27,7 +27,8 @@ pub(super) fn is_order_export(columns: &Columns) -> bool {
 pub(super) fn is_customer_export(columns: &Columns) -> bool {
     columns.has("Email")
         && (columns.has("Customer ID")
-            || (columns.has("First Name") && (columns.has("Accepts Email Marketing") || columns.has("Accepts Marketing"))))
+            || (columns.has("First Name")
+                && (columns.has("Accepts Email Marketing") || columns.has("Accepts Marketing"))))
 }
 
 /// A cell that must be yes/no when present.
@@ -152,7 +153,9 @@ fn order(rows: &[Row], shop_currency: &str) -> Result<Record, (u64, String)> {
     for row in rows {
         let Some(title) = row.get("Lineitem name") else { continue };
         let quantity = match row.get("Lineitem quantity") {
-            Some(q) => q.parse::<i64>().map_err(|_| (row.line, format!("Lineitem quantity: `{q}` is not a whole number")))?,
+            Some(q) => {
+                q.parse::<i64>().map_err(|_| (row.line, format!("Lineitem quantity: `{q}` is not a whole number")))?
+            }
             None => 1,
         };
         lines.push(OrderLine {
@@ -171,7 +174,9 @@ fn order(rows: &[Row], shop_currency: &str) -> Result<Record, (u64, String)> {
     let total = amount(first, "Total")?;
     let input = OrderInput {
         id: id.to_owned(),
-        customer: first.get("Email").map(|email| CustomerInput { email: Some(email.to_owned()), ..CustomerInput::default() }),
+        customer: first
+            .get("Email")
+            .map(|email| CustomerInput { email: Some(email.to_owned()), ..CustomerInput::default() }),
         status,
         currency: Some(currency),
         lines,
@@ -179,7 +184,9 @@ fn order(rows: &[Row], shop_currency: &str) -> Result<Record, (u64, String)> {
         shipping: amount(first, "Shipping")?.unwrap_or(0),
         tax: amount(first, "Taxes")?.unwrap_or(0),
         total,
-        coupon_codes: first.get("Discount Code").map_or_else(Vec::new, |codes| codes.split(',').map(str::to_owned).collect()),
+        coupon_codes: first
+            .get("Discount Code")
+            .map_or_else(Vec::new, |codes| codes.split(',').map(str::to_owned).collect()),
         placed_at: Some(placed_at),
     };
     let (order, customer) = input.validate(shop_currency).map_err(|e| at_first(e.to_string()))?;
@@ -240,8 +247,12 @@ mod tests {
              #4,a@b.co,,,,,,,,,,,,1,Y,1.999,,,,\n\
              #5,,pending,,,JPY,1500,0,0,1500,,,2024-01-01 00:00:00 +0000,1,Z,1500,,,,\n",
         );
-        assert!(matches!(&parsed[0], Parsed::Record { record: Record::Order { order, refunded: 1000, .. }, .. } if order.status == OrderStatus::Refunded));
-        assert!(matches!(&parsed[1], Parsed::Record { record: Record::Order { order, .. }, .. } if order.status == OrderStatus::Cancelled));
+        assert!(
+            matches!(&parsed[0], Parsed::Record { record: Record::Order { order, refunded: 1000, .. }, .. } if order.status == OrderStatus::Refunded)
+        );
+        assert!(
+            matches!(&parsed[1], Parsed::Record { record: Record::Order { order, .. }, .. } if order.status == OrderStatus::Cancelled)
+        );
         assert!(matches!(&parsed[2], Parsed::Rejected(r) if r.row == 4 && r.reason.starts_with("Total:")));
         assert!(matches!(&parsed[3], Parsed::Rejected(r) if r.row == 6 && r.reason.contains("decimal places")));
         assert!(matches!(&parsed[4], Parsed::Record { record: Record::Order { order, customer: None, .. }, .. }

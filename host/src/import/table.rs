@@ -160,9 +160,7 @@ mod tests {
 
     fn groups(csv: &str) -> Vec<Vec<u64>> {
         let table = Table::open(csv.as_bytes()).expect("header");
-        Grouped::new(table, "Name")
-            .map(|g| g.expect("io").expect("row").iter().map(|r| r.line).collect())
-            .collect()
+        Grouped::new(table, "Name").map(|g| g.expect("io").expect("row").iter().map(|r| r.line).collect()).collect()
     }
 
     #[test]

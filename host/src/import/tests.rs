@@ -62,12 +62,13 @@ both_backends! {
 
 /// The stats of the customer an email belongs to.
 async fn customer_by_email(db: &Db, shop_id: i64, email: &str) -> crate::store::customers::CustomerStats {
-    let id: i64 = sqlx::query_scalar("SELECT customer_id FROM identities WHERE shop_id = $1 AND kind = 'email' AND value = $2")
-        .bind(shop_id)
-        .bind(email)
-        .fetch_one(db.pool())
-        .await
-        .unwrap_or_else(|e| panic!("no customer for {email}: {e}"));
+    let id: i64 =
+        sqlx::query_scalar("SELECT customer_id FROM identities WHERE shop_id = $1 AND kind = 'email' AND value = $2")
+            .bind(shop_id)
+            .bind(email)
+            .fetch_one(db.pool())
+            .await
+            .unwrap_or_else(|e| panic!("no customer for {email}: {e}"));
     db.customer(shop_id, id).await.expect("read").expect("customer").stats
 }
 
@@ -75,8 +76,14 @@ async fn customer_by_email(db: &Db, shop_id: i64, email: &str) -> crate::store::
 async fn snapshot(db: &Db, shop_id: i64) -> Vec<String> {
     let mut rows = Vec::new();
     for (table, columns) in [
-        ("customers", "id, external_id, email, phone, first_name, last_name, birthday, marketing_consent, traits, created_at, updated_at, order_count, total_spent, first_order_at, last_order_at"),
-        ("orders", "id, customer_id, status, subtotal, discount, shipping, tax, total, refunded, coupon_codes, placed_at, updated_at"),
+        (
+            "customers",
+            "id, external_id, email, phone, first_name, last_name, birthday, marketing_consent, traits, created_at, updated_at, order_count, total_spent, first_order_at, last_order_at",
+        ),
+        (
+            "orders",
+            "id, customer_id, status, subtotal, discount, shipping, tax, total, refunded, coupon_codes, placed_at, updated_at",
+        ),
         ("order_lines", "order_id, line_no, sku, title, quantity, unit_price"),
         ("refunds", "id, order_id, amount"),
         ("products", "id, title, price, currency, category, url, image_url, available, updated_at"),
@@ -84,7 +91,8 @@ async fn snapshot(db: &Db, shop_id: i64) -> Vec<String> {
     ] {
         let row = columns.split(", ").map(|c| format!("COALESCE(CAST({c} AS TEXT), '~')")).collect::<Vec<_>>();
         let sql = format!("SELECT {} FROM {table} WHERE shop_id = $1 ORDER BY 1", row.join(" || '|' || "));
-        let table_rows: Vec<String> = sqlx::query_scalar(&sql).bind(shop_id).fetch_all(db.pool()).await.expect("snapshot");
+        let table_rows: Vec<String> =
+            sqlx::query_scalar(&sql).bind(shop_id).fetch_all(db.pool()).await.expect("snapshot");
         rows.extend(table_rows.into_iter().map(|r| format!("{table}: {r}")));
     }
     rows
@@ -195,7 +203,10 @@ both_backends! {
 async fn import_timing() {
     use clap::ValueEnum;
     let path = PathBuf::from(std::env::var("PATRON_IMPORT_FILE").expect("PATRON_IMPORT_FILE"));
-    let kind = std::env::var("PATRON_IMPORT_KIND").ok().and_then(|k| ImportKind::from_str(&k, true).ok()).unwrap_or(ImportKind::Orders);
+    let kind = std::env::var("PATRON_IMPORT_KIND")
+        .ok()
+        .and_then(|k| ImportKind::from_str(&k, true).ok())
+        .unwrap_or(ImportKind::Orders);
     let backend = match std::env::var("PATRON_IMPORT_BACKEND").as_deref() {
         Ok("postgres") => crate::testing::Backend::Postgres,
         _ => crate::testing::Backend::Sqlite,

@@ -111,14 +111,25 @@ pub struct NewCustomer {
 impl BulkRow for NewCustomer {
     const TABLE: &'static str = "customers";
     const COLUMNS: &'static [&'static str] = &[
-        "shop_id", "id", "external_id", "email", "phone", "first_name", "last_name", "birthday",
-        "marketing_consent", "traits", "created_at", "updated_at",
+        "shop_id",
+        "id",
+        "external_id",
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "birthday",
+        "marketing_consent",
+        "traits",
+        "created_at",
+        "updated_at",
     ];
 
     fn bind<'q>(&'q self, shop_id: i64, query: AnyQuery<'q>) -> AnyQuery<'q> {
         let input = &self.input;
         let created_at = input.created_at.unwrap_or_else(now_ms);
-        let traits = input.traits.as_ref().map_or_else(|| "{}".to_owned(), |t| serde_json::Value::from(t.clone()).to_string());
+        let traits =
+            input.traits.as_ref().map_or_else(|| "{}".to_owned(), |t| serde_json::Value::from(t.clone()).to_string());
         query
             .bind(shop_id)
             .bind(self.id)
@@ -157,8 +168,20 @@ impl BulkRow for NewIdentity {
 impl BulkRow for Order {
     const TABLE: &'static str = "orders";
     const COLUMNS: &'static [&'static str] = &[
-        "shop_id", "id", "customer_id", "status", "currency", "subtotal", "discount", "shipping", "tax", "total",
-        "refunded", "coupon_codes", "placed_at", "updated_at",
+        "shop_id",
+        "id",
+        "customer_id",
+        "status",
+        "currency",
+        "subtotal",
+        "discount",
+        "shipping",
+        "tax",
+        "total",
+        "refunded",
+        "coupon_codes",
+        "placed_at",
+        "updated_at",
     ];
 
     fn bind<'q>(&'q self, shop_id: i64, query: AnyQuery<'q>) -> AnyQuery<'q> {
@@ -194,7 +217,9 @@ impl LineRow<'_> {
     pub fn of(orders: &[Order]) -> Vec<LineRow<'_>> {
         orders
             .iter()
-            .flat_map(|o| o.lines.iter().enumerate().map(|(i, line)| LineRow { order_id: &o.id, line_no: i as i64, line }))
+            .flat_map(|o| {
+                o.lines.iter().enumerate().map(|(i, line)| LineRow { order_id: &o.id, line_no: i as i64, line })
+            })
             .collect()
     }
 }
@@ -248,7 +273,15 @@ impl BulkRow for NewRefund {
 impl BulkRow for NewEvent {
     const TABLE: &'static str = "events";
     const COLUMNS: &'static [&'static str] = &[
-        "shop_id", "event_id", "kind", "occurred_at", "received_at", "anonymous_id", "customer_id", "url", "properties",
+        "shop_id",
+        "event_id",
+        "kind",
+        "occurred_at",
+        "received_at",
+        "anonymous_id",
+        "customer_id",
+        "url",
+        "properties",
     ];
 
     fn bind<'q>(&'q self, shop_id: i64, query: AnyQuery<'q>) -> AnyQuery<'q> {
@@ -320,11 +353,8 @@ pub(crate) async fn refund_up_to(
         created_at: now_ms(),
     };
     insert_many(conn, shop_id, std::slice::from_ref(&refund)).await?;
-    let status = if refunded_total >= order.total && order.status.is_purchase() {
-        OrderStatus::Refunded
-    } else {
-        order.status
-    };
+    let status =
+        if refunded_total >= order.total && order.status.is_purchase() { OrderStatus::Refunded } else { order.status };
     sqlx::query("UPDATE orders SET refunded = $3, status = $4, updated_at = $5 WHERE shop_id = $1 AND id = $2")
         .bind(shop_id)
         .bind(order.id.as_str())
@@ -352,6 +382,9 @@ mod tests {
              ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
         );
         let sqlite = Dialect { max_parameters: 32_766, numbered: false };
-        assert!(insert_sql::<NewIdentity>(sqlite, 2).ends_with("VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
+        assert!(
+            insert_sql::<NewIdentity>(sqlite, 2)
+                .ends_with("VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        );
     }
 }
