@@ -19,6 +19,9 @@ use std::sync::{Mutex, OnceLock};
 pub const TEST_PLUGINS: &[&str] = &[
     "segment-example",
     "raw-segmenter",
+    "template-loyalty",
+    "template-recommender",
+    "template-automation",
     "hostile-loop",
     "hostile-memory",
     "hostile-recursion",
