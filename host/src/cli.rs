@@ -1,5 +1,7 @@
 //! The `patron` command line.
 
+pub mod plugin;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -47,6 +49,9 @@ pub enum Command {
     /// Demo data.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Install and manage plugins, or scaffold a new one.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +98,9 @@ pub enum ShopCommand {
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         let config = Config::resolve(self.settings, self.config.as_deref())?;
+        if let Command::Plugin(plugin::PluginCommand::New { name, world, dir, sdk }) = self.command {
+            return plugin::run_offline(&name, world, dir, sdk);
+        }
         let db = Db::connect(&config.database_url)
             .await
             .with_context(|| format!("opening database {}", redact(&config.database_url)))?;
@@ -122,6 +130,7 @@ impl Cli {
                 println!("{summary}");
                 Ok(())
             }
+            Command::Plugin(command) => plugin::run(db, config.data_dir.join("plugin-cache"), command).await,
             Command::Shop(ShopCommand::List) => {
                 for shop in db.shops().await? {
                     println!("{}\t{}\t{}\t{}", shop.id, shop.name, shop.publishable_key, shop.allowed_origins.join(","));
