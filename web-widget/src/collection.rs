@@ -84,11 +84,10 @@ pub(crate) fn on_click(target: &JsValue) -> Option<Event> {
             set(&properties, key, n.into());
         }
     }
-    if name == "add_to_cart" || name == "remove_from_cart" {
-        if !Reflect::has(&properties, &"quantity".into()).unwrap_or(false) {
+    if (name == "add_to_cart" || name == "remove_from_cart")
+        && !Reflect::has(&properties, &"quantity".into()).unwrap_or(false) {
             set(&properties, "quantity", 1.into());
         }
-    }
     Some(event(&kind_for(&name), &properties))
 }
 

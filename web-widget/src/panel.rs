@@ -83,11 +83,10 @@ impl Panel {
 
         let click = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
             let target = event.target().and_then(|t| t.dyn_into::<Element>().ok());
-            if let Some(el) = target.and_then(|t| t.closest("[data-a]").ok().flatten()) {
-                if let Some(action) = el.get_attribute("data-a") {
+            if let Some(el) = target.and_then(|t| t.closest("[data-a]").ok().flatten())
+                && let Some(action) = el.get_attribute("data-a") {
                     on_action(&action, el.get_attribute("data-v"), &el);
                 }
-            }
         });
         root.add_event_listener_with_callback("click", click.as_ref().unchecked_ref()).ok()?;
         click.forget();
@@ -151,11 +150,10 @@ fn set_open(root: &ShadowRoot, open: bool) {
 }
 
 fn focus(root: &ShadowRoot, selector: &str) {
-    if let Ok(Some(el)) = root.query_selector(selector) {
-        if let Ok(el) = el.dyn_into::<HtmlElement>() {
+    if let Ok(Some(el)) = root.query_selector(selector)
+        && let Ok(el) = el.dyn_into::<HtmlElement>() {
             let _ = el.focus();
         }
-    }
 }
 
 /// Marks a copy button as done.

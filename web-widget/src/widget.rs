@@ -159,11 +159,10 @@ fn enqueue(event: Event) {
 fn apply_consent() {
     let identify = with(|w| {
         if w.consent.allows_tracking() {
-            if !w.anonymous_id_stored {
-                if let Some(s) = consent::storage() {
+            if !w.anonymous_id_stored
+                && let Some(s) = consent::storage() {
                     w.anonymous_id_stored = s.set_item(ANONYMOUS_ID_KEY, &w.anonymous_id).is_ok();
                 }
-            }
             w.queue.persist();
             if w.identify_pending {
                 w.identify_pending = false;
