@@ -109,3 +109,31 @@ pub fn plugin_wasm(package: &str) -> Result<Vec<u8>, BuildError> {
         reason: format!("reading {}: {e}", path.display()),
     })
 }
+
+/// Build a Python plugin with `componentize-py` (which must be on `PATH`:
+/// `pip install componentize-py`): `plugins/<dir>/app.py` against `wit/`'s
+/// `world`, written to `<target>/componentize-py/<name>.wasm`; returns the bytes.
+pub fn python_plugin_wasm(dir: &str, world: &str) -> Result<Vec<u8>, BuildError> {
+    let error = |reason: String| BuildError {
+        packages: dir.to_owned(),
+        reason,
+    };
+    let source = workspace_root().join("plugins").join(dir);
+    let out_dir = target_dir().join("componentize-py");
+    std::fs::create_dir_all(&out_dir).map_err(|e| error(format!("creating {}: {e}", out_dir.display())))?;
+    let name = dir.rsplit('/').next().unwrap_or(dir).replace('-', "_");
+    let out = out_dir.join(format!("{name}.wasm"));
+    let output = Command::new("componentize-py")
+        .current_dir(&source)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg("-d")
+        .arg(workspace_root().join("wit"))
+        .args(["-w", world, "componentize", "app", "-o"])
+        .arg(&out)
+        .output()
+        .map_err(|e| error(format!("running componentize-py (pip install componentize-py): {e}")))?;
+    if !output.status.success() {
+        return Err(error(String::from_utf8_lossy(&output.stderr).into_owned()));
+    }
+    std::fs::read(&out).map_err(|e| error(format!("reading {}: {e}", out.display())))
+}
