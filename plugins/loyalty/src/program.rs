@@ -1,0 +1,319 @@
+//! The loyalty programme as configured by the merchant: earning rules, tiers
+//! and the reward catalogue. Plain Rust over plain values; `lib.rs` wires it
+//! to the contract.
+
+use patron_sdk::time::DAY_MS;
+use patron_sdk::{CouponSpec, Discount, Money, Reward, TierInfo, Timestamp};
+use serde::Deserialize;
+
+/// Multipliers and rates are read with four decimals (1.25 → 12 500), so
+/// that points are computed in integers.
+const SCALE: i128 = 10_000;
+
+fn scaled(factor: f64) -> i128 {
+    (factor * SCALE as f64).round() as i128
+}
+
+/// One tier of the programme.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Tier {
+    /// Tier name, e.g. `gold`.
+    pub name: String,
+    /// Rolling 12-month spend (minor units) from which the tier applies.
+    pub threshold: i64,
+    /// Points multiplier of members of the tier.
+    #[serde(default = "one")]
+    pub points_multiplier: f64,
+    /// Percent off of the coupon a member gets on reaching the tier (0: none).
+    #[serde(default)]
+    pub discount_percent: u8,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn tier(name: &str, threshold: i64, points_multiplier: f64, discount_percent: u8) -> Tier {
+    Tier {
+        name: name.to_owned(),
+        threshold,
+        points_multiplier,
+        discount_percent,
+    }
+}
+
+/// What a reward's coupon takes off, in config: `"free-shipping"`,
+/// `{"percent": 10}` or `{"fixed": 500}` (minor units of `currency`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RewardDiscount {
+    /// Percent off.
+    Percent(u8),
+    /// A fixed amount off, minor units.
+    Fixed(i64),
+    /// Free shipping.
+    FreeShipping,
+}
+
+/// One entry of the reward catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RewardConfig {
+    /// Stable id.
+    pub id: String,
+    /// Name shown in the widget.
+    pub name: String,
+    /// Points it costs.
+    pub points_cost: i64,
+    /// What its coupon takes off.
+    pub discount: RewardDiscount,
+    /// Minimum order total for the coupon, minor units.
+    #[serde(default)]
+    pub minimum_spend: Option<i64>,
+    /// Days the coupon stays valid after redemption; none: no expiry.
+    #[serde(default)]
+    pub valid_days: Option<u32>,
+}
+
+fn reward(id: &str, name: &str, points_cost: i64, discount: RewardDiscount) -> RewardConfig {
+    RewardConfig {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        points_cost,
+        discount,
+        minimum_spend: None,
+        valid_days: Some(90),
+    }
+}
+
+/// The install's settings (all optional; see README.md).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Program {
+    /// Points per currency unit spent.
+    pub points_per_unit: f64,
+    /// Minor units in one currency unit (100 for EUR/USD, 1 for JPY).
+    pub unit: u32,
+    /// Points multiplier in the member's birthday month.
+    pub birthday_multiplier: f64,
+    /// Tiers, by ascending threshold; the first is the entry tier.
+    pub tiers: Vec<Tier>,
+    /// Issue a `discount-percent` coupon when an order moves a member up.
+    pub tier_coupon: bool,
+    /// Days a tier coupon stays valid.
+    pub tier_coupon_valid_days: u32,
+    /// The reward catalogue.
+    pub rewards: Vec<RewardConfig>,
+    /// Currency of fixed-amount rewards (ISO 4217).
+    pub currency: String,
+    /// Days after which earned points expire. Read by the host, which dates
+    /// each award; absent: points never expire.
+    pub points_expiry_days: Option<u32>,
+}
+
+impl Default for Program {
+    fn default() -> Self {
+        Self {
+            points_per_unit: 1.0,
+            unit: 100,
+            birthday_multiplier: 2.0,
+            tiers: vec![
+                tier("silver", 0, 1.0, 0),
+                tier("gold", 50_000, 1.25, 5),
+                tier("platinum", 150_000, 1.5, 10),
+                tier("diamond", 500_000, 2.0, 15),
+            ],
+            tier_coupon: true,
+            tier_coupon_valid_days: 30,
+            rewards: vec![
+                reward("five-off", "5.00 off", 500, RewardDiscount::Fixed(500)),
+                reward("twelve-off", "12.00 off", 1_000, RewardDiscount::Fixed(1_200)),
+                reward("free-shipping", "Free shipping", 300, RewardDiscount::FreeShipping),
+            ],
+            currency: "EUR".into(),
+            points_expiry_days: None,
+        }
+    }
+}
+
+impl Program {
+    /// The first problem of the settings, if any.
+    pub fn problem(&self) -> Option<String> {
+        if self.points_per_unit < 0.0 || self.birthday_multiplier < 0.0 || self.unit == 0 {
+            return Some("points-per-unit and birthday-multiplier must be >= 0, unit >= 1".into());
+        }
+        if self.tiers.is_empty() {
+            return Some("tiers: at least one tier".into());
+        }
+        if let Some(w) = self.tiers.windows(2).find(|w| w[0].threshold >= w[1].threshold) {
+            return Some(format!("tiers: `{}` must have a higher threshold than `{}`", w[1].name, w[0].name));
+        }
+        if let Some(t) = self
+            .tiers
+            .iter()
+            .find(|t| t.name.trim().is_empty() || t.points_multiplier < 0.0 || t.discount_percent > 100)
+        {
+            return Some(format!(
+                "tiers: `{}` needs a name, a multiplier >= 0 and a discount of 0-100 %",
+                t.name
+            ));
+        }
+        self.rewards.iter().find_map(|r| {
+            let bad_discount = match r.discount {
+                RewardDiscount::Percent(p) => !(1..=100).contains(&p),
+                RewardDiscount::Fixed(amount) => amount <= 0,
+                RewardDiscount::FreeShipping => false,
+            };
+            (r.id.trim().is_empty() || r.points_cost <= 0 || bad_discount)
+                .then(|| format!("rewards: `{}` needs an id, a positive cost and a valid discount", r.id))
+        })
+    }
+
+    /// Position of the tier a rolling spend earns: the highest whose threshold
+    /// it reaches, or the entry tier.
+    fn rank_for(&self, rolling_spend: i64) -> usize {
+        self.tiers.iter().rposition(|t| t.threshold <= rolling_spend).unwrap_or(0)
+    }
+
+    /// Position of the tier named `name`, if it is one of the programme's.
+    fn rank_of(&self, name: &str) -> Option<usize> {
+        self.tiers.iter().position(|t| t.name == name)
+    }
+
+    /// The tier a rolling spend earns, the next one and the spend still needed.
+    pub fn tier_info(&self, rolling_spend: &Money) -> TierInfo {
+        let rank = self.rank_for(rolling_spend.amount);
+        let next = self.tiers.get(rank + 1);
+        TierInfo {
+            tier: self.tiers[rank].name.clone(),
+            next_tier: next.map(|t| t.name.clone()),
+            spend_to_next: next.map(|t| Money::new(t.threshold - rolling_spend.amount, rolling_spend.currency.clone())),
+        }
+    }
+
+    /// The tier an order moves a member to, if it is a move up: the member
+    /// held `held` (none: not yet a member) and now has `rolling_spend`.
+    pub fn promotion(&self, held: Option<&str>, rolling_spend: i64) -> Option<&Tier> {
+        let earned = self.rank_for(rolling_spend);
+        let up = match held.and_then(|h| self.rank_of(h)) {
+            Some(rank) => earned > rank,
+            None => true,
+        };
+        up.then(|| &self.tiers[earned])
+    }
+
+    /// Points for an order total of `amount` minor units, for a member of
+    /// `tier` (its multiplier; unknown: 1), in their birthday month or not.
+    /// Rounded down; never negative.
+    pub fn points_for(&self, amount: i64, tier: Option<&str>, birthday_month: bool) -> i64 {
+        let tier_multiplier = tier
+            .and_then(|t| self.rank_of(t))
+            .map_or(1.0, |rank| self.tiers[rank].points_multiplier);
+        let birthday = if birthday_month { self.birthday_multiplier } else { 1.0 };
+        let numerator =
+            i128::from(amount.max(0)) * scaled(self.points_per_unit) * scaled(tier_multiplier) * scaled(birthday);
+        let denominator = i128::from(self.unit) * SCALE * SCALE * SCALE;
+        i64::try_from(numerator / denominator).unwrap_or(i64::MAX)
+    }
+
+    /// The coupon celebrating a move up to `tier`, if it carries a discount.
+    pub fn tier_coupon(&self, tier: &Tier, now: Timestamp) -> Option<CouponSpec> {
+        (self.tier_coupon && tier.discount_percent > 0).then(|| CouponSpec {
+            discount: Discount::Percent(tier.discount_percent),
+            minimum_spend: None,
+            expires_at: Some(now + i64::from(self.tier_coupon_valid_days) * DAY_MS),
+        })
+    }
+
+    /// The reward catalogue, coupons expiring relative to `now`.
+    pub fn rewards(&self, now: Timestamp) -> Vec<Reward> {
+        self.rewards
+            .iter()
+            .map(|r| Reward {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                points_cost: r.points_cost,
+                coupon: CouponSpec {
+                    discount: match r.discount {
+                        RewardDiscount::Percent(p) => Discount::Percent(p),
+                        RewardDiscount::Fixed(amount) => Discount::Fixed(Money::new(amount, self.currency.clone())),
+                        RewardDiscount::FreeShipping => Discount::FreeShipping,
+                    },
+                    minimum_spend: r.minimum_spend.map(|m| Money::new(m, self.currency.clone())),
+                    expires_at: r.valid_days.map(|d| now + i64::from(d) * DAY_MS),
+                },
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_with_multipliers_round_down() {
+        let p = Program::default();
+        assert_eq!(p.points_for(4_999, Some("silver"), false), 49, "1 point per 1.00, rounded down");
+        assert_eq!(p.points_for(10_000, Some("gold"), false), 125);
+        assert_eq!(p.points_for(10_000, Some("diamond"), true), 400, "2 × 2");
+        assert_eq!(p.points_for(10_000, None, true), 200);
+        assert_eq!(p.points_for(10_000, Some("unknown"), false), 100);
+        assert_eq!(p.points_for(-500, Some("gold"), false), 0);
+        let odd = Program {
+            points_per_unit: 0.29,
+            ..Program::default()
+        };
+        assert_eq!(odd.points_for(10_000, None, false), 29, "no float truncation: 0.29 × 100");
+        let yen = Program {
+            unit: 1,
+            points_per_unit: 0.01,
+            ..Program::default()
+        };
+        assert_eq!(yen.points_for(12_345, None, false), 123, "1 point per 100 JPY");
+    }
+
+    #[test]
+    fn tiers_and_progress() {
+        let p = Program::default();
+        let info = |amount| p.tier_info(&Money::new(amount, "EUR"));
+        assert_eq!(
+            info(0),
+            TierInfo {
+                tier: "silver".into(),
+                next_tier: Some("gold".into()),
+                spend_to_next: Some(Money::new(50_000, "EUR")),
+            }
+        );
+        assert_eq!(info(49_999).spend_to_next, Some(Money::new(1, "EUR")));
+        assert_eq!(info(50_000).tier, "gold");
+        assert_eq!(info(200_000).tier, "platinum");
+        assert_eq!(info(200_000).spend_to_next, Some(Money::new(300_000, "EUR")));
+        let top = info(900_000);
+        assert_eq!((top.tier.as_str(), top.next_tier, top.spend_to_next), ("diamond", None, None));
+        assert_eq!(info(-10).tier, "silver", "refunds beyond spend stay in the entry tier");
+    }
+
+    #[test]
+    fn promotions_only_go_up() {
+        let p = Program::default();
+        assert_eq!(p.promotion(None, 0).map(|t| t.name.as_str()), Some("silver"), "joining");
+        assert_eq!(p.promotion(Some("silver"), 60_000).map(|t| t.name.as_str()), Some("gold"));
+        assert_eq!(p.promotion(Some("gold"), 60_000), None);
+        assert_eq!(p.promotion(Some("platinum"), 60_000), None, "no demotion on an order");
+        assert_eq!(p.promotion(Some("retired-tier"), 0).map(|t| t.name.as_str()), Some("silver"));
+    }
+
+    #[test]
+    fn the_default_catalogue() {
+        let rewards = Program::default().rewards(0);
+        let costs: Vec<(&str, i64)> = rewards.iter().map(|r| (r.id.as_str(), r.points_cost)).collect();
+        assert_eq!(costs, [("five-off", 500), ("twelve-off", 1_000), ("free-shipping", 300)]);
+        assert_eq!(rewards[0].coupon.discount, Discount::Fixed(Money::new(500, "EUR")));
+        assert_eq!(rewards[1].coupon.discount, Discount::Fixed(Money::new(1_200, "EUR")));
+        assert_eq!(rewards[2].coupon.discount, Discount::FreeShipping);
+        assert_eq!(rewards[0].coupon.expires_at, Some(90 * DAY_MS));
+        assert!(Program::default().problem().is_none());
+    }
+}
