@@ -8,6 +8,8 @@ CREATE TABLE plugin_versions (
     world TEXT NOT NULL,
     manifest TEXT NOT NULL,
     sha256 TEXT NOT NULL,
+    -- The capabilities granted when this version was installed (a rollback restores them).
+    grants TEXT NOT NULL,
     -- The component, hex-encoded (portable across both backends).
     wasm_hex TEXT NOT NULL,
     installed_at BIGINT NOT NULL,

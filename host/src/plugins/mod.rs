@@ -189,6 +189,7 @@ impl PluginHost {
             world: manifest.world.name().to_owned(),
             manifest: serde_json::to_string(&manifest).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             sha256,
+            grants: grants.clone(),
             wasm,
         };
         self.inner.db.add_plugin_version(shop_id, &version).await?;
@@ -220,7 +221,8 @@ impl PluginHost {
         self.installed(shop_id, name).await
     }
 
-    /// Makes the previous version active again (rolling back twice returns to where it was).
+    /// Makes the previous version active again, with the grants it was installed with
+    /// (rolling back twice returns to where it was).
     pub async fn rollback(&self, shop_id: i64, name: &str) -> Result<PluginInstall, PluginAdminError> {
         let install = self.installed(shop_id, name).await?;
         let previous = install.previous_version.clone().ok_or_else(|| PluginAdminError::NoPreviousVersion(name.to_owned()))?;
@@ -229,12 +231,13 @@ impl PluginHost {
         if let Some(schema) = &manifest.config_schema {
             config_schema::validate(schema, &install.config)?;
         }
-        let grants = grants_from(&install.grants)?;
+        let grant_names = stored.grants.clone();
+        let grants = grants_from(&grant_names)?;
         let host = self.clone();
         tokio::task::spawn_blocking(move || host.load(&stored.wasm, &manifest, &grants, &stored.sha256))
             .await
             .map_err(|e| StoreError::Conflict(format!("loading the plugin was abandoned: {e}")))??;
-        self.inner.db.activate_plugin_version(shop_id, name, &previous, &install.grants, &install.config, &install.status).await?;
+        self.inner.db.activate_plugin_version(shop_id, name, &previous, &grant_names, &install.config, &install.status).await?;
         self.changed(shop_id, name);
         self.installed(shop_id, name).await
     }

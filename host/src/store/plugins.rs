@@ -16,6 +16,8 @@ pub struct PluginVersion {
     /// The manifest as JSON.
     pub manifest: String,
     pub sha256: String,
+    /// Capabilities granted to this version.
+    pub grants: Vec<String>,
     pub wasm: Vec<u8>,
 }
 
@@ -62,8 +64,8 @@ impl Db {
             }
             None => {
                 sqlx::query(
-                    "INSERT INTO plugin_versions (shop_id, name, version, world, manifest, sha256, wasm_hex, installed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO plugin_versions (shop_id, name, version, world, manifest, sha256, grants, wasm_hex, installed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(shop_id)
                 .bind(&version.name)
@@ -71,6 +73,7 @@ impl Db {
                 .bind(&version.world)
                 .bind(&version.manifest)
                 .bind(&version.sha256)
+                .bind(serde_json::to_string(&version.grants).map_err(|e| corrupt("grants", e))?)
                 .bind(hex::encode(&version.wasm))
                 .bind(now_ms())
                 .execute(&mut *w.tx)
@@ -82,7 +85,7 @@ impl Db {
 
     pub async fn plugin_version(&self, shop_id: i64, name: &str, version: &str) -> StoreResult<Option<PluginVersion>> {
         let row = sqlx::query(
-            "SELECT name, version, world, manifest, sha256, wasm_hex FROM plugin_versions \
+            "SELECT name, version, world, manifest, sha256, grants, wasm_hex FROM plugin_versions \
              WHERE shop_id = $1 AND name = $2 AND version = $3",
         )
         .bind(shop_id)
@@ -92,12 +95,14 @@ impl Db {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let wasm_hex: String = row.try_get("wasm_hex")?;
+        let grants: String = row.try_get("grants")?;
         Ok(Some(PluginVersion {
             name: row.try_get("name")?,
             version: row.try_get("version")?,
             world: row.try_get("world")?,
             manifest: row.try_get("manifest")?,
             sha256: row.try_get("sha256")?,
+            grants: serde_json::from_str(&grants).map_err(|e| corrupt("grants", e))?,
             wasm: hex::decode(wasm_hex).map_err(|e| corrupt("plugin wasm", e))?,
         }))
     }
