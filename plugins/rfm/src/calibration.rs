@@ -5,7 +5,9 @@
 //! at least `calibration-batch` profiles (and any batch while a pass is under
 //! way) is folded into a histogram kept under [`PASS_KEY`]; an empty call,
 //! `segment([])`, closes the pass: its boundaries are stored under
-//! [`BOUNDARIES_KEY`] and used for every call until the next pass closes.
+//! [`BOUNDARIES_KEY`] and used for every call until the next pass closes. A
+//! pass that goes idle for `pass-idle-seconds` without a close is settled on
+//! the next call (published if it looks complete, dropped if not).
 
 use patron_sdk::{Level, Profile, Result, Timestamp, kv, log};
 use serde::{Deserialize, Serialize};
@@ -53,9 +55,51 @@ impl Pass {
     }
 }
 
-/// The pass under way, if there is a live one.
+/// The boundaries stored by the last closed pass, if it used the configured window.
+fn stored(config: &Config) -> Result<Option<Learned>> {
+    Ok(kv::get_json::<Learned>(BOUNDARIES_KEY)?.filter(|l| l.window_days == config.window_days))
+}
+
+/// Stores the boundaries of `pass` (if it counted anyone).
+fn publish(pass: &Pass, now: Timestamp) -> Result<()> {
+    if let Some(boundaries) = pass.histogram.boundaries() {
+        let learned = Learned {
+            computed_at: now,
+            window_days: pass.window_days,
+            population: pass.histogram.population,
+            boundaries,
+        };
+        kv::set_json(BOUNDARIES_KEY, &learned)?;
+        log(
+            Level::Info,
+            &format!("rfm: learned boundaries over {} customers: {:?}", learned.population, learned.boundaries),
+        );
+    }
+    Ok(())
+}
+
+/// The pass under way, if there is a live one. A pass gone idle is settled
+/// first: a recompute that ended without `segment([])` is published if it
+/// counted at least 90 % of the population of the stored boundaries (or
+/// nothing is stored yet); a smaller one is taken for a crashed recompute and
+/// dropped.
 fn live_pass(config: &Config, now: Timestamp) -> Result<Option<Pass>> {
-    Ok(kv::get_json::<Pass>(PASS_KEY)?.filter(|pass| pass.is_live(config, now)))
+    let Some(pass) = kv::get_json::<Pass>(PASS_KEY)? else {
+        return Ok(None);
+    };
+    if pass.is_live(config, now) {
+        return Ok(Some(pass));
+    }
+    if pass.window_days == config.window_days {
+        let complete = stored(config)?.is_none_or(|l| pass.histogram.population * 10 >= l.population * 9);
+        if complete {
+            publish(&pass, now)?;
+        } else {
+            log(Level::Warn, "rfm: dropped an abandoned calibration pass (a recompute stopped midway?)");
+        }
+    }
+    kv::delete(PASS_KEY)?;
+    Ok(None)
 }
 
 /// Folds `profiles` into the pass under way (starting one if needed) when the
@@ -81,30 +125,14 @@ pub fn fold(config: &Config, profiles: &[Profile], now: Timestamp) -> Result<Opt
 /// Closes the pass under way: stores its boundaries (if it counted anyone)
 /// and forgets its histogram. Without a live pass, does nothing.
 pub fn finish(config: &Config, now: Timestamp) -> Result<()> {
-    let Some(pass) = live_pass(config, now)? else {
+    if let Some(pass) = live_pass(config, now)? {
+        publish(&pass, now)?;
         kv::delete(PASS_KEY)?;
-        return Ok(());
-    };
-    if let Some(boundaries) = pass.histogram.boundaries() {
-        let learned = Learned {
-            computed_at: now,
-            window_days: pass.window_days,
-            population: pass.histogram.population,
-            boundaries,
-        };
-        kv::set_json(BOUNDARIES_KEY, &learned)?;
-        log(
-            Level::Info,
-            &format!("rfm: learned boundaries over {} customers: {:?}", learned.population, learned.boundaries),
-        );
     }
-    kv::delete(PASS_KEY)?;
     Ok(())
 }
 
 /// The boundaries of the last closed pass, if it used the configured window.
 pub fn learned(config: &Config) -> Result<Option<Boundaries>> {
-    Ok(kv::get_json::<Learned>(BOUNDARIES_KEY)?
-        .filter(|l| l.window_days == config.window_days)
-        .map(|l| l.boundaries))
+    Ok(stored(config)?.map(|l| l.boundaries))
 }

@@ -99,16 +99,45 @@ fn the_closing_pass_replaces_the_learned_boundaries() {
 }
 
 #[test]
-fn an_abandoned_pass_is_not_published() {
+fn a_pass_that_goes_idle_without_a_close_is_published() {
+    // A host that never sends `segment([])`: the pass is settled on the next call.
     let shop = shop();
     let profiles: Vec<Profile> = shop.iter().map(|(p, _)| p.clone()).collect();
     let mut host = TestHost::new().at(NOW).config(r#"{"calibration-batch": 5, "pass-idle-seconds": 60}"#);
-    run(&mut host, profiles[..6].to_vec());
-    // The recompute crashed; the close comes long after.
+    run(&mut host, profiles);
     let mut later = host.clone().at(NOW + 3_600_000);
-    run(&mut later, vec![]);
-    assert!(later.kv_value(calibration::BOUNDARIES_KEY).is_none());
+    assert_eq!(run(&mut later, vec![customer("a", 1, 10, 10_000)]), vec![vec!["champions".to_owned()]]);
+    assert!(later.kv_value(calibration::BOUNDARIES_KEY).is_some());
     assert!(later.kv_value(calibration::PASS_KEY).is_none());
+}
+
+#[test]
+fn an_abandoned_partial_pass_is_dropped() {
+    let shop = shop();
+    let profiles: Vec<Profile> = shop.iter().map(|(p, _)| p.clone()).collect();
+    let config = r#"{"calibration-batch": 5, "pass-idle-seconds": 60}"#;
+    let mut host = TestHost::new().at(NOW).config(config);
+    run(&mut host, profiles.clone());
+    run(&mut host, vec![]);
+    let learned = host.kv_value(calibration::BOUNDARIES_KEY).map(<[u8]>::to_vec);
+    // The next recompute crashes after six of the ten customers of the window...
+    let mut crashed = host.clone().at(NOW + 86_400_000);
+    let skewed: Vec<Profile> = profiles[..6]
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            p.stats.order_count += 100;
+            p
+        })
+        .collect();
+    run(&mut crashed, skewed);
+    // ... and its close (or any call) comes long after: the partial pass is
+    // dropped, the previous boundaries stay.
+    let mut later = crashed.clone().at(NOW + 2 * 86_400_000);
+    run(&mut later, vec![]);
+    assert_eq!(later.kv_value(calibration::BOUNDARIES_KEY).map(<[u8]>::to_vec), learned);
+    assert!(later.kv_value(calibration::PASS_KEY).is_none());
+    assert!(later.logs().iter().any(|(level, _)| *level == Level::Warn));
 }
 
 #[test]
