@@ -22,6 +22,9 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// A conflict the client can act on, with its own code (e.g. `insufficient_points`).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("request body is larger than this endpoint accepts")]
     PayloadTooLarge,
     #[error("internal error: {0}")]
@@ -52,7 +55,7 @@ impl ApiError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Refused { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -60,7 +63,10 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::Unauthorized { code, .. } | Self::Forbidden { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Refused { code, .. } => code,
             Self::Invalid(_) => "invalid_field",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",

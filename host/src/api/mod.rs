@@ -8,10 +8,13 @@ pub mod health;
 pub mod identify;
 pub mod json;
 pub mod keys;
+pub mod members;
 pub mod orders;
 pub mod plugins;
 pub mod products;
+pub mod rewards;
 pub mod state;
+pub mod widget_state;
 
 use std::time::Instant;
 
@@ -29,8 +32,11 @@ pub fn app(state: AppState) -> Router {
     let storefront = Router::new()
         .merge(events::router().layer(DefaultBodyLimit::max(events::BODY_LIMIT)))
         .merge(identify::router())
+        .merge(widget_state::router())
+        .merge(rewards::router())
         .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors));
-    let back_office = Router::new().merge(customers::router()).merge(products::router()).merge(orders::router()).merge(plugins::router());
+    let back_office = Router::new().merge(customers::router()).merge(products::router()).merge(orders::router()).merge(plugins::router())
+        .merge(members::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use super::widget_state::StateCache;
 use crate::metrics::Metrics;
 use crate::plugins::PluginHost;
 use crate::store::shops::Shop;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The shop's plugins.
     pub plugins: PluginHost,
+    /// Recently served `GET /v1/widget/state` answers.
+    pub widget_states: StateCache,
     /// The built storefront widget served under `/widget/`.
     pub widget: WidgetAssets,
     /// The demo storefront under `/demo/`, for `patron serve --demo`.
@@ -30,6 +33,7 @@ impl AppState {
             plugins: PluginHost::new(db.clone(), None),
             db,
             shops: ShopCache::default(),
+            widget_states: StateCache::default(),
             metrics: Arc::new(Metrics::default()),
             widget: WidgetAssets::from_env(),
             demo: None,

@@ -74,7 +74,8 @@ fn check_name(what: &str, value: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn coupon_spec(spec: &WitCouponSpec, shop: &Shop, customer_id: i64, source: &str) -> Result<CouponSpec, String> {
+/// A coupon a plugin asked for, checked against the shop (currency) and bound to the customer.
+pub fn coupon_spec(spec: &WitCouponSpec, shop: &Shop, customer_id: i64, source: &str) -> Result<CouponSpec, String> {
     let (discount, currency) = match &spec.discount {
         WitDiscount::Percent(p) => (Discount::Percent(*p), shop.currency.clone()),
         WitDiscount::Fixed(money) => (Discount::Fixed(money.amount), money.currency.clone()),

@@ -110,6 +110,11 @@ impl PluginHost {
                 None => break,
             }
         }
+        // An empty batch marks the end of a full pass: segmenters that learn from the
+        // population (RFM quintiles) settle what they learned.
+        if let Err(error) = self.call(active, |plugin, ctx| plugin.segment(ctx, &[])).await {
+            report.last_error = Some(error.to_string());
+        }
         Ok(report)
     }
 

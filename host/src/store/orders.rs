@@ -174,12 +174,16 @@ impl OrderInput {
             total,
             refunded: 0,
             coupon_codes: self.coupon_codes.into_iter().map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()).collect(),
-            placed_at: self.placed_at.map_or_else(now_ms, |t| t.0),
+            placed_at: self.placed_at.map_or(PLACED_AT_UNSET, |t| t.0),
             lines: self.lines,
         };
         Ok((order, customer))
     }
 }
+
+/// `placed_at` of a validated order the store posted without a time: it becomes the time
+/// the order was first stored, so re-posting it is still idempotent.
+pub const PLACED_AT_UNSET: i64 = i64::MIN;
 
 const ORDER_COLUMNS: &str = "id, customer_id, status, currency, subtotal, discount, shipping, tax, total, refunded, \
      coupon_codes, placed_at";
@@ -301,6 +305,9 @@ pub(crate) async fn upsert_order(
         order.customer_id = Some(upsert_customer(conn, shop_id, customer).await?.0);
     }
     let current = order_by_id(conn, shop_id, &order.id).await?;
+    if order.placed_at == PLACED_AT_UNSET {
+        order.placed_at = current.as_ref().map_or_else(now_ms, |c| c.placed_at);
+    }
     if let Some(current) = &current {
         // A refund recorded here outlives a re-post of the order by the store.
         order.refunded = current.refunded;

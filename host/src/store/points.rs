@@ -264,6 +264,18 @@ impl Db {
             .collect()
     }
 
+    /// When the next unexpired credit of a customer expires.
+    pub async fn next_points_expiry(&self, shop_id: i64, customer_id: i64, now: i64) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(expires_at) FROM points_ledger WHERE shop_id = $1 AND customer_id = $2 AND delta > 0 AND expires_at > $3",
+        )
+        .bind(shop_id)
+        .bind(customer_id)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// Points that will expire by `at` unless spent first.
     pub async fn points_expiring_by(&self, shop_id: i64, customer_id: i64, at: i64) -> StoreResult<i64> {
         let mut conn = self.pool().acquire().await?;

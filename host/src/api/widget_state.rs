@@ -1,0 +1,121 @@
+//! `GET /v1/widget/state`: everything the storefront panel needs in one request. The
+//! shopper's own data is returned only with a customer token that verifies; otherwise
+//! the state is anonymous (never another shopper's). Cached briefly per shopper.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiResult;
+use super::keys::PublicShop;
+use super::state::AppState;
+use crate::auth::verify_customer_token;
+use crate::loyalty::MemberView;
+use crate::store::shops::Shop;
+
+/// How long a shopper's state is served from memory.
+const STATE_TTL: Duration = Duration::from_secs(3);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/widget/state", get(widget_state))
+}
+
+#[derive(Deserialize)]
+struct StateQuery {
+    customer_id: Option<String>,
+    customer_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ShopView {
+    pub name: String,
+    pub locale: String,
+    pub currency: String,
+    pub consent_required: bool,
+    pub honor_dnt: bool,
+}
+
+/// The panel's state.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WidgetState {
+    pub shop: ShopView,
+    pub member: Option<MemberView>,
+    pub recommendations: Vec<serde_json::Value>,
+}
+
+/// Recently computed states by (shop, customer); `None` customer is the anonymous state.
+#[derive(Clone, Default)]
+pub struct StateCache {
+    entries: Arc<Mutex<HashMap<(i64, Option<i64>), (Instant, Arc<WidgetState>)>>>,
+}
+
+impl StateCache {
+    fn get(&self, key: (i64, Option<i64>)) -> Option<Arc<WidgetState>> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(&key).filter(|(at, _)| at.elapsed() < STATE_TTL).map(|(_, state)| state.clone())
+    }
+
+    fn put(&self, key: (i64, Option<i64>), state: Arc<WidgetState>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 50_000 {
+                entries.retain(|_, (at, _)| at.elapsed() < STATE_TTL);
+            }
+            entries.insert(key, (Instant::now(), state));
+        }
+    }
+
+    /// Drops a shopper's cached state after it changed.
+    pub fn forget(&self, shop_id: i64, customer_id: i64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&(shop_id, Some(customer_id)));
+        }
+    }
+}
+
+fn shop_view(shop: &Shop) -> ShopView {
+    ShopView {
+        name: shop.name.clone(),
+        locale: shop.locale.clone(),
+        currency: shop.currency.clone(),
+        consent_required: shop.consent_required,
+        honor_dnt: shop.honor_dnt,
+    }
+}
+
+/// The internal id of the shopper a verified token names, if the store knows them.
+pub async fn verified_shopper(state: &AppState, shop: &Shop, customer_id: Option<&str>, token: Option<&str>) -> ApiResult<Option<i64>> {
+    let (Some(external_id), Some(token)) = (customer_id, token) else { return Ok(None) };
+    if !verify_customer_token(&shop.secret_hash, external_id, token) {
+        return Ok(None);
+    }
+    Ok(state.db.customer_by_external_id(shop.id, external_id).await?.map(|c| c.id))
+}
+
+async fn widget_state(
+    State(state): State<AppState>,
+    PublicShop(shop): PublicShop,
+    Query(query): Query<StateQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let customer_id = verified_shopper(&state, &shop, query.customer_id.as_deref(), query.customer_token.as_deref()).await?;
+    let key = (shop.id, customer_id);
+    let view = match state.widget_states.get(key) {
+        Some(view) => view,
+        None => {
+            let member = match customer_id {
+                Some(id) => Some(state.plugins.member_view(&shop, id).await?),
+                None => None,
+            };
+            let view = Arc::new(WidgetState { shop: shop_view(&shop), member, recommendations: Vec::new() });
+            state.widget_states.put(key, view.clone());
+            view
+        }
+    };
+    Ok(([(header::CACHE_CONTROL, "private, no-store")], Json(view.as_ref().clone())))
+}
