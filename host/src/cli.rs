@@ -49,9 +49,26 @@ pub enum Command {
     /// Demo data.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Segments: recompute them with the enabled segmenter plugins, or show their sizes.
+    #[command(subcommand)]
+    Segments(SegmentsCommand),
     /// Install and manage plugins, or scaffold a new one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentsCommand {
+    /// Run every enabled segmenter over all customers now, updating membership.
+    Recompute {
+        #[arg(long)]
+        shop: String,
+    },
+    /// Show how many customers each segment holds.
+    Sizes {
+        #[arg(long)]
+        shop: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +147,17 @@ impl Cli {
                 println!("{summary}");
                 Ok(())
             }
+            Command::Segments(SegmentsCommand::Recompute { shop }) => {
+                let shop = find_shop(&db, &shop).await?;
+                recompute_segments(db, &config, &shop).await
+            }
+            Command::Segments(SegmentsCommand::Sizes { shop }) => {
+                let shop = find_shop(&db, &shop).await?;
+                for size in db.segment_sizes(shop.id, crate::store::now_ms()).await? {
+                    println!("{:<28} {:>10}", size.segment, size.members);
+                }
+                Ok(())
+            }
             Command::Plugin(command) => plugin::run(db, config.data_dir.join("plugin-cache"), command).await,
             Command::Shop(ShopCommand::List) => {
                 for shop in db.shops().await? {
@@ -139,6 +167,39 @@ impl Cli {
             }
         }
     }
+}
+
+async fn recompute_segments(db: Db, config: &Config, shop: &Shop) -> anyhow::Result<()> {
+    let plugins = crate::plugins::PluginHost::new(db, Some(config.data_dir.join("plugin-cache")));
+    let segmenters = plugins.active(shop.id, patron_runtime::World::Segmenter).await?;
+    anyhow::ensure!(!segmenters.is_empty(), "no segmenter plugin is enabled for `{}`", shop.name);
+    for active in segmenters {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} customers ({per_sec}, {eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(active.plugin.label().to_owned());
+        let progress = |done: u64, total: u64| {
+            bar.set_length(total);
+            bar.set_position(done);
+        };
+        let started = std::time::Instant::now();
+        let report = plugins.segment_shop(shop, &active, true, &progress).await?;
+        bar.finish_and_clear();
+        println!("{} over {} customers in {:.1}s:", report.plugin, report.customers, started.elapsed().as_secs_f64());
+        for (segment, size) in &report.sizes {
+            let joined = report.joined.get(segment).copied().unwrap_or(0);
+            println!("  {segment:<28} {size:>10}  (+{joined})");
+        }
+        for (segment, left) in &report.left {
+            println!("  {segment:<28} left by {left}");
+        }
+        if let Some(error) = &report.last_error {
+            println!("  {} failed batches; last error: {error}", report.failed_batches);
+        }
+    }
+    Ok(())
 }
 
 /// The shop `patron serve --demo` and `patron demo seed` use by default.
@@ -152,6 +213,7 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
     let mut state = crate::AppState::new(db);
+    state.plugins = crate::plugins::PluginHost::new(state.db.clone(), Some(config.data_dir.join("plugin-cache")));
     if demo {
         state.demo = Some(demo_store(&state.db, &format!("http://{address}")).await?);
         println!("demo storefront: http://{address}/demo/");
@@ -160,7 +222,14 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
         tracing::warn!(dir = %state.widget.dir().display(), "the storefront widget is not built: run web-widget/build.sh");
     }
     tracing::info!(%address, database = %redact(&config.database_url), "patron is serving");
+    let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
+    let scheduler = crate::scheduler::Scheduler::new(state.db.clone(), state.plugins.clone());
+    let scheduler = tokio::spawn(scheduler.run_until(async {
+        let _ = scheduler_stopped.await;
+    }));
     crate::serve(listener, state, shutdown_signal()).await?;
+    let _ = stop_scheduler.send(());
+    let _ = scheduler.await;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod import;
 pub mod loyalty;
 pub mod metrics;
 pub mod plugins;
+pub mod scheduler;
 pub mod store;
 pub mod timestamp;
 pub mod widget;

@@ -13,6 +13,7 @@ pub mod orders;
 pub mod plugins;
 pub mod products;
 pub mod rewards;
+pub mod segments;
 pub mod state;
 pub mod widget_state;
 
@@ -36,7 +37,8 @@ pub fn app(state: AppState) -> Router {
         .merge(rewards::router())
         .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors));
     let back_office = Router::new().merge(customers::router()).merge(products::router()).merge(orders::router()).merge(plugins::router())
-        .merge(members::router());
+        .merge(members::router())
+        .merge(segments::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)

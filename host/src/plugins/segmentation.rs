@@ -70,9 +70,12 @@ impl PluginHost {
             let batch = profiles.clone();
             match self.call(active, move |plugin, ctx| plugin.segment(ctx, &batch)).await {
                 Ok(results) if results.len() == profiles.len() => {
+                    let (first, last) = (ids.first().copied().unwrap_or(0), ids.last().copied().unwrap_or(0));
+                    let mut current_all = db.segments_in_range_from(shop.id, first, last, &active.install.name).await?;
+                    let mut changes = Vec::new();
                     for ((customer_id, label), segments) in ids.iter().zip(&labels).zip(results) {
                         let wanted: BTreeSet<String> = segments.into_iter().filter(|s| !s.trim().is_empty()).collect();
-                        let current: BTreeSet<String> = db.current_segments_from(shop.id, *customer_id, &active.install.name).await?;
+                        let current = current_all.remove(customer_id).unwrap_or_default();
                         for segment in wanted.difference(&current) {
                             *report.joined.entry(segment.clone()).or_default() += 1;
                         }
@@ -86,9 +89,12 @@ impl PluginHost {
                                 samples.push(label.clone());
                             }
                         }
-                        if apply && wanted != current {
-                            db.set_segments(shop.id, *customer_id, &active.install.name, &wanted).await?;
+                        if wanted != current {
+                            changes.push((*customer_id, wanted));
                         }
+                    }
+                    if apply {
+                        db.set_segments_many(shop.id, &active.install.name, &changes).await?;
                     }
                 }
                 Ok(results) => {

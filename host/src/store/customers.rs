@@ -435,6 +435,23 @@ impl Db {
         row.as_ref().map(customer_from_row).transpose()
     }
 
+    /// The customers with these ids, in id order (merged records excluded).
+    pub async fn customers_by_ids(&self, shop_id: i64, ids: &[i64]) -> StoreResult<Vec<Customer>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE shop_id = $1 AND merged_into IS NULL AND id IN ({}) ORDER BY id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(shop_id);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(self.pool()).await?.iter().map(customer_from_row).collect()
+    }
+
     pub async fn count_customers(&self, shop_id: i64) -> StoreResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE shop_id = $1 AND merged_into IS NULL")
             .bind(shop_id)

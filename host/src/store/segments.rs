@@ -183,6 +183,45 @@ impl Db {
         .await
     }
 
+    /// Current segments from one source (plugin install) of the customers whose ids are
+    /// in `first..=last`.
+    pub async fn segments_in_range_from(
+        &self,
+        shop_id: i64,
+        first: i64,
+        last: i64,
+        source: &str,
+    ) -> StoreResult<HashMap<i64, BTreeSet<String>>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT customer_id, segment FROM segment_memberships WHERE shop_id = $1 AND customer_id >= $2 \
+             AND customer_id <= $3 AND source = $4 AND left_at IS NULL",
+        )
+        .bind(shop_id)
+        .bind(first)
+        .bind(last)
+        .bind(source)
+        .fetch_all(self.pool())
+        .await?;
+        let mut grouped: HashMap<i64, BTreeSet<String>> = HashMap::new();
+        for (customer_id, segment) in rows {
+            grouped.entry(customer_id).or_default().insert(segment);
+        }
+        Ok(grouped)
+    }
+
+    /// Sets many customers' segments from one source in one transaction.
+    pub async fn set_segments_many(&self, shop_id: i64, source: &str, changes: &[(i64, BTreeSet<String>)]) -> StoreResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut w = self.write().await?;
+        for (customer_id, segments) in changes {
+            set_segments(&mut w.tx, shop_id, *customer_id, source, segments, now).await?;
+        }
+        w.commit().await
+    }
+
     async fn grouped(&self, sql: &str, shop_id: i64, first: i64, last: i64) -> StoreResult<HashMap<i64, Vec<String>>> {
         let rows: Vec<(i64, String)> =
             sqlx::query_as(sql).bind(shop_id).bind(first).bind(last).fetch_all(self.pool()).await?;

@@ -1,0 +1,113 @@
+//! Secret-key API for segments: sizes now or at any past moment, members (paged JSON or
+//! a CSV export), and a recompute on demand.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ApiResult};
+use super::keys::SecretShop;
+use super::state::AppState;
+use crate::scheduler::RECOMPUTE_SEGMENTS;
+use crate::store::customers::{Customer, InvalidInput};
+use crate::store::segments::SegmentSize;
+use crate::store::now_ms;
+use crate::timestamp::Timestamp;
+
+const MAX_PAGE: i64 = 1_000;
+/// Rows per query while streaming a CSV export.
+const EXPORT_PAGE: i64 = 1_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/segments", get(sizes))
+        .route("/v1/segments/recompute", post(recompute))
+        .route("/v1/segments/{name}/members", get(members))
+}
+
+#[derive(Deserialize)]
+struct SizesQuery {
+    at: Option<String>,
+}
+
+async fn sizes(State(state): State<AppState>, SecretShop(shop): SecretShop, Query(query): Query<SizesQuery>) -> ApiResult<Json<Vec<SegmentSize>>> {
+    let at = match query.at {
+        Some(text) => Timestamp::parse(&text).ok_or_else(|| InvalidInput::new("at", format!("`{text}` is not an RFC 3339 time")))?.0,
+        None => now_ms(),
+    };
+    Ok(Json(state.db.segment_sizes(shop.id, at).await?))
+}
+
+#[derive(Deserialize)]
+struct MembersQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+    format: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MembersPage {
+    members: Vec<Customer>,
+    /// Pass as `after` for the next page.
+    next_after: Option<i64>,
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_owned() }
+}
+
+async fn members(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Path(name): Path<String>,
+    Query(query): Query<MembersQuery>,
+) -> ApiResult<Response> {
+    match query.format.as_deref() {
+        None | Some("json") => {
+            let limit = query.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+            let ids = state.db.segment_members(shop.id, &name, query.after, limit).await?;
+            let next_after = (ids.len() as i64 == limit).then(|| ids.last().copied()).flatten();
+            let members = state.db.customers_by_ids(shop.id, &ids).await?;
+            Ok(Json(MembersPage { members, next_after }).into_response())
+        }
+        Some("csv") => {
+            let mut csv = String::from("external_id,email,first_name,last_name,order_count,total_spent,last_order_at\n");
+            let mut after = None;
+            loop {
+                let ids = state.db.segment_members(shop.id, &name, after, EXPORT_PAGE).await?;
+                for c in state.db.customers_by_ids(shop.id, &ids).await? {
+                    let fields = [
+                        c.external_id.unwrap_or_default(),
+                        c.email.unwrap_or_default(),
+                        c.first_name.unwrap_or_default(),
+                        c.last_name.unwrap_or_default(),
+                        c.stats.order_count.to_string(),
+                        c.stats.total_spent.to_string(),
+                        c.stats.last_order_at.map(crate::timestamp::to_rfc3339).unwrap_or_default(),
+                    ];
+                    csv.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+                    csv.push('\n');
+                }
+                match ids.last() {
+                    Some(last) if ids.len() as i64 == EXPORT_PAGE => after = Some(*last),
+                    _ => break,
+                }
+            }
+            let disposition = format!("attachment; filename=\"{}.csv\"", name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"));
+            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], csv).into_response())
+        }
+        Some(other) => Err(InvalidInput::new("format", format!("`{other}` is not json or csv")).into()),
+    }
+}
+
+async fn recompute(State(state): State<AppState>, SecretShop(shop): SecretShop) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let now = now_ms();
+    let queued = state.db.enqueue_job(shop.id, RECOMPUTE_SEGMENTS, &serde_json::json!({}), now, &format!("{RECOMPUTE_SEGMENTS}:manual:{now}")).await?;
+    if !queued {
+        return Err(ApiError::Conflict("a recompute was just queued".into()));
+    }
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"queued": RECOMPUTE_SEGMENTS}))))
+}

@@ -1,0 +1,174 @@
+//! The scheduler: durable jobs leased from the store and run by whichever host replica
+//! gets them first (points expiry, segment recomputes, journey timers). A job whose
+//! worker dies is retried once its lease runs out; recurring jobs queue their next run
+//! under a dedup key, so replicas never queue one twice.
+
+use std::time::Duration;
+
+use patron_runtime::World;
+use patron_runtime::types::Timer;
+
+use crate::plugins::PluginHost;
+use crate::plugins::actions::{self, Actor, TIMER_JOB, Trigger};
+use crate::plugins::convert;
+use crate::store::jobs::Job;
+use crate::store::shops::Shop;
+use crate::store::{Db, StoreError, StoreResult, now_ms};
+
+pub const EXPIRE_POINTS: &str = "points.expire";
+pub const RECOMPUTE_SEGMENTS: &str = "segments.recompute";
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long a worker holds a job before another may take it over.
+const LEASE_MS: i64 = 15 * 60 * 1000;
+/// How often an idle worker looks for due jobs.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Runs due jobs; one per host process.
+#[derive(Clone)]
+pub struct Scheduler {
+    db: Db,
+    plugins: PluginHost,
+    worker: String,
+}
+
+/// What running one job did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ran {
+    Nothing,
+    Done { kind: String },
+    Failed { kind: String, error: String },
+}
+
+fn next_midnight(now: i64) -> i64 {
+    (now / DAY_MS + 1) * DAY_MS
+}
+
+impl Scheduler {
+    pub fn new(db: Db, plugins: PluginHost) -> Self {
+        let worker = format!("{}-{}", std::process::id(), crate::store::new_id() % 1_000_000);
+        Self { db, plugins, worker }
+    }
+
+    /// Queues every shop's next nightly expiry and recompute (idempotent).
+    pub async fn queue_recurring(&self) -> StoreResult<()> {
+        let at = next_midnight(now_ms());
+        for shop in self.db.shops().await? {
+            for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS] {
+                self.db.enqueue_job(shop.id, kind, &serde_json::json!({}), at, &format!("{kind}:{at}")).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leases and runs one due job.
+    pub async fn run_once(&self) -> StoreResult<Ran> {
+        let Some(job) = self.db.lease_job(&self.worker, LEASE_MS).await? else { return Ok(Ran::Nothing) };
+        let outcome = self.run(&job).await;
+        match outcome {
+            Ok(()) => {
+                self.db.complete_job(&job, &self.worker).await?;
+                Ok(Ran::Done { kind: job.kind })
+            }
+            Err(error) => {
+                let error = error.to_string();
+                tracing::error!(kind = %job.kind, %error, attempts = job.attempts, "job failed");
+                self.db.fail_job(&job, &self.worker, &error).await?;
+                Ok(Ran::Failed { kind: job.kind, error })
+            }
+        }
+    }
+
+    async fn shop(&self, id: i64) -> StoreResult<Shop> {
+        self.db.shop(id).await?.ok_or(StoreError::NotFound("shop"))
+    }
+
+    async fn run(&self, job: &Job) -> StoreResult<()> {
+        let shop = self.shop(job.shop_id).await?;
+        match job.kind.as_str() {
+            EXPIRE_POINTS => {
+                let (customers, points) = self.db.expire_points(shop.id, job.run_at).await?;
+                tracing::info!(shop = %shop.name, customers, points, "points expired");
+                self.queue_next(&shop, EXPIRE_POINTS, job.run_at).await
+            }
+            RECOMPUTE_SEGMENTS => {
+                for active in self.plugins.active(shop.id, World::Segmenter).await? {
+                    let report = self.plugins.segment_shop(&shop, &active, true, &|_, _| {}).await?;
+                    tracing::info!(shop = %shop.name, plugin = %report.plugin, customers = report.customers, "segments recomputed");
+                }
+                self.queue_next(&shop, RECOMPUTE_SEGMENTS, job.run_at).await
+            }
+            TIMER_JOB => self.fire_timer(&shop, job).await,
+            other => Err(StoreError::Conflict(format!("unknown job kind `{other}`"))),
+        }
+    }
+
+    async fn queue_next(&self, shop: &Shop, kind: &str, after: i64) -> StoreResult<()> {
+        let at = next_midnight(after.max(now_ms() - DAY_MS));
+        self.db.enqueue_job(shop.id, kind, &serde_json::json!({}), at, &format!("{kind}:{at}")).await?;
+        Ok(())
+    }
+
+    /// A journey timer came due: the automation plugin that set it hears of it.
+    async fn fire_timer(&self, shop: &Shop, job: &Job) -> StoreResult<()> {
+        let payload = &job.payload;
+        let (Some(plugin), Some(customer_id), Some(name)) = (
+            payload["plugin"].as_str(),
+            payload["customer_id"].as_i64(),
+            payload["name"].as_str(),
+        ) else {
+            return Err(StoreError::Corrupt(format!("timer job payload {payload}")));
+        };
+        let Some(active) = self.plugins.active(shop.id, World::Automation).await?.into_iter().find(|a| a.install.name == plugin)
+        else {
+            return Ok(()); // The plugin was disabled or removed since: the timer lapses.
+        };
+        let Some(customer) = self.db.customer(shop.id, customer_id).await? else { return Ok(()) };
+        let profile = convert::profile(
+            &customer,
+            self.db.tags(shop.id, customer_id).await?,
+            self.db.current_segments(shop.id, customer_id).await?,
+            now_ms(),
+        );
+        let timer = Timer { name: name.to_owned(), at: job.run_at, data: payload["data"].as_str().unwrap_or_default().to_owned() };
+        let list = match self.plugins.call(&active, move |plugin, ctx| plugin.on_timer(ctx, &timer, &profile)).await {
+            Ok(list) => list,
+            Err(error) => return Err(StoreError::Conflict(error.to_string())),
+        };
+        let actor = Actor {
+            plugin: &active.install.name,
+            label: active.plugin.label().to_owned(),
+            points_expiry_days: None,
+        };
+        actions::apply(&self.db, shop, customer_id, &actor, Trigger::Behaviour, &list).await?;
+        Ok(())
+    }
+
+    /// Runs jobs until `shutdown` resolves.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut last_recurring = 0;
+        loop {
+            let now = now_ms();
+            if now - last_recurring > 60 * 60 * 1000 {
+                if let Err(error) = self.queue_recurring().await {
+                    tracing::error!(%error, "could not queue recurring jobs");
+                }
+                last_recurring = now;
+            }
+            let idle = match self.run_once().await {
+                Ok(Ran::Nothing) => true,
+                Ok(_) => false,
+                Err(error) => {
+                    tracing::error!(%error, "scheduler could not lease a job");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(POLL) => {}
+                }
+            }
+        }
+    }
+}
