@@ -50,18 +50,17 @@ impl Dialect {
     }
 }
 
-/// The statement inserting `rows` rows of `R`.
-fn insert_sql<R: BulkRow>(dialect: Dialect, rows: usize) -> String {
-    let columns = R::COLUMNS.len();
-    let mut sql = format!("INSERT INTO {} ({}) VALUES ", R::TABLE, R::COLUMNS.join(", "));
-    sql.reserve(rows * columns * 8);
+/// `(…), (…)` value tuples for `rows` rows of `columns` parameters each, in the
+/// dialect's parameter style.
+pub(crate) fn value_tuples(numbered: bool, rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 8);
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for column in 0..columns {
             if column > 0 {
                 sql.push_str(", ");
             }
-            if dialect.numbered {
+            if numbered {
                 sql.push('$');
                 sql.push_str(&(row * columns + column + 1).to_string());
             } else {
@@ -70,6 +69,13 @@ fn insert_sql<R: BulkRow>(dialect: Dialect, rows: usize) -> String {
         }
         sql.push(')');
     }
+    sql
+}
+
+/// The statement inserting `rows` rows of `R`.
+fn insert_sql<R: BulkRow>(dialect: Dialect, rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {} ({}) VALUES ", R::TABLE, R::COLUMNS.join(", "));
+    sql.push_str(&value_tuples(dialect.numbered, rows, R::COLUMNS.len()));
     sql.push_str(" ON CONFLICT DO NOTHING");
     sql
 }

@@ -45,16 +45,9 @@ impl Db {
             "INSERT INTO events (shop_id, event_id, kind, occurred_at, received_at, anonymous_id, customer_id, \
              url, properties) VALUES ",
         );
-        for i in 0..events.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let base = i * EVENT_COLUMNS;
-            let params: Vec<String> = (1..=EVENT_COLUMNS).map(|c| format!("${}", base + c)).collect();
-            sql.push('(');
-            sql.push_str(&params.join(", "));
-            sql.push(')');
-        }
+        // SQLite binds anonymous `?` parameters in order; numbered ones cost a lookup each.
+        let numbered = self.backend() == super::Backend::Postgres;
+        sql.push_str(&super::bulk::value_tuples(numbered, events.len(), EVENT_COLUMNS));
         sql.push_str(" ON CONFLICT (shop_id, event_id) DO NOTHING RETURNING event_id");
         let received_at = now_ms();
         let mut query = sqlx::query(&sql);
