@@ -1,5 +1,5 @@
 //! The contract is plain component-model WIT: a plugin written in Python
-//! (componentize-py) loads and answers like a Rust one.
+//! (componentize-py, which `.ci/run` installs from PyPI) loads and answers like a Rust one.
 
 use patron_runtime::testing::python_plugin_wasm;
 use patron_runtime::types::{CustomerStats, Profile};
@@ -25,7 +25,6 @@ fn profile(orders: u32, spent: i64) -> Profile {
 }
 
 #[test]
-#[ignore = "needs componentize-py on PATH (pip install componentize-py); run with --ignored"]
 fn a_python_segmenter_loads_and_answers() {
     let wasm = python_plugin_wasm("python-segmenter", "segmenter").unwrap_or_else(|e| panic!("{e}"));
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
