@@ -1,0 +1,202 @@
+//! Serving: pick the strategy of the request, rank candidates from the
+//! model, apply the filters (no context products, no duplicates, at most N
+//! per category) and fall back to best sellers so that a list is never empty
+//! while the model has sales.
+//!
+//! Scores are `tier + strength`, strength in `[0, 1)`:
+//! 4 the shopper's own recent views (`recently-viewed`), 3 co-purchase
+//! neighbours of the context (`frequently-bought-together`, `for-you`),
+//! 2 best sellers of a context product's category, 1 best sellers overall.
+
+use std::collections::{HashMap, HashSet};
+
+use patron_sdk::{RecommendRequest, ScoredItem};
+
+use crate::config::{Config, Strategy};
+use crate::model::{ModelView, similarity};
+
+/// Prefix of context entries that are directives to the plugin, not products.
+pub const DIRECTIVE: &str = "patron:";
+/// Most items one answer holds, whatever the request's limit.
+pub const MAX_LIMIT: usize = 200;
+/// Most context products read (a bound on the cost of one request).
+pub const MAX_CONTEXT: usize = 100;
+
+/// A request's context, split into directives and products.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Context<'r> {
+    /// `patron:placement=<name>`: the placement the list is for.
+    pub placement: Option<&'r str>,
+    /// `patron:strategy=<name>`: a strategy that overrides the placement's.
+    pub strategy: Option<&'r str>,
+    /// The products, deduplicated, in the order given.
+    pub products: Vec<&'r str>,
+}
+
+impl<'r> Context<'r> {
+    /// Split `entries` (a request's `context-products`).
+    pub fn parse(entries: &'r [String]) -> Self {
+        let mut context = Context::default();
+        let mut seen = HashSet::new();
+        for entry in entries {
+            if let Some(directive) = entry.strip_prefix(DIRECTIVE) {
+                if let Some(name) = directive.strip_prefix("placement=") {
+                    context.placement = Some(name);
+                } else if let Some(name) = directive.strip_prefix("strategy=") {
+                    context.strategy = Some(name);
+                }
+            } else if !entry.is_empty() && context.products.len() < MAX_CONTEXT && seen.insert(entry.as_str()) {
+                context.products.push(entry);
+            }
+        }
+        context
+    }
+
+    /// The strategy to run: the directive's, else the placement's, else
+    /// `popular` without context products and `frequently-bought-together`
+    /// with some.
+    pub fn strategy(&self, config: &Config) -> Strategy {
+        self.strategy
+            .and_then(Strategy::from_name)
+            .or_else(|| self.placement.and_then(|p| config.strategy_of(p)))
+            .unwrap_or(if self.products.is_empty() {
+                Strategy::Popular
+            } else {
+                Strategy::FrequentlyBoughtTogether
+            })
+    }
+}
+
+/// Collects the answer, applying the filters.
+struct Picker<'r> {
+    exclude: HashSet<&'r str>,
+    seen: HashSet<String>,
+    per_category: HashMap<u32, u32>,
+    cap: u32,
+    limit: usize,
+    out: Vec<ScoredItem>,
+}
+
+impl Picker<'_> {
+    fn full(&self) -> bool {
+        self.out.len() >= self.limit
+    }
+
+    /// Add `id` with `score` unless excluded, already in, or its category is full.
+    fn offer(&mut self, id: &str, category: Option<u32>, score: f64) {
+        if self.full() || self.exclude.contains(id) || self.seen.contains(id) {
+            return;
+        }
+        if let (Some(c), true) = (category, self.cap > 0) {
+            let n = self.per_category.entry(c).or_default();
+            if *n >= self.cap {
+                return;
+            }
+            *n += 1;
+        }
+        self.seen.insert(id.to_owned());
+        self.out.push(ScoredItem {
+            product_id: id.to_owned(),
+            score,
+        });
+    }
+
+    /// Offer product `i` of `view`.
+    fn offer_index(&mut self, view: &ModelView<'_>, i: usize, score: f64) {
+        if let Some(id) = view.id(i).and_then(|b| std::str::from_utf8(b).ok()) {
+            self.offer(id, view.record(i).category, score);
+        }
+    }
+}
+
+/// Strength in `[0, 1)` of a best seller: its window orders, ties broken by
+/// all-time orders, over the model's largest window count.
+fn popularity(view: &ModelView<'_>, i: usize) -> f64 {
+    let r = view.record(i);
+    let key = f64::from(r.window) + f64::from(r.orders) / (f64::from(view.max_orders) + 1.0);
+    key / (f64::from(view.max_window) + 1.0)
+}
+
+/// The answer to `request` from `view` (`None`: no model yet).
+pub fn recommend(view: Option<&ModelView<'_>>, config: &Config, request: &RecommendRequest) -> Vec<ScoredItem> {
+    let context = Context::parse(&request.context_products);
+    let strategy = context.strategy(config);
+    let mut picker = Picker {
+        exclude: HashSet::new(),
+        seen: HashSet::new(),
+        per_category: HashMap::new(),
+        cap: config.max_per_category,
+        limit: (request.limit as usize).min(MAX_LIMIT),
+        out: Vec::new(),
+    };
+    if strategy == Strategy::RecentlyViewed {
+        let n = context.products.len() as f64;
+        for (k, id) in context.products.iter().enumerate() {
+            let category = view.and_then(|v| v.find(id)).and_then(|i| view.map(|v| v.record(i).category)).flatten();
+            picker.offer(id, category, 4.0 + (n - k as f64) / (n + 1.0));
+        }
+        return picker.out;
+    }
+    let Some(view) = view else {
+        return Vec::new();
+    };
+    picker.exclude = context.products.iter().copied().collect();
+    let known: Vec<usize> = context.products.iter().filter_map(|id| view.find(id)).collect();
+
+    if matches!(strategy, Strategy::FrequentlyBoughtTogether | Strategy::ForYou) {
+        let mut scores: HashMap<u32, f64> = HashMap::new();
+        let mut weight = 1.0;
+        let history = if strategy == Strategy::ForYou {
+            config.history_length as usize
+        } else {
+            MAX_CONTEXT
+        };
+        for &a in known.iter().take(history) {
+            let na = view.record(a).orders;
+            // A corrupt row only loses its neighbours; the rest still serves.
+            let _ = view.row(a, |b, n| {
+                if n >= config.min_support {
+                    let s = similarity(config.similarity, n, na, view.record(b as usize).orders, view.orders);
+                    *scores.entry(b).or_default() += weight * s;
+                }
+            });
+            if strategy == Strategy::ForYou {
+                weight *= config.recency_decay;
+            }
+        }
+        let mut ranked: Vec<(u32, f64)> = scores.into_iter().collect();
+        // Equal scores: by index, which is id order.
+        ranked.sort_unstable_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        for (b, s) in ranked {
+            if picker.full() {
+                break;
+            }
+            picker.offer_index(view, b as usize, 3.0 + s / (1.0 + s));
+        }
+    }
+
+    let mut categories: Vec<u32> = Vec::new();
+    for &a in &known {
+        if let Some(c) = view.record(a).category
+            && !categories.contains(&c)
+        {
+            categories.push(c);
+        }
+    }
+    // Best sellers of the context's categories, merged by popularity.
+    let mut merged: Vec<usize> = categories.iter().flat_map(|&c| view.best_sellers(Some(c))).collect();
+    merged.sort_by(|&a, &b| popularity(view, b).total_cmp(&popularity(view, a)).then(a.cmp(&b)));
+    for i in merged {
+        if picker.full() {
+            break;
+        }
+        picker.offer_index(view, i, 2.0 + popularity(view, i));
+    }
+    for i in view.best_sellers(None) {
+        if picker.full() {
+            break;
+        }
+        picker.offer_index(view, i, 1.0 + popularity(view, i));
+    }
+    picker.out
+}
