@@ -209,8 +209,8 @@ impl Counts {
         let mut category = vec![NO_CATEGORY; p];
         let mut orders_of = vec![0u32; p];
         let mut window = vec![0u32; p];
-        for old in 0..p {
-            let new = new_of[old] as usize;
+        for (old, &new) in new_of.iter().enumerate() {
+            let new = new as usize;
             category[new] = self.category[old].map_or(NO_CATEGORY, |c| cat_new[c as usize]);
             orders_of[new] = self.orders_of[old];
         }
@@ -467,13 +467,13 @@ impl<'a> ModelView<'a> {
             lists: r.section()?,
             buckets: r.section()?,
         };
-        let words = |s: &[u8], n: usize| s.len() % 4 == 0 && s.len() / 4 == n;
+        let words = |s: &[u8], n: usize| s.len().is_multiple_of(4) && s.len() / 4 == n;
         let sized = words(view.ids_off, products + 1)
             && view.records.len() == products * 12
             && words(view.row_off, products + 1)
             && words(view.cat_off, categories + 1)
             && words(view.list_off, categories + 2)
-            && view.lists.len() % 4 == 0;
+            && view.lists.len().is_multiple_of(4);
         if !sized || !r.at_end() {
             return Err(bad_model("section sizes"));
         }
