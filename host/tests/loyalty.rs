@@ -116,3 +116,40 @@ both_backends!(
         assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), earned - cost);
     }
 );
+
+both_backends!(
+    async fn an_order_carrying_a_coupon_redeems_it_once(db) {
+        use patron::store::coupons::{CouponSpec, Discount};
+        let (shop, keys) = testing::shop(&db, "a").await;
+        let state = AppState::new(db.clone());
+        call(&state, "POST", "/v1/customers", Some(&keys.secret), Some(json!({"external_id": "ada"}))).await;
+        call(&state, "POST", "/v1/customers", Some(&keys.secret), Some(json!({"external_id": "bob"}))).await;
+        let ada = db.customer_by_external_id(shop.id, "ada").await.expect("read").expect("customer").id;
+        let spec = CouponSpec {
+            discount: Discount::Fixed(500),
+            currency: "USD".into(),
+            minimum_spend: 2_000,
+            expires_at: None,
+            customer_id: Some(ada),
+            source: "test".into(),
+        };
+        let coupon = db.issue_coupon(shop.id, &spec).await.expect("issue");
+        let with_code = |id: &str, customer: &str, amount: i64| {
+            let mut order = order(id, customer, amount);
+            order["coupon_codes"] = json!([coupon.code.to_lowercase()]);
+            order
+        };
+
+        let (_, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(with_code("b1", "bob", 5_000))).await;
+        assert_eq!(body["loyalty"]["coupon_refusals"][0]["reason"], "issued to another customer", "{body}");
+        let (_, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(with_code("a1", "ada", 1_000))).await;
+        assert_eq!(body["loyalty"]["coupon_refusals"][0]["reason"], "order is below the minimum spend", "{body}");
+        assert_eq!(db.active_coupons(shop.id, ada).await.expect("coupons").len(), 1);
+
+        let (_, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(with_code("a2", "ada", 3_000))).await;
+        assert_eq!(body["loyalty"]["coupon_refusals"], json!([]), "{body}");
+        assert!(db.active_coupons(shop.id, ada).await.expect("coupons").is_empty(), "the coupon is used");
+        let (_, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(with_code("a3", "ada", 3_000))).await;
+        assert_eq!(body["loyalty"]["coupon_refusals"][0]["reason"], "already used on order a2", "{body}");
+    }
+);
