@@ -132,7 +132,7 @@ pub fn recommend(view: Option<&ModelView<'_>>, config: &Config, request: &Recomm
     if strategy == Strategy::RecentlyViewed {
         let n = context.products.len() as f64;
         for (k, id) in context.products.iter().enumerate() {
-            let category = view.and_then(|v| v.find(id)).and_then(|i| view.map(|v| v.record(i).category)).flatten();
+            let category = view.and_then(|v| v.find(id).and_then(|i| v.record(i).category));
             picker.offer(id, category, 4.0 + (n - k as f64) / (n + 1.0));
         }
         return picker.out;
@@ -141,17 +141,23 @@ pub fn recommend(view: Option<&ModelView<'_>>, config: &Config, request: &Recomm
         return Vec::new();
     };
     picker.exclude = context.products.iter().copied().collect();
-    let known: Vec<usize> = context.products.iter().filter_map(|id| view.find(id)).collect();
+    // Context products the model knows, with their position in the context.
+    let known: Vec<(usize, usize)> = context
+        .products
+        .iter()
+        .enumerate()
+        .filter_map(|(k, id)| view.find(id).map(|i| (k, i)))
+        .collect();
 
     if matches!(strategy, Strategy::FrequentlyBoughtTogether | Strategy::ForYou) {
         let mut scores: HashMap<u32, f64> = HashMap::new();
-        let mut weight = 1.0;
-        let history = if strategy == Strategy::ForYou {
-            config.history_length as usize
-        } else {
-            MAX_CONTEXT
-        };
-        for &a in known.iter().take(history) {
+        for &(k, a) in &known {
+            // for-you: the k-th most recent entry weighs recency-decay^k.
+            let weight = match strategy {
+                Strategy::ForYou if k >= config.history_length as usize => break,
+                Strategy::ForYou => config.recency_decay.powi(i32::try_from(k).unwrap_or(i32::MAX)),
+                _ => 1.0,
+            };
             let na = view.record(a).orders;
             // A corrupt row only loses its neighbours; the rest still serves.
             let _ = view.row(a, |b, n| {
@@ -160,9 +166,6 @@ pub fn recommend(view: Option<&ModelView<'_>>, config: &Config, request: &Recomm
                     *scores.entry(b).or_default() += weight * s;
                 }
             });
-            if strategy == Strategy::ForYou {
-                weight *= config.recency_decay;
-            }
         }
         let mut ranked: Vec<(u32, f64)> = scores.into_iter().collect();
         // Equal scores: by index, which is id order.
@@ -176,7 +179,7 @@ pub fn recommend(view: Option<&ModelView<'_>>, config: &Config, request: &Recomm
     }
 
     let mut categories: Vec<u32> = Vec::new();
-    for &a in &known {
+    for &(_, a) in &known {
         if let Some(c) = view.record(a).category
             && !categories.contains(&c)
         {

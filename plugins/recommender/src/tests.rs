@@ -320,3 +320,83 @@ fn a_model_round_trips_through_decode() {
     let again = crate::model::Counts::decode(&blob).expect("decode").encode(&config).expect("encode");
     assert_eq!(again, blob);
 }
+
+#[test]
+fn the_manifest_schema_matches_the_config() {
+    let manifest: toml::Value = toml::from_str(include_str!("../patron.toml")).expect("patron.toml parses");
+    assert_eq!(manifest.get("world").and_then(toml::Value::as_str), Some("recommender"));
+    let properties = manifest
+        .get("config-schema")
+        .and_then(|s| s.get("properties"))
+        .and_then(toml::Value::as_table)
+        .expect("config-schema.properties");
+    // Every documented default is the plugin's default.
+    let mut defaults = serde_json::Map::new();
+    for (key, schema) in properties {
+        if let Some(default) = schema.get("default") {
+            let json = serde_json::to_value(default).expect("toml to json");
+            defaults.insert(key.clone(), json);
+        }
+    }
+    assert_eq!(defaults.len(), properties.len() - 1, "every key but placements has a default");
+    let config: Config = serde_json::from_value(serde_json::Value::Object(defaults)).expect("schema keys are config keys");
+    assert_eq!(config, Config::default());
+    let placements = properties
+        .get("placements")
+        .and_then(|p| p.get("properties"))
+        .and_then(toml::Value::as_table)
+        .expect("placements.properties");
+    assert_eq!(placements.len(), Config::default_placements().len());
+    for (name, strategy) in Config::default_placements() {
+        let default = placements.get(name).and_then(|p| p.get("default")).and_then(toml::Value::as_str);
+        assert_eq!(default, Some(strategy.name()), "{name}");
+    }
+}
+
+#[test]
+fn a_large_shop_gives_a_bounded_model() {
+    // 5 000 products in 50 categories, 20 000 orders of 1–8 products drawn
+    // with a skew towards low ids, trained in chunks of 2 000.
+    let mut seed = 42u64;
+    let mut next = move |n: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let orders: Vec<Order> = (0..20_000)
+        .map(|k| {
+            let items = (0..1 + next(8))
+                .map(|_| {
+                    let bound = next(5_000) + 1;
+                    let p = next(bound);
+                    LineItem {
+                        product_id: format!("sku-{p:05}"),
+                        category: Some(format!("cat-{}", p % 50)),
+                        quantity: 1,
+                        unit_price: Money::new(1_000, "EUR"),
+                    }
+                })
+                .collect();
+            Order {
+                id: format!("o{k}"),
+                items,
+                placed_at: NOW - (k as i64 % 400) * DAY_MS,
+                ..Order::default()
+            }
+        })
+        .collect();
+    let config = r#"{"max-neighbours": 20}"#;
+    let chunks: Vec<&[Order]> = orders.chunks(2_000).collect();
+    let model = train_chunks(config, &chunks);
+    eprintln!("model of {} bytes", model.len());
+    assert!(model.len() < 1 << 20, "model of {} bytes", model.len());
+    let view = ModelView::parse(&model).expect("parses");
+    assert_eq!(view.orders, 20_000);
+    for i in 0..view.products {
+        let mut n = 0;
+        view.row(i, |_, _| n += 1).expect("row");
+        assert!(n <= 20, "row {i} holds {n} neighbours");
+    }
+    let recs = ask(config, &model, &["sku-00001"], 10);
+    assert_eq!(recs.len(), 10);
+    assert!(recs.iter().all(|i| i.product_id != "sku-00001"));
+}
