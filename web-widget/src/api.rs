@@ -4,6 +4,7 @@
 //! Bodies are sent as plain strings, which `fetch` and `sendBeacon` label
 //! `text/plain`: a "simple" cross-origin request that needs no CORS preflight.
 
+use crate::prelude::*;
 use js_sys::{Function, Promise, encode_uri_component};
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -52,16 +53,20 @@ fn push_encoded(url: &mut String, value: &str) {
 
 /// `GET url`, then `done` with the reply (`None` if the host could not be reached).
 pub(crate) fn get(url: &str, done: impl FnOnce(Option<Reply>) + 'static) {
-    send(url, None, done);
+    send(url, None, Box::new(done));
 }
 
 /// `POST url` with a JSON body sent as `text/plain`, kept alive past page unload; then
 /// `done` with the reply.
 pub(crate) fn post(url: &str, body: &str, done: impl FnOnce(Option<Reply>) + 'static) {
-    send(url, Some(body), done);
+    send(url, Some(body), Box::new(done));
 }
 
-fn send(url: &str, body: Option<&str>, done: impl FnOnce(Option<Reply>) + 'static) {
+/// A callback for a reply. Boxed, so that `send` and the closures it hands to the
+/// browser exist once in the module rather than once per caller.
+type Done = Box<dyn FnOnce(Option<Reply>)>;
+
+fn send(url: &str, body: Option<&str>, done: Done) {
     let Some(window) = web_sys::window() else { return done(None) };
     let init = RequestInit::new();
     if let Some(body) = body {
@@ -70,24 +75,28 @@ fn send(url: &str, body: Option<&str>, done: impl FnOnce(Option<Reply>) + 'stati
         // `keepalive` lets the request finish if the shopper navigates away meanwhile.
         let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
     }
-    settle(&window.fetch_with_str_and_init(url, &init), move |value| {
+    settle(&window.fetch_with_str_and_init(url, &init), Box::new(move |value: JsValue| {
         let Ok(response) = value.dyn_into::<Response>() else { return done(None) };
         let status = response.status();
         match response.text() {
-            Ok(text) => settle(&text, move |text| {
-                let body = text.as_string().as_deref().and_then(json::parse).unwrap_or(JsValue::NULL);
-                done(Some(Reply { status, body }));
-            }),
+            Ok(text) => settle(
+                &text,
+                Box::new(move |text: JsValue| {
+                    let body = text.as_string().as_deref().and_then(json::parse).unwrap_or(JsValue::NULL);
+                    done(Some(Reply { status, body }));
+                }),
+            ),
             Err(_) => done(Some(Reply { status, body: JsValue::NULL })),
         }
-    });
+    }));
 }
 
 /// Calls `f` once with what `promise` settles to, fulfilled or rejected alike (callers
 /// tell them apart by type). Callbacks rather than futures: an executor would cost the
 /// module several kilobytes.
-fn settle(promise: &Promise, f: impl FnOnce(JsValue) + 'static) {
-    let callback = Closure::once_into_js(f);
+/// (`f` is boxed: one closure type for every promise, so one set of wasm-bindgen shims.)
+fn settle(promise: &Promise, f: Box<dyn FnOnce(JsValue)>) {
+    let callback = Closure::once_into_js(move |value: JsValue| f(value));
     if let Ok(then) = json::get(promise, "then").dyn_into::<Function>() {
         let _ = then.call2(promise, &callback, &callback);
     }

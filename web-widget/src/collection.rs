@@ -6,6 +6,7 @@
 //! - `data-patron-event="add_to_cart"` on any clickable element, with
 //!   `data-patron-product`, `data-patron-quantity`, `data-patron-price` → that event.
 
+use crate::prelude::*;
 use js_sys::{Date, Math, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element};
@@ -62,7 +63,7 @@ pub(crate) fn event(kind: &str, properties: &JsValue) -> Event {
 /// The events a page produces by itself when it loads: a page view, and a product
 /// view where the page names its product.
 pub(crate) fn on_load(document: &Document) -> Vec<Event> {
-    let mut events = vec![event("page_view", &Object::new())];
+    let mut events = alloc::vec![event("page_view", &Object::new())];
     if let Some(product) = meta_content(document, "patron:product") {
         events.push(event("product_view", &props(&[("product_id", product.into())])));
     }

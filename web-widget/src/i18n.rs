@@ -4,6 +4,7 @@
 //! Placeholders are `{n}`, `{name}`, `{tier}`, `{date}`, `{shop}`, filled with
 //! [`fill`].
 
+use crate::prelude::*;
 use js_sys::{Array, Date, Function, Intl, Object, Reflect};
 use wasm_bindgen::JsValue;
 

@@ -1,6 +1,7 @@
 //! The little JSON the widget needs: string escaping for the bodies it writes, and
 //! typed reads from values parsed with the browser's `JSON.parse`.
 
+use crate::prelude::*;
 use js_sys::{Array, JSON, Reflect};
 use wasm_bindgen::JsValue;
 

@@ -9,6 +9,15 @@
 //! batches and delivers them, [`consent`] decides whether anything may be sent or
 //! stored, [`panel`] renders the member panel in a shadow root, [`i18n`] holds its
 //! text. [`api`] is the HTTP client for the host and [`json`] the few JSON helpers.
+//!
+//! On wasm32 the crate is `no_std` (with `alloc`) and brings its own panic handler,
+//! which aborts without formatting a message: std's handler would pull `core::fmt`
+//! and its panic payload machinery into the module. (The release profile aborts on
+//! panic anyway, so behaviour is the same.) Elsewhere, for the unit tests, it uses std.
+
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
 
 mod api;
 mod collection;
@@ -19,17 +28,31 @@ mod panel;
 mod queue;
 mod widget;
 
+/// What std's prelude would bring, for the `no_std` build.
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::string::String;
+    pub(crate) use alloc::vec::Vec;
+}
+
 use wasm_bindgen::prelude::*;
 
 /// Starts the widget: reads the snippet's configuration, records the page view,
 /// fetches the shopper's state and mounts the panel. Never throws into the page.
 #[wasm_bindgen(start)]
 pub fn start() {
-    #[cfg(debug_assertions)]
-    std::panic::set_hook(Box::new(|info| {
-        web_sys::console::error_1(&JsValue::from_str(&info.to_string()));
-    }));
     widget::start();
+}
+
+/// Panics abort (the module traps; the loader swallows the error). Debug builds log
+/// the message first; release builds format nothing.
+#[cfg(target_arch = "wasm32")]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    #[cfg(debug_assertions)]
+    web_sys::console::error_1(&JsValue::from_str(&alloc::format!("{_info}")));
+    core::arch::wasm32::unreachable()
 }
 
 /// `patron.track(name, props)`: records a standard event (`product_view`, `search`,

@@ -8,13 +8,14 @@
 //! `--patron-muted`, `--patron-radius`, `--patron-font`, `--patron-z`). All controls
 //! are buttons or links, reachable with Tab; Escape closes the dialog.
 
-use wasm_bindgen::JsValue;
-use wasm_bindgen::prelude::Closure;
+use crate::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::JsValue;
 use web_sys::{Document, Element, HtmlElement, ShadowRoot, ShadowRootInit, ShadowRootMode};
 
 use crate::i18n::{self, Text};
 use crate::json;
+use crate::widget::listen;
 
 /// The panel's stylesheet; every colour and size a store may want to change is a
 /// custom property with a default.
@@ -81,24 +82,28 @@ impl Panel {
         let init = ShadowRootInit::new(ShadowRootMode::Open);
         let root = host.attach_shadow(&init).ok()?;
 
-        let click = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
-            let target = event.target().and_then(|t| t.dyn_into::<Element>().ok());
-            if let Some(el) = target.and_then(|t| t.closest("[data-a]").ok().flatten())
-                && let Some(action) = el.get_attribute("data-a") {
+        listen(
+            &root,
+            "click",
+            Box::new(move |event| {
+                let target = event.target().and_then(|t| t.dyn_into::<Element>().ok());
+                if let Some(el) = target.and_then(|t| t.closest("[data-a]").ok().flatten())
+                    && let Some(action) = el.get_attribute("data-a")
+                {
                     on_action(&action, el.get_attribute("data-v"), &el);
                 }
-        });
-        root.add_event_listener_with_callback("click", click.as_ref().unchecked_ref()).ok()?;
-        click.forget();
-
+            }),
+        );
         let root_for_keys = root.clone();
-        let keys = Closure::<dyn Fn(web_sys::KeyboardEvent)>::new(move |event: web_sys::KeyboardEvent| {
-            if event.key() == "Escape" {
-                set_open(&root_for_keys, false);
-            }
-        });
-        root.add_event_listener_with_callback("keydown", keys.as_ref().unchecked_ref()).ok()?;
-        keys.forget();
+        listen(
+            &root,
+            "keydown",
+            Box::new(move |event| {
+                if json::string(&event, "key").as_deref() == Some("Escape") {
+                    set_open(&root_for_keys, false);
+                }
+            }),
+        );
 
         Some(Self { root, text, open: false })
     }
@@ -235,8 +240,9 @@ fn member_html(h: &mut String, t: &Text, member: &JsValue) {
         h.push_str("</div>");
         match json::string(&tier, "next") {
             Some(next) => {
-                let pct = (json::number(&tier, "progress").unwrap_or(0.0).clamp(0.0, 1.0) * 100.0 + 0.5).floor();
-                let pct = i18n::number(t, pct);
+                // Rounded to a whole percent (`as` truncates; the value is not negative).
+                let pct = (json::number(&tier, "progress").unwrap_or(0.0).clamp(0.0, 1.0) * 100.0 + 0.5) as u32;
+                let pct = i18n::number(t, f64::from(pct));
                 h.push_str("<div class=\"bar\" role=\"progressbar\" aria-valuemin=\"0\" aria-valuemax=\"100\" aria-valuenow=\"");
                 h.push_str(&pct);
                 h.push_str("\"><i style=\"width:");

@@ -2,6 +2,7 @@
 //! backoff until the host answers for each event id, kept in `localStorage` (when
 //! consent allows) so that events survive going offline and leaving the page.
 
+use crate::prelude::*;
 use js_sys::Array;
 use wasm_bindgen::JsValue;
 

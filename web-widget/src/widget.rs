@@ -1,10 +1,11 @@
 //! The running widget: its configuration and state, and what happens on start, on a
 //! timer tick, when the page goes away and on every call of the JS API.
 //!
-//! State lives in one thread-local [`Widget`]; browser callbacks borrow it briefly and
+//! State lives in one page-wide [`Widget`] cell; browser callbacks borrow it briefly and
 //! never while a request is in flight (replies arrive in callbacks).
 
-use std::cell::RefCell;
+use crate::prelude::*;
+use core::cell::RefCell;
 
 use js_sys::Date;
 use wasm_bindgen::prelude::Closure;
@@ -44,13 +45,39 @@ struct Widget {
     impressions_sent: bool,
 }
 
-thread_local! {
+/// The one widget of the page.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+static WIDGET: Global = Global(RefCell::new(None));
+
+/// A `static` home for the widget in the `no_std` build, which has no `thread_local!`.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+struct Global(RefCell<Option<Widget>>);
+
+// SAFETY: without the `atomics` target feature a wasm32 module has exactly one thread
+// (it cannot share its memory), so the cell is never reached from two threads.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[allow(unsafe_code)]
+unsafe impl Sync for Global {}
+
+#[cfg(not(all(target_arch = "wasm32", not(target_feature = "atomics"))))]
+std::thread_local! {
     static WIDGET: RefCell<Option<Widget>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the widget's cell.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+fn cell<R>(f: impl FnOnce(&RefCell<Option<Widget>>) -> R) -> R {
+    f(&WIDGET.0)
+}
+
+#[cfg(not(all(target_arch = "wasm32", not(target_feature = "atomics"))))]
+fn cell<R>(f: impl FnOnce(&RefCell<Option<Widget>>) -> R) -> R {
+    WIDGET.with(f)
 }
 
 /// Runs `f` on the widget, if it started.
 fn with<R>(f: impl FnOnce(&mut Widget) -> R) -> Option<R> {
-    WIDGET.with(|w| w.try_borrow_mut().ok()?.as_mut().map(f))
+    cell(|w| w.try_borrow_mut().ok()?.as_mut().map(f))
 }
 
 /// Reads `window.patron._c` (set by the loader) and starts collecting.
@@ -88,20 +115,23 @@ pub(crate) fn start() {
         panel: None,
         impressions_sent: false,
     };
-    WIDGET.with(|w| *w.borrow_mut() = Some(widget));
+    cell(|w| {
+        if let Ok(mut w) = w.try_borrow_mut() {
+            *w = Some(widget);
+        }
+    });
 
-    listen(&document, "click", |event: web_sys::Event| {
+    listen(&document, "click", Box::new(|event| {
         if let Some(event) = event.target().and_then(|t| collection::on_click(&t)) {
             enqueue(event);
         }
-    });
-    listen(&window, "pagehide", |_: web_sys::Event| flush_with_beacon());
-    let doc = document.clone();
-    listen(&document, "visibilitychange", move |_: web_sys::Event| {
-        if doc.hidden() {
+    }));
+    listen(&window, "pagehide", Box::new(|_| flush_with_beacon()));
+    listen(&document, "visibilitychange", Box::new(|_| {
+        if web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden()) {
             flush_with_beacon();
         }
-    });
+    }));
     let tick = Closure::<dyn Fn()>::new(tick);
     let _ = window.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), FLUSH_EVERY_MS);
     tick.forget();
@@ -109,13 +139,10 @@ pub(crate) fn start() {
     load_state();
 }
 
-/// Adds a listener for the life of the page.
-fn listen<E: JsCast + 'static>(target: &web_sys::EventTarget, name: &str, f: impl Fn(E) + 'static) {
-    let closure = Closure::<dyn Fn(web_sys::Event)>::new(move |e: web_sys::Event| {
-        if let Ok(e) = e.dyn_into::<E>() {
-            f(e);
-        }
-    });
+/// Adds a listener for the life of the page. (Every listener is the same boxed closure
+/// type, so wasm-bindgen generates its shims once.)
+pub(crate) fn listen(target: &web_sys::EventTarget, name: &str, f: Box<dyn Fn(web_sys::Event)>) {
+    let closure = Closure::<dyn Fn(web_sys::Event)>::new(move |e: web_sys::Event| f(e));
     let _ = target.add_event_listener_with_callback(name, closure.as_ref().unchecked_ref());
     closure.forget();
 }
