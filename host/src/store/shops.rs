@@ -107,16 +107,17 @@ impl Db {
     }
 
     pub async fn shop_by_publishable_key(&self, key: &str) -> StoreResult<Option<Shop>> {
-        let row = sqlx::query(&format!("SELECT {SHOP_COLUMNS} FROM shops WHERE publishable_key = $1"))
-            .bind(key)
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(shop_from_row).transpose()
+        self.shop_where("publishable_key", key).await
     }
 
     pub async fn shop_by_secret(&self, secret: &str) -> StoreResult<Option<Shop>> {
-        let row = sqlx::query(&format!("SELECT {SHOP_COLUMNS} FROM shops WHERE secret_hash = $1"))
-            .bind(secret_hash(secret))
+        self.shop_where("secret_hash", &secret_hash(secret)).await
+    }
+
+    /// The shop whose text `column` (a constant of this module) equals `value`.
+    async fn shop_where(&self, column: &'static str, value: &str) -> StoreResult<Option<Shop>> {
+        let row = sqlx::query(&format!("SELECT {SHOP_COLUMNS} FROM shops WHERE {column} = $1"))
+            .bind(value)
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(shop_from_row).transpose()
@@ -130,10 +131,6 @@ impl Db {
     }
 
     pub async fn shop_by_name(&self, name: &str) -> StoreResult<Option<Shop>> {
-        let row = sqlx::query(&format!("SELECT {SHOP_COLUMNS} FROM shops WHERE name = $1"))
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(shop_from_row).transpose()
+        self.shop_where("name", name).await
     }
 }
