@@ -16,7 +16,7 @@ pub enum PluginCommand {
     Install {
         /// The component, built for wasm32-wasip2.
         wasm: PathBuf,
-        /// Its manifest (TOML); default: patron.toml beside the crate the .wasm came from.
+        /// Its manifest (`patron.toml` in the plugin crate).
         #[arg(long)]
         manifest: PathBuf,
         #[arg(long)]
@@ -24,9 +24,9 @@ pub enum PluginCommand {
         /// A capability to grant: log, clock, config or kv (repeatable).
         #[arg(long = "grant")]
         grants: Vec<String>,
-        /// A JSON file with the install's configuration.
-        #[arg(long)]
-        config: Option<PathBuf>,
+        /// A JSON file with the install's configuration (`--config` is Patron's own TOML file).
+        #[arg(long = "plugin-config")]
+        plugin_config: Option<PathBuf>,
         /// Enable it right away (otherwise: dry-run it, then `plugin enable`).
         #[arg(long)]
         enable: bool,
@@ -149,10 +149,10 @@ pub async fn run(db: crate::store::Db, cache_dir: PathBuf, command: PluginComman
         async move { super::find_shop(&db, &name).await }
     };
     match command {
-        PluginCommand::Install { wasm, manifest, shop, grants, config, enable } => {
+        PluginCommand::Install { wasm, manifest, shop, grants, plugin_config, enable } => {
             let shop = shop_of(&shop).await?;
             let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
-            let config = config.as_deref().map(read_json).transpose()?;
+            let config = plugin_config.as_deref().map(read_json).transpose()?;
             let install = host.install(shop.id, bytes, read_manifest(&manifest)?, grants, config, enable).await?;
             print_install(&install);
             if !enable {
