@@ -11,12 +11,16 @@ use crate::auth::customer_token;
 use crate::config::{Config, Settings};
 use crate::demo::SeedOptions;
 use crate::import::ImportKind;
-use crate::widget::{DemoMember, DemoStore};
 use crate::store::Db;
 use crate::store::shops::{NewShop, Shop};
+use crate::widget::{DemoMember, DemoStore};
 
 #[derive(Debug, Parser)]
-#[command(name = "patron", version, about = "A self-hosted CRM engine whose logic runs as sandboxed WebAssembly plugins")]
+#[command(
+    name = "patron",
+    version,
+    about = "A self-hosted CRM engine whose logic runs as sandboxed WebAssembly plugins"
+)]
 pub struct Cli {
     /// TOML configuration file (default: ./patron.toml if present).
     #[arg(long, global = true)]
@@ -123,12 +127,21 @@ impl Cli {
             .with_context(|| format!("opening database {}", redact(&config.database_url)))?;
         match self.command {
             Command::Serve { demo } => serve(db, &config, demo).await,
-            Command::Shop(ShopCommand::Create { name, origins, currency, timezone, locale, consent_required, honor_dnt }) => {
+            Command::Shop(ShopCommand::Create {
+                name,
+                origins,
+                currency,
+                timezone,
+                locale,
+                consent_required,
+                honor_dnt,
+            }) => {
                 for origin in &origins {
                     validate_origin(origin)?;
                 }
                 crate::store::orders::validate_currency(&currency)?;
-                let new = NewShop { name, allowed_origins: origins, currency, timezone, locale, consent_required, honor_dnt };
+                let new =
+                    NewShop { name, allowed_origins: origins, currency, timezone, locale, consent_required, honor_dnt };
                 let (shop, keys) = db.create_shop(&new).await?;
                 println!("created shop `{}` (id {})", shop.name, shop.id);
                 println!("publishable key: {}", keys.publishable);
@@ -143,7 +156,8 @@ impl Cli {
             }
             Command::Demo(DemoCommand::Seed { shop, customers, seed }) => {
                 let shop = find_or_create_shop(&db, &shop, &[]).await?;
-                let summary = crate::demo::seed(&db, &shop, &SeedOptions { customers, seed, end: None, progress: true }).await?;
+                let summary =
+                    crate::demo::seed(&db, &shop, &SeedOptions { customers, seed, end: None, progress: true }).await?;
                 println!("{summary}");
                 Ok(())
             }
@@ -161,7 +175,13 @@ impl Cli {
             Command::Plugin(command) => plugin::run(db, config.data_dir.join("plugin-cache"), command).await,
             Command::Shop(ShopCommand::List) => {
                 for shop in db.shops().await? {
-                    println!("{}\t{}\t{}\t{}", shop.id, shop.name, shop.publishable_key, shop.allowed_origins.join(","));
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        shop.id,
+                        shop.name,
+                        shop.publishable_key,
+                        shop.allowed_origins.join(",")
+                    );
                 }
                 Ok(())
             }
@@ -208,9 +228,8 @@ pub const DEMO_SHOP: &str = "Demo Store";
 const DEMO_CUSTOMERS: u64 = 2_000;
 
 async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
     let mut state = crate::AppState::new(db);
     state.plugins = crate::plugins::PluginHost::new(state.db.clone(), Some(config.data_dir.join("plugin-cache")));
@@ -238,7 +257,10 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
 async fn demo_store(db: &Db, origin: &str) -> anyhow::Result<DemoStore> {
     let shop = find_or_create_shop(db, DEMO_SHOP, &[origin.to_owned()]).await?;
     if !shop.allowed_origins.iter().any(|o| o == origin) {
-        anyhow::bail!("the demo shop does not allow {origin}: start it on the address it was created for ({})", shop.allowed_origins.join(", "));
+        anyhow::bail!(
+            "the demo shop does not allow {origin}: start it on the address it was created for ({})",
+            shop.allowed_origins.join(", ")
+        );
     }
     if db.count_customers(shop.id).await? == 0 {
         let options = SeedOptions { customers: DEMO_CUSTOMERS, progress: true, ..SeedOptions::default() };
@@ -278,10 +300,10 @@ async fn shutdown_signal() {
 
 /// A shop chosen on the command line by name or id.
 pub async fn find_shop(db: &Db, name_or_id: &str) -> anyhow::Result<Shop> {
-    if let Ok(id) = name_or_id.parse::<i64>() {
-        if let Some(shop) = db.shop(id).await? {
-            return Ok(shop);
-        }
+    if let Ok(id) = name_or_id.parse::<i64>()
+        && let Some(shop) = db.shop(id).await?
+    {
+        return Ok(shop);
     }
     db.shop_by_name(name_or_id).await?.with_context(|| format!("no shop named `{name_or_id}` (see `patron shop list`)"))
 }

@@ -14,9 +14,7 @@ use crate::plugins::hooks::LoyaltyOutcome;
 use crate::store::customers::{Customer, CustomerInput, Upserted};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/customers", post(upsert_customer))
-        .route("/v1/customers/{external_id}", get(get_customer))
+    Router::new().route("/v1/customers", post(upsert_customer)).route("/v1/customers/{external_id}", get(get_customer))
 }
 
 #[derive(Serialize)]
@@ -47,10 +45,10 @@ async fn upsert_customer(
 ) -> ApiResult<(StatusCode, Json<Upsert<Customer>>)> {
     let input = input.validate()?;
     let (customer, result) = state.db.upsert_customer(shop.id, &input).await?;
-    if result != Upserted::Unchanged {
-        if let Err(error) = state.plugins.segment_customer(&shop, customer.id).await {
-            tracing::error!(%error, "re-segmenting a changed customer failed");
-        }
+    if result != Upserted::Unchanged
+        && let Err(error) = state.plugins.segment_customer(&shop, customer.id).await
+    {
+        tracing::error!(%error, "re-segmenting a changed customer failed");
     }
     Ok((upsert_status(result), Json(Upsert::new(result, customer))))
 }

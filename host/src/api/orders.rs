@@ -71,10 +71,10 @@ async fn settle(
     customer_id: Option<i64>,
     loyalty: Option<StoreResult<LoyaltyOutcome>>,
 ) -> Option<LoyaltyOutcome> {
-    if let Some(customer_id) = customer_id {
-        if let Err(error) = state.plugins.segment_customer(shop, customer_id).await {
-            tracing::error!(%error, "re-segmenting after an order failed");
-        }
+    if let Some(customer_id) = customer_id
+        && let Err(error) = state.plugins.segment_customer(shop, customer_id).await
+    {
+        tracing::error!(%error, "re-segmenting after an order failed");
     }
     match loyalty? {
         Ok(outcome) => Some(outcome),

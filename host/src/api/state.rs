@@ -45,10 +45,12 @@ impl AppState {
 /// lookups stay off the database on the ingest path while origin changes still apply soon.
 const SHOP_TTL: Duration = Duration::from_secs(10);
 
+type CachedShop = (Arc<Shop>, Instant);
+
 /// Shops by publishable key or secret hash, cached briefly.
 #[derive(Clone, Default)]
 pub struct ShopCache {
-    entries: Arc<RwLock<HashMap<String, (Arc<Shop>, Instant)>>>,
+    entries: Arc<RwLock<HashMap<String, CachedShop>>>,
 }
 
 impl ShopCache {

@@ -50,19 +50,23 @@ pub struct WidgetState {
     pub recommendations: Vec<serde_json::Value>,
 }
 
+/// (shop, customer), `None` for an anonymous shopper.
+type ShopperKey = (i64, Option<i64>);
+type CachedState = (Instant, Arc<WidgetState>);
+
 /// Recently computed states by (shop, customer); `None` customer is the anonymous state.
 #[derive(Clone, Default)]
 pub struct StateCache {
-    entries: Arc<Mutex<HashMap<(i64, Option<i64>), (Instant, Arc<WidgetState>)>>>,
+    entries: Arc<Mutex<HashMap<ShopperKey, CachedState>>>,
 }
 
 impl StateCache {
-    fn get(&self, key: (i64, Option<i64>)) -> Option<Arc<WidgetState>> {
+    fn get(&self, key: ShopperKey) -> Option<Arc<WidgetState>> {
         let entries = self.entries.lock().ok()?;
         entries.get(&key).filter(|(at, _)| at.elapsed() < STATE_TTL).map(|(_, state)| state.clone())
     }
 
-    fn put(&self, key: (i64, Option<i64>), state: Arc<WidgetState>) {
+    fn put(&self, key: ShopperKey, state: Arc<WidgetState>) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() > 50_000 {
                 entries.retain(|_, (at, _)| at.elapsed() < STATE_TTL);
@@ -90,7 +94,12 @@ fn shop_view(shop: &Shop) -> ShopView {
 }
 
 /// The internal id of the shopper a verified token names, if the store knows them.
-pub async fn verified_shopper(state: &AppState, shop: &Shop, customer_id: Option<&str>, token: Option<&str>) -> ApiResult<Option<i64>> {
+pub async fn verified_shopper(
+    state: &AppState,
+    shop: &Shop,
+    customer_id: Option<&str>,
+    token: Option<&str>,
+) -> ApiResult<Option<i64>> {
     let (Some(external_id), Some(token)) = (customer_id, token) else { return Ok(None) };
     if !verify_customer_token(&shop.secret_hash, external_id, token) {
         return Ok(None);
@@ -103,7 +112,8 @@ async fn widget_state(
     PublicShop(shop): PublicShop,
     Query(query): Query<StateQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let customer_id = verified_shopper(&state, &shop, query.customer_id.as_deref(), query.customer_token.as_deref()).await?;
+    let customer_id =
+        verified_shopper(&state, &shop, query.customer_id.as_deref(), query.customer_token.as_deref()).await?;
     let key = (shop.id, customer_id);
     let view = match state.widget_states.get(key) {
         Some(view) => view,

@@ -156,13 +156,19 @@ pub async fn run(db: crate::store::Db, cache_dir: PathBuf, command: PluginComman
             let install = host.install(shop.id, bytes, read_manifest(&manifest)?, grants, config, enable).await?;
             print_install(&install);
             if !enable {
-                println!("installed disabled: `patron plugin dry-run {0} --shop …` shows what it would do; `patron plugin enable {0} --shop …` turns it on", install.name);
+                println!(
+                    "installed disabled: `patron plugin dry-run {0} --shop …` shows what it would do; `patron plugin enable {0} --shop …` turns it on",
+                    install.name
+                );
             }
         }
         PluginCommand::Upgrade { wasm, manifest, shop, grants } => {
             let shop = shop_of(&shop).await?;
             let manifest = read_manifest(&manifest)?;
-            let current = db.plugin_install(shop.id, &manifest.name).await?.with_context(|| format!("{} is not installed", manifest.name))?;
+            let current = db
+                .plugin_install(shop.id, &manifest.name)
+                .await?
+                .with_context(|| format!("{} is not installed", manifest.name))?;
             let grants = if grants.is_empty() { current.grants.clone() } else { grants };
             let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
             let install = host.install(shop.id, bytes, manifest, grants, None, current.status == "enabled").await?;
@@ -176,8 +182,12 @@ pub async fn run(db: crate::store::Db, cache_dir: PathBuf, command: PluginComman
             }
             installs.iter().for_each(print_install);
         }
-        PluginCommand::Enable { name, shop } => print_install(&host.set_enabled(shop_of(&shop).await?.id, &name, true).await?),
-        PluginCommand::Disable { name, shop } => print_install(&host.set_enabled(shop_of(&shop).await?.id, &name, false).await?),
+        PluginCommand::Enable { name, shop } => {
+            print_install(&host.set_enabled(shop_of(&shop).await?.id, &name, true).await?)
+        }
+        PluginCommand::Disable { name, shop } => {
+            print_install(&host.set_enabled(shop_of(&shop).await?.id, &name, false).await?)
+        }
         PluginCommand::Config { name, file, shop } => {
             print_install(&host.configure(shop_of(&shop).await?.id, &name, read_json(&file)?).await?);
         }
@@ -209,12 +219,19 @@ fn print_report(report: &DryRunReport) {
                 println!("  {segment:<24} would lose {left}");
             }
             if r.failed_batches > 0 {
-                println!("  {} batches failed; last error: {}", r.failed_batches, r.last_error.as_deref().unwrap_or("-"));
+                println!(
+                    "  {} batches failed; last error: {}",
+                    r.failed_batches,
+                    r.last_error.as_deref().unwrap_or("-")
+                );
             }
         }
         DryRunReport::Loyalty(r) => {
             println!("{} (nothing applied):", r.plugin);
-            println!("  {} recent orders would earn {} points and {} coupons", r.orders_replayed, r.points_awarded, r.coupons_issued);
+            println!(
+                "  {} recent orders would earn {} points and {} coupons",
+                r.orders_replayed, r.points_awarded, r.coupons_issued
+            );
             println!("  {} members evaluated, {} would change tier:", r.members_evaluated, r.tier_changes);
             for (tier, count) in &r.tiers {
                 println!("    {tier:<16} {count:>8}");

@@ -84,10 +84,10 @@ pub fn coupon_spec(spec: &WitCouponSpec, shop: &Shop, customer_id: i64, source: 
     if currency != shop.currency {
         return Err(format!("coupon currency {currency} is not the shop's {}", shop.currency));
     }
-    if let Some(min) = &spec.minimum_spend {
-        if min.currency != shop.currency {
-            return Err(format!("minimum spend currency {} is not the shop's {}", min.currency, shop.currency));
-        }
+    if let Some(min) = &spec.minimum_spend
+        && min.currency != shop.currency
+    {
+        return Err(format!("minimum spend currency {} is not the shop's {}", min.currency, shop.currency));
     }
     let spec = CouponSpec {
         discount,
@@ -128,7 +128,8 @@ pub async fn apply_in(
                 Ok(())
             }
             Action::AwardPoints(_) | Action::SetTier(_) if !trigger.trusted() => {
-                Err("points and tiers come only from orders and merchant batch runs, not from storefront behaviour".into())
+                Err("points and tiers come only from orders and merchant batch runs, not from storefront behaviour"
+                    .into())
             }
             Action::AwardPoints(award) if award.amount <= 0 || award.amount > MAX_AWARD => {
                 Err(format!("award of {} points is outside 1..={MAX_AWARD}", award.amount))
@@ -174,9 +175,13 @@ pub async fn apply_in(
                 Err(e) => Err(e),
             },
             Action::SendMessage(message) => {
-                match check_name("channel", &message.channel, 32).and_then(|()| check_name("template", &message.template, 64)) {
+                match check_name("channel", &message.channel, 32)
+                    .and_then(|()| check_name("template", &message.template, 64))
+                {
                     Err(e) => Err(e),
-                    Ok(()) if message.data.len() > MAX_MESSAGE_DATA => Err(format!("message data over {MAX_MESSAGE_DATA} bytes")),
+                    Ok(()) if message.data.len() > MAX_MESSAGE_DATA => {
+                        Err(format!("message data over {MAX_MESSAGE_DATA} bytes"))
+                    }
                     Ok(()) => {
                         let queued = OutboxMessage {
                             customer_id,

@@ -49,25 +49,28 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), ConfigMismatch
             return Err(mismatch(path, format!("expected {wanted}, found {}", type_name(value))));
         }
         Some(Value::Array(options)) if !options.iter().filter_map(Value::as_str).any(|t| has_type(value, t)) => {
-            return Err(mismatch(path, format!("expected one of {}, found {}", Value::Array(options.clone()), type_name(value))));
+            return Err(mismatch(
+                path,
+                format!("expected one of {}, found {}", Value::Array(options.clone()), type_name(value)),
+            ));
         }
         _ => {}
     }
-    if let Some(Value::Array(allowed)) = schema.get("enum") {
-        if !allowed.contains(value) {
-            return Err(mismatch(path, format!("must be one of {}", Value::Array(allowed.clone()))));
-        }
+    if let Some(Value::Array(allowed)) = schema.get("enum")
+        && !allowed.contains(value)
+    {
+        return Err(mismatch(path, format!("must be one of {}", Value::Array(allowed.clone()))));
     }
     if let Some(number) = value.as_f64() {
-        if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-            if number < min {
-                return Err(mismatch(path, format!("must be at least {min}")));
-            }
+        if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+            && number < min
+        {
+            return Err(mismatch(path, format!("must be at least {min}")));
         }
-        if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
-            if number > max {
-                return Err(mismatch(path, format!("must be at most {max}")));
-            }
+        if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+            && number > max
+        {
+            return Err(mismatch(path, format!("must be at most {max}")));
         }
     }
     if let Some(text) = value.as_str() {
@@ -139,7 +142,11 @@ mod tests {
             (json!({}), "window-days", "is required"),
             (json!({"window-days": 30, "colour": "red"}), "colour", "is not a known setting"),
             (json!({"window-days": 30, "mode": "loose"}), "mode", "must be one of"),
-            (json!({"window-days": 30, "tiers": [{"threshold": 1}, {"threshold": -5}]}), "tiers[1].threshold", "must be at least 0"),
+            (
+                json!({"window-days": 30, "tiers": [{"threshold": 1}, {"threshold": -5}]}),
+                "tiers[1].threshold",
+                "must be at least 0",
+            ),
         ];
         for (config, path, reason) in cases {
             let error = validate(&schema(), &config).expect_err("mismatch");

@@ -1,6 +1,8 @@
 //! Host records in the contract's types: what plugins are handed.
 
-use patron_runtime::types::{CustomerStats, LineItem, Member, Money, Order as WitOrder, OrderStatus as WitStatus, Profile};
+use patron_runtime::types::{
+    CustomerStats, LineItem, Member, Money, Order as WitOrder, OrderStatus as WitStatus, Profile,
+};
 
 use crate::store::customers::Customer;
 use crate::store::orders::{Order, OrderStatus};
@@ -68,7 +70,13 @@ pub fn order(order: &Order, customer_id: i64) -> WitOrder {
 }
 
 /// A loyalty member as a plugin sees them.
-pub fn member(customer_id: i64, tier: Option<String>, points_balance: i64, rolling_spend: i64, currency: &str) -> Member {
+pub fn member(
+    customer_id: i64,
+    tier: Option<String>,
+    points_balance: i64,
+    rolling_spend: i64,
+    currency: &str,
+) -> Member {
     Member {
         customer_id: customer_id.to_string(),
         tier,

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::segmentation::SegmentationReport;
 use super::{PluginAdminError, PluginHost, convert};
-use crate::store::shops::Shop;
 use crate::store::StoreError;
+use crate::store::shops::Shop;
 
 /// Orders (most recent first) a loyalty dry run replays.
 const LOYALTY_ORDERS: i64 = 500;
@@ -44,12 +44,19 @@ pub enum DryRunReport {
 
 /// Runs the install `name` (enabled or not) over the shop without applying anything.
 pub async fn run(host: &PluginHost, shop: &Shop, name: &str) -> Result<DryRunReport, PluginAdminError> {
-    let install = host.db().plugin_install(shop.id, name).await?.ok_or_else(|| PluginAdminError::NotInstalled(name.to_owned()))?;
+    let install = host
+        .db()
+        .plugin_install(shop.id, name)
+        .await?
+        .ok_or_else(|| PluginAdminError::NotInstalled(name.to_owned()))?;
     let active = host.load_install(shop.id, &install).await?;
     match active.world {
         World::Segmenter => Ok(DryRunReport::Segmenter(host.segment_shop(shop, &active, false, &|_, _| {}).await?)),
         World::Loyalty => Ok(DryRunReport::Loyalty(loyalty(host, shop, &active).await?)),
-        other => Err(StoreError::Conflict(format!("dry runs cover segmenter and loyalty plugins, not {}", other.name())).into()),
+        other => {
+            Err(StoreError::Conflict(format!("dry runs cover segmenter and loyalty plugins, not {}", other.name()))
+                .into())
+        }
     }
 }
 
@@ -91,7 +98,11 @@ async fn loyalty(host: &PluginHost, shop: &Shop, active: &super::Active) -> Resu
                         report.tier_changes += 1;
                         if report.samples.len() < 10 {
                             let who = customer.external_id.clone().or(customer.email.clone()).unwrap_or_default();
-                            report.samples.push(format!("{who}: {} → {}", current.as_deref().unwrap_or("none"), info.tier));
+                            report.samples.push(format!(
+                                "{who}: {} → {}",
+                                current.as_deref().unwrap_or("none"),
+                                info.tier
+                            ));
                         }
                     }
                     *report.tiers.entry(info.tier).or_default() += 1;

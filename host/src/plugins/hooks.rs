@@ -20,6 +20,14 @@ pub struct LoyaltyOutcome {
     pub coupon_refusals: Vec<coupons::CouponRefusal>,
 }
 
+/// `on-order` or `on-refund` of a loyalty plugin.
+type LoyaltyHook = fn(
+    &patron_runtime::Plugin,
+    &patron_runtime::CallContext,
+    &WitOrder,
+    &Member,
+) -> Result<Vec<Action>, patron_runtime::PluginError>;
+
 fn actor(active: &Active) -> Actor<'_> {
     Actor {
         plugin: &active.install.name,
@@ -55,11 +63,19 @@ impl PluginHost {
     }
 
     /// Brings the member's tier in line with what the plugin says it should be.
-    async fn refresh_tier(&self, shop: &Shop, customer_id: i64, active: &Active, trigger: Trigger<'_>) -> StoreResult<Option<Applied>> {
+    async fn refresh_tier(
+        &self,
+        shop: &Shop,
+        customer_id: i64,
+        active: &Active,
+        trigger: Trigger<'_>,
+    ) -> StoreResult<Option<Applied>> {
         let member = self.member(shop, customer_id).await?;
         let info: Result<TierInfo, _> = self.call(active, move |plugin, ctx| plugin.tier_for(ctx, &member)).await;
         match info {
-            Ok(info) => Ok(Some(self.apply_recording(shop, customer_id, active, trigger, &[Action::SetTier(info.tier)]).await?)),
+            Ok(info) => {
+                Ok(Some(self.apply_recording(shop, customer_id, active, trigger, &[Action::SetTier(info.tier)]).await?))
+            }
             Err(_) => Ok(None),
         }
     }
@@ -69,7 +85,7 @@ impl PluginHost {
         shop: &Shop,
         order: &Order,
         customer_id: i64,
-        call: fn(&patron_runtime::Plugin, &patron_runtime::CallContext, &WitOrder, &Member) -> Result<Vec<Action>, patron_runtime::PluginError>,
+        call: LoyaltyHook,
         outcome: &mut LoyaltyOutcome,
     ) -> StoreResult<()> {
         let trigger = Trigger::Order { order_id: &order.id };
@@ -109,7 +125,8 @@ impl PluginHost {
         let fraction = if order.status.is_purchase() { (order.refunded, order.total) } else { (1, 1) };
         {
             let mut w = self.db().write().await?;
-            outcome.points_reversed = points::reverse_for_order(&mut w.tx, shop.id, customer_id, &order.id, fraction, "host").await?;
+            outcome.points_reversed =
+                points::reverse_for_order(&mut w.tx, shop.id, customer_id, &order.id, fraction, "host").await?;
             w.commit().await?;
         }
         self.run_loyalty(shop, order, customer_id, |p, ctx, o, m| p.on_refund(ctx, o, m), &mut outcome).await?;

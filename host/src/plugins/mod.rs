@@ -84,8 +84,11 @@ struct Inner {
     /// Loaded components by sha256 of their bytes and grants.
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
     breakers: Mutex<HashMap<(i64, String), Arc<CircuitBreaker>>>,
-    active: Mutex<HashMap<i64, (Instant, Arc<Vec<Active>>)>>,
+    active: Mutex<HashMap<i64, ActiveAt>>,
 }
+
+/// A shop's enabled installs and when they were read.
+type ActiveAt = (Instant, Arc<Vec<Active>>);
 
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
@@ -93,7 +96,9 @@ static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 /// under `cache_dir` (the first caller's choice wins).
 fn shared_runtime(cache_dir: Option<PathBuf>) -> Result<Runtime, StoreError> {
     RUNTIME
-        .get_or_init(|| Runtime::new(RuntimeConfig { cache_dir, ..RuntimeConfig::default() }).map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            Runtime::new(RuntimeConfig { cache_dir, ..RuntimeConfig::default() }).map_err(|e| e.to_string())
+        })
         .clone()
         .map_err(|e| StoreError::Conflict(format!("the plugin runtime failed to start: {e}")))
 }
@@ -133,7 +138,13 @@ impl PluginHost {
         &self.inner.db
     }
 
-    fn load(&self, wasm: &[u8], manifest: &Manifest, grants: &Grants, sha256: &str) -> Result<Arc<Plugin>, PluginAdminError> {
+    fn load(
+        &self,
+        wasm: &[u8],
+        manifest: &Manifest,
+        grants: &Grants,
+        sha256: &str,
+    ) -> Result<Arc<Plugin>, PluginAdminError> {
         let key = format!("{sha256}:{}", grants.iter().map(Capability::name).collect::<Vec<_>>().join(","));
         if let Some(plugin) = lock(&self.inner.loaded).get(&key) {
             return Ok(plugin.clone());
@@ -171,15 +182,15 @@ impl PluginHost {
     ) -> Result<PluginInstall, PluginAdminError> {
         manifest.validate()?;
         let existing = self.inner.db.plugin_install(shop_id, &manifest.name).await?;
-        let config = config
-            .or_else(|| existing.as_ref().map(|i| i.config.clone()))
-            .unwrap_or_else(|| serde_json::json!({}));
+        let config =
+            config.or_else(|| existing.as_ref().map(|i| i.config.clone())).unwrap_or_else(|| serde_json::json!({}));
         if let Some(schema) = &manifest.config_schema {
             config_schema::validate(schema, &config)?;
         }
         let grant_set = grants_from(&grants)?;
         let sha256 = hex::encode(Sha256::digest(&wasm));
-        let (host, wasm_for_load, manifest_for_load, sha_for_load) = (self.clone(), wasm.clone(), manifest.clone(), sha256.clone());
+        let (host, wasm_for_load, manifest_for_load, sha_for_load) =
+            (self.clone(), wasm.clone(), manifest.clone(), sha256.clone());
         tokio::task::spawn_blocking(move || host.load(&wasm_for_load, &manifest_for_load, &grant_set, &sha_for_load))
             .await
             .map_err(|e| StoreError::Conflict(format!("loading the plugin was abandoned: {e}")))??;
@@ -194,23 +205,40 @@ impl PluginHost {
         };
         self.inner.db.add_plugin_version(shop_id, &version).await?;
         let status = if enable { "enabled" } else { "disabled" };
-        self.inner.db.activate_plugin_version(shop_id, &manifest.name, &manifest.version, &grants, &config, status).await?;
+        self.inner
+            .db
+            .activate_plugin_version(shop_id, &manifest.name, &manifest.version, &grants, &config, status)
+            .await?;
         self.changed(shop_id, &manifest.name);
         self.installed(shop_id, &manifest.name).await
     }
 
     async fn installed(&self, shop_id: i64, name: &str) -> Result<PluginInstall, PluginAdminError> {
-        self.inner.db.plugin_install(shop_id, name).await?.ok_or_else(|| PluginAdminError::NotInstalled(name.to_owned()))
+        self.inner
+            .db
+            .plugin_install(shop_id, name)
+            .await?
+            .ok_or_else(|| PluginAdminError::NotInstalled(name.to_owned()))
     }
 
-    pub async fn set_enabled(&self, shop_id: i64, name: &str, enabled: bool) -> Result<PluginInstall, PluginAdminError> {
+    pub async fn set_enabled(
+        &self,
+        shop_id: i64,
+        name: &str,
+        enabled: bool,
+    ) -> Result<PluginInstall, PluginAdminError> {
         self.installed(shop_id, name).await?;
         self.inner.db.set_plugin_status(shop_id, name, if enabled { "enabled" } else { "disabled" }).await?;
         self.changed(shop_id, name);
         self.installed(shop_id, name).await
     }
 
-    pub async fn configure(&self, shop_id: i64, name: &str, config: serde_json::Value) -> Result<PluginInstall, PluginAdminError> {
+    pub async fn configure(
+        &self,
+        shop_id: i64,
+        name: &str,
+        config: serde_json::Value,
+    ) -> Result<PluginInstall, PluginAdminError> {
         let install = self.installed(shop_id, name).await?;
         let manifest = self.manifest(shop_id, name, &install.active_version).await?;
         if let Some(schema) = &manifest.config_schema {
@@ -225,7 +253,8 @@ impl PluginHost {
     /// (rolling back twice returns to where it was).
     pub async fn rollback(&self, shop_id: i64, name: &str) -> Result<PluginInstall, PluginAdminError> {
         let install = self.installed(shop_id, name).await?;
-        let previous = install.previous_version.clone().ok_or_else(|| PluginAdminError::NoPreviousVersion(name.to_owned()))?;
+        let previous =
+            install.previous_version.clone().ok_or_else(|| PluginAdminError::NoPreviousVersion(name.to_owned()))?;
         let stored = self.version(shop_id, name, &previous).await?;
         let manifest = Manifest::from_json(&stored.manifest)?;
         if let Some(schema) = &manifest.config_schema {
@@ -237,7 +266,10 @@ impl PluginHost {
         tokio::task::spawn_blocking(move || host.load(&stored.wasm, &manifest, &grants, &stored.sha256))
             .await
             .map_err(|e| StoreError::Conflict(format!("loading the plugin was abandoned: {e}")))??;
-        self.inner.db.activate_plugin_version(shop_id, name, &previous, &grant_names, &install.config, &install.status).await?;
+        self.inner
+            .db
+            .activate_plugin_version(shop_id, name, &previous, &grant_names, &install.config, &install.status)
+            .await?;
         self.changed(shop_id, name);
         self.installed(shop_id, name).await
     }
@@ -282,7 +314,8 @@ impl PluginHost {
     /// The shop's enabled installs in `world`. An install that no longer loads is skipped
     /// and its error recorded against it.
     pub async fn active(&self, shop_id: i64, world: World) -> Result<Vec<Active>, StoreError> {
-        let cached = lock(&self.inner.active).get(&shop_id).filter(|(at, _)| at.elapsed() < ACTIVE_TTL).map(|(_, a)| a.clone());
+        let cached =
+            lock(&self.inner.active).get(&shop_id).filter(|(at, _)| at.elapsed() < ACTIVE_TTL).map(|(_, a)| a.clone());
         let all = match cached {
             Some(all) => all,
             None => {
@@ -295,7 +328,10 @@ impl PluginHost {
                         Ok(active) => all.push(active),
                         Err(error) => {
                             tracing::error!(plugin = %install.name, version = %install.active_version, %error, "installed plugin does not load");
-                            self.inner.db.record_plugin_failures(shop_id, &install.name, 1, Some(&error.to_string()), false).await?;
+                            self.inner
+                                .db
+                                .record_plugin_failures(shop_id, &install.name, 1, Some(&error.to_string()), false)
+                                .await?;
                         }
                     }
                 }
@@ -333,8 +369,11 @@ impl PluginHost {
                 let tripped = active.breaker.record_failure(&error);
                 tracing::warn!(plugin = %error.plugin, function = error.function, %error, tripped, "plugin call failed");
                 let message = error.to_string();
-                if let Err(store_error) =
-                    self.inner.db.record_plugin_failures(active.shop_id, &active.install.name, 1, Some(&message), tripped).await
+                if let Err(store_error) = self
+                    .inner
+                    .db
+                    .record_plugin_failures(active.shop_id, &active.install.name, 1, Some(&message), tripped)
+                    .await
                 {
                     tracing::error!(%store_error, "could not record a plugin failure");
                 }

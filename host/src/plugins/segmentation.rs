@@ -36,7 +36,11 @@ pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 
 impl PluginHost {
     /// Profiles of the shop's customers, a page at a time in id order.
-    async fn profile_page(&self, shop: &Shop, after: Option<i64>) -> StoreResult<(Vec<Profile>, Vec<String>, Option<i64>)> {
+    async fn profile_page(
+        &self,
+        shop: &Shop,
+        after: Option<i64>,
+    ) -> StoreResult<(Vec<Profile>, Vec<String>, Option<i64>)> {
         let db = self.db();
         let page = db.customers_page(shop.id, after, BATCH).await?;
         let (Some(first), Some(last)) = (page.customers.first(), page.customers.last()) else {
@@ -45,21 +49,39 @@ impl PluginHost {
         let mut tags = db.tags_in_range(shop.id, first.id, last.id).await?;
         let mut segments = db.segments_in_range(shop.id, first.id, last.id).await?;
         let now = now_ms();
-        let labels = page.customers.iter().map(|c| c.external_id.clone().or(c.email.clone()).unwrap_or(c.id.to_string())).collect();
+        let labels = page
+            .customers
+            .iter()
+            .map(|c| c.external_id.clone().or(c.email.clone()).unwrap_or(c.id.to_string()))
+            .collect();
         let profiles = page
             .customers
             .iter()
-            .map(|c| convert::profile(c, tags.remove(&c.id).unwrap_or_default(), segments.remove(&c.id).unwrap_or_default(), now))
+            .map(|c| {
+                convert::profile(
+                    c,
+                    tags.remove(&c.id).unwrap_or_default(),
+                    segments.remove(&c.id).unwrap_or_default(),
+                    now,
+                )
+            })
             .collect();
         Ok((profiles, labels, page.next_after))
     }
 
     /// Runs one segmenter over every customer; with `apply`, membership is updated
     /// (history kept), otherwise nothing is written.
-    pub async fn segment_shop(&self, shop: &Shop, active: &Active, apply: bool, progress: Progress<'_>) -> StoreResult<SegmentationReport> {
+    pub async fn segment_shop(
+        &self,
+        shop: &Shop,
+        active: &Active,
+        apply: bool,
+        progress: Progress<'_>,
+    ) -> StoreResult<SegmentationReport> {
         let db = self.db();
         let total = u64::try_from(db.count_customers(shop.id).await?).unwrap_or(0);
-        let mut report = SegmentationReport { plugin: active.plugin.label().to_owned(), ..SegmentationReport::default() };
+        let mut report =
+            SegmentationReport { plugin: active.plugin.label().to_owned(), ..SegmentationReport::default() };
         let mut after = None;
         loop {
             let (profiles, labels, next) = self.profile_page(shop, after).await?;
@@ -99,7 +121,8 @@ impl PluginHost {
                 }
                 Ok(results) => {
                     report.failed_batches += 1;
-                    report.last_error = Some(format!("returned {} results for {} profiles", results.len(), profiles.len()));
+                    report.last_error =
+                        Some(format!("returned {} results for {} profiles", results.len(), profiles.len()));
                 }
                 Err(error) => {
                     report.failed_batches += 1;
@@ -127,7 +150,9 @@ impl PluginHost {
     /// Re-segments one customer with every enabled segmenter (after they changed).
     pub async fn segment_customer(&self, shop: &Shop, customer_id: i64) -> StoreResult<()> {
         let db = self.db();
-        let Some(customer) = db.customer(shop.id, customer_id).await? else { return Err(StoreError::NotFound("customer")) };
+        let Some(customer) = db.customer(shop.id, customer_id).await? else {
+            return Err(StoreError::NotFound("customer"));
+        };
         for active in self.active(shop.id, World::Segmenter).await? {
             let profile = convert::profile(
                 &customer,
@@ -135,11 +160,12 @@ impl PluginHost {
                 db.current_segments(shop.id, customer_id).await?,
                 now_ms(),
             );
-            if let Ok(mut results) = self.call(&active, move |plugin, ctx| plugin.segment(ctx, std::slice::from_ref(&profile))).await {
-                if let Some(segments) = results.pop() {
-                    let wanted = segments.into_iter().filter(|s| !s.trim().is_empty()).collect();
-                    db.set_segments(shop.id, customer_id, &active.install.name, &wanted).await?;
-                }
+            if let Ok(mut results) =
+                self.call(&active, move |plugin, ctx| plugin.segment(ctx, std::slice::from_ref(&profile))).await
+                && let Some(segments) = results.pop()
+            {
+                let wanted = segments.into_iter().filter(|s| !s.trim().is_empty()).collect();
+                db.set_segments(shop.id, customer_id, &active.install.name, &wanted).await?;
             }
         }
         Ok(())

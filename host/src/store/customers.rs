@@ -93,10 +93,10 @@ impl CustomerInput {
                 return Err(InvalidInput::new("email", format!("`{email}` is not an email address")));
             }
         }
-        if let Some(birthday) = &self.birthday {
-            if !is_valid_birthday(birthday) {
-                return Err(InvalidInput::new("birthday", format!("`{birthday}` is not YYYY-MM-DD or --MM-DD")));
-            }
+        if let Some(birthday) = &self.birthday
+            && !is_valid_birthday(birthday)
+        {
+            return Err(InvalidInput::new("birthday", format!("`{birthday}` is not YYYY-MM-DD or --MM-DD")));
         }
         for (field, value) in [("external_id", &self.external_id), ("email", &self.email)] {
             if value.as_ref().is_some_and(|v| v.len() > 255) {
@@ -155,7 +155,11 @@ pub(crate) async fn customer_by_id(conn: &mut AnyConnection, shop_id: i64, id: i
     row.as_ref().map(customer_from_row).transpose()
 }
 
-async fn customer_id_by_external(conn: &mut AnyConnection, shop_id: i64, external_id: &str) -> StoreResult<Option<i64>> {
+async fn customer_id_by_external(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    external_id: &str,
+) -> StoreResult<Option<i64>> {
     Ok(sqlx::query_scalar("SELECT id FROM customers WHERE shop_id = $1 AND external_id = $2")
         .bind(shop_id)
         .bind(external_id)
@@ -165,13 +169,11 @@ async fn customer_id_by_external(conn: &mut AnyConnection, shop_id: i64, externa
 
 /// The customer an email identity points to, following merges.
 async fn customer_id_by_email(conn: &mut AnyConnection, shop_id: i64, email: &str) -> StoreResult<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT customer_id FROM identities WHERE shop_id = $1 AND kind = 'email' AND value = $2",
-    )
-    .bind(shop_id)
-    .bind(email)
-    .fetch_optional(conn)
-    .await?)
+    Ok(sqlx::query_scalar("SELECT customer_id FROM identities WHERE shop_id = $1 AND kind = 'email' AND value = $2")
+        .bind(shop_id)
+        .bind(email)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// Upserts a customer inside a transaction: matched by external id, then by email.
@@ -313,7 +315,12 @@ async fn record_contact_identities(
 
 /// Folds `loser` into `winner`: orders, events and identities move over, stats are
 /// recomputed and the loser is marked merged (kept, so references stay explainable).
-pub(crate) async fn merge_customers(conn: &mut AnyConnection, shop_id: i64, winner: i64, loser: i64) -> StoreResult<()> {
+pub(crate) async fn merge_customers(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    winner: i64,
+    loser: i64,
+) -> StoreResult<()> {
     for table in ["orders", "events", "identities"] {
         sqlx::query(&format!("UPDATE {table} SET customer_id = $3 WHERE shop_id = $1 AND customer_id = $2"))
             .bind(shop_id)
@@ -392,13 +399,12 @@ impl Db {
     }
 
     pub async fn customer_by_external_id(&self, shop_id: i64, external_id: &str) -> StoreResult<Option<Customer>> {
-        let row = sqlx::query(&format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE shop_id = $1 AND external_id = $2"
-        ))
-        .bind(shop_id)
-        .bind(external_id)
-        .fetch_optional(self.pool())
-        .await?;
+        let row =
+            sqlx::query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE shop_id = $1 AND external_id = $2"))
+                .bind(shop_id)
+                .bind(external_id)
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(customer_from_row).transpose()
     }
 

@@ -56,17 +56,17 @@ impl Db {
     /// record is the same person and is merged into this one.
     pub async fn identify(&self, shop_id: i64, anonymous_id: &str, customer_id: i64) -> StoreResult<Identified> {
         let mut w = self.write().await?;
-        if let Some(previous) = customer_for_anonymous(&mut w.tx, shop_id, anonymous_id).await? {
-            if previous != customer_id {
-                let previous_external: Option<Option<String>> =
-                    sqlx::query_scalar("SELECT external_id FROM customers WHERE shop_id = $1 AND id = $2")
-                        .bind(shop_id)
-                        .bind(previous)
-                        .fetch_optional(&mut *w.tx)
-                        .await?;
-                if matches!(previous_external, Some(None)) {
-                    merge_customers(&mut w.tx, shop_id, customer_id, previous).await?;
-                }
+        if let Some(previous) = customer_for_anonymous(&mut w.tx, shop_id, anonymous_id).await?
+            && previous != customer_id
+        {
+            let previous_external: Option<Option<String>> =
+                sqlx::query_scalar("SELECT external_id FROM customers WHERE shop_id = $1 AND id = $2")
+                    .bind(shop_id)
+                    .bind(previous)
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
+            if matches!(previous_external, Some(None)) {
+                merge_customers(&mut w.tx, shop_id, customer_id, previous).await?;
             }
         }
         link(&mut w.tx, shop_id, "anonymous", anonymous_id, customer_id).await?;
