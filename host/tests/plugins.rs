@@ -45,6 +45,21 @@ async fn install(state: &AppState, keys: &NewShopKeys, package: &str, manifest: 
     call(state, "POST", "/v1/plugins", &keys.secret, Some(body)).await
 }
 
+/// Waits (bounded) until the workers' requests have re-segmented `external_id` as `expected`.
+async fn eventually_segmented(db: &Db, shop_id: i64, external_id: &str, expected: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if db.customer_by_external_id(shop_id, external_id).await.expect("read").is_some() {
+            let segments = segments_of(db, shop_id, external_id).await;
+            if segments == expected {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{external_id} still in {segments:?}, expected {expected:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn segments_of(db: &Db, shop_id: i64, external_id: &str) -> Vec<String> {
     let customer = db.customer_by_external_id(shop_id, external_id).await.expect("read").expect("customer");
     db.current_segments(shop_id, customer.id).await.expect("segments")
@@ -115,21 +130,18 @@ both_backends!(
                 n
             }));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(segments_of(&db, shop.id, "w0").await, ["prospect"]);
+        eventually_segmented(&db, shop.id, "w0", &["prospect"]).await;
 
         // 0.2.0 is different code: the raw wit-bindgen segmenter (segments by email and tags).
         let (status, body) = install(&state, &keys, "raw-segmenter", manifest("segment-example", "0.2.0", &[]), &[], true).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         assert_eq!(body["previous_version"], "0.1.0");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(segments_of(&db, shop.id, "w0").await, ["has-email"]);
+        eventually_segmented(&db, shop.id, "w0", &["has-email"]).await;
 
         let (status, body) = call(&state, "POST", "/v1/plugins/segment-example/rollback", &keys.secret, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["active_version"], "0.1.0");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(segments_of(&db, shop.id, "w0").await, ["prospect"]);
+        eventually_segmented(&db, shop.id, "w0", &["prospect"]).await;
 
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for worker in workers {
