@@ -12,6 +12,7 @@ use patron::demo::catalog::{planted_pairs, product_id};
 use patron::plugins::PluginHost;
 use patron::scheduler::{Ran, Scheduler, TRAIN_RECS};
 use patron::store::orders::OrderInput;
+use patron::store::products::Product;
 use patron::store::shops::Shop;
 use patron::store::{Db, now_ms};
 use patron::{AppState, app, both_backends, testing};
@@ -151,5 +152,27 @@ both_backends!(
         }
         let (status, _) = get(&state, "/v1/recommendations?key=pk_unknown&placement=home").await;
         assert!(status.is_client_error());
+
+        // Sales of products the catalogue does not know (`ghost`) and of one that is no
+        // longer available (`gone`): the plugin recommends them, the host drops them and
+        // records the unknown ids against the plugin.
+        for (id, available) in [("tea", true), ("cup", true), ("gone", false)] {
+            let product: Product = serde_json::from_value(json!({
+                "id": id, "title": id, "price": 500, "category": "Tea Ware", "available": available
+            }))
+            .expect("product");
+            db.upsert_product(shop.id, &shop.currency, &product).await.expect("product stored");
+        }
+        for n in 0..5 {
+            let products = ["tea", "cup", "ghost", "gone"].map(str::to_owned);
+            buy(&db, &shop, &format!("o{n}"), &format!("c{n}"), &products).await;
+        }
+        state.plugins.train_shop(&shop, &active, &|_, _| {}).await.expect("train");
+        let (status, body) = get(&state, &format!("/v1/recommendations?key={key}&placement=product&product_id=tea")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(ids(&body), vec!["cup".to_owned()], "only the known, available partner: {body}");
+        let install = db.plugin_install(shop.id, "recommender").await.expect("read").expect("installed");
+        assert!(install.last_error.as_deref().is_some_and(|e| e.contains("1 of them unknown")), "{:?}", install.last_error);
+        assert_eq!(install.status, "enabled", "dropped items are recorded, not counted as call failures");
     }
 );

@@ -107,10 +107,19 @@ pub struct TrainReport {
     pub built_at: i64,
 }
 
-/// Models read from the store, by (shop, install): (last checked, built_at, model).
+/// Models read from the store, by (shop, install).
 #[derive(Default)]
 pub struct ModelCache {
-    entries: Mutex<HashMap<(i64, String), (Instant, i64, Arc<Vec<u8>>)>>,
+    entries: Mutex<HashMap<(i64, String), CachedModel>>,
+}
+
+/// A model in memory, with the `built_at` it was stored with.
+#[derive(Clone)]
+struct CachedModel {
+    /// When the store was last asked whether a newer model exists.
+    checked: Instant,
+    built_at: i64,
+    model: Arc<Vec<u8>>,
 }
 
 /// Whether a product may be recommended again soon after it was bought. Products have
@@ -184,26 +193,23 @@ impl PluginHost {
     async fn model(&self, shop_id: i64, plugin: &str) -> StoreResult<Arc<Vec<u8>>> {
         let key = (shop_id, plugin.to_owned());
         let cached = lock(&self.inner.models.entries).get(&key).cloned();
-        if let Some((checked, _, model)) = &cached {
-            if checked.elapsed() < MODEL_CHECK {
-                return Ok(model.clone());
-            }
+        if let Some(cached) = &cached
+            && cached.checked.elapsed() < MODEL_CHECK
+        {
+            return Ok(cached.model.clone());
         }
         let db = self.db();
         let built_at = db.recommendation_model_built_at(shop_id, plugin).await?;
-        let model = match (cached, built_at) {
-            (Some((_, cached_at, model)), Some(built_at)) if cached_at == built_at => model,
-            (_, None) => Arc::new(Vec::new()),
+        let entry = match (cached, built_at) {
+            (_, None) => CachedModel { checked: Instant::now(), built_at: 0, model: Arc::new(Vec::new()) },
+            (Some(cached), Some(built_at)) if cached.built_at == built_at => CachedModel { checked: Instant::now(), ..cached },
             (_, Some(_)) => match db.recommendation_model(shop_id, plugin).await? {
-                Some(stored) => {
-                    let model = Arc::new(stored.model);
-                    lock(&self.inner.models.entries).insert(key, (Instant::now(), stored.built_at, model.clone()));
-                    return Ok(model);
-                }
-                None => Arc::new(Vec::new()),
+                Some(stored) => CachedModel { checked: Instant::now(), built_at: stored.built_at, model: Arc::new(stored.model) },
+                None => CachedModel { checked: Instant::now(), built_at: 0, model: Arc::new(Vec::new()) },
             },
         };
-        lock(&self.inner.models.entries).insert(key, (Instant::now(), built_at.unwrap_or(0), model.clone()));
+        let model = entry.model.clone();
+        lock(&self.inner.models.entries).insert(key, entry);
         Ok(model)
     }
 
@@ -302,5 +308,37 @@ impl PluginHost {
             db.record_plugin_failures(shop.id, &active.install.name, 0, Some(&message), false).await?;
         }
         Ok(list)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placements_parse_by_their_names_only() {
+        for name in Placement::NAMES {
+            assert_eq!(Placement::parse(name).map(Placement::name), Some(name));
+        }
+        assert_eq!(Placement::parse("sidebar"), None);
+        assert_eq!(Placement::parse("Product"), None);
+    }
+
+    #[test]
+    fn a_score_tier_names_its_strategy() {
+        assert_eq!(strategy(4.5, Placement::Product), "recently-viewed");
+        assert_eq!(strategy(3.2, Placement::Product), "frequently-bought-together");
+        assert_eq!(strategy(3.2, Placement::ForYou), "for-you");
+        assert_eq!(strategy(2.0, Placement::Home), "popular-in-category");
+        assert_eq!(strategy(1.9, Placement::Home), "popular");
+        assert_eq!(strategy(f64::NAN, Placement::Home), "popular");
+    }
+
+    #[test]
+    fn consumables_are_replenishable_equipment_is_not() {
+        assert!(is_replenishable(Some("Coffee")));
+        assert!(is_replenishable(Some("Filters & Care")));
+        assert!(!is_replenishable(Some("Kettles & Scales")));
+        assert!(!is_replenishable(None));
     }
 }
