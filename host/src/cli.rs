@@ -56,6 +56,9 @@ pub enum Command {
     /// Segments: recompute them with the enabled segmenter plugins, or show their sizes.
     #[command(subcommand)]
     Segments(SegmentsCommand),
+    /// Recommendations: rebuild the model of the enabled recommender.
+    #[command(subcommand)]
+    Recs(RecsCommand),
     /// Install and manage plugins, or scaffold a new one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -70,6 +73,15 @@ pub enum SegmentsCommand {
     },
     /// Show how many customers each segment holds.
     Sizes {
+        #[arg(long)]
+        shop: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecsCommand {
+    /// Rebuild the recommendation model of every enabled recommender over all orders now.
+    Train {
         #[arg(long)]
         shop: String,
     },
@@ -172,6 +184,10 @@ impl Cli {
                 }
                 Ok(())
             }
+            Command::Recs(RecsCommand::Train { shop }) => {
+                let shop = find_shop(&db, &shop).await?;
+                train_recommendations(db, &config, &shop).await
+            }
             Command::Plugin(command) => plugin::run(db, config.data_dir.join("plugin-cache"), command).await,
             Command::Shop(ShopCommand::List) => {
                 for shop in db.shops().await? {
@@ -187,6 +203,35 @@ impl Cli {
             }
         }
     }
+}
+
+async fn train_recommendations(db: Db, config: &Config, shop: &Shop) -> anyhow::Result<()> {
+    let plugins = crate::plugins::PluginHost::new(db, Some(config.data_dir.join("plugin-cache")));
+    let recommenders = plugins.active(shop.id, patron_runtime::World::Recommender).await?;
+    anyhow::ensure!(!recommenders.is_empty(), "no recommender plugin is enabled for `{}`", shop.name);
+    for active in recommenders {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} orders ({per_sec}, {eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(active.plugin.label().to_owned());
+        let progress = |done: u64, total: u64| {
+            bar.set_length(total);
+            bar.set_position(done);
+        };
+        let started = std::time::Instant::now();
+        let report = plugins.train_shop(shop, &active, &progress).await?;
+        bar.finish_and_clear();
+        println!(
+            "{}: model of {} bytes over {} orders in {:.1}s",
+            report.plugin,
+            report.model_bytes,
+            report.orders,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 async fn recompute_segments(db: Db, config: &Config, shop: &Shop) -> anyhow::Result<()> {

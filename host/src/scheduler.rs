@@ -1,5 +1,6 @@
 //! The scheduler: durable jobs leased from the store and run by whichever host replica
-//! gets them first (points expiry, segment recomputes, journey timers). A job whose
+//! gets them first (points expiry, segment recomputes, recommendation training, journey
+//! timers). A job whose
 //! worker dies is retried once its lease runs out; recurring jobs queue their next run
 //! under a dedup key, so replicas never queue one twice.
 
@@ -17,6 +18,8 @@ use crate::store::{Db, StoreError, StoreResult, now_ms};
 
 pub const EXPIRE_POINTS: &str = "points.expire";
 pub const RECOMPUTE_SEGMENTS: &str = "segments.recompute";
+/// Rebuilds the recommendation model of every enabled recommender install.
+pub const TRAIN_RECS: &str = "recs.train";
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// How long a worker holds a job before another may take it over.
 const LEASE_MS: i64 = 15 * 60 * 1000;
@@ -53,10 +56,18 @@ impl Scheduler {
     pub async fn queue_recurring(&self) -> StoreResult<()> {
         let at = next_midnight(now_ms());
         for shop in self.db.shops().await? {
-            for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS] {
+            for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS, TRAIN_RECS] {
                 self.db.enqueue_job(shop.id, kind, &serde_json::json!({}), at, &format!("{kind}:{at}")).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Queues a recommendation training run for now, beside the nightly one (a run
+    /// already queued for the same millisecond is not queued twice).
+    pub async fn queue_training_now(db: &Db, shop_id: i64) -> StoreResult<()> {
+        let now = now_ms();
+        db.enqueue_job(shop_id, TRAIN_RECS, &serde_json::json!({"once": true}), now, &format!("{TRAIN_RECS}:now:{now}")).await?;
         Ok(())
     }
 
@@ -96,6 +107,17 @@ impl Scheduler {
                     tracing::info!(shop = %shop.name, plugin = %report.plugin, customers = report.customers, "segments recomputed");
                 }
                 self.queue_next(&shop, RECOMPUTE_SEGMENTS, job.run_at).await
+            }
+            TRAIN_RECS => {
+                for active in self.plugins.active(shop.id, World::Recommender).await? {
+                    let report = self.plugins.train_shop(&shop, &active, &|_, _| {}).await?;
+                    tracing::info!(shop = %shop.name, plugin = %report.plugin, orders = report.orders, bytes = report.model_bytes, "recommendation model built");
+                }
+                // An on-demand run (payload `{"once": true}`) does not queue the nightly one.
+                if job.payload["once"].as_bool() == Some(true) {
+                    return Ok(());
+                }
+                self.queue_next(&shop, TRAIN_RECS, job.run_at).await
             }
             TIMER_JOB => self.fire_timer(&shop, job).await,
             other => Err(StoreError::Conflict(format!("unknown job kind `{other}`"))),

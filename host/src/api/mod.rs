@@ -12,6 +12,7 @@ pub mod members;
 pub mod orders;
 pub mod plugins;
 pub mod products;
+pub mod recommendations;
 pub mod rewards;
 pub mod segments;
 pub mod state;
@@ -35,6 +36,7 @@ pub fn app(state: AppState) -> Router {
         .merge(identify::router())
         .merge(widget_state::router())
         .merge(rewards::router())
+        .merge(recommendations::router())
         .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors));
     let back_office = Router::new().merge(customers::router()).merge(products::router()).merge(orders::router()).merge(plugins::router())
         .merge(members::router())

@@ -18,6 +18,7 @@ use super::keys::PublicShop;
 use super::state::AppState;
 use crate::auth::verify_customer_token;
 use crate::loyalty::MemberView;
+use crate::plugins::recommendations::{Placement, RecsRequest};
 use crate::store::shops::Shop;
 
 /// How long a shopper's state is served from memory.
@@ -107,6 +108,25 @@ pub async fn verified_shopper(
     Ok(state.db.customer_by_external_id(shop.id, external_id).await?.map(|c| c.id))
 }
 
+/// The shopper's "for you" list (anonymous: the home list). A failure leaves it empty:
+/// the panel still shows the member's status.
+async fn for_you(state: &AppState, shop: &Shop, customer_id: Option<i64>) -> Vec<serde_json::Value> {
+    let request = RecsRequest {
+        placement: Placement::ForYou,
+        context: Vec::new(),
+        exclude: Vec::new(),
+        customer_id,
+        limit: super::recommendations::DEFAULT_LIMIT,
+    };
+    match state.plugins.recommend(shop, &request).await {
+        Ok(items) => items.iter().filter_map(|item| serde_json::to_value(item).ok()).collect(),
+        Err(error) => {
+            tracing::warn!(shop = shop.id, %error, "widget state: recommendations failed");
+            Vec::new()
+        }
+    }
+}
+
 async fn widget_state(
     State(state): State<AppState>,
     PublicShop(shop): PublicShop,
@@ -122,7 +142,7 @@ async fn widget_state(
                 Some(id) => Some(state.plugins.member_view(&shop, id).await?),
                 None => None,
             };
-            let view = Arc::new(WidgetState { shop: shop_view(&shop), member, recommendations: Vec::new() });
+            let view = Arc::new(WidgetState { shop: shop_view(&shop), member, recommendations: for_you(&state, &shop, customer_id).await });
             state.widget_states.put(key, view.clone());
             view
         }

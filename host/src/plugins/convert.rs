@@ -1,11 +1,12 @@
 //! Host records in the contract's types: what plugins are handed.
 
 use patron_runtime::types::{
-    CustomerStats, LineItem, Member, Money, Order as WitOrder, OrderStatus as WitStatus, Profile,
+    CustomerStats, LineItem, Member, Money, Order as WitOrder, OrderStatus as WitStatus, Product as WitProduct, Profile,
 };
 
 use crate::store::customers::Customer;
 use crate::store::orders::{Order, OrderStatus};
+use crate::store::products::Product;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -82,5 +83,19 @@ pub fn member(
         tier,
         points_balance,
         rolling_spend: Money { amount: rolling_spend, currency: currency.to_owned() },
+    }
+}
+
+/// A catalogue product as a plugin sees it (a product stored without a currency is
+/// priced in the shop's).
+pub fn product(product: &Product, shop_currency: &str) -> WitProduct {
+    WitProduct {
+        id: product.id.clone(),
+        name: product.title.clone(),
+        category: product.category.clone(),
+        price: Money {
+            amount: product.price,
+            currency: product.currency.clone().unwrap_or_else(|| shop_currency.to_owned()),
+        },
     }
 }

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod dry_run;
 pub mod hooks;
 pub mod kv;
+pub mod recommendations;
 pub mod segmentation;
 
 use std::collections::HashMap;
@@ -85,6 +86,8 @@ struct Inner {
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
     breakers: Mutex<HashMap<(i64, String), Arc<CircuitBreaker>>>,
     active: Mutex<HashMap<i64, ActiveAt>>,
+    /// Recommendation models read from the store, by (shop, install).
+    models: recommendations::ModelCache,
 }
 
 /// A shop's enabled installs and when they were read.
@@ -130,6 +133,7 @@ impl PluginHost {
                 loaded: Mutex::default(),
                 breakers: Mutex::default(),
                 active: Mutex::default(),
+                models: recommendations::ModelCache::default(),
             }),
         }
     }

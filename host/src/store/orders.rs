@@ -188,7 +188,7 @@ pub const PLACED_AT_UNSET: i64 = i64::MIN;
 const ORDER_COLUMNS: &str = "id, customer_id, status, currency, subtotal, discount, shipping, tax, total, refunded, \
      coupon_codes, placed_at";
 
-fn order_from_row(row: &AnyRow, lines: Vec<OrderLine>) -> StoreResult<Order> {
+pub(crate) fn order_from_row(row: &AnyRow, lines: Vec<OrderLine>) -> StoreResult<Order> {
     let status: String = row.try_get("status")?;
     let codes: String = row.try_get("coupon_codes")?;
     Ok(Order {

@@ -46,7 +46,7 @@ impl Product {
     }
 }
 
-fn product_from_row(row: &AnyRow) -> StoreResult<Product> {
+pub(crate) fn product_from_row(row: &AnyRow) -> StoreResult<Product> {
     Ok(Product {
         id: row.try_get("id")?,
         title: row.try_get("title")?,

@@ -1,0 +1,178 @@
+//! Recommendations through the host, on both backends: the first-party recommender
+//! trained over a seeded demo shop finds the co-purchase pairs the generator planted;
+//! the host's serve-time filters (recent purchases unless replenishable, the cart);
+//! bad input (unknown placement, forged token) and a shop with no sales.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use patron::auth::customer_token;
+use patron::demo::SeedOptions;
+use patron::demo::catalog::{planted_pairs, product_id};
+use patron::plugins::PluginHost;
+use patron::scheduler::{Ran, Scheduler, TRAIN_RECS};
+use patron::store::orders::OrderInput;
+use patron::store::products::Product;
+use patron::store::shops::Shop;
+use patron::store::{Db, now_ms};
+use patron::{AppState, app, both_backends, testing};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// A fixed end of the demo history, so the shop is the same on every run.
+const DEMO_END: i64 = 1_780_000_000_000;
+
+async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
+    let request = Request::builder().method("GET").uri(uri).body(Body::empty()).expect("request");
+    let response = app(state.clone()).oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn install_recommender(plugins: &PluginHost, shop: &Shop) {
+    let manifest_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/recommender/patron.toml");
+    let manifest = patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest")).expect("valid");
+    let grants = manifest.imports.iter().map(|c| c.name().to_owned()).collect();
+    let wasm = patron_runtime::testing::plugin_wasm("recommender").expect("recommender plugin builds");
+    plugins.install(shop.id, wasm, manifest, grants, None, true).await.expect("install recommender");
+}
+
+fn ids(body: &Value) -> Vec<String> {
+    body["items"].as_array().map_or_else(Vec::new, |items| {
+        items.iter().filter_map(|i| i["product_id"].as_str().map(str::to_owned)).collect()
+    })
+}
+
+async fn buy(db: &Db, shop: &Shop, order_id: &str, customer: &str, products: &[String]) {
+    let lines: Vec<Value> = products.iter().map(|p| json!({"product_id": p, "title": p, "quantity": 1, "unit_price": 1_000})).collect();
+    let input: OrderInput = serde_json::from_value(json!({
+        "id": order_id, "customer": {"external_id": customer}, "placed_at": now_ms(), "lines": lines
+    }))
+    .expect("order");
+    let (order, customer) = input.validate(&shop.currency).expect("valid");
+    db.upsert_order(shop.id, order, customer.as_ref()).await.expect("stored");
+}
+
+both_backends!(
+    async fn the_demo_shop_recommends_its_planted_pairs_and_filters_recent_purchases(db) {
+        let (shop, _keys) = testing::shop(&db, "demo").await;
+        patron::demo::seed(&db, &shop, &SeedOptions { customers: 2_000, seed: 7, end: Some(DEMO_END), progress: false })
+            .await
+            .expect("seed");
+        let state = AppState::new(db.clone());
+        install_recommender(&state.plugins, &shop).await;
+        let key = &shop.publishable_key;
+
+        let (status, body) = get(&state, &format!("/v1/recommendations?key={key}&placement=home")).await;
+        assert_eq!((status, ids(&body).len()), (StatusCode::OK, 0), "no model yet: an empty list, not an error: {body}");
+
+        // Training runs as a leased job, on demand.
+        let scheduler = Scheduler::new(db.clone(), state.plugins.clone());
+        Scheduler::queue_training_now(&db, shop.id).await.expect("queue");
+        assert_eq!(scheduler.run_once().await.expect("run"), Ran::Done { kind: TRAIN_RECS.to_owned() });
+        let stored = db.recommendation_model(shop.id, "recommender").await.expect("read").expect("a model is stored");
+        assert!(stored.orders_seen > 1_000 && !stored.model.is_empty(), "{} orders", stored.orders_seen);
+
+        let pairs = planted_pairs();
+        for (anchor, partner) in pairs.iter().take(5) {
+            let (status, body) = get(&state, &format!("/v1/recommendations?key={key}&placement=product&product_id={anchor}&limit=8")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let list = ids(&body);
+            assert!(list.iter().take(3).any(|p| p == partner), "{partner} in the top 3 for {anchor}: {list:?}");
+            assert!(!list.contains(anchor), "never the page's own product");
+            let first = &body["items"][0];
+            assert_eq!(first["strategy"], "frequently-bought-together");
+            assert!(first["title"].is_string() && first["price"].is_i64() && first["recommendation_id"].is_string(), "{first}");
+        }
+
+        // A shopper who just bought a scale (not replenishable) and paper filters
+        // (replenishable) on the kettle's and the dripper's pages.
+        let (kettle, scale) = (product_id("Gooseneck Kettle"), product_id("Digital Scale"));
+        let (dripper, filters) = (product_id("Pour-Over Dripper"), product_id("Pour-Over Paper Filters (100)"));
+        assert!(pairs.contains(&(kettle.clone(), scale.clone())) && pairs.contains(&(dripper.clone(), filters.clone())));
+        buy(&db, &shop, "fresh-1", "fresh-shopper", &[scale.clone(), filters.clone()]).await;
+        let token = customer_token(&shop.secret_hash, "fresh-shopper").expect("token");
+        let as_shopper = |product: &str, token: &str| {
+            format!("/v1/recommendations?key={key}&placement=product&product_id={product}&customer_id=fresh-shopper&customer_token={token}")
+        };
+        let (_, body) = get(&state, &as_shopper(&kettle, &token)).await;
+        assert!(!ids(&body).contains(&scale), "a scale bought today is not recommended again: {body}");
+        let (_, body) = get(&state, &as_shopper(&dripper, &token)).await;
+        assert!(ids(&body).contains(&filters), "paper filters are replenishable: {body}");
+        let (status, body) = get(&state, &as_shopper(&kettle, &"0".repeat(64))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(ids(&body).contains(&scale), "a forged token is anonymous: no purchase history applies: {body}");
+
+        // The cart is excluded; for-you is personal with a token.
+        let (_, body) = get(&state, &format!("/v1/recommendations?key={key}&placement=cart&cart={kettle},{scale}")).await;
+        let list = ids(&body);
+        assert!(!list.is_empty() && !list.contains(&kettle) && !list.contains(&scale), "{list:?}");
+        let (status, body) = get(&state, &format!(
+            "/v1/recommendations?key={key}&placement=for-you&customer_id=fresh-shopper&customer_token={token}"
+        )).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(!ids(&body).is_empty() && !ids(&body).contains(&scale), "{body}");
+
+        let (status, body) = get(&state, &format!("/v1/widget/state?key={key}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body["recommendations"].as_array().is_some_and(|r| !r.is_empty()), "anonymous panel: best sellers: {body}");
+        let install = db.plugin_install(shop.id, "recommender").await.expect("read").expect("installed");
+        assert_eq!(install.last_error, None, "the plugin returned only known products, within the limit");
+    }
+);
+
+both_backends!(
+    async fn bad_input_and_a_shop_without_sales(db) {
+        let (shop, _keys) = testing::shop(&db, "empty").await;
+        let state = AppState::new(db.clone());
+        let key = &shop.publishable_key;
+        let (status, body) = get(&state, &format!("/v1/recommendations?key={key}&placement=home")).await;
+        assert_eq!((status, ids(&body).len()), (StatusCode::OK, 0), "no recommender installed: empty: {body}");
+
+        install_recommender(&state.plugins, &shop).await;
+        let active = state.plugins.recommender(shop.id).await.expect("read").expect("enabled");
+        let report = state.plugins.train_shop(&shop, &active, &|_, _| {}).await.expect("train over no orders");
+        assert_eq!(report.orders, 0);
+        for uri in [
+            format!("/v1/recommendations?key={key}&placement=home"),
+            format!("/v1/recommendations?key={key}&placement=product&product_id=nope"),
+            format!("/v1/recommendations?key={key}&placement=for-you&customer_id=ada&customer_token={}", "0".repeat(64)),
+        ] {
+            let (status, body) = get(&state, &uri).await;
+            assert_eq!((status, ids(&body).len()), (StatusCode::OK, 0), "a shop with no sales: empty, not an error: {uri} {body}");
+        }
+        for uri in [
+            format!("/v1/recommendations?key={key}&placement=sidebar"),
+            format!("/v1/recommendations?key={key}&placement=product"),
+            format!("/v1/recommendations?key={key}&placement=home&limit=0"),
+        ] {
+            let (status, body) = get(&state, &uri).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri} {body}");
+        }
+        let (status, _) = get(&state, "/v1/recommendations?key=pk_unknown&placement=home").await;
+        assert!(status.is_client_error());
+
+        // Sales of products the catalogue does not know (`ghost`) and of one that is no
+        // longer available (`gone`): the plugin recommends them, the host drops them and
+        // records the unknown ids against the plugin.
+        for (id, available) in [("tea", true), ("cup", true), ("gone", false)] {
+            let product: Product = serde_json::from_value(json!({
+                "id": id, "title": id, "price": 500, "category": "Tea Ware", "available": available
+            }))
+            .expect("product");
+            db.upsert_product(shop.id, &shop.currency, &product).await.expect("product stored");
+        }
+        for n in 0..5 {
+            let products = ["tea", "cup", "ghost", "gone"].map(str::to_owned);
+            buy(&db, &shop, &format!("o{n}"), &format!("c{n}"), &products).await;
+        }
+        state.plugins.train_shop(&shop, &active, &|_, _| {}).await.expect("train");
+        let (status, body) = get(&state, &format!("/v1/recommendations?key={key}&placement=product&product_id=tea")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(ids(&body), vec!["cup".to_owned()], "only the known, available partner: {body}");
+        let install = db.plugin_install(shop.id, "recommender").await.expect("read").expect("installed");
+        assert!(install.last_error.as_deref().is_some_and(|e| e.contains("1 of them unknown")), "{:?}", install.last_error);
+        assert_eq!(install.status, "enabled", "dropped items are recorded, not counted as call failures");
+    }
+);
