@@ -48,7 +48,7 @@ trap cleanup EXIT
 export PATRON_DATA_DIR=$TMP
 patron() { "$PATRON_BIN" "$@"; }
 
-echo "== seeding $CUSTOMERS demo customers in $TMP (${DATABASE_URL:+postgres}${DATABASE_URL:-sqlite})"
+echo "== seeding $CUSTOMERS demo customers in $TMP ($([[ -n "${DATABASE_URL:-}" ]] && echo PostgreSQL || echo SQLite))"
 patron demo seed --customers "$CUSTOMERS" | tee "$TMP/seed.log" | tail -n 2
 SECRET=$(grep -o 'sk_[A-Za-z0-9_]*' "$TMP/seed.log" | head -n 1)
 PUBLISHABLE=$(grep -o 'pk_[A-Za-z0-9_]*' "$TMP/seed.log" | head -n 1)
@@ -98,7 +98,6 @@ lines += [url] * anonymous
 open(out, "w").write("\n".join(lines) + "\n")
 PY
 
-# Sanity: a member gets their state, a forged token gets none.
 FIRST_MEMBER=$(head -n 1 "$TMP/urls.txt")
 
 echo "== serving on 127.0.0.1:$PORT"
@@ -108,6 +107,7 @@ for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$PORT/health" >/dev/null && break
   sleep 0.1
 done
+# Sanity: a member gets their state, a forged token gets none.
 curl -fs "$FIRST_MEMBER" | python3 -c 'import json,sys; m=json.load(sys.stdin)["member"]; assert m, "no member state"; print("member state ok: tier", (m.get("tier") or {}).get("name"), "balance", m["points"]["balance"])'
 curl -fs "${FIRST_MEMBER%customer_token=*}customer_token=$(printf '0%.0s' $(seq 64))" \
   | python3 -c 'import json,sys; assert json.load(sys.stdin)["member"] is None; print("forged token: anonymous state ok")'
