@@ -133,6 +133,12 @@ impl PluginHost {
                 }
             }
             report.customers += profiles.len() as u64;
+            // A first pass fills the membership table from empty: statistics refreshed as it
+            // grows (10×, 100×, 1000× a page) keep PostgreSQL's per-customer lookups on the
+            // right index instead of plans made for an empty table.
+            if apply && [1, 10, 100, 1000].map(|pages| pages * BATCH as u64).contains(&report.customers) {
+                db.analyze_memberships().await?;
+            }
             progress(report.customers, total);
             match next {
                 Some(next) => after = Some(next),

@@ -222,6 +222,15 @@ impl Db {
         w.commit().await
     }
 
+    /// Refreshes the planner's statistics of the membership table (PostgreSQL; SQLite
+    /// plans these lookups well without them).
+    pub async fn analyze_memberships(&self) -> StoreResult<()> {
+        if self.backend() == super::Backend::Postgres {
+            sqlx::query("ANALYZE segment_memberships").execute(self.pool()).await?;
+        }
+        Ok(())
+    }
+
     async fn grouped(&self, sql: &str, shop_id: i64, first: i64, last: i64) -> StoreResult<HashMap<i64, Vec<String>>> {
         let rows: Vec<(i64, String)> =
             sqlx::query_as(sql).bind(shop_id).bind(first).bind(last).fetch_all(self.pool()).await?;
