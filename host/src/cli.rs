@@ -205,17 +205,37 @@ impl Cli {
     }
 }
 
-async fn train_recommendations(db: Db, config: &Config, shop: &Shop) -> anyhow::Result<()> {
+/// The shop's enabled plugins of `world` (at least one), with a host that caches
+/// compiled components under the data directory.
+async fn enabled_plugins(
+    db: Db,
+    config: &Config,
+    shop: &Shop,
+    world: patron_runtime::World,
+) -> anyhow::Result<(crate::plugins::PluginHost, Vec<crate::plugins::Active>)> {
     let plugins = crate::plugins::PluginHost::new(db, Some(config.data_dir.join("plugin-cache")));
-    let recommenders = plugins.active(shop.id, patron_runtime::World::Recommender).await?;
-    anyhow::ensure!(!recommenders.is_empty(), "no recommender plugin is enabled for `{}`", shop.name);
+    let active = plugins.active(shop.id, world).await?;
+    anyhow::ensure!(!active.is_empty(), "no {} plugin is enabled for `{}`", world.name(), shop.name);
+    Ok((plugins, active))
+}
+
+/// A progress bar for one plugin's pass over the shop, counting `unit`.
+fn pass_progress_bar(active: &crate::plugins::Active, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{msg}} {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}})"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(active.plugin.label().to_owned());
+    bar
+}
+
+async fn train_recommendations(db: Db, config: &Config, shop: &Shop) -> anyhow::Result<()> {
+    let (plugins, recommenders) = enabled_plugins(db, config, shop, patron_runtime::World::Recommender).await?;
     for active in recommenders {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} orders ({per_sec}, {eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_message(active.plugin.label().to_owned());
+        let bar = pass_progress_bar(&active, "orders");
         let progress = |done: u64, total: u64| {
             bar.set_length(total);
             bar.set_position(done);
@@ -235,16 +255,9 @@ async fn train_recommendations(db: Db, config: &Config, shop: &Shop) -> anyhow::
 }
 
 async fn recompute_segments(db: Db, config: &Config, shop: &Shop) -> anyhow::Result<()> {
-    let plugins = crate::plugins::PluginHost::new(db, Some(config.data_dir.join("plugin-cache")));
-    let segmenters = plugins.active(shop.id, patron_runtime::World::Segmenter).await?;
-    anyhow::ensure!(!segmenters.is_empty(), "no segmenter plugin is enabled for `{}`", shop.name);
+    let (plugins, segmenters) = enabled_plugins(db, config, shop, patron_runtime::World::Segmenter).await?;
     for active in segmenters {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} customers ({per_sec}, {eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_message(active.plugin.label().to_owned());
+        let bar = pass_progress_bar(&active, "customers");
         let progress = |done: u64, total: u64| {
             bar.set_length(total);
             bar.set_position(done);
