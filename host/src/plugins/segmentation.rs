@@ -8,6 +8,7 @@ use patron_runtime::types::Profile;
 use serde::Serialize;
 
 use super::{Active, CallFailure, PluginHost, convert};
+use crate::store::segments::MembershipChange;
 use crate::store::shops::Shop;
 use crate::store::{StoreError, StoreResult, now_ms};
 
@@ -98,10 +99,14 @@ impl PluginHost {
                     for ((customer_id, label), segments) in ids.iter().zip(&labels).zip(results) {
                         let wanted: BTreeSet<String> = segments.into_iter().filter(|s| !s.trim().is_empty()).collect();
                         let current = current_all.remove(customer_id).unwrap_or_default();
-                        for segment in wanted.difference(&current) {
+                        let change = MembershipChange {
+                            joined: wanted.difference(&current).cloned().collect(),
+                            left: current.difference(&wanted).cloned().collect(),
+                        };
+                        for segment in &change.joined {
                             *report.joined.entry(segment.clone()).or_default() += 1;
                         }
-                        for segment in current.difference(&wanted) {
+                        for segment in &change.left {
                             *report.left.entry(segment.clone()).or_default() += 1;
                         }
                         for segment in &wanted {
@@ -111,12 +116,12 @@ impl PluginHost {
                                 samples.push(label.clone());
                             }
                         }
-                        if wanted != current {
-                            changes.push((*customer_id, wanted));
+                        if !change.joined.is_empty() || !change.left.is_empty() {
+                            changes.push((*customer_id, change));
                         }
                     }
                     if apply {
-                        db.set_segments_many(shop.id, &active.install.name, &changes).await?;
+                        db.apply_membership_changes(shop.id, &active.install.name, &changes).await?;
                     }
                 }
                 Ok(results) => {

@@ -209,15 +209,46 @@ impl Db {
         Ok(grouped)
     }
 
-    /// Sets many customers' segments from one source in one transaction.
-    pub async fn set_segments_many(&self, shop_id: i64, source: &str, changes: &[(i64, BTreeSet<String>)]) -> StoreResult<()> {
-        if changes.is_empty() {
+    /// Applies many customers' membership changes from one source in one transaction:
+    /// stints that end are closed one by one (rare after a first pass), new stints are
+    /// written with multi-row inserts.
+    pub async fn apply_membership_changes(&self, shop_id: i64, source: &str, changes: &[(i64, MembershipChange)]) -> StoreResult<()> {
+        /// Rows per INSERT: 5 parameters each stays far below both backends' limits.
+        const ROWS_PER_INSERT: usize = 1_000;
+        let joins: Vec<(i64, &String)> =
+            changes.iter().flat_map(|(customer_id, change)| change.joined.iter().map(move |s| (*customer_id, s))).collect();
+        if joins.is_empty() && changes.iter().all(|(_, change)| change.left.is_empty()) {
             return Ok(());
         }
         let now = now_ms();
+        let numbered = self.backend() == super::Backend::Postgres;
         let mut w = self.write().await?;
-        for (customer_id, segments) in changes {
-            set_segments(&mut w.tx, shop_id, *customer_id, source, segments, now).await?;
+        for (customer_id, change) in changes {
+            for segment in &change.left {
+                sqlx::query(
+                    "UPDATE segment_memberships SET left_at = $5 WHERE shop_id = $1 AND customer_id = $2 AND source = $3 \
+                     AND segment = $4 AND left_at IS NULL",
+                )
+                .bind(shop_id)
+                .bind(customer_id)
+                .bind(source)
+                .bind(segment)
+                .bind(now)
+                .execute(&mut *w.tx)
+                .await?;
+            }
+        }
+        for chunk in joins.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO segment_memberships (shop_id, segment, customer_id, source, joined_at) VALUES {} \
+                 ON CONFLICT (shop_id, segment, customer_id, joined_at) DO NOTHING",
+                super::bulk::value_tuples(numbered, chunk.len(), 5)
+            );
+            let mut query = sqlx::query(&sql);
+            for (customer_id, segment) in chunk {
+                query = query.bind(shop_id).bind(*segment).bind(*customer_id).bind(source).bind(now);
+            }
+            query.execute(&mut *w.tx).await?;
         }
         w.commit().await
     }
