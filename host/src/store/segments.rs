@@ -40,17 +40,7 @@ pub(crate) async fn set_segments(
         left: current.difference(segments).cloned().collect(),
     };
     for segment in &change.left {
-        sqlx::query(
-            "UPDATE segment_memberships SET left_at = $5 WHERE shop_id = $1 AND customer_id = $2 AND source = $3 \
-             AND segment = $4 AND left_at IS NULL",
-        )
-        .bind(shop_id)
-        .bind(customer_id)
-        .bind(source)
-        .bind(segment)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
+        end_stint(conn, shop_id, customer_id, source, segment, at).await?;
     }
     for segment in &change.joined {
         sqlx::query(
@@ -68,7 +58,36 @@ pub(crate) async fn set_segments(
     Ok(change)
 }
 
-pub(crate) async fn add_tag(conn: &mut AnyConnection, shop_id: i64, customer_id: i64, tag: &str, source: &str) -> StoreResult<()> {
+/// Ends a customer's current stint in `segment` from `source` at `at`.
+async fn end_stint(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    source: &str,
+    segment: &str,
+    at: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE segment_memberships SET left_at = $5 WHERE shop_id = $1 AND customer_id = $2 AND source = $3 \
+         AND segment = $4 AND left_at IS NULL",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(source)
+    .bind(segment)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn add_tag(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    tag: &str,
+    source: &str,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO customer_tags (shop_id, customer_id, tag, source, added_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (shop_id, customer_id, tag) DO NOTHING",
@@ -122,19 +141,6 @@ impl Db {
             .await?)
     }
 
-    /// Segments a customer holds now from one source (plugin install).
-    pub async fn current_segments_from(&self, shop_id: i64, customer_id: i64, source: &str) -> StoreResult<BTreeSet<String>> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT segment FROM segment_memberships WHERE shop_id = $1 AND customer_id = $2 AND source = $3 AND left_at IS NULL",
-        )
-        .bind(shop_id)
-        .bind(customer_id)
-        .bind(source)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.into_iter().collect())
-    }
-
     pub async fn current_segments(&self, shop_id: i64, customer_id: i64) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT segment FROM segment_memberships WHERE shop_id = $1 AND customer_id = $2 AND left_at IS NULL \
@@ -157,7 +163,9 @@ impl Db {
         .bind(at)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(|r| Ok(SegmentSize { segment: r.try_get("segment")?, members: r.try_get("members")? })).collect()
+        rows.iter()
+            .map(|r| Ok(SegmentSize { segment: r.try_get("segment")?, members: r.try_get("members")? }))
+            .collect()
     }
 
     /// Tags of the customers whose ids are in `first..=last`, by customer.
@@ -172,7 +180,12 @@ impl Db {
     }
 
     /// Current segments (from any source) of the customers whose ids are in `first..=last`.
-    pub async fn segments_in_range(&self, shop_id: i64, first: i64, last: i64) -> StoreResult<HashMap<i64, Vec<String>>> {
+    pub async fn segments_in_range(
+        &self,
+        shop_id: i64,
+        first: i64,
+        last: i64,
+    ) -> StoreResult<HashMap<i64, Vec<String>>> {
         self.grouped(
             "SELECT DISTINCT customer_id, segment FROM segment_memberships WHERE shop_id = $1 AND customer_id >= $2 \
              AND customer_id <= $3 AND left_at IS NULL ORDER BY segment",
@@ -212,11 +225,18 @@ impl Db {
     /// Applies many customers' membership changes from one source in one transaction:
     /// stints that end are closed one by one (rare after a first pass), new stints are
     /// written with multi-row inserts.
-    pub async fn apply_membership_changes(&self, shop_id: i64, source: &str, changes: &[(i64, MembershipChange)]) -> StoreResult<()> {
+    pub async fn apply_membership_changes(
+        &self,
+        shop_id: i64,
+        source: &str,
+        changes: &[(i64, MembershipChange)],
+    ) -> StoreResult<()> {
         /// Rows per INSERT: 5 parameters each stays far below both backends' limits.
         const ROWS_PER_INSERT: usize = 1_000;
-        let joins: Vec<(i64, &String)> =
-            changes.iter().flat_map(|(customer_id, change)| change.joined.iter().map(move |s| (*customer_id, s))).collect();
+        let joins: Vec<(i64, &String)> = changes
+            .iter()
+            .flat_map(|(customer_id, change)| change.joined.iter().map(move |s| (*customer_id, s)))
+            .collect();
         if joins.is_empty() && changes.iter().all(|(_, change)| change.left.is_empty()) {
             return Ok(());
         }
@@ -225,17 +245,7 @@ impl Db {
         let mut w = self.write().await?;
         for (customer_id, change) in changes {
             for segment in &change.left {
-                sqlx::query(
-                    "UPDATE segment_memberships SET left_at = $5 WHERE shop_id = $1 AND customer_id = $2 AND source = $3 \
-                     AND segment = $4 AND left_at IS NULL",
-                )
-                .bind(shop_id)
-                .bind(customer_id)
-                .bind(source)
-                .bind(segment)
-                .bind(now)
-                .execute(&mut *w.tx)
-                .await?;
+                end_stint(&mut w.tx, shop_id, *customer_id, source, segment, now).await?;
             }
         }
         for chunk in joins.chunks(ROWS_PER_INSERT) {
@@ -273,7 +283,13 @@ impl Db {
     }
 
     /// Current members of a segment after customer id `after`, in id order.
-    pub async fn segment_members(&self, shop_id: i64, segment: &str, after: Option<i64>, limit: i64) -> StoreResult<Vec<i64>> {
+    pub async fn segment_members(
+        &self,
+        shop_id: i64,
+        segment: &str,
+        after: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT customer_id FROM segment_memberships WHERE shop_id = $1 AND segment = $2 AND left_at IS NULL \
              AND customer_id > $3 ORDER BY customer_id LIMIT $4",
