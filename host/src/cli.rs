@@ -1,6 +1,7 @@
 //! The `patron` command line.
 
 pub mod plugin;
+pub mod recs;
 
 use std::path::PathBuf;
 
@@ -56,9 +57,9 @@ pub enum Command {
     /// Segments: recompute them with the enabled segmenter plugins, or show their sizes.
     #[command(subcommand)]
     Segments(SegmentsCommand),
-    /// Recommendations: rebuild the model of the enabled recommender.
+    /// Recommendations: rebuild the model, report what they earned, evaluate offline.
     #[command(subcommand)]
-    Recs(RecsCommand),
+    Recs(recs::RecsCommand),
     /// Install and manage plugins, or scaffold a new one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -73,15 +74,6 @@ pub enum SegmentsCommand {
     },
     /// Show how many customers each segment holds.
     Sizes {
-        #[arg(long)]
-        shop: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum RecsCommand {
-    /// Rebuild the recommendation model of every enabled recommender over all orders now.
-    Train {
         #[arg(long)]
         shop: String,
     },
@@ -184,10 +176,7 @@ impl Cli {
                 }
                 Ok(())
             }
-            Command::Recs(RecsCommand::Train { shop }) => {
-                let shop = find_shop(&db, &shop).await?;
-                train_recommendations(db, &config, &shop).await
-            }
+            Command::Recs(command) => recs::run(db, &config, command).await,
             Command::Plugin(command) => plugin::run(db, config.data_dir.join("plugin-cache"), command).await,
             Command::Shop(ShopCommand::List) => {
                 for shop in db.shops().await? {
@@ -207,7 +196,7 @@ impl Cli {
 
 /// The shop's enabled plugins of `world` (at least one), with a host that caches
 /// compiled components under the data directory.
-async fn enabled_plugins(
+pub(crate) async fn enabled_plugins(
     db: Db,
     config: &Config,
     shop: &Shop,
@@ -220,7 +209,7 @@ async fn enabled_plugins(
 }
 
 /// A progress bar for one plugin's pass over the shop, counting `unit`.
-fn pass_progress_bar(active: &crate::plugins::Active, unit: &str) -> indicatif::ProgressBar {
+pub(crate) fn pass_progress_bar(active: &crate::plugins::Active, unit: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(&format!(
@@ -230,28 +219,6 @@ fn pass_progress_bar(active: &crate::plugins::Active, unit: &str) -> indicatif::
     );
     bar.set_message(active.plugin.label().to_owned());
     bar
-}
-
-async fn train_recommendations(db: Db, config: &Config, shop: &Shop) -> anyhow::Result<()> {
-    let (plugins, recommenders) = enabled_plugins(db, config, shop, patron_runtime::World::Recommender).await?;
-    for active in recommenders {
-        let bar = pass_progress_bar(&active, "orders");
-        let progress = |done: u64, total: u64| {
-            bar.set_length(total);
-            bar.set_position(done);
-        };
-        let started = std::time::Instant::now();
-        let report = plugins.train_shop(shop, &active, &progress).await?;
-        bar.finish_and_clear();
-        println!(
-            "{}: model of {} bytes over {} orders in {:.1}s",
-            report.plugin,
-            report.model_bytes,
-            report.orders,
-            started.elapsed().as_secs_f64()
-        );
-    }
-    Ok(())
 }
 
 async fn recompute_segments(db: Db, config: &Config, shop: &Shop) -> anyhow::Result<()> {

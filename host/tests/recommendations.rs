@@ -10,6 +10,7 @@ use patron::auth::customer_token;
 use patron::demo::SeedOptions;
 use patron::demo::catalog::{planted_pairs, product_id};
 use patron::plugins::PluginHost;
+use patron::plugins::recommendation_evaluation::EvaluationOptions;
 use patron::scheduler::{Ran, Scheduler, TRAIN_RECS};
 use patron::store::orders::OrderInput;
 use patron::store::products::Product;
@@ -23,7 +24,16 @@ use tower::ServiceExt;
 const DEMO_END: i64 = 1_780_000_000_000;
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
-    let request = Request::builder().method("GET").uri(uri).body(Body::empty()).expect("request");
+    send(state, "GET", uri, None, None).await
+}
+
+async fn send(state: &AppState, method: &str, uri: &str, secret: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(secret) = secret {
+        request = request.header("authorization", format!("Bearer {secret}"));
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let request = request.header("content-type", "application/json").body(body).expect("request");
     let response = app(state.clone()).oneshot(request).await.expect("infallible");
     let status = response.status();
     let bytes = response.into_body().collect().await.expect("body").to_bytes();
@@ -45,9 +55,13 @@ fn ids(body: &Value) -> Vec<String> {
 }
 
 async fn buy(db: &Db, shop: &Shop, order_id: &str, customer: &str, products: &[String]) {
+    buy_at(db, shop, order_id, customer, products, now_ms()).await;
+}
+
+async fn buy_at(db: &Db, shop: &Shop, order_id: &str, customer: &str, products: &[String], at: i64) {
     let lines: Vec<Value> = products.iter().map(|p| json!({"product_id": p, "title": p, "quantity": 1, "unit_price": 1_000})).collect();
     let input: OrderInput = serde_json::from_value(json!({
-        "id": order_id, "customer": {"external_id": customer}, "placed_at": now_ms(), "lines": lines
+        "id": order_id, "customer": {"external_id": customer}, "placed_at": at, "lines": lines
     }))
     .expect("order");
     let (order, customer) = input.validate(&shop.currency).expect("valid");
@@ -119,6 +133,21 @@ both_backends!(
         assert!(body["recommendations"].as_array().is_some_and(|r| !r.is_empty()), "anonymous panel: best sellers: {body}");
         let install = db.plugin_install(shop.id, "recommender").await.expect("read").expect("installed");
         assert_eq!(install.last_error, None, "the plugin returned only known products, within the limit");
+
+        // Offline evaluation trains its own model and leaves the served one alone.
+        let active = state.plugins.recommender(shop.id).await.expect("read").expect("enabled");
+        let options = EvaluationOptions { k: 10, max_customers: Some(300) };
+        let report = state.plugins.evaluate_recommender(&shop, &active, options, &|_, _| {}).await.expect("evaluate");
+        let served = db.recommendation_model(shop.id, "recommender").await.expect("read").expect("stored");
+        assert_eq!(served.built_at, stored.built_at, "evaluation does not replace the serving model");
+        assert_eq!(report.customers, 300);
+        assert!(report.held_out_orders > 1_000 && report.training_orders + report.held_out_orders <= stored.orders_seen as u64 + 1, "{report:?}");
+        let scores: Vec<&str> = report.strategies.iter().map(|s| s.strategy).collect();
+        assert_eq!(scores, ["popular", "frequently-bought-together", "for-you", "recently-viewed"]);
+        let hit_rate = |name: &str| report.strategies.iter().find(|s| s.strategy == name).map(|s| s.hit_rate).unwrap_or_default();
+        eprintln!("{report:#?}");
+        assert!(hit_rate("popular") > 0.0, "{report:?}");
+        assert!(hit_rate("for-you") > hit_rate("popular"), "the personal list beats best sellers on the demo shop: {report:?}");
     }
 );
 
@@ -174,5 +203,100 @@ both_backends!(
         let install = db.plugin_install(shop.id, "recommender").await.expect("read").expect("installed");
         assert!(install.last_error.as_deref().is_some_and(|e| e.contains("1 of them unknown")), "{:?}", install.last_error);
         assert_eq!(install.status, "enabled", "dropped items are recorded, not counted as call failures");
+    }
+);
+
+fn impression(id: &str, at: i64, placement: &str, items: &[(&str, &str, &str)]) -> Value {
+    let items: Vec<Value> =
+        items.iter().map(|(rec, product, strategy)| json!({"recommendation_id": rec, "product_id": product, "strategy": strategy})).collect();
+    json!({"id": id, "kind": "recommendation_impression", "time": at, "properties": {"placement": placement, "items": items}})
+}
+
+fn click(id: &str, at: i64, placement: &str, (rec, product, strategy): (&str, &str, &str)) -> Value {
+    json!({"id": id, "kind": "recommendation_click", "time": at, "properties": {
+        "placement": placement, "recommendation_id": rec, "product_id": product, "strategy": strategy
+    }})
+}
+
+both_backends!(
+    async fn clicks_are_attributed_to_the_orders_that_follow_them(db) {
+        const MINUTE: i64 = 60_000;
+        const DAY: i64 = 24 * 60 * MINUTE;
+        let (shop, keys) = testing::shop(&db, "attribution").await;
+        let state = AppState::new(db.clone());
+        let events_uri = format!("/v1/events?key={}", shop.publishable_key);
+        let now = now_ms();
+        let t0 = now - 20 * DAY;
+        let token = customer_token(&shop.secret_hash, "ann").expect("token");
+        let fbt = "frequently-bought-together";
+        let batch = json!({"anonymous_id": "ann-browser", "customer_id": "ann", "customer_token": token, "events": [
+            impression("i1", t0, "product", &[("r1", "mug", fbt), ("r2", "tea", fbt)]),
+            impression("i2", t0, "home", &[("r3", "pot", "popular")]),
+            click("c1", t0 + MINUTE, "product", ("r1", "mug", fbt)),
+            // The same recommendation clicked again (back button): one click.
+            click("c2", t0 + 2 * MINUTE, "product", ("r1", "mug", fbt)),
+            // A forged event cannot add rows to the report.
+            click("c3", t0 + 3 * MINUTE, "sidebar", ("r9", "pot", "mind-reading")),
+            // Not a usable click: no recommendation id.
+            json!({"id": "c4", "kind": "recommendation_click", "time": t0, "properties": {"product_id": "mug"}}),
+        ]});
+        let (status, body) = send(&state, "POST", &events_uri, None, Some(batch)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // An anonymous shopper clicks a home recommendation and signs in later.
+        let anonymous = json!({"anonymous_id": "bob-browser", "events": [
+            impression("i3", t0, "home", &[("r4", "pot", "popular")]),
+            click("c5", t0 + MINUTE, "home", ("r4", "pot", "popular")),
+        ]});
+        send(&state, "POST", &events_uri, None, Some(anonymous)).await;
+        let bob_token = customer_token(&shop.secret_hash, "bob").expect("token");
+        let identify = json!({"anonymous_id": "bob-browser", "customer_id": "bob", "customer_token": bob_token});
+        let (status, body) = send(&state, "POST", &format!("/v1/identify?key={}", shop.publishable_key), None, Some(identify)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        let products = |ids: &[&str]| ids.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        // Ann: before the click (not attributed), within the window (attributed, once),
+        // another within the window without the clicked product, and one too late.
+        buy_at(&db, &shop, "ann-before", "ann", &products(&["mug"]), t0 - MINUTE).await;
+        buy_at(&db, &shop, "ann-after", "ann", &products(&["mug", "tea"]), t0 + DAY).await;
+        buy_at(&db, &shop, "ann-other", "ann", &products(&["tea"]), t0 + DAY).await;
+        buy_at(&db, &shop, "ann-late", "ann", &products(&["mug"]), t0 + 8 * DAY).await;
+        // Someone who never clicked buys the mug: not attributed.
+        buy_at(&db, &shop, "cyd-1", "cyd", &products(&["mug"]), t0 + DAY).await;
+        buy_at(&db, &shop, "bob-1", "bob", &products(&["pot", "tea"]), t0 + 2 * DAY).await;
+
+        let uri = "/v1/recommendations/report?window_days=7";
+        let (status, report) = send(&state, "GET", uri, Some(&keys.secret), None).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        let row = |placement: &str, strategy: &str| {
+            report["rows"].as_array().and_then(|rows| {
+                rows.iter().find(|r| r["placement"] == placement && r["strategy"] == strategy).cloned()
+            })
+        };
+        let product = row("product", fbt).expect("product row");
+        assert_eq!((product["impressions"].as_i64(), product["clicks"].as_i64()), (Some(2), Some(1)), "{report}");
+        assert_eq!(product["click_through_rate"], 0.5);
+        // `ann-after`: two lines of 1 000, only the mug was clicked.
+        assert_eq!((product["orders"].as_i64(), product["revenue"].as_i64(), product["item_revenue"].as_i64()), (Some(1), Some(2_000), Some(1_000)), "{report}");
+        let home = row("home", "popular").expect("home row");
+        assert_eq!((home["impressions"].as_i64(), home["clicks"].as_i64(), home["orders"].as_i64()), (Some(2), Some(1), Some(1)), "the signed-in browser's click counts: {report}");
+        let other = row("other", "other").expect("forged names are grouped");
+        assert_eq!((other["clicks"].as_i64(), other["orders"].as_i64()), (Some(1), Some(0)));
+        assert_eq!(report["rows"].as_array().map(Vec::len), Some(3), "{report}");
+        assert_eq!((report["total"]["impressions"].as_i64(), report["total"]["clicks"].as_i64(), report["total"]["orders"].as_i64()), (Some(4), Some(3), Some(2)));
+
+        // A shorter window drops Bob's order (two days after his click).
+        let (_, report) = send(&state, "GET", "/v1/recommendations/report?window_days=1", Some(&keys.secret), None).await;
+        assert_eq!(report["total"]["orders"].as_i64(), Some(1), "{report}");
+        // A period before the events: nothing.
+        let until = t0 - DAY;
+        let (_, report) = send(&state, "GET", &format!("/v1/recommendations/report?until={until}"), Some(&keys.secret), None).await;
+        assert_eq!((report["rows"].as_array().map(Vec::len), report["total"]["impressions"].as_i64()), (Some(0), Some(0)), "{report}");
+
+        for bad in ["window_days=91", "window_days=-1", "since=yesterday", "since=2030-01-01T00:00:00Z&until=2029-01-01T00:00:00Z"] {
+            let (status, body) = send(&state, "GET", &format!("/v1/recommendations/report?{bad}"), Some(&keys.secret), None).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        }
+        let (status, _) = send(&state, "GET", &format!("/v1/recommendations/report?key={}", shop.publishable_key), None, None).await;
+        assert!(status.is_client_error(), "the report needs the secret key");
     }
 );

@@ -7,6 +7,10 @@
 //! not know is not an error: the plugin falls back to best sellers (a product page of a
 //! product not yet synced still gets a strip). A shop with no sales or no enabled
 //! recommender gets an empty list.
+//!
+//! `GET /v1/recommendations/report` (secret key): impressions, clicks, click-through rate
+//! and attributed orders per placement and strategy, over `since`..`until` (RFC 3339 or
+//! unix ms; default the last 30 days) with an attribution `window_days` (default 7).
 
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -16,17 +20,24 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiResult;
-use super::keys::PublicShop;
+use super::keys::{PublicShop, SecretShop};
 use super::state::AppState;
 use super::widget_state::verified_shopper;
 use crate::plugins::recommendations::{MAX_LIMIT, Placement, Recommendation, RecsRequest};
 use crate::store::customers::InvalidInput;
+use crate::store::now_ms;
+use crate::store::recommendation_report::{AttributionReport, DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, ReportPeriod};
+use crate::timestamp::Timestamp;
 
 /// Items returned when the request names no limit.
 pub const DEFAULT_LIMIT: usize = 8;
+/// The period a report covers when the request names none.
+pub const DEFAULT_REPORT_DAYS: i64 = 30;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/recommendations", get(recommendations))
+    Router::new()
+        .route("/v1/recommendations", get(recommendations))
+        .route("/v1/recommendations/report", get(report))
 }
 
 #[derive(Deserialize)]
@@ -79,4 +90,44 @@ async fn recommendations(
     let items = state.plugins.recommend(&shop, &request).await?;
     let body = RecsResponse { placement: request.placement.name(), items };
     Ok(([(header::CACHE_CONTROL, "private, no-store")], Json(body)))
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    since: Option<String>,
+    until: Option<String>,
+    window_days: Option<i64>,
+}
+
+fn time(field: &'static str, text: Option<&str>) -> Result<Option<i64>, InvalidInput> {
+    let Some(text) = text else { return Ok(None) };
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .or_else(|| Timestamp::parse(text).map(|t| t.0))
+        .map(Some)
+        .ok_or_else(|| InvalidInput::new(field, format!("`{text}` is neither an RFC 3339 time nor unix milliseconds")))
+}
+
+fn period(query: &ReportQuery, now: i64) -> Result<ReportPeriod, InvalidInput> {
+    let window_days = query.window_days.unwrap_or(DEFAULT_WINDOW_DAYS);
+    if !(0..=MAX_WINDOW_DAYS).contains(&window_days) {
+        return Err(InvalidInput::new("window_days", format!("must be between 0 and {MAX_WINDOW_DAYS}")));
+    }
+    let default = ReportPeriod::last_days(DEFAULT_REPORT_DAYS, window_days, now);
+    let until = time("until", query.until.as_deref())?.unwrap_or(default.until);
+    let since = time("since", query.since.as_deref())?.unwrap_or(until - (default.until - default.since));
+    if since >= until {
+        return Err(InvalidInput::new("since", "must be before `until`"));
+    }
+    Ok(ReportPeriod { since, until, window_days })
+}
+
+async fn report(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Query(query): Query<ReportQuery>,
+) -> ApiResult<Json<AttributionReport>> {
+    let period = period(&query, now_ms())?;
+    Ok(Json(state.db.recommendation_report(shop.id, &shop.currency, period).await?))
 }

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod dry_run;
 pub mod hooks;
 pub mod kv;
+pub mod recommendation_evaluation;
 pub mod recommendations;
 pub mod segmentation;
 

@@ -13,6 +13,7 @@ use patron_runtime::types::{Product as WitProduct, RecommendRequest};
 use serde::Serialize;
 
 use super::{Active, PluginHost, convert, lock};
+use crate::store::orders::Order;
 use crate::store::shops::Shop;
 use crate::store::{StoreError, StoreResult, now_ms};
 
@@ -27,7 +28,7 @@ const HISTORY: usize = 50;
 const MODEL_CHECK: Duration = Duration::from_secs(5);
 /// The most a request may ask for.
 pub const MAX_LIMIT: usize = 50;
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Reports progress as (orders done, orders in all).
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
@@ -154,26 +155,49 @@ impl PluginHost {
     /// [`TRAIN_CHUNK`] orders with the catalogue, and stores it. A plugin failure stops
     /// the run and keeps the previous model.
     pub async fn train_shop(&self, shop: &Shop, active: &Active, progress: Progress<'_>) -> StoreResult<TrainReport> {
+        let (model, orders) = self.build_model(shop, active, &|_| true, progress).await?;
+        let built_at = self
+            .db()
+            .save_recommendation_model(shop.id, &active.install.name, &model, i64::try_from(orders).unwrap_or(i64::MAX))
+            .await?;
+        lock(&self.inner.models.entries).remove(&(shop.id, active.install.name.clone()));
+        Ok(TrainReport { plugin: active.plugin.label().to_owned(), orders, model_bytes: model.len() as u64, built_at })
+    }
+
+    /// Trains a model over the shop's purchases that `include` accepts, without storing
+    /// it; returns the model and the number of orders it saw.
+    pub(crate) async fn build_model(
+        &self,
+        shop: &Shop,
+        active: &Active,
+        include: &(dyn Fn(&Order) -> bool + Sync),
+        progress: Progress<'_>,
+    ) -> StoreResult<(Vec<u8>, u64)> {
         let db = self.db();
         let total = u64::try_from(db.count_paid_orders(shop.id).await?).unwrap_or(0);
         let catalogue: Arc<Vec<WitProduct>> =
             Arc::new(db.products(shop.id).await?.iter().map(|p| convert::product(p, &shop.currency)).collect());
         let mut model: Option<Vec<u8>> = None;
         let mut after: Option<String> = None;
-        let mut done = 0u64;
+        let (mut read, mut trained) = (0u64, 0u64);
         loop {
             let page = db.paid_orders_page(shop.id, after.as_deref(), TRAIN_CHUNK).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
-            let orders: Vec<_> = page.iter().map(|o| convert::order(o, o.customer_id.unwrap_or_default())).collect();
+            read += page.len() as u64;
+            let orders: Vec<_> = page
+                .iter()
+                .filter(|o| include(o))
+                .map(|o| convert::order(o, o.customer_id.unwrap_or_default()))
+                .collect();
+            trained += orders.len() as u64;
             let (previous, catalogue) = (model.take(), catalogue.clone());
             let next = self
                 .call(active, move |plugin, ctx| plugin.train(ctx, previous.as_deref(), &orders, &catalogue))
                 .await
                 .map_err(failure)?;
             model = Some(next);
-            done += page.len() as u64;
-            progress(done, total);
+            progress(read, total);
         }
         let model = match model {
             Some(model) => model,
@@ -183,16 +207,7 @@ impl PluginHost {
                 self.call(active, move |plugin, ctx| plugin.train(ctx, None, &[], &catalogue)).await.map_err(failure)?
             }
         };
-        let built_at = db
-            .save_recommendation_model(shop.id, &active.install.name, &model, i64::try_from(done).unwrap_or(i64::MAX))
-            .await?;
-        lock(&self.inner.models.entries).remove(&(shop.id, active.install.name.clone()));
-        Ok(TrainReport {
-            plugin: active.plugin.label().to_owned(),
-            orders: done,
-            model_bytes: model.len() as u64,
-            built_at,
-        })
+        Ok((model, trained))
     }
 
     /// An install's stored model, from memory unless the store has a newer one; an
@@ -229,7 +244,7 @@ impl PluginHost {
     async fn history(&self, shop_id: i64, customer_id: i64) -> StoreResult<Vec<String>> {
         let db = self.db();
         let mut touches = db.recent_purchases(shop_id, customer_id, 0, HISTORY as i64).await?;
-        touches.extend(db.recent_product_views(shop_id, customer_id, (HISTORY * 2) as i64).await?);
+        touches.extend(db.recent_product_views(shop_id, customer_id, i64::MAX, (HISTORY * 2) as i64).await?);
         touches.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.product_id.cmp(&b.product_id)));
         let mut seen = HashSet::new();
         Ok(touches
@@ -348,6 +363,17 @@ mod tests {
         assert_eq!(strategy(2.0, Placement::Home), "popular-in-category");
         assert_eq!(strategy(1.9, Placement::Home), "popular");
         assert_eq!(strategy(f64::NAN, Placement::Home), "popular");
+    }
+
+    #[test]
+    fn the_report_groups_by_every_name_served() {
+        use crate::store::recommendation_report::{PLACEMENTS, STRATEGIES};
+        assert_eq!(PLACEMENTS, Placement::NAMES);
+        for placement in Placement::NAMES.iter().filter_map(|p| Placement::parse(p)) {
+            for tier in 0..5 {
+                assert!(STRATEGIES.contains(&strategy(f64::from(tier) + 0.5, placement)));
+            }
+        }
     }
 
     #[test]

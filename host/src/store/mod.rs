@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod plugins;
 pub mod points;
 pub mod products;
+pub mod recommendation_report;
 pub mod recommendations;
 pub mod segments;
 pub mod shops;

@@ -26,7 +26,7 @@ pub struct Touch {
 }
 
 /// `$first, $first+1, …` for `count` parameters.
-fn placeholders(first: usize, count: usize) -> String {
+pub(super) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
@@ -146,16 +146,17 @@ impl Db {
         rows.iter().map(|r| Ok(Touch { product_id: r.try_get("product_id")?, at: r.try_get("at")? })).collect()
     }
 
-    /// The distinct products a customer viewed (`product_view` events with a
-    /// `product_id` property), each at its latest view, most recent first, read from at
-    /// most their `limit` latest views.
-    pub async fn recent_product_views(&self, shop_id: i64, customer_id: i64, limit: i64) -> StoreResult<Vec<Touch>> {
+    /// The distinct products a customer viewed before `before` (`product_view` events
+    /// with a `product_id` property), each at its latest view, most recent first, read
+    /// from at most their `limit` latest views.
+    pub async fn recent_product_views(&self, shop_id: i64, customer_id: i64, before: i64, limit: i64) -> StoreResult<Vec<Touch>> {
         let rows = sqlx::query(
             "SELECT properties, occurred_at FROM events WHERE shop_id = $1 AND customer_id = $2 AND kind = 'product_view' \
-             ORDER BY occurred_at DESC LIMIT $3",
+             AND occurred_at < $3 ORDER BY occurred_at DESC LIMIT $4",
         )
         .bind(shop_id)
         .bind(customer_id)
+        .bind(before)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
