@@ -1,8 +1,13 @@
 //! Offline evaluation of a recommender on the shop's own data (`patron recs evaluate`):
 //! hold out every customer's last purchase, train a model on the other orders (not
 //! stored: serving keeps its model), then ask each strategy for the customers who have
-//! an earlier purchase what they would be shown just before that last order, and score
-//! the top K against what the order contained.
+//! an earlier purchase what they would be shown when the visit that ended in that last
+//! order began, and score the top K against what the order contained.
+//!
+//! The lists are asked for [`VISIT`] before the order: a shopper views what they are
+//! about to buy during that visit, so history up to the order itself would hand
+//! `recently-viewed` the answer and hide it from `for-you` (which never returns its
+//! own context).
 //!
 //! What each strategy is given mirrors serving: `for-you` the shopper's purchases and
 //! product views before the order, most recent first; `frequently-bought-together` the
@@ -27,6 +32,8 @@ use crate::store::{StoreError, StoreResult};
 pub const STRATEGIES: [&str; 4] = ["popular", "frequently-bought-together", "for-you", "recently-viewed"];
 /// History entries handed to `for-you`, as when serving.
 const HISTORY: usize = 50;
+/// How long before the held-out order the shopper's history ends.
+const VISIT: i64 = 60 * 60 * 1000;
 /// Customers scored per plugin instance.
 const BATCH: usize = 250;
 
@@ -171,8 +178,10 @@ impl PluginHost {
                 let list = &purchases[customer];
                 let (last, earlier) = list.split_last().expect("at least two purchases");
                 let name = |id: &u32| products[*id as usize].clone();
-                let views = db.recent_product_views(shop.id, *customer, last.placed_at, (HISTORY * 2) as i64).await?;
-                let recent_from = last.placed_at - RECENT_PURCHASE_DAYS * DAY_MS;
+                let asked_at = last.placed_at - VISIT;
+                let earlier: Vec<&Purchase> = earlier.iter().filter(|p| p.placed_at < asked_at).collect();
+                let views = db.recent_product_views(shop.id, *customer, asked_at, (HISTORY * 2) as i64).await?;
+                let recent_from = asked_at - RECENT_PURCHASE_DAYS * DAY_MS;
                 let recently_bought: HashSet<String> = earlier
                     .iter()
                     .filter(|p| p.placed_at >= recent_from)

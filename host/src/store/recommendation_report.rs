@@ -252,7 +252,8 @@ impl Db {
         })
     }
 
-    /// The lines with a product of paid orders of `customers` placed in `[from, to]`.
+    /// The lines with a product of paid orders of `customers` placed in `[from, to]`
+    /// (CROSS JOIN: orders by customer first on SQLite too, see `recent_purchases`).
     async fn attributable_lines(
         &self,
         shop_id: i64,
@@ -264,8 +265,8 @@ impl Db {
         let sql = format!(
             "SELECT o.id AS order_id, o.customer_id AS customer_id, o.placed_at AS placed_at, o.total AS total, \
              o.refunded AS refunded, o.currency AS currency, l.product_id AS product_id, l.quantity AS quantity, \
-             l.unit_price AS unit_price FROM orders o JOIN order_lines l ON l.shop_id = o.shop_id AND l.order_id = o.id \
-             WHERE o.shop_id = $1 AND o.status IN ('paid', 'fulfilled') AND o.placed_at >= $2 AND o.placed_at <= $3 \
+             l.unit_price AS unit_price FROM orders o CROSS JOIN order_lines l \
+             WHERE l.shop_id = o.shop_id AND l.order_id = o.id AND o.shop_id = $1 AND o.status IN ('paid', 'fulfilled') AND o.placed_at >= $2 AND o.placed_at <= $3 \
              AND l.product_id IS NOT NULL AND o.customer_id IN ({})",
             placeholders(4, customers.len())
         );

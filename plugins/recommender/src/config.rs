@@ -82,6 +82,12 @@ pub struct Config {
     pub recency_decay: f64,
     /// `for-you`: history entries read (the most recent ones).
     pub history_length: u32,
+    /// `for-you`: weight of a history product itself (buy again, still interested),
+    /// beside its co-purchase neighbours (similarity ≤ 1 each).
+    pub repeat_weight: f64,
+    /// `for-you`: weight of the best sellers of the history's categories, by the
+    /// (recency-weighted) share of the history in each category.
+    pub taste_weight: f64,
 }
 
 impl Default for Config {
@@ -96,6 +102,8 @@ impl Default for Config {
             max_per_category: 0,
             recency_decay: 0.8,
             history_length: 20,
+            repeat_weight: 1.0,
+            taste_weight: 1.0,
         }
     }
 }
@@ -138,6 +146,12 @@ impl Config {
         }
         if !(self.recency_decay > 0.0 && self.recency_decay <= 1.0) {
             return Some("recency-decay must be in (0, 1]".into());
+        }
+        if !(0.0..=10.0).contains(&self.repeat_weight) {
+            return Some("repeat-weight must be in [0, 10]".into());
+        }
+        if !(0.0..=10.0).contains(&self.taste_weight) {
+            return Some("taste-weight must be in [0, 10]".into());
         }
         None
     }

@@ -5,8 +5,9 @@
 //!
 //! Scores are `tier + strength`, strength in `[0, 1)`:
 //! 4 the shopper's own recent views (`recently-viewed`), 3 co-purchase
-//! neighbours of the context (`frequently-bought-together`, `for-you`),
-//! 2 best sellers of a context product's category, 1 best sellers overall.
+//! neighbours of the context (`frequently-bought-together`) or the shopper's
+//! personal blend (`for-you`), 2 best sellers of a context product's
+//! category, 1 best sellers overall.
 
 use std::collections::{HashMap, HashSet};
 
@@ -140,7 +141,11 @@ pub fn recommend(view: Option<&ModelView<'_>>, config: &Config, request: &Recomm
     let Some(view) = view else {
         return Vec::new();
     };
-    picker.exclude = context.products.iter().copied().collect();
+    // for-you may offer the history again (buy again, still interested): which past
+    // purchases must not come back is the host's filter, it knows what is replenishable.
+    if strategy != Strategy::ForYou {
+        picker.exclude = context.products.iter().copied().collect();
+    }
     // Context products the model knows, with their position in the context.
     let known: Vec<(usize, usize)> = context
         .products
@@ -149,33 +154,16 @@ pub fn recommend(view: Option<&ModelView<'_>>, config: &Config, request: &Recomm
         .filter_map(|(k, id)| view.find(id).map(|i| (k, i)))
         .collect();
 
-    if matches!(strategy, Strategy::FrequentlyBoughtTogether | Strategy::ForYou) {
-        let mut scores: HashMap<u32, f64> = HashMap::new();
-        for &(k, a) in &known {
-            // for-you: the k-th most recent entry weighs recency-decay^k.
-            let weight = match strategy {
-                Strategy::ForYou if k >= config.history_length as usize => break,
-                Strategy::ForYou => config.recency_decay.powi(i32::try_from(k).unwrap_or(i32::MAX)),
-                _ => 1.0,
-            };
-            let na = view.record(a).orders;
-            // A corrupt row only loses its neighbours; the rest still serves.
-            let _ = view.row(a, |b, n| {
-                if n >= config.min_support {
-                    let s = similarity(config.similarity, n, na, view.record(b as usize).orders, view.orders);
-                    *scores.entry(b).or_default() += weight * s;
-                }
-            });
+    let candidates = match strategy {
+        Strategy::FrequentlyBoughtTogether => rank_neighbours(view, config, &known),
+        Strategy::ForYou => rank_for_you(view, config, &known),
+        _ => Vec::new(),
+    };
+    for (b, s) in candidates {
+        if picker.full() {
+            break;
         }
-        let mut ranked: Vec<(u32, f64)> = scores.into_iter().collect();
-        // Equal scores: by index, which is id order.
-        ranked.sort_unstable_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-        for (b, s) in ranked {
-            if picker.full() {
-                break;
-            }
-            picker.offer_index(view, b as usize, 3.0 + s / (1.0 + s));
-        }
+        picker.offer_index(view, b as usize, 3.0 + s / (1.0 + s));
     }
 
     let mut categories: Vec<u32> = Vec::new();
@@ -202,4 +190,65 @@ pub fn recommend(view: Option<&ModelView<'_>>, config: &Config, request: &Recomm
         picker.offer_index(view, i, 1.0 + popularity(view, i));
     }
     picker.out
+}
+
+/// Adds `weight × similarity` to every neighbour of product `a` with enough support.
+fn add_neighbours(view: &ModelView<'_>, config: &Config, a: usize, weight: f64, scores: &mut HashMap<u32, f64>) {
+    let na = view.record(a).orders;
+    // A corrupt row only loses its neighbours; the rest still serves.
+    let _ = view.row(a, |b, n| {
+        if n >= config.min_support {
+            let s = similarity(config.similarity, n, na, view.record(b as usize).orders, view.orders);
+            *scores.entry(b).or_default() += weight * s;
+        }
+    });
+}
+
+/// Best first; equal scores by index, which is id order.
+fn ranked(scores: HashMap<u32, f64>) -> Vec<(u32, f64)> {
+    let mut ranked: Vec<(u32, f64)> = scores.into_iter().collect();
+    ranked.sort_unstable_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    ranked
+}
+
+/// `frequently-bought-together`: the summed similarities to the context products.
+fn rank_neighbours(view: &ModelView<'_>, config: &Config, known: &[(usize, usize)]) -> Vec<(u32, f64)> {
+    let mut scores = HashMap::new();
+    for &(_, a) in known {
+        add_neighbours(view, config, a, 1.0, &mut scores);
+    }
+    ranked(scores)
+}
+
+/// `for-you`: one blend over the history, the entry at position k weighing
+/// `recency-decay^k` — its co-purchase neighbours, the product itself
+/// (`repeat-weight`), and the best sellers of its category (`taste-weight`,
+/// shared out by how much of the history each category holds).
+fn rank_for_you(view: &ModelView<'_>, config: &Config, known: &[(usize, usize)]) -> Vec<(u32, f64)> {
+    let mut scores: HashMap<u32, f64> = HashMap::new();
+    let mut taste: HashMap<u32, f64> = HashMap::new();
+    let mut history_weight = 0.0;
+    for &(k, a) in known {
+        if k >= config.history_length as usize {
+            break;
+        }
+        let weight = config.recency_decay.powi(i32::try_from(k).unwrap_or(i32::MAX));
+        history_weight += weight;
+        add_neighbours(view, config, a, weight, &mut scores);
+        if config.repeat_weight > 0.0 {
+            *scores.entry(a as u32).or_default() += weight * config.repeat_weight;
+        }
+        if let Some(c) = view.record(a).category {
+            *taste.entry(c).or_default() += weight;
+        }
+    }
+    if config.taste_weight > 0.0 {
+        for (c, weight) in taste {
+            let share = config.taste_weight * weight / history_weight;
+            for i in view.best_sellers(Some(c)) {
+                *scores.entry(i as u32).or_default() += share * popularity(view, i);
+            }
+        }
+    }
+    ranked(scores)
 }

@@ -249,12 +249,30 @@ fn for_you_weights_recent_history_higher() {
         orders.push(order(k + 10, 1, &["Q", "Y"]));
     }
     let model = train_chunks("{}", &[&orders]);
-    let recent_p = ask("{}", &model, &["patron:placement=for-you", "P", "Q"], 2);
-    assert_eq!(ids(&recent_p), ["X", "Y"]);
-    let recent_q = ask("{}", &model, &["patron:placement=for-you", "Q", "P"], 2);
-    assert_eq!(ids(&recent_q), ["Y", "X"]);
+    let recent_p = ask("{}", &model, &["patron:placement=for-you", "P", "Q"], 4);
+    assert_eq!(ids(&recent_p), ["P", "X", "Q", "Y"], "the latest entry and its partner first");
+    let recent_q = ask("{}", &model, &["patron:placement=for-you", "Q", "P"], 4);
+    assert_eq!(ids(&recent_q), ["Q", "Y", "P", "X"]);
+    let neighbours_only = r#"{"repeat-weight": 0}"#;
+    assert_eq!(ids(&ask(neighbours_only, &model, &["patron:placement=for-you", "P", "Q"], 2)), ["X", "Y"]);
     // Without history: best sellers, never empty.
     assert_eq!(ask("{}", &model, &["patron:placement=for-you"], 2).len(), 2);
+}
+
+#[test]
+fn for_you_prefers_the_best_sellers_of_the_shoppers_categories() {
+    // Cables (E) outsell audio (D, A) overall; the shopper's history is audio.
+    let mut orders: Vec<Order> = (0..10).map(|k| order(k, 1, &["E"])).collect();
+    orders.extend((10..15).map(|k| order(k, 1, &["D"])));
+    orders.extend((15..17).map(|k| order(k, 1, &["A"])));
+    let model = train_chunks("{}", &[&orders]);
+    assert_eq!(ids(&ask("{}", &model, &["patron:placement=home"], 3)), ["E", "D", "A"]);
+    let recs = ask("{}", &model, &["patron:placement=for-you", "A"], 3);
+    assert_eq!(ids(&recs), ["A", "D", "E"], "{recs:?}");
+    let no_taste = r#"{"taste-weight": 0, "repeat-weight": 0}"#;
+    let fallback = ask(no_taste, &model, &["patron:placement=for-you", "A"], 3);
+    assert_eq!(ids(&fallback), ["D", "A", "E"], "the popular fallback: the history's categories, then overall");
+    assert!(fallback.iter().all(|i| i.score < 3.0), "nothing personal: {fallback:?}");
 }
 
 #[test]
