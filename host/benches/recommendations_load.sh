@@ -21,6 +21,7 @@
 # you" for signed-in shoppers (always with a valid token: without one it is the home
 # list); oha picks one uniformly at random per request. Every request asks for the
 # default 8 items (the host asks the plugin for 16 and filters).
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 CUSTOMERS=${CUSTOMERS:-100000}

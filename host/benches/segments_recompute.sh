@@ -11,6 +11,7 @@
 # runs `patron segments recompute` twice (RFM learns its quintiles in the first pass; the
 # second is the steady nightly case) and prints each plugin's elapsed time. The temp dir
 # and the database are removed at the end (KEEP=1 keeps them and prints where).
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 CUSTOMERS=${CUSTOMERS:-100000}

@@ -16,6 +16,7 @@
 # oha picks a URL uniformly at random per request. The server caches a shopper's state for
 # 3 s, so the script also prints the fraction of requests that could be served from that
 # cache under this mix (a request hits when the same shopper was computed < 3 s before).
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 RATE=${RATE:-500}
