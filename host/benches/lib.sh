@@ -139,7 +139,8 @@ bench_install() {
 bench_serve() {
   BASE=http://127.0.0.1:$1
   echo "== serving on 127.0.0.1:$1"
-  patron --listen "127.0.0.1:$1" serve >"$TMP/serve.log" 2>&1 &
+  # The binary itself, not the `patron` function: $! must be the server, not a subshell.
+  "$PATRON_BIN" --listen "127.0.0.1:$1" serve >"$TMP/serve.log" 2>&1 &
   SERVER_PID=$!
   local _
   for _ in $(seq 100); do
