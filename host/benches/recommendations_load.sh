@@ -81,7 +81,7 @@ PY
 bench_serve "$PORT"
 # Sanity: every placement answers 200 with a non-empty list (the shop has sales).
 for placement in $(echo "$MIX" | tr ',' '\n' | cut -d: -f1); do
-  curl -fs "$(grep -m 1 "placement=$placement&" "$TMP/urls.txt")" | python3 -c \
+  curl -fs "$(grep -m 1 -E "placement=$placement(&|$)" "$TMP/urls.txt")" | python3 -c \
     'import json, sys; items = json.load(sys.stdin)["items"]; assert items, "empty list"; print(sys.argv[1], "ok:", len(items), "items, first by", items[0]["strategy"])' \
     "$placement"
 done
