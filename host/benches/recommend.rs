@@ -65,11 +65,12 @@ async fn fixture() -> Fixture {
     let active = plugins.recommender(shop.id).await.expect("read").expect("enabled");
     let report = plugins.train_shop(&shop, &active, &|_, _| {}).await.expect("train");
     let model = db.recommendation_model(shop.id, "recommender").await.expect("read").expect("stored").model;
-    let regular: i64 = sqlx::query_scalar("SELECT id FROM customers WHERE shop_id = $1 ORDER BY order_count DESC, id LIMIT 1")
-        .bind(shop.id)
-        .fetch_one(db.pool())
-        .await
-        .expect("a customer");
+    let regular: i64 =
+        sqlx::query_scalar("SELECT id FROM customers WHERE shop_id = $1 ORDER BY order_count DESC, id LIMIT 1")
+            .bind(shop.id)
+            .fetch_one(db.pool())
+            .await
+            .expect("a customer");
     println!(
         "demo shop: {} customers, {} orders; model of {} bytes over {} paid orders",
         seeded.customers, seeded.orders, report.model_bytes, report.orders
@@ -85,7 +86,9 @@ fn plugin_requests() -> Vec<(&'static str, RecommendRequest)> {
     let history: Vec<String> = pairs.iter().flat_map(|(a, b)| [b.clone(), a.clone()]).take(20).collect();
     let request = |placement: &str, products: &[String]| RecommendRequest {
         customer_id: None,
-        context_products: std::iter::once(format!("patron:placement={placement}")).chain(products.iter().cloned()).collect(),
+        context_products: std::iter::once(format!("patron:placement={placement}"))
+            .chain(products.iter().cloned())
+            .collect(),
         limit: ASKED,
     };
     vec![
@@ -119,7 +122,9 @@ fn plugin_calls(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
             .collect();
         assert!(!wasm.is_empty() && wasm == native, "{placement}: {wasm:?} vs {native:?}");
         group.bench_function(BenchmarkId::new("native", placement), |b| {
-            b.iter(|| black_box(recommender::recommend(&native_config, &f.model, black_box(&native_request)).expect("native")))
+            b.iter(|| {
+                black_box(recommender::recommend(&native_config, &f.model, black_box(&native_request)).expect("native"))
+            })
         });
         group.bench_function(BenchmarkId::new("warm_call", placement), |b| {
             b.iter(|| black_box(warm.recommend(&f.model, black_box(&request)).expect("call")))
