@@ -5,12 +5,13 @@
 #
 #   host/benches/recommendations_load.sh                        # 100,000 customers, SQLite
 #   CUSTOMERS=400000 LOAD=0 host/benches/recommendations_load.sh  # build time only
+#   EVALUATE=1 LOAD=0 host/benches/recommendations_load.sh      # + patron recs evaluate
 #   BACKEND=postgres host/benches/recommendations_load.sh       # a fresh database, dropped after
 #
 # Everything happens in a fresh temp dir (removed at the end) against 127.0.0.1 only;
 # oha stops by itself after DURATION. Needs `oha` (`cargo install oha --root /tmp/oha-root`,
 # then OHA=/tmp/oha-root/bin/oha, or on PATH), python3 and curl. Knobs (environment):
-#   CUSTOMERS=100000  RATE=500  DURATION=30s  CONNECTIONS=50  PORT=18182  LOAD=1
+#   CUSTOMERS=100000  RATE=500  DURATION=30s  CONNECTIONS=50  PORT=18182  LOAD=1  EVALUATE=0
 #   MIX=product:60,cart:15,home:10,for-you:15  (placements, by weight)
 #   SIGNED_IN_PERCENT=30  (product, cart and home requests carrying a customer token)
 #   MEMBERS=5000  (distinct signed-in shoppers, demo-1 … spread evenly over the shop)
@@ -30,6 +31,7 @@ DURATION=${DURATION:-30s}
 CONNECTIONS=${CONNECTIONS:-50}
 PORT=${PORT:-18182}
 LOAD=${LOAD:-1}
+EVALUATE=${EVALUATE:-0}
 MIX=${MIX:-product:60,cart:15,home:10,for-you:15}
 SIGNED_IN_PERCENT=${SIGNED_IN_PERCENT:-30}
 MEMBERS=${MEMBERS:-5000}
@@ -49,6 +51,11 @@ echo "in the database: $(bench_query "SELECT COUNT(*) FROM customers") customers
 echo "== model build: patron recs train"
 bench_timed patron recs train --shop "$SHOP"
 echo "recs train: $ELAPSED s wall (process included)"
+if [[ "$EVALUATE" == 1 ]]; then
+  echo "== offline evaluation: patron recs evaluate"
+  bench_timed patron recs evaluate --shop "$SHOP"
+  echo "recs evaluate: $ELAPSED s wall (process included)"
+fi
 [[ "$LOAD" == 1 ]] || exit 0
 
 bench_query "SELECT id FROM products ORDER BY id" >"$TMP/products.txt"
