@@ -221,14 +221,19 @@ pub(crate) fn pass_progress_bar(active: &crate::plugins::Active, unit: &str) -> 
     bar
 }
 
+/// Moves `bar` as a pass reports (done, total).
+pub(crate) fn advance(bar: &indicatif::ProgressBar) -> impl Fn(u64, u64) + Sync + '_ {
+    move |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    }
+}
+
 async fn recompute_segments(db: Db, config: &Config, shop: &Shop) -> anyhow::Result<()> {
     let (plugins, segmenters) = enabled_plugins(db, config, shop, patron_runtime::World::Segmenter).await?;
     for active in segmenters {
         let bar = pass_progress_bar(&active, "customers");
-        let progress = |done: u64, total: u64| {
-            bar.set_length(total);
-            bar.set_position(done);
-        };
+        let progress = advance(&bar);
         let started = std::time::Instant::now();
         let report = plugins.segment_shop(shop, &active, true, &progress).await?;
         bar.finish_and_clear();

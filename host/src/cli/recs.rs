@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use patron_runtime::World;
 
-use super::{enabled_plugins, find_shop, pass_progress_bar};
+use super::{advance, enabled_plugins, find_shop, pass_progress_bar};
 use crate::config::Config;
 use crate::plugins::recommendation_evaluation::{EvaluationOptions, EvaluationReport};
 use crate::store::Db;
@@ -78,10 +78,7 @@ async fn train(db: Db, config: &Config, shop: &Shop) -> anyhow::Result<()> {
     let (plugins, recommenders) = enabled_plugins(db, config, shop, World::Recommender).await?;
     for active in recommenders {
         let bar = pass_progress_bar(&active, "orders");
-        let progress = |done: u64, total: u64| {
-            bar.set_length(total);
-            bar.set_position(done);
-        };
+        let progress = advance(&bar);
         let started = std::time::Instant::now();
         let report = plugins.train_shop(shop, &active, &progress).await?;
         bar.finish_and_clear();
@@ -100,10 +97,7 @@ async fn evaluate(db: Db, config: &Config, shop: &Shop, options: EvaluationOptio
     let (plugins, recommenders) = enabled_plugins(db, config, shop, World::Recommender).await?;
     for active in recommenders {
         let bar = pass_progress_bar(&active, "customers");
-        let progress = |done: u64, total: u64| {
-            bar.set_length(total);
-            bar.set_position(done);
-        };
+        let progress = advance(&bar);
         let started = std::time::Instant::now();
         let report = plugins.evaluate_recommender(shop, &active, options, &progress).await?;
         bar.finish_and_clear();
@@ -122,7 +116,14 @@ fn print_evaluation(report: &EvaluationReport, seconds: f64) {
         report.plugin, report.training_orders, report.held_out_orders, report.customers
     );
     let k = report.k;
-    println!("  {:<28} {:>10} {:>10} {:>10} {:>8}", "strategy", format!("hit@{k}"), format!("recall@{k}"), format!("ndcg@{k}"), "empty");
+    println!(
+        "  {:<28} {:>10} {:>10} {:>10} {:>8}",
+        "strategy",
+        format!("hit@{k}"),
+        format!("recall@{k}"),
+        format!("ndcg@{k}"),
+        "empty"
+    );
     for s in &report.strategies {
         let baseline = if s.strategy == "popular" { "  (baseline)" } else { "" };
         println!(
@@ -148,7 +149,10 @@ fn print_report(report: &AttributionReport) {
         print_row(row);
     }
     if report.orders_in_other_currencies > 0 {
-        println!("  ({} attributed orders in other currencies are not in the revenue)", report.orders_in_other_currencies);
+        println!(
+            "  ({} attributed orders in other currencies are not in the revenue)",
+            report.orders_in_other_currencies
+        );
     }
 }
 

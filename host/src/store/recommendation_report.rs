@@ -28,7 +28,8 @@ const CUSTOMER_CHUNK: usize = 500;
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Names a report groups by; anything else is `other`.
 pub const PLACEMENTS: [&str; 4] = ["product", "cart", "home", "for-you"];
-pub const STRATEGIES: [&str; 5] = ["frequently-bought-together", "for-you", "recently-viewed", "popular-in-category", "popular"];
+pub const STRATEGIES: [&str; 5] =
+    ["frequently-bought-together", "for-you", "recently-viewed", "popular-in-category", "popular"];
 const OTHER: &str = "other";
 
 /// The period a report covers and how long after a click an order still counts.
@@ -156,7 +157,12 @@ impl Counts {
 
 impl Db {
     /// The shop's recommendation report over `period`.
-    pub async fn recommendation_report(&self, shop_id: i64, currency: &str, period: ReportPeriod) -> StoreResult<AttributionReport> {
+    pub async fn recommendation_report(
+        &self,
+        shop_id: i64,
+        currency: &str,
+        period: ReportPeriod,
+    ) -> StoreResult<AttributionReport> {
         let mut groups: BTreeMap<(String, String), Counts> = BTreeMap::new();
         let mut total = Counts::default();
         let mut clicked_ids = HashSet::new();
@@ -207,7 +213,8 @@ impl Db {
                 groups.entry(group.clone()).or_default().clicks += 1;
                 total.clicks += 1;
                 let click = Click { at: row.try_get("occurred_at")?, product_id: product_id.to_owned(), group };
-                match (row.try_get::<Option<i64>, _>("customer_id")?, row.try_get::<Option<String>, _>("anonymous_id")?) {
+                match (row.try_get::<Option<i64>, _>("customer_id")?, row.try_get::<Option<String>, _>("anonymous_id")?)
+                {
                     (Some(customer_id), _) => clicks.entry(customer_id).or_default().push(click),
                     (None, Some(anonymous_id)) => anonymous_clicks.entry(anonymous_id).or_default().push(click),
                     (None, None) => {}
@@ -229,7 +236,9 @@ impl Db {
                 let Some(candidates) = clicks.get(&line.customer_id) else { continue };
                 let latest = candidates
                     .iter()
-                    .filter(|c| c.product_id == line.product_id && c.at <= line.placed_at && line.placed_at <= c.at + window)
+                    .filter(|c| {
+                        c.product_id == line.product_id && c.at <= line.placed_at && line.placed_at <= c.at + window
+                    })
                     .max_by_key(|c| c.at);
                 let Some(click) = latest else { continue };
                 if !line.in_shop_currency {
