@@ -35,9 +35,10 @@ const NEAR: &str = "300px 0px";
 /// Cards in the skeleton.
 const SKELETON_CARDS: usize = 6;
 
-/// The strip's stylesheet, after [`THEME`]. The host's height is fixed and its content
-/// clipped, so nothing inside can change the page's layout.
-const STYLE: &str = r#":host{display:block;height:var(--patron-strip-height,272px);overflow:hidden}
+/// The strip's stylesheet, after [`THEME`]. The host's height is fixed, its content
+/// clipped and its width not taken from its content, so nothing inside can change the
+/// page's layout.
+const STYLE: &str = r#":host{display:block;height:var(--patron-strip-height,272px);overflow:hidden;contain:inline-size layout paint}
 section{height:100%;display:flex;flex-direction:column;gap:10px}
 h2{margin:0;height:24px;font-size:17px;line-height:24px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 ul{flex:1;min-height:0;list-style:none;margin:0;padding:3px 3px 10px;display:flex;gap:12px;overflow-x:auto;overflow-y:hidden;scroll-snap-type:x proximity}
