@@ -43,19 +43,23 @@ impl Drop for Storefront {
 }
 
 fn products() -> Vec<Product> {
-    [("house-blend", "House Blend Coffee", 1450), ("jasmine-green", "Jasmine Green Tea", 990), ("pour-over-kit", "Pour-over Kit", 3900)]
-        .into_iter()
-        .map(|(id, title, price)| Product {
-            id: id.into(),
-            title: title.into(),
-            price,
-            currency: None,
-            category: Some("Coffee & tea".into()),
-            url: Some(format!("/demo/products/{id}")),
-            image_url: None,
-            available: true,
-        })
-        .collect()
+    [
+        ("house-blend", "House Blend Coffee", 1450),
+        ("jasmine-green", "Jasmine Green Tea", 990),
+        ("pour-over-kit", "Pour-over Kit", 3900),
+    ]
+    .into_iter()
+    .map(|(id, title, price)| Product {
+        id: id.into(),
+        title: title.into(),
+        price,
+        currency: None,
+        category: Some("Coffee & tea".into()),
+        url: Some(format!("/demo/products/{id}")),
+        image_url: None,
+        available: true,
+    })
+    .collect()
 }
 
 fn built_widget() -> WidgetAssets {
@@ -73,7 +77,8 @@ fn built_widget() -> WidgetAssets {
 async fn seed_member(db: &Db, shop: &Shop) {
     let plugins = patron::plugins::PluginHost::new(db.clone(), None);
     let manifest_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/loyalty/patron.toml");
-    let manifest = patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest")).expect("valid manifest");
+    let manifest = patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest"))
+        .expect("valid manifest");
     let grants = manifest.imports.iter().map(|c| c.name().to_owned()).collect();
     let wasm = patron_runtime::testing::plugin_wasm("loyalty").expect("loyalty plugin builds");
     let config = serde_json::json!({"currency": shop.currency, "points-expiry-days": 365});
@@ -173,7 +178,11 @@ impl Storefront {
         self.db.recent_events(self.shop.id, 1000).await.expect("read events")
     }
 
-    async fn wait_for_events(&self, what: &str, done: impl Fn(&[patron::store::events::StoredEvent]) -> bool) -> Vec<patron::store::events::StoredEvent> {
+    async fn wait_for_events(
+        &self,
+        what: &str,
+        done: impl Fn(&[patron::store::events::StoredEvent]) -> bool,
+    ) -> Vec<patron::store::events::StoredEvent> {
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             let events = self.events().await;
@@ -193,9 +202,7 @@ fn count(events: &[patron::store::events::StoredEvent], kind: &str) -> usize {
 
 /// Waits until the widget has loaded its state and mounted the launcher.
 async fn wait_for_launcher(browser: &Browser) {
-    browser
-        .wait_for("the widget's launcher", WAIT, &format!("{ROOT} return !!(r && r.querySelector('.l'));"))
-        .await;
+    browser.wait_for("the widget's launcher", WAIT, &format!("{ROOT} return !!(r && r.querySelector('.l'));")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,7 +227,9 @@ async fn events_reach_the_host_and_are_stored_once() {
     // Markup-driven cart event, and a custom event through the JS API.
     browser.js("document.querySelector('.buy').click(); patron.track('wishlist', {product_id: 'house-blend'});").await;
     let events = store
-        .wait_for_events("add_to_cart and custom:wishlist", |e| count(e, "add_to_cart") == 1 && count(e, "custom:wishlist") == 1)
+        .wait_for_events("add_to_cart and custom:wishlist", |e| {
+            count(e, "add_to_cart") == 1 && count(e, "custom:wishlist") == 1
+        })
         .await;
     let cart = events.iter().find(|e| e.kind == "add_to_cart").expect("add to cart");
     assert_eq!(cart.properties["product_id"], "house-blend");
@@ -233,7 +242,9 @@ async fn events_reach_the_host_and_are_stored_once() {
     browser.js("patron.track('search', {query: 'green'});").await;
     browser.goto(&format!("{}/demo/cart", store.store_url)).await;
     let events = store
-        .wait_for_events("both searches and the cart page view", |e| count(e, "search") == 2 && count(e, "page_view") == 3)
+        .wait_for_events("both searches and the cart page view", |e| {
+            count(e, "search") == 2 && count(e, "page_view") == 3
+        })
         .await;
 
     // Give any retry a chance to happen, then check nothing was stored twice.
@@ -265,9 +276,8 @@ async fn nothing_is_sent_or_stored_before_consent() {
         .js("return performance.getEntriesByType('resource').filter(function(e){return /\\/v1\\/(events|identify)/.test(e.name)}).length;")
         .await;
     assert_eq!(sent, 0, "a request went to /v1/events or /v1/identify before consent");
-    let stored = browser
-        .js("return Object.keys(localStorage).filter(function(k){return k.indexOf('patron_')==0});")
-        .await;
+    let stored =
+        browser.js("return Object.keys(localStorage).filter(function(k){return k.indexOf('patron_')==0});").await;
     assert_eq!(stored, serde_json::json!([]), "the widget kept data in localStorage before consent");
 
     // The shopper accepts in the store's banner: what this page collected goes out.
@@ -318,7 +328,11 @@ async fn the_page_still_works_when_patron_is_down() {
     browser.goto(&format!("{}/demo/products/pour-over-kit", store.store_url)).await;
     browser.js("window.__errors = []; window.addEventListener('error', function(e){ window.__errors.push(String(e.message)); });").await;
     browser
-        .wait_for("the widget to replace the loader's stubs", WAIT, "return window.patron && patron._r === 1 && patron._q.length === 0;")
+        .wait_for(
+            "the widget to replace the loader's stubs",
+            WAIT,
+            "return window.patron && patron._r === 1 && patron._q.length === 0;",
+        )
         .await;
     browser.js("document.querySelector('.buy').click(); patron.track('wishlist', {product_id: 'pour-over-kit'}); patron.identify('ext-9', '00'); patron.consent(true);").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -336,7 +350,11 @@ async fn anonymous_shoppers_see_a_join_prompt() {
     wait_for_launcher(&browser).await;
     browser.js(&format!("{ROOT} r.querySelector('.l').click();")).await;
     let title = browser
-        .wait_for("the open panel", WAIT, &format!("{ROOT} var p=r.querySelector('.p'); return p && !p.hidden && r.querySelector('h2').textContent;"))
+        .wait_for(
+            "the open panel",
+            WAIT,
+            &format!("{ROOT} var p=r.querySelector('.p'); return p && !p.hidden && r.querySelector('h2').textContent;"),
+        )
         .await;
     assert_eq!(title, "Join Bean & Leaf Rewards");
     let cta = browser.js(&format!("{ROOT} var a=r.querySelector('a.cta'); return a && a.getAttribute('href');")).await;
@@ -374,7 +392,13 @@ async fn members_see_tier_points_and_coupons_and_can_redeem() {
     browser.goto(&format!("{}/demo/login", store.store_url)).await;
     wait_for_launcher(&browser).await;
     browser.js(&format!("{ROOT} r.querySelector('.l').click();")).await;
-    let text = browser.wait_for("the member panel", WAIT, &format!("{ROOT} var p=r.querySelector('.p'); return p && !p.hidden && p.textContent;")).await;
+    let text = browser
+        .wait_for(
+            "the member panel",
+            WAIT,
+            &format!("{ROOT} var p=r.querySelector('.p'); return p && !p.hidden && p.textContent;"),
+        )
+        .await;
     let text = text.as_str().unwrap_or_default().to_owned();
     if let Some(tier) = member["tier"]["name"].as_str() {
         assert!(text.to_lowercase().contains(&tier.to_lowercase()), "tier {tier} not shown: {text}");
@@ -399,7 +423,13 @@ async fn members_see_tier_points_and_coupons_and_can_redeem() {
     browser.js(&format!("{ROOT} r.querySelector('[data-a=redeem][data-v=\"{id}\"]').click();")).await;
     let expected = (balance - cost).to_string();
     browser
-        .wait_for("the new balance", WAIT, &format!("{ROOT} var n=r.querySelector('.pt'); return n && n.textContent.replace(/\\D/g, '') === '{expected}';"))
+        .wait_for(
+            "the new balance",
+            WAIT,
+            &format!(
+                "{ROOT} var n=r.querySelector('.pt'); return n && n.textContent.replace(/\\D/g, '') === '{expected}';"
+            ),
+        )
         .await;
     browser.screenshot("widget-panel-member-redeemed").await;
     browser.close().await;
@@ -432,7 +462,8 @@ async fn product_pages_show_a_recommendation_strip_and_record_impressions_and_cl
     let cards = browser
         .wait_for(
             "the product strip's cards",
-            WAIT,
+            // The first request compiles the recommender component.
+            Duration::from_secs(60),
             &format!(
                 "{product} var a=r&&r.querySelectorAll('a[data-a=rec]'); return a && a.length && \
                  Array.prototype.map.call(a, function(a){{return [a.getAttribute('data-v'), a.getAttribute('href'), \
@@ -442,7 +473,10 @@ async fn product_pages_show_a_recommendation_strip_and_record_impressions_and_cl
         .await;
     let cards: Vec<(String, String, String)> = serde_json::from_value(cards).expect("cards");
     let links: Vec<&str> = cards.iter().map(|(_, href, _)| href.as_str()).collect();
-    assert!(links.contains(&format!("/demo/products/{companion}").as_str()), "{companion} is bought with {anchor}: {cards:?}");
+    assert!(
+        links.contains(&format!("/demo/products/{companion}").as_str()),
+        "{companion} is bought with {anchor}: {cards:?}"
+    );
     assert!(!links.contains(&format!("/demo/products/{anchor}").as_str()), "never the page's own product");
     assert!(cards.iter().all(|(id, _, title)| !id.is_empty() && !title.is_empty()), "{cards:?}");
     let heading = browser.js(&format!("{product} return r.querySelector('h2').textContent;")).await;
@@ -468,11 +502,21 @@ async fn product_pages_show_a_recommendation_strip_and_record_impressions_and_cl
         .await;
     let impression = recommendation_events(&events, "recommendation_impression", "product")[0].clone();
     let items = impression["items"].as_array().expect("items");
-    let shown: Vec<(&str, String)> =
-        items.iter().map(|i| (i["recommendation_id"].as_str().unwrap_or_default(), format!("/demo/products/{}", i["product_id"].as_str().unwrap_or_default()))).collect();
+    let shown: Vec<(&str, String)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["recommendation_id"].as_str().unwrap_or_default(),
+                format!("/demo/products/{}", i["product_id"].as_str().unwrap_or_default()),
+            )
+        })
+        .collect();
     let rendered: Vec<(&str, String)> = cards.iter().map(|(id, href, _)| (id.as_str(), href.clone())).collect();
     assert_eq!(shown, rendered, "the impression lists the items shown: {impression}");
-    assert!(items.iter().all(|i| i.as_object().is_some_and(|o| o.len() == 3) && i["strategy"].is_string()), "{impression}");
+    assert!(
+        items.iter().all(|i| i.as_object().is_some_and(|o| o.len() == 3) && i["strategy"].is_string()),
+        "{impression}"
+    );
     assert_eq!(impression.as_object().map(serde_json::Map::len), Some(2), "{impression}");
 
     // A strip added later, far below the fold, is taken in at once but fetched only when
@@ -488,7 +532,9 @@ async fn product_pages_show_a_recommendation_strip_and_record_impressions_and_cl
     let fetched = "return performance.getEntriesByType('resource').filter(function(e){return /placement=home/.test(e.name)}).length;";
     assert_eq!(browser.js(fetched).await, 0, "a strip out of view was fetched");
     browser.js(&format!("{home} h.scrollIntoView();")).await;
-    browser.wait_for("the home strip's cards", WAIT, &format!("{home} return r.querySelectorAll('a[data-a=rec]').length;")).await;
+    browser
+        .wait_for("the home strip's cards", WAIT, &format!("{home} return r.querySelectorAll('a[data-a=rec]').length;"))
+        .await;
     store
         .wait_for_events("the home strip's impression", |e| {
             recommendation_events(e, "recommendation_impression", "home").len() == 1
@@ -497,7 +543,11 @@ async fn product_pages_show_a_recommendation_strip_and_record_impressions_and_cl
     browser.js("window.scrollTo(0, 0);").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let events = store.events().await;
-    assert_eq!(recommendation_events(&events, "recommendation_impression", "product").len(), 1, "one impression per strip and page view");
+    assert_eq!(
+        recommendation_events(&events, "recommendation_impression", "product").len(),
+        1,
+        "one impression per strip and page view"
+    );
 
     // Following a card records the click, with the id of the item, before the page goes.
     let (first_id, first_href, _) = cards[0].clone();

@@ -18,8 +18,8 @@ use js_sys::Array;
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
-    Document, Element, HtmlElement, IntersectionObserver, IntersectionObserverEntry, IntersectionObserverInit,
-    MutationObserver, MutationObserverInit, ShadowRoot, ShadowRootInit, ShadowRootMode,
+    Document, Element, IntersectionObserver, IntersectionObserverEntry, IntersectionObserverInit, MutationObserver,
+    MutationObserverInit, ShadowRoot, ShadowRootInit, ShadowRootMode,
 };
 
 use crate::collection::Event;
@@ -125,7 +125,7 @@ impl Strips {
             let Ok(root) = element.attach_shadow(&ShadowRootInit::new(ShadowRootMode::Open)) else { continue };
             let mut h = String::with_capacity(2000);
             style(&mut h);
-            h.push_str("<section aria-busy=\"true\"><h2 class=\"k\"></h2><ul>");
+            h.push_str("<section aria-hidden=\"true\"><h2 class=\"k\"></h2><ul>");
             for _ in 0..SKELETON_CARDS {
                 h.push_str("<li class=\"k\"></li>");
             }
@@ -175,20 +175,19 @@ impl Strips {
         }
     }
 
-    /// Draws every strip whose list arrived, in the shop's language and currency; hides
-    /// those with nothing to show.
-    pub(crate) fn draw(&mut self, t: &Text, currency: &str) {
+    /// Hides the strips with nothing to show, and draws those whose list arrived once
+    /// the shop's language and currency are known.
+    pub(crate) fn draw(&mut self, shop: Option<(&Text, &str)>) {
         for strip in &mut self.list {
             let Phase::Loaded(items) = &mut strip.phase else { continue };
-            let items = core::mem::take(items);
             if items.is_empty() {
                 // Inline, so that it wins over the page's own rules for the element.
-                if let Some(element) = strip.element.dyn_ref::<HtmlElement>() {
-                    let _ = element.style().set_property("display", "none");
-                }
+                let _ = strip.element.set_attribute("style", "display:none!important");
                 strip.phase = Phase::Hidden;
                 continue;
             }
+            let Some((t, currency)) = shop else { continue };
+            let items = core::mem::take(items);
             let mut h = String::with_capacity(800 + items.len() * 400);
             style(&mut h);
             h.push_str("<section aria-labelledby=\"h\" lang=\"");

@@ -461,17 +461,14 @@ fn on_strip_near(element: Element) {
     });
 }
 
-/// Draws the strips whose lists arrived, once the shop's locale and currency are known.
+/// Draws the strips whose lists arrived (in the shop's language, once known).
 fn draw_strips() {
     with(|w| {
-        if w.state.is_null() {
-            return;
-        }
         let shop = json::get(&w.state, "shop");
         let text = i18n::text(&json::string(&shop, "locale").unwrap_or_default());
         let currency = json::string(&shop, "currency").unwrap_or_else(|| "USD".into());
         if let Some(strips) = w.strips.as_mut() {
-            strips.draw(text, &currency);
+            strips.draw(json::present(&shop).then_some((text, currency.as_str())));
         }
     });
 }

@@ -9,11 +9,11 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 
 use crate::auth::customer_token;
@@ -94,7 +94,8 @@ async fn home(State(store): State<Arc<DemoStore>>, headers: HeaderMap) -> Html<S
 
 async fn product(State(store): State<Arc<DemoStore>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let Some(p) = store.products.iter().find(|p| p.id == id) else {
-        return (StatusCode::NOT_FOUND, page(&store, &headers, "Not found", "", "<h1>No such product</h1>")).into_response();
+        return (StatusCode::NOT_FOUND, page(&store, &headers, "Not found", "", "<h1>No such product</h1>"))
+            .into_response();
     };
     let head = format!("<meta name=\"patron:product\" content=\"{}\">", esc(&p.id));
     let mut body = String::from("<article class=\"product\">");
@@ -123,7 +124,11 @@ struct SearchQuery {
     q: String,
 }
 
-async fn search(State(store): State<Arc<DemoStore>>, Query(query): Query<SearchQuery>, headers: HeaderMap) -> Html<String> {
+async fn search(
+    State(store): State<Arc<DemoStore>>,
+    Query(query): Query<SearchQuery>,
+    headers: HeaderMap,
+) -> Html<String> {
     let needle = query.q.to_lowercase();
     let mut body = format!("<h1>Results for “{}”</h1><ul class=\"grid\">", esc(&query.q));
     let mut found = 0;
