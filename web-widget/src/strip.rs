@@ -41,7 +41,7 @@ const SKELETON_CARDS: usize = 6;
 const STYLE: &str = r#":host{display:block;height:var(--patron-strip-height,272px);overflow:hidden;contain:inline-size layout paint}
 section{height:100%;display:flex;flex-direction:column;gap:10px}
 h2{margin:0;height:24px;font-size:17px;line-height:24px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-ul{flex:1;min-height:0;list-style:none;margin:0;padding:3px 3px 10px;display:flex;gap:12px;overflow-x:auto;overflow-y:hidden;scroll-snap-type:x proximity}
+ul{flex:1;min-height:0;list-style:none;margin:0;padding:3px 3px 10px;display:flex;gap:12px;overflow-x:auto;overflow-y:hidden;scroll-snap-type:x proximity;scrollbar-width:thin}
 li{flex:0 0 var(--patron-card-width,150px);scroll-snap-align:start}
 a{display:block;height:100%;padding:8px;border:1px solid #e5e7eb;border-radius:var(--r);background:var(--bg);color:inherit;text-decoration:none}
 a:hover span{text-decoration:underline}
