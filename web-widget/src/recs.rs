@@ -6,7 +6,6 @@
 //! - `recommendation_click`: `{"placement", "recommendation_id", "product_id", "strategy"}`.
 
 use crate::prelude::*;
-use js_sys::Array;
 use wasm_bindgen::JsValue;
 
 use crate::collection::{self, Event};
@@ -59,22 +58,44 @@ pub(crate) fn find<'a>(list: &'a [JsValue], recommendation_id: &str) -> Option<&
 
 /// `recommendation_impression` for the items of `placement` the shopper was shown.
 pub(crate) fn impression(placement: &str, shown: &[JsValue]) -> Event {
-    let items = Array::new();
-    for rec in shown {
-        items.push(&collection::props(&identity(rec)));
+    let mut props = placement_member(placement);
+    props.push_str(",\"items\":[");
+    for (i, rec) in shown.iter().enumerate() {
+        if i > 0 {
+            props.push(',');
+        }
+        props.push('{');
+        identity(&mut props, rec);
+        props.push('}');
     }
-    let props = collection::props(&[("placement", placement.into()), ("items", items.into())]);
-    collection::event("recommendation_impression", &props)
+    props.push_str("]}");
+    collection::event_json("recommendation_impression", &props)
 }
 
 /// `recommendation_click` for an item of `placement` the shopper followed.
 pub(crate) fn click(placement: &str, rec: &JsValue) -> Event {
-    let mut members = alloc::vec![("placement", JsValue::from(placement))];
-    members.extend(identity(rec));
-    collection::event("recommendation_click", &collection::props(&members))
+    let mut props = placement_member(placement);
+    props.push(',');
+    identity(&mut props, rec);
+    props.push('}');
+    collection::event_json("recommendation_click", &props)
 }
 
-/// What identifies an item for attribution.
-fn identity(rec: &JsValue) -> [(&'static str, JsValue); 3] {
-    ["recommendation_id", "product_id", "strategy"].map(|key| (key, json::get(rec, key)))
+/// The start of the properties object: `{"placement":"…"`.
+fn placement_member(placement: &str) -> String {
+    let mut props = String::from("{\"placement\":");
+    json::push_str(&mut props, placement);
+    props
+}
+
+/// The members that identify an item for attribution, without braces.
+fn identity(out: &mut String, rec: &JsValue) {
+    for (i, key) in ["recommendation_id", "product_id", "strategy"].into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json::push_str(out, key);
+        out.push(':');
+        json::push_str(out, &json::string(rec, key).unwrap_or_default());
+    }
 }
