@@ -49,6 +49,17 @@ struct Widget {
     strips: Option<Strips>,
 }
 
+impl Widget {
+    /// The signed-in shopper as query parameters (absent for an anonymous one).
+    fn customer_params(&self) -> [(&'static str, Option<&str>); 2] {
+        let (id, token) = match &self.customer {
+            Some((id, token)) => (Some(id.as_str()), Some(token.as_str())),
+            None => (None, None),
+        };
+        [("customer_id", id), ("customer_token", token)]
+    }
+}
+
 /// The one widget of the page.
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 static WIDGET: Global = Global(RefCell::new(None));
@@ -310,24 +321,16 @@ fn online() -> bool {
 
 /// Fetches `GET /v1/widget/state`, applies the shop's privacy settings and draws the panel.
 fn load_state() {
-    let Some(url) =
-        with(|w| {
-            if w.state_loading {
-                return None;
-            }
-            w.state_loading = true;
-            let (id, token) = match &w.customer {
-                Some((id, token)) => (Some(id.as_str()), Some(token.as_str())),
-                None => (None, None),
-            };
-            let anonymous = w.anonymous_id_stored.then_some(w.anonymous_id.as_str());
-            Some(w.endpoint.url(
-                "/v1/widget/state",
-                &[("anonymous_id", anonymous), ("customer_id", id), ("customer_token", token)],
-            ))
-        })
-        .flatten()
-    else {
+    let Some(url) = with(|w| {
+        if w.state_loading {
+            return None;
+        }
+        w.state_loading = true;
+        let anonymous = w.anonymous_id_stored.then_some(w.anonymous_id.as_str());
+        let [id, token] = w.customer_params();
+        Some(w.endpoint.url("/v1/widget/state", &[("anonymous_id", anonymous), id, token]))
+    })
+    .flatten() else {
         return;
     };
     api::get(&url, on_state);
@@ -445,12 +448,8 @@ fn find_strips() {
 fn on_strip_near(element: Element) {
     let url = with(|w| {
         let request = w.strips.as_mut()?.start_loading(&element)?;
-        let (id, token) = match &w.customer {
-            Some((id, token)) => (Some(id.as_str()), Some(token.as_str())),
-            None => (None, None),
-        };
         let mut params: Vec<(&str, Option<&str>)> = request.iter().map(|(k, v)| (*k, v.as_deref())).collect();
-        params.extend([("customer_id", id), ("customer_token", token)]);
+        params.extend(w.customer_params());
         Some(w.endpoint.url("/v1/recommendations", &params))
     });
     let Some(url) = url.flatten() else { return };
