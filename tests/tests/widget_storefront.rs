@@ -589,5 +589,34 @@ async fn product_pages_show_a_recommendation_strip_and_record_impressions_and_cl
     distinct.sort_by_key(|v| v.to_string());
     distinct.dedup();
     assert_eq!(distinct.len(), ids.len(), "every shown item has its own recommendation id");
+
+    // Signed in, the strip asks as the shopper; the panel's "for you" list records its
+    // impression in the same shape, with placement "for-you".
+    browser.goto(&format!("{}/demo/login", store.store_url)).await;
+    browser.goto(&format!("{}/demo/products/{anchor}", store.store_url)).await;
+    let request = browser
+        .wait_for(
+            "the signed-in strip's request",
+            WAIT,
+            "var e=performance.getEntriesByType('resource').filter(function(e){return /\\/v1\\/recommendations\\?/.test(e.name)}); \
+             return e.length && e[0].name;",
+        )
+        .await;
+    let request = request.as_str().unwrap_or_default();
+    assert!(request.contains("customer_id=") && request.contains("customer_token="), "{request}");
+    wait_for_launcher(&browser).await;
+    browser.js(&format!("{ROOT} r.querySelector('.l').click();")).await;
+    let events = store
+        .wait_for_events("the panel's impression", |e| {
+            !recommendation_events(e, "recommendation_impression", "for-you").is_empty()
+        })
+        .await;
+    let panel = recommendation_events(&events, "recommendation_impression", "for-you")[0];
+    let items = panel["items"].as_array().expect("items");
+    assert!(!items.is_empty() && items.len() <= 4, "{panel}");
+    assert!(
+        items.iter().all(|i| i.as_object().is_some_and(|o| o.len() == 3) && i["recommendation_id"].is_string()),
+        "{panel}"
+    );
     browser.close().await;
 }
