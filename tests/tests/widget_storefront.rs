@@ -618,5 +618,21 @@ async fn product_pages_show_a_recommendation_strip_and_record_impressions_and_cl
         items.iter().all(|i| i.as_object().is_some_and(|o| o.len() == 3) && i["recommendation_id"].is_string()),
         "{panel}"
     );
+
+    // The cart page's strip is for what is in the cart.
+    browser.js("document.querySelector('.buy').click();").await;
+    browser.goto(&format!("{}/demo/cart", store.store_url)).await;
+    let cart = strip("cart");
+    browser
+        .wait_for(
+            "the cart strip's cards",
+            WAIT,
+            &format!("{cart} return r && r.querySelectorAll('a[data-a=rec]').length;"),
+        )
+        .await;
+    let asked = browser
+        .js("return performance.getEntriesByType('resource').filter(function(e){return /placement=cart/.test(e.name)})[0].name;")
+        .await;
+    assert!(asked.as_str().is_some_and(|url| url.contains(&format!("cart={anchor}"))), "{asked}");
     browser.close().await;
 }
