@@ -8,13 +8,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::auth::customer_token;
 use crate::config::{Config, Settings};
 use crate::demo::SeedOptions;
 use crate::import::ImportKind;
 use crate::store::Db;
 use crate::store::shops::{NewShop, Shop};
-use crate::widget::{DemoMember, DemoStore};
+use crate::widget::DemoStore;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -264,7 +263,7 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
     let mut state = crate::AppState::new(db);
     state.plugins = crate::plugins::PluginHost::new(state.db.clone(), Some(config.data_dir.join("plugin-cache")));
     if demo {
-        state.demo = Some(demo_store(&state.db, &format!("http://{address}")).await?);
+        state.demo = Some(demo_store(&state.plugins, &format!("http://{address}")).await?);
         println!("demo storefront: http://{address}/demo/");
     }
     if !state.widget.dir().join("patron.js").is_file() {
@@ -282,9 +281,10 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo shop (created and seeded on first use) as the demo storefront presents it,
-/// signed in as its best customer.
-async fn demo_store(db: &Db, origin: &str) -> anyhow::Result<DemoStore> {
+/// The demo shop (created and seeded on first use, its recommender installed and
+/// trained once built) as the demo storefront presents it, signed in as its best customer.
+async fn demo_store(plugins: &crate::plugins::PluginHost, origin: &str) -> anyhow::Result<DemoStore> {
+    let db = plugins.db();
     let shop = find_or_create_shop(db, DEMO_SHOP, &[origin.to_owned()]).await?;
     if !shop.allowed_origins.iter().any(|o| o == origin) {
         anyhow::bail!(
@@ -296,21 +296,19 @@ async fn demo_store(db: &Db, origin: &str) -> anyhow::Result<DemoStore> {
         let options = SeedOptions { customers: DEMO_CUSTOMERS, progress: true, ..SeedOptions::default() };
         println!("{}", crate::demo::seed(db, &shop, &options).await?);
     }
-    let best = db.best_customer(shop.id).await?;
-    let member = best.and_then(|customer| {
-        let external_id = customer.external_id?;
-        let token = customer_token(&shop.secret_hash, &external_id)?;
-        Some(DemoMember { customer_id: external_id, customer_token: token })
-    });
-    Ok(DemoStore {
-        shop_name: shop.name.clone(),
-        publishable_key: shop.publishable_key.clone(),
-        widget_origin: String::new(),
-        products: db.products(shop.id).await?,
-        currency: shop.currency.clone(),
-        member,
-        consent_banner: shop.consent_required,
-    })
+    match crate::demo::recommender::built_component() {
+        Some(path) => {
+            let wasm = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            if let Some(report) = crate::demo::recommender::install(plugins, &shop, wasm).await? {
+                println!("recommender trained over {} orders ({} bytes)", report.orders, report.model_bytes);
+            }
+        }
+        None => println!(
+            "no recommendation strips: build the recommender plugin (`{}`) and restart",
+            crate::demo::recommender::BUILD_COMMAND
+        ),
+    }
+    Ok(DemoStore::of_shop(db, &shop).await?)
 }
 
 /// The shop named `name`, created with `origins` (and its keys printed) if missing.

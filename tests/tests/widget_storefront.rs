@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use patron::demo::SeedOptions;
+use patron::demo::catalog::planted_pairs;
 use patron::store::Db;
 use patron::store::products::Product;
 use patron::store::shops::{NewShop, Shop};
@@ -41,19 +43,23 @@ impl Drop for Storefront {
 }
 
 fn products() -> Vec<Product> {
-    [("house-blend", "House Blend Coffee", 1450), ("jasmine-green", "Jasmine Green Tea", 990), ("pour-over-kit", "Pour-over Kit", 3900)]
-        .into_iter()
-        .map(|(id, title, price)| Product {
-            id: id.into(),
-            title: title.into(),
-            price,
-            currency: None,
-            category: Some("Coffee & tea".into()),
-            url: Some(format!("/demo/products/{id}")),
-            image_url: None,
-            available: true,
-        })
-        .collect()
+    [
+        ("house-blend", "House Blend Coffee", 1450),
+        ("jasmine-green", "Jasmine Green Tea", 990),
+        ("pour-over-kit", "Pour-over Kit", 3900),
+    ]
+    .into_iter()
+    .map(|(id, title, price)| Product {
+        id: id.into(),
+        title: title.into(),
+        price,
+        currency: None,
+        category: Some("Coffee & tea".into()),
+        url: Some(format!("/demo/products/{id}")),
+        image_url: None,
+        available: true,
+    })
+    .collect()
 }
 
 fn built_widget() -> WidgetAssets {
@@ -71,7 +77,8 @@ fn built_widget() -> WidgetAssets {
 async fn seed_member(db: &Db, shop: &Shop) {
     let plugins = patron::plugins::PluginHost::new(db.clone(), None);
     let manifest_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/loyalty/patron.toml");
-    let manifest = patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest")).expect("valid manifest");
+    let manifest = patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest"))
+        .expect("valid manifest");
     let grants = manifest.imports.iter().map(|c| c.name().to_owned()).collect();
     let wasm = patron_runtime::testing::plugin_wasm("loyalty").expect("loyalty plugin builds");
     let config = serde_json::json!({"currency": shop.currency, "points-expiry-days": 365});
@@ -86,19 +93,35 @@ async fn seed_member(db: &Db, shop: &Shop) {
     plugins.order_placed(shop, &outcome.order).await.expect("points awarded");
 }
 
+/// A port for the host, seen as two origins: the store's and Patron's.
+struct Address {
+    listener: TcpListener,
+    store_url: String,
+    patron_url: String,
+}
+
+async fn address() -> Address {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    Address { listener, store_url: format!("http://localhost:{port}"), patron_url: format!("http://127.0.0.1:{port}") }
+}
+
+/// A fresh database with one shop named `name` that allows the store's origin.
+async fn shop(name: &str, address: &Address, configure: impl FnOnce(&mut NewShop)) -> (Db, Shop) {
+    let db = fresh_db(Backend::Sqlite).await;
+    let mut new = NewShop::named(name);
+    new.allowed_origins = vec![address.store_url.clone()];
+    configure(&mut new);
+    let (shop, _keys) = db.create_shop(&new).await.expect("create shop");
+    (db, shop)
+}
+
 /// Starts the host (API + widget + demo store) for a new shop shaped by `configure`.
 /// `widget_origin` overrides where the snippet loads the widget from (a dead address
 /// simulates Patron being down).
 async fn storefront(configure: impl FnOnce(&mut NewShop), member: bool, widget_origin: Option<String>) -> Storefront {
-    let db = fresh_db(Backend::Sqlite).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let store_url = format!("http://localhost:{port}");
-    let patron_url = format!("http://127.0.0.1:{port}");
-    let mut new = NewShop::named("Bean & Leaf");
-    new.allowed_origins = vec![store_url.clone()];
-    configure(&mut new);
-    let (shop, _keys) = db.create_shop(&new).await.expect("create shop");
+    let address = address().await;
+    let (db, shop) = shop("Bean & Leaf", &address, configure).await;
     if member {
         seed_member(&db, &shop).await;
     }
@@ -109,12 +132,32 @@ async fn storefront(configure: impl FnOnce(&mut NewShop), member: bool, widget_o
     let demo = DemoStore {
         shop_name: shop.name.clone(),
         publishable_key: shop.publishable_key.clone(),
-        widget_origin: widget_origin.unwrap_or_else(|| patron_url.clone()),
+        widget_origin: widget_origin.unwrap_or_else(|| address.patron_url.clone()),
         products: products(),
         currency: shop.currency.clone(),
         member: demo_member,
-        consent_banner: new.consent_required,
+        consent_banner: shop.consent_required,
     };
+    serve(db, shop, address, demo)
+}
+
+/// The demo shop as `patron serve --demo` sets it up — seeded, with the first-party
+/// recommender installed and trained — behind its demo storefront.
+async fn demo_storefront() -> Storefront {
+    let address = address().await;
+    let (db, shop) = shop("Demo Store", &address, |_| {}).await;
+    patron::demo::seed(&db, &shop, &SeedOptions { customers: 1_000, ..SeedOptions::default() }).await.expect("seed");
+    let plugins = patron::plugins::PluginHost::new(db.clone(), None);
+    let wasm = patron_runtime::testing::plugin_wasm("recommender").expect("recommender plugin builds");
+    let trained = patron::demo::recommender::install(&plugins, &shop, wasm).await.expect("install the recommender");
+    assert!(trained.is_some_and(|t| t.orders > 100), "the recommender was trained over the seeded orders");
+    let mut demo = DemoStore::of_shop(&db, &shop).await.expect("demo store");
+    demo.widget_origin = address.patron_url.clone();
+    serve(db, shop, address, demo)
+}
+
+fn serve(db: Db, shop: Shop, address: Address, demo: DemoStore) -> Storefront {
+    let Address { listener, store_url, patron_url } = address;
     let mut state = patron::AppState::new(db.clone());
     state.widget = built_widget();
     state.demo = Some(demo);
@@ -135,7 +178,11 @@ impl Storefront {
         self.db.recent_events(self.shop.id, 1000).await.expect("read events")
     }
 
-    async fn wait_for_events(&self, what: &str, done: impl Fn(&[patron::store::events::StoredEvent]) -> bool) -> Vec<patron::store::events::StoredEvent> {
+    async fn wait_for_events(
+        &self,
+        what: &str,
+        done: impl Fn(&[patron::store::events::StoredEvent]) -> bool,
+    ) -> Vec<patron::store::events::StoredEvent> {
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             let events = self.events().await;
@@ -155,9 +202,7 @@ fn count(events: &[patron::store::events::StoredEvent], kind: &str) -> usize {
 
 /// Waits until the widget has loaded its state and mounted the launcher.
 async fn wait_for_launcher(browser: &Browser) {
-    browser
-        .wait_for("the widget's launcher", WAIT, &format!("{ROOT} return !!(r && r.querySelector('.l'));"))
-        .await;
+    browser.wait_for("the widget's launcher", WAIT, &format!("{ROOT} return !!(r && r.querySelector('.l'));")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,12 +215,21 @@ async fn events_reach_the_host_and_are_stored_once() {
         .await;
     let view = events.iter().find(|e| e.kind == "product_view").expect("product view");
     assert_eq!(view.properties["product_id"], "house-blend");
+    browser
+        .wait_for(
+            "the product page's strip, hidden: the shop has no recommender",
+            WAIT,
+            "return getComputedStyle(document.querySelector('[data-patron-recommendations]')).display === 'none';",
+        )
+        .await;
     assert!(view.anonymous_id.as_deref().is_some_and(|a| a.starts_with("a_")), "{view:?}");
 
     // Markup-driven cart event, and a custom event through the JS API.
     browser.js("document.querySelector('.buy').click(); patron.track('wishlist', {product_id: 'house-blend'});").await;
     let events = store
-        .wait_for_events("add_to_cart and custom:wishlist", |e| count(e, "add_to_cart") == 1 && count(e, "custom:wishlist") == 1)
+        .wait_for_events("add_to_cart and custom:wishlist", |e| {
+            count(e, "add_to_cart") == 1 && count(e, "custom:wishlist") == 1
+        })
         .await;
     let cart = events.iter().find(|e| e.kind == "add_to_cart").expect("add to cart");
     assert_eq!(cart.properties["product_id"], "house-blend");
@@ -188,7 +242,9 @@ async fn events_reach_the_host_and_are_stored_once() {
     browser.js("patron.track('search', {query: 'green'});").await;
     browser.goto(&format!("{}/demo/cart", store.store_url)).await;
     let events = store
-        .wait_for_events("both searches and the cart page view", |e| count(e, "search") == 2 && count(e, "page_view") == 3)
+        .wait_for_events("both searches and the cart page view", |e| {
+            count(e, "search") == 2 && count(e, "page_view") == 3
+        })
         .await;
 
     // Give any retry a chance to happen, then check nothing was stored twice.
@@ -220,9 +276,8 @@ async fn nothing_is_sent_or_stored_before_consent() {
         .js("return performance.getEntriesByType('resource').filter(function(e){return /\\/v1\\/(events|identify)/.test(e.name)}).length;")
         .await;
     assert_eq!(sent, 0, "a request went to /v1/events or /v1/identify before consent");
-    let stored = browser
-        .js("return Object.keys(localStorage).filter(function(k){return k.indexOf('patron_')==0});")
-        .await;
+    let stored =
+        browser.js("return Object.keys(localStorage).filter(function(k){return k.indexOf('patron_')==0});").await;
     assert_eq!(stored, serde_json::json!([]), "the widget kept data in localStorage before consent");
 
     // The shopper accepts in the store's banner: what this page collected goes out.
@@ -273,7 +328,11 @@ async fn the_page_still_works_when_patron_is_down() {
     browser.goto(&format!("{}/demo/products/pour-over-kit", store.store_url)).await;
     browser.js("window.__errors = []; window.addEventListener('error', function(e){ window.__errors.push(String(e.message)); });").await;
     browser
-        .wait_for("the widget to replace the loader's stubs", WAIT, "return window.patron && patron._r === 1 && patron._q.length === 0;")
+        .wait_for(
+            "the widget to replace the loader's stubs",
+            WAIT,
+            "return window.patron && patron._r === 1 && patron._q.length === 0;",
+        )
         .await;
     browser.js("document.querySelector('.buy').click(); patron.track('wishlist', {product_id: 'pour-over-kit'}); patron.identify('ext-9', '00'); patron.consent(true);").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -291,7 +350,11 @@ async fn anonymous_shoppers_see_a_join_prompt() {
     wait_for_launcher(&browser).await;
     browser.js(&format!("{ROOT} r.querySelector('.l').click();")).await;
     let title = browser
-        .wait_for("the open panel", WAIT, &format!("{ROOT} var p=r.querySelector('.p'); return p && !p.hidden && r.querySelector('h2').textContent;"))
+        .wait_for(
+            "the open panel",
+            WAIT,
+            &format!("{ROOT} var p=r.querySelector('.p'); return p && !p.hidden && r.querySelector('h2').textContent;"),
+        )
         .await;
     assert_eq!(title, "Join Bean & Leaf Rewards");
     let cta = browser.js(&format!("{ROOT} var a=r.querySelector('a.cta'); return a && a.getAttribute('href');")).await;
@@ -329,7 +392,13 @@ async fn members_see_tier_points_and_coupons_and_can_redeem() {
     browser.goto(&format!("{}/demo/login", store.store_url)).await;
     wait_for_launcher(&browser).await;
     browser.js(&format!("{ROOT} r.querySelector('.l').click();")).await;
-    let text = browser.wait_for("the member panel", WAIT, &format!("{ROOT} var p=r.querySelector('.p'); return p && !p.hidden && p.textContent;")).await;
+    let text = browser
+        .wait_for(
+            "the member panel",
+            WAIT,
+            &format!("{ROOT} var p=r.querySelector('.p'); return p && !p.hidden && p.textContent;"),
+        )
+        .await;
     let text = text.as_str().unwrap_or_default().to_owned();
     if let Some(tier) = member["tier"]["name"].as_str() {
         assert!(text.to_lowercase().contains(&tier.to_lowercase()), "tier {tier} not shown: {text}");
@@ -354,8 +423,216 @@ async fn members_see_tier_points_and_coupons_and_can_redeem() {
     browser.js(&format!("{ROOT} r.querySelector('[data-a=redeem][data-v=\"{id}\"]').click();")).await;
     let expected = (balance - cost).to_string();
     browser
-        .wait_for("the new balance", WAIT, &format!("{ROOT} var n=r.querySelector('.pt'); return n && n.textContent.replace(/\\D/g, '') === '{expected}';"))
+        .wait_for(
+            "the new balance",
+            WAIT,
+            &format!(
+                "{ROOT} var n=r.querySelector('.pt'); return n && n.textContent.replace(/\\D/g, '') === '{expected}';"
+            ),
+        )
         .await;
     browser.screenshot("widget-panel-member-redeemed").await;
+    browser.close().await;
+}
+
+/// Script: the first strip of `placement` and its shadow root (null until discovered).
+fn strip(placement: &str) -> String {
+    format!("var h=document.querySelector('[data-patron-recommendations={placement}]');var r=h&&h.shadowRoot;")
+}
+
+/// The recommendation events of `placement` stored so far.
+fn recommendation_events<'a>(
+    events: &'a [patron::store::events::StoredEvent],
+    kind: &str,
+    placement: &str,
+) -> Vec<&'a Value> {
+    events.iter().filter(|e| e.kind == kind && e.properties["placement"] == placement).map(|e| &e.properties).collect()
+}
+
+/// The product page of the demo storefront, on the seeded demo shop with its trained
+/// recommender: the strip shows the products bought with this one, lazily and without
+/// moving the page, and records one impression per page view and one click.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_pages_show_a_recommendation_strip_and_record_impressions_and_clicks() {
+    let store = demo_storefront().await;
+    let (anchor, companion) = planted_pairs().into_iter().next().expect("a planted pair");
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/demo/products/{anchor}", store.store_url)).await;
+    let product = strip("product");
+    let cards = browser
+        .wait_for(
+            "the product strip's cards",
+            // The first request compiles the recommender component.
+            Duration::from_secs(60),
+            &format!(
+                "{product} var a=r&&r.querySelectorAll('a[data-a=rec]'); return a && a.length && \
+                 Array.prototype.map.call(a, function(a){{return [a.getAttribute('data-v'), a.getAttribute('href'), \
+                 a.querySelector('span').textContent];}});"
+            ),
+        )
+        .await;
+    let cards: Vec<(String, String, String)> = serde_json::from_value(cards).expect("cards");
+    let links: Vec<&str> = cards.iter().map(|(_, href, _)| href.as_str()).collect();
+    assert!(
+        links.contains(&format!("/demo/products/{companion}").as_str()),
+        "{companion} is bought with {anchor}: {cards:?}"
+    );
+    assert!(!links.contains(&format!("/demo/products/{anchor}").as_str()), "never the page's own product");
+    assert!(cards.iter().all(|(id, _, title)| !id.is_empty() && !title.is_empty()), "{cards:?}");
+    let heading = browser.js(&format!("{product} return r.querySelector('h2').textContent;")).await;
+    assert_eq!(heading, "You may also like");
+    browser.screenshot("widget-recommendation-strip").await;
+
+    // Nothing moved while the strip loaded: the page reserved its height, and the strip
+    // keeps exactly that height.
+    let supported = browser.js("return PerformanceObserver.supportedEntryTypes.indexOf('layout-shift') >= 0;").await;
+    assert_eq!(supported, true, "this Chromium does not report layout shifts");
+    browser
+        .js("window.__shift = 0; new PerformanceObserver(function(list){ list.getEntries().forEach(function(e){ \
+             if (!e.hadRecentInput) window.__shift += e.value; }); }).observe({type: 'layout-shift', buffered: true});")
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(browser.js("return window.__shift;").await, 0, "the page shifted while the strip loaded");
+    assert_eq!(browser.js(&format!("{product} return h.getBoundingClientRect().height;")).await, 272);
+
+    let events = store
+        .wait_for_events("the product strip's impression", |e| {
+            !recommendation_events(e, "recommendation_impression", "product").is_empty()
+        })
+        .await;
+    let impression = recommendation_events(&events, "recommendation_impression", "product")[0].clone();
+    let items = impression["items"].as_array().expect("items");
+    let shown: Vec<(&str, String)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["recommendation_id"].as_str().unwrap_or_default(),
+                format!("/demo/products/{}", i["product_id"].as_str().unwrap_or_default()),
+            )
+        })
+        .collect();
+    let rendered: Vec<(&str, String)> = cards.iter().map(|(id, href, _)| (id.as_str(), href.clone())).collect();
+    assert_eq!(shown, rendered, "the impression lists the items shown: {impression}");
+    assert!(
+        items.iter().all(|i| i.as_object().is_some_and(|o| o.len() == 3) && i["strategy"].is_string()),
+        "{impression}"
+    );
+    assert_eq!(impression.as_object().map(serde_json::Map::len), Some(2), "{impression}");
+
+    // A strip added later, far below the fold, is taken in at once but fetched only when
+    // it comes near the viewport. Scrolling to it and back does not repeat the product
+    // strip's impression.
+    browser
+        .js("var d=document.createElement('div'); d.setAttribute('data-patron-recommendations','home'); \
+             d.style.marginTop='3000px'; document.querySelector('main').appendChild(d);")
+        .await;
+    let home = strip("home");
+    browser.wait_for("the new strip's skeleton", WAIT, &format!("{home} return !!(r && r.querySelector('.k'));")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fetched = "return performance.getEntriesByType('resource').filter(function(e){return /placement=home/.test(e.name)}).length;";
+    assert_eq!(browser.js(fetched).await, 0, "a strip out of view was fetched");
+    browser.js(&format!("{home} h.scrollIntoView();")).await;
+    browser
+        .wait_for("the home strip's cards", WAIT, &format!("{home} return r.querySelectorAll('a[data-a=rec]').length;"))
+        .await;
+    store
+        .wait_for_events("the home strip's impression", |e| {
+            recommendation_events(e, "recommendation_impression", "home").len() == 1
+        })
+        .await;
+    browser.js("window.scrollTo(0, 0);").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = store.events().await;
+    assert_eq!(
+        recommendation_events(&events, "recommendation_impression", "product").len(),
+        1,
+        "one impression per strip and page view"
+    );
+
+    // Following a card records the click, with the id of the item, before the page goes.
+    let (first_id, first_href, _) = cards[0].clone();
+    browser.js(&format!("{product} r.querySelector('a[data-a=rec]').click();")).await;
+    browser
+        .wait_for("the recommended product's page", WAIT, &format!("return location.pathname === '{first_href}';"))
+        .await;
+    let events = store
+        .wait_for_events("the click", |e| !recommendation_events(e, "recommendation_click", "product").is_empty())
+        .await;
+    let click = recommendation_events(&events, "recommendation_click", "product")[0].clone();
+    let first = &items[0];
+    assert_eq!(
+        click,
+        serde_json::json!({
+            "placement": "product", "recommendation_id": first_id,
+            "product_id": first["product_id"], "strategy": first["strategy"]
+        })
+    );
+
+    // The new page is a new page view: its strip has its own impression, with new ids.
+    let events = store
+        .wait_for_events("the next page's impression", |e| {
+            recommendation_events(e, "recommendation_impression", "product").len() == 2
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = store.events().await;
+    let recommendation_kinds = |events: &[patron::store::events::StoredEvent]| {
+        events.iter().filter(|e| e.kind.starts_with("recommendation_")).count()
+    };
+    assert_eq!(recommendation_kinds(&after), recommendation_kinds(&events), "events stored after the queue drained");
+    assert_eq!(recommendation_events(&after, "recommendation_click", "product").len(), 1, "one click");
+    let ids: Vec<&Value> = recommendation_events(&after, "recommendation_impression", "product")
+        .iter()
+        .flat_map(|i| i["items"].as_array().into_iter().flatten().map(|item| &item["recommendation_id"]))
+        .collect();
+    let mut distinct = ids.clone();
+    distinct.sort_by_key(|v| v.to_string());
+    distinct.dedup();
+    assert_eq!(distinct.len(), ids.len(), "every shown item has its own recommendation id");
+
+    // Signed in, the strip asks as the shopper; the panel's "for you" list records its
+    // impression in the same shape, with placement "for-you".
+    browser.goto(&format!("{}/demo/login", store.store_url)).await;
+    browser.goto(&format!("{}/demo/products/{anchor}", store.store_url)).await;
+    let request = browser
+        .wait_for(
+            "the signed-in strip's request",
+            WAIT,
+            "var e=performance.getEntriesByType('resource').filter(function(e){return /\\/v1\\/recommendations\\?/.test(e.name)}); \
+             return e.length && e[0].name;",
+        )
+        .await;
+    let request = request.as_str().unwrap_or_default();
+    assert!(request.contains("customer_id=") && request.contains("customer_token="), "{request}");
+    wait_for_launcher(&browser).await;
+    browser.js(&format!("{ROOT} r.querySelector('.l').click();")).await;
+    let events = store
+        .wait_for_events("the panel's impression", |e| {
+            !recommendation_events(e, "recommendation_impression", "for-you").is_empty()
+        })
+        .await;
+    let panel = recommendation_events(&events, "recommendation_impression", "for-you")[0];
+    let items = panel["items"].as_array().expect("items");
+    assert!(!items.is_empty() && items.len() <= 4, "{panel}");
+    assert!(
+        items.iter().all(|i| i.as_object().is_some_and(|o| o.len() == 3) && i["recommendation_id"].is_string()),
+        "{panel}"
+    );
+
+    // The cart page's strip is for what is in the cart.
+    browser.js("document.querySelector('.buy').click();").await;
+    browser.goto(&format!("{}/demo/cart", store.store_url)).await;
+    let cart = strip("cart");
+    browser
+        .wait_for(
+            "the cart strip's cards",
+            WAIT,
+            &format!("{cart} return r && r.querySelectorAll('a[data-a=rec]').length;"),
+        )
+        .await;
+    let asked = browser
+        .js("return performance.getEntriesByType('resource').filter(function(e){return /placement=cart/.test(e.name)})[0].name;")
+        .await;
+    assert!(asked.as_str().is_some_and(|url| url.contains(&format!("cart={anchor}"))), "{asked}");
     browser.close().await;
 }

@@ -46,8 +46,14 @@ pub(crate) fn kind_for(name: &str) -> String {
 /// Builds an event of `kind` at the current time and URL with `properties`
 /// (a JS object; anything else becomes `{}`).
 pub(crate) fn event(kind: &str, properties: &JsValue) -> Event {
-    let id = random_id("e_");
     let props = if properties.is_object() { json::stringify(properties) } else { None };
+    event_json(kind, props.as_deref().unwrap_or("{}"))
+}
+
+/// Builds an event of `kind` at the current time and URL with properties already
+/// written as a JSON object.
+pub(crate) fn event_json(kind: &str, properties: &str) -> Event {
+    let id = random_id("e_");
     let mut out = String::with_capacity(160);
     out.push('{');
     json::push_member(&mut out, "id", &id);
@@ -55,7 +61,7 @@ pub(crate) fn event(kind: &str, properties: &JsValue) -> Event {
     json::push_member(&mut out, "time", &String::from(Date::new_0().to_iso_string()));
     json::push_member(&mut out, "url", &page_url());
     out.push_str("\"properties\":");
-    out.push_str(props.as_deref().unwrap_or("{}"));
+    out.push_str(properties);
     out.push('}');
     Event { id, json: out }
 }

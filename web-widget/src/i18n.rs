@@ -1,4 +1,4 @@
-//! The panel's text in the shop's locale (English and Simplified Chinese), and
+//! The text of the panel and the strips in the shop's locale (English and Simplified Chinese), and
 //! locale-aware numbers, prices and dates through the browser's `Intl`.
 //!
 //! Placeholders are `{n}`, `{name}`, `{tier}`, `{date}`, `{shop}`, filled with
@@ -8,7 +8,7 @@ use crate::prelude::*;
 use js_sys::{Array, Date, Function, Intl, Object, Reflect};
 use wasm_bindgen::JsValue;
 
-/// Every string the panel shows.
+/// Every string the panel and the strips show.
 pub(crate) struct Text {
     /// BCP 47 tag for `Intl` and the panel's `lang` attribute.
     pub(crate) tag: &'static str,
@@ -33,6 +33,10 @@ pub(crate) struct Text {
     pub(crate) insufficient: &'static str,
     pub(crate) failed: &'static str,
     pub(crate) recommended: &'static str,
+    /// Heading of a `product` or `cart` strip.
+    pub(crate) also_like: &'static str,
+    /// Heading of a `home` strip.
+    pub(crate) popular: &'static str,
     pub(crate) close: &'static str,
 }
 
@@ -59,6 +63,8 @@ const EN: Text = Text {
     insufficient: "You don't have enough points for that reward yet.",
     failed: "Something went wrong. Please try again.",
     recommended: "Picked for you",
+    also_like: "You may also like",
+    popular: "Popular right now",
     close: "Close",
 };
 
@@ -85,6 +91,8 @@ const ZH_CN: Text = Text {
     insufficient: "积分不足，暂时无法兑换该奖励。",
     failed: "出了点问题，请稍后再试。",
     recommended: "为你推荐",
+    also_like: "你可能还喜欢",
+    popular: "热门商品",
     close: "关闭",
 };
 

@@ -7,8 +7,10 @@
 //!
 //! Roles, one module each: [`collection`] turns page activity into events, [`queue`]
 //! batches and delivers them, [`consent`] decides whether anything may be sent or
-//! stored, [`panel`] renders the member panel in a shadow root, [`i18n`] holds its
-//! text. [`api`] is the HTTP client for the host and [`json`] the few JSON helpers.
+//! stored, [`panel`] renders the member panel in a shadow root, [`strip`] the
+//! recommendation strips a store places on its pages, [`recs`] the product cards and
+//! recommendation events both share, [`markup`] their theme and HTML escaping, [`i18n`]
+//! their text. [`api`] is the HTTP client for the host and [`json`] the few JSON helpers.
 //!
 //! On wasm32 the crate is `no_std` (with `alloc`) and brings its own panic handler,
 //! which aborts without formatting a message: std's handler would pull `core::fmt`
@@ -24,8 +26,11 @@ mod collection;
 mod consent;
 mod i18n;
 mod json;
+mod markup;
 mod panel;
 mod queue;
+mod recs;
+mod strip;
 mod widget;
 
 /// What std's prelude would bring, for the `no_std` build.
@@ -39,7 +44,8 @@ mod prelude {
 use wasm_bindgen::prelude::*;
 
 /// Starts the widget: reads the snippet's configuration, records the page view,
-/// fetches the shopper's state and mounts the panel. Never throws into the page.
+/// fetches the shopper's state, mounts the panel and watches for recommendation
+/// strips. Never throws into the page.
 #[wasm_bindgen(start)]
 pub fn start() {
     widget::start();

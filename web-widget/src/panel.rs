@@ -15,15 +15,15 @@ use web_sys::{Document, Element, HtmlElement, ShadowRoot, ShadowRootInit, Shadow
 
 use crate::i18n::{self, Text};
 use crate::json;
+use crate::markup::{THEME, esc, safe_url};
+use crate::recs;
 use crate::widget::listen;
 
-/// The panel's stylesheet; every colour and size a store may want to change is a
-/// custom property with a default.
-const STYLE: &str = r#"<style>
-:host{all:initial;--a:var(--patron-accent,#4338ca);--at:var(--patron-accent-text,#fff);--bg:var(--patron-bg,#fff);--tx:var(--patron-text,#111827);--mu:var(--patron-muted,#6b7280);--r:var(--patron-radius,14px);font:14px/1.45 var(--patron-font,system-ui,-apple-system,"Segoe UI",Roboto,"PingFang SC","Microsoft YaHei",sans-serif);color:var(--tx)}
-*{box-sizing:border-box}
-button{font:inherit;cursor:pointer}
-:focus-visible{outline:3px solid var(--a);outline-offset:2px}
+/// Recommendations the panel shows (the rest of the "for you" list is not shown).
+pub(crate) const SHOWN_RECOMMENDATIONS: usize = 4;
+
+/// The panel's stylesheet, after the shared [`THEME`].
+const STYLE: &str = r#"button{font:inherit;cursor:pointer}
 .l{position:fixed;right:20px;bottom:20px;z-index:var(--patron-z,2147483000);display:flex;gap:8px;align-items:center;border:0;border-radius:999px;padding:12px 18px;background:var(--a);color:var(--at);font-weight:600;box-shadow:0 8px 24px rgba(0,0,0,.22)}
 .l b{background:rgba(255,255,255,.22);border-radius:999px;padding:1px 8px;font-weight:600}
 .p{position:fixed;right:20px;bottom:80px;z-index:var(--patron-z,2147483000);width:min(360px,calc(100vw - 24px));max-height:min(620px,calc(100vh - 100px));overflow:auto;background:var(--bg);border-radius:var(--r);box-shadow:0 18px 48px rgba(0,0,0,.25)}
@@ -51,9 +51,9 @@ code{font:600 14px ui-monospace,Menlo,monospace;letter-spacing:.04em}
 .n.e{background:#fef2f2;color:#991b1b}
 .rc{grid-template-columns:1fr 1fr}
 .rc a{display:block;color:inherit;text-decoration:none;border-radius:10px;padding:6px;border:1px solid #e5e7eb}
-.rc img{display:block;width:100%;aspect-ratio:1;object-fit:cover;border-radius:6px;background:#f3f4f6}
+.rc img,.rc i{display:grid;place-items:center;width:100%;aspect-ratio:1;object-fit:cover;border-radius:6px;background:#f3f4f6;color:var(--mu);font-size:32px;font-weight:700;font-style:normal}
 .rc span{display:block;font-size:13px;margin-top:6px}
-</style>"#;
+"#;
 
 /// The mounted panel: its shadow root and what it needs to redraw.
 pub(crate) struct Panel {
@@ -156,9 +156,10 @@ fn set_open(root: &ShadowRoot, open: bool) {
 
 fn focus(root: &ShadowRoot, selector: &str) {
     if let Ok(Some(el)) = root.query_selector(selector)
-        && let Ok(el) = el.dyn_into::<HtmlElement>() {
-            let _ = el.focus();
-        }
+        && let Ok(el) = el.dyn_into::<HtmlElement>()
+    {
+        let _ = el.focus();
+    }
 }
 
 /// Marks a copy button as done.
@@ -172,7 +173,10 @@ fn html(t: &Text, state: &JsValue, join_url: Option<&str>, notice: Option<&Notic
     let member = json::get(state, "member");
     let currency = json::string(&shop, "currency").unwrap_or_else(|| "USD".into());
     let mut h = String::with_capacity(6000);
+    h.push_str("<style>");
+    h.push_str(THEME);
     h.push_str(STYLE);
+    h.push_str("</style>");
 
     let balance = json::number(&json::get(&member, "points"), "balance");
     h.push_str("<button class=\"l\" data-a=\"toggle\" aria-controls=\"pp\" aria-expanded=\"");
@@ -323,34 +327,14 @@ fn member_html(h: &mut String, t: &Text, member: &JsValue) {
 }
 
 fn recommendations_html(h: &mut String, t: &Text, state: &JsValue, shop_currency: &str) {
-    let recs = json::list(state, "recommendations");
-    if recs.is_empty() {
+    let list = json::list(state, "recommendations");
+    if list.is_empty() {
         return;
     }
     heading(h, t.recommended);
     h.push_str("<ul class=\"rc\">");
-    for rec in recs.iter().take(4) {
-        let url = json::string(rec, "url").filter(|u| safe_url(u)).unwrap_or_else(|| "#".into());
-        h.push_str("<li><a data-a=\"rec\" data-v=\"");
-        esc(h, &json::string(rec, "product_id").unwrap_or_default());
-        h.push_str("\" href=\"");
-        esc(h, &url);
-        h.push_str("\">");
-        if let Some(img) = json::string(rec, "image_url").filter(|u| safe_url(u)) {
-            h.push_str("<img alt=\"\" loading=\"lazy\" src=\"");
-            esc(h, &img);
-            h.push_str("\">");
-        }
-        h.push_str("<span>");
-        esc(h, &json::string(rec, "title").unwrap_or_default());
-        h.push_str("</span>");
-        if let Some(price) = json::number(rec, "price") {
-            let currency = json::string(rec, "currency").unwrap_or_else(|| shop_currency.into());
-            h.push_str("<b>");
-            esc(h, &i18n::price(t, price, &currency));
-            h.push_str("</b>");
-        }
-        h.push_str("</a></li>");
+    for rec in list.iter().take(SHOWN_RECOMMENDATIONS) {
+        recs::card(h, t, rec, shop_currency);
     }
     h.push_str("</ul>");
 }
@@ -359,38 +343,4 @@ fn heading(h: &mut String, text: &str) {
     h.push_str("<h3>");
     esc(h, text);
     h.push_str("</h3>");
-}
-
-/// Links and images only to http(s) or same-site paths, never `javascript:`.
-fn safe_url(url: &str) -> bool {
-    url.starts_with("https://") || url.starts_with("http://") || (url.starts_with('/') && !url.starts_with("//"))
-}
-
-/// Appends `s` escaped for HTML text and double-quoted attributes.
-fn esc(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup_and_refuses_script_urls() {
-        let mut out = String::new();
-        esc(&mut out, "<img src=x onerror=\"a\">&'");
-        assert_eq!(out, "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;");
-        assert!(!safe_url("javascript:alert(1)"));
-        assert!(!safe_url("//evil.example/x"));
-        assert!(safe_url("/demo/products/tea"));
-    }
 }

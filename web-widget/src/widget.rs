@@ -1,5 +1,6 @@
 //! The running widget: its configuration and state, and what happens on start, on a
-//! timer tick, when the page goes away and on every call of the JS API.
+//! timer tick, when the page goes away, on every call of the JS API and as
+//! recommendation strips come into view.
 //!
 //! State lives in one page-wide [`Widget`] cell; browser callbacks borrow it briefly and
 //! never while a request is in flight (replies arrive in callbacks).
@@ -19,6 +20,8 @@ use crate::i18n;
 use crate::json;
 use crate::panel::{self, Notice, Panel};
 use crate::queue::{self, Outcome, Queue};
+use crate::recs;
+use crate::strip::{self, Strips};
 
 /// How often waiting events are sent, in milliseconds.
 const FLUSH_EVERY_MS: i32 = 2000;
@@ -43,6 +46,18 @@ struct Widget {
     join_url: Option<String>,
     panel: Option<Panel>,
     impressions_sent: bool,
+    strips: Option<Strips>,
+}
+
+impl Widget {
+    /// The signed-in shopper as query parameters (absent for an anonymous one).
+    fn customer_params(&self) -> [(&'static str, Option<&str>); 2] {
+        let (id, token) = match &self.customer {
+            Some((id, token)) => (Some(id.as_str()), Some(token.as_str())),
+            None => (None, None),
+        };
+        [("customer_id", id), ("customer_token", token)]
+    }
 }
 
 /// The one widget of the page.
@@ -114,6 +129,7 @@ pub(crate) fn start() {
         join_url: json::string(&config, "join_url"),
         panel: None,
         impressions_sent: false,
+        strips: None,
     };
     cell(|w| {
         if let Ok(mut w) = w.try_borrow_mut() {
@@ -121,22 +137,36 @@ pub(crate) fn start() {
         }
     });
 
-    listen(&document, "click", Box::new(|event| {
-        if let Some(event) = event.target().and_then(|t| collection::on_click(&t)) {
-            enqueue(event);
-        }
-    }));
+    listen(
+        &document,
+        "click",
+        Box::new(|event| {
+            if let Some(event) = event.target().and_then(|t| collection::on_click(&t)) {
+                enqueue(event);
+            }
+        }),
+    );
     listen(&window, "pagehide", Box::new(|_| flush_with_beacon()));
-    listen(&document, "visibilitychange", Box::new(|_| {
-        if web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden()) {
-            flush_with_beacon();
-        }
-    }));
+    listen(
+        &document,
+        "visibilitychange",
+        Box::new(|_| {
+            if web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden()) {
+                flush_with_beacon();
+            }
+        }),
+    );
     let tick = Closure::<dyn Fn()>::new(tick);
-    let _ = window.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), FLUSH_EVERY_MS);
+    let _ =
+        window.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), FLUSH_EVERY_MS);
     tick.forget();
 
     load_state();
+    let handlers =
+        strip::Handlers { near: on_strip_near, seen: on_strip_seen, click: on_strip_click, added: find_strips };
+    let strips = Strips::watch(&document, &handlers);
+    with(|w| w.strips = strips);
+    find_strips();
 }
 
 /// Adds a listener for the life of the page. (Every listener is the same boxed closure
@@ -187,9 +217,10 @@ fn apply_consent() {
     let identify = with(|w| {
         if w.consent.allows_tracking() {
             if !w.anonymous_id_stored
-                && let Some(s) = consent::storage() {
-                    w.anonymous_id_stored = s.set_item(ANONYMOUS_ID_KEY, &w.anonymous_id).is_ok();
-                }
+                && let Some(s) = consent::storage()
+            {
+                w.anonymous_id_stored = s.set_item(ANONYMOUS_ID_KEY, &w.anonymous_id).is_ok();
+            }
             w.queue.persist();
             if w.identify_pending {
                 w.identify_pending = false;
@@ -295,15 +326,9 @@ fn load_state() {
             return None;
         }
         w.state_loading = true;
-        let (id, token) = match &w.customer {
-            Some((id, token)) => (Some(id.as_str()), Some(token.as_str())),
-            None => (None, None),
-        };
         let anonymous = w.anonymous_id_stored.then_some(w.anonymous_id.as_str());
-        Some(w.endpoint.url(
-            "/v1/widget/state",
-            &[("anonymous_id", anonymous), ("customer_id", id), ("customer_token", token)],
-        ))
+        let [id, token] = w.customer_params();
+        Some(w.endpoint.url("/v1/widget/state", &[("anonymous_id", anonymous), id, token]))
     })
     .flatten() else {
         return;
@@ -333,6 +358,7 @@ fn on_state(reply: Option<api::Reply>) {
     if reply_arrived() {
         apply_consent();
         draw(None);
+        draw_strips();
         tick();
     }
 }
@@ -380,8 +406,12 @@ fn on_panel_action(action: &str, value: Option<String>, element: &Element) {
             }
         }
         "rec" => {
-            if let Some(product) = value {
-                track("recommendation_click", &collection::props(&[("product_id", product.into())]));
+            let click = with(|w| {
+                let list = json::list(&w.state, "recommendations");
+                Some(recs::click(FOR_YOU, recs::find(&list, value.as_deref()?)?))
+            });
+            if let Some(event) = click.flatten() {
+                enqueue(event);
                 flush_with_beacon();
             }
         }
@@ -391,20 +421,68 @@ fn on_panel_action(action: &str, value: Option<String>, element: &Element) {
 
 /// One `recommendation_impression` per page, the first time the panel opens.
 fn track_impressions() {
-    let ids = with(|w| {
+    let impression = with(|w| {
         if w.impressions_sent {
-            return Vec::new();
+            return None;
         }
         w.impressions_sent = true;
-        json::list(&w.state, "recommendations").iter().filter_map(|r| json::string(r, "product_id")).collect()
-    })
-    .unwrap_or_default();
-    if !ids.is_empty() {
-        let list = js_sys::Array::new();
-        for id in ids {
-            list.push(&id.into());
+        let mut shown = json::list(&w.state, "recommendations");
+        shown.truncate(panel::SHOWN_RECOMMENDATIONS);
+        (!shown.is_empty()).then(|| recs::impression(FOR_YOU, &shown))
+    });
+    if let Some(event) = impression.flatten() {
+        enqueue(event);
+    }
+}
+
+/// The placement of the panel's list in recommendation events.
+const FOR_YOU: &str = "for-you";
+
+/// Takes in strips the page has added since the last look.
+fn find_strips() {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    with(|w| w.strips.as_mut().map(|s| s.discover(&document)));
+}
+
+/// A strip came near the viewport: fetch its list, as the signed-in shopper if any.
+fn on_strip_near(element: Element) {
+    let url = with(|w| {
+        let request = w.strips.as_mut()?.start_loading(&element)?;
+        let mut params: Vec<(&str, Option<&str>)> = request.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+        params.extend(w.customer_params());
+        Some(w.endpoint.url("/v1/recommendations", &params))
+    });
+    let Some(url) = url.flatten() else { return };
+    api::get(&url, move |reply| {
+        let items = reply.filter(|r| r.status == 200).map(|r| json::list(&r.body, "items"));
+        with(|w| w.strips.as_mut().map(|s| s.loaded(&element, items)));
+        draw_strips();
+    });
+}
+
+/// Draws the strips whose lists arrived (in the shop's language, once known).
+fn draw_strips() {
+    with(|w| {
+        let shop = json::get(&w.state, "shop");
+        let text = i18n::text(&json::string(&shop, "locale").unwrap_or_default());
+        let currency = json::string(&shop, "currency").unwrap_or_else(|| "USD".into());
+        if let Some(strips) = w.strips.as_mut() {
+            strips.draw(json::present(&shop).then_some((text, currency.as_str())));
         }
-        track("recommendation_impression", &collection::props(&[("product_ids", list.into())]));
+    });
+}
+
+fn on_strip_seen(element: Element) {
+    if let Some(event) = with(|w| w.strips.as_mut()?.impression(&element)).flatten() {
+        enqueue(event);
+    }
+}
+
+/// A card of a strip was followed: the click goes out before the page does.
+fn on_strip_click(element: Element, recommendation_id: String) {
+    if let Some(event) = with(|w| w.strips.as_mut()?.click(&element, &recommendation_id)).flatten() {
+        enqueue(event);
+        flush_with_beacon();
     }
 }
 

@@ -235,8 +235,10 @@ pub fn catalog() -> Vec<Product> {
                 let title = if size.is_empty() { (*title).to_owned() } else { format!("{title} {size}") };
                 let id = product_id(&title);
                 products.push(Product {
-                    url: Some(format!("{STORE_URL}/products/{id}")),
-                    image_url: Some(format!("{STORE_URL}/images/{id}.jpg")),
+                    // The product's page on the demo storefront of `patron serve --demo`,
+                    // which draws a tile for every product: the demo ships no images.
+                    url: Some(format!("/demo/products/{id}")),
+                    image_url: None,
                     id,
                     title,
                     // Prices end in 0 or 5 minor units, as shop prices do.

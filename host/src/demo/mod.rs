@@ -1,13 +1,15 @@
 //! `patron demo seed`: fills an empty shop with a realistic, deterministic history —
 //! a catalogue with planted co-purchase structure ([`catalog`]), and customers who buy
 //! till they die, browse, abandon carts, and now and then cancel or get refunded
-//! ([`shoppers`]) — for trying Patron out, for tests and for benchmarks.
+//! ([`shoppers`]) — for trying Patron out, for tests and for benchmarks; and its
+//! recommender, trained ([`recommender`]).
 //!
 //! The same seed, size and end time always give the same rows. Rows go in with
 //! multi-row INSERTs, one write transaction per block of customers, while the next
 //! block is generated on another thread; customer stats are computed once at the end.
 
 pub mod catalog;
+pub mod recommender;
 pub mod shoppers;
 
 use std::fmt;

@@ -9,14 +9,17 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 
+use crate::auth::customer_token;
 use crate::store::products::Product;
+use crate::store::shops::Shop;
+use crate::store::{Db, StoreResult};
 
 /// Cookie that marks the demo shopper as signed in.
 const MEMBER_COOKIE: &str = "patron_demo_member";
@@ -37,6 +40,28 @@ pub struct DemoStore {
     pub member: Option<DemoMember>,
     /// Show a cookie banner that calls `patron.consent(…)`.
     pub consent_banner: bool,
+}
+
+impl DemoStore {
+    /// The storefront of `shop` on this host: its catalogue, and "Sign in" as its best
+    /// customer.
+    pub async fn of_shop(db: &Db, shop: &Shop) -> StoreResult<Self> {
+        let best = db.best_customer(shop.id).await?;
+        let member = best.and_then(|customer| {
+            let external_id = customer.external_id?;
+            let token = customer_token(&shop.secret_hash, &external_id)?;
+            Some(DemoMember { customer_id: external_id, customer_token: token })
+        });
+        Ok(Self {
+            shop_name: shop.name.clone(),
+            publishable_key: shop.publishable_key.clone(),
+            widget_origin: String::new(),
+            products: db.products(shop.id).await?,
+            currency: shop.currency.clone(),
+            member,
+            consent_banner: shop.consent_required,
+        })
+    }
 }
 
 /// A customer of the demo shop and the token the store's back end computes for them.
@@ -69,7 +94,8 @@ async fn home(State(store): State<Arc<DemoStore>>, headers: HeaderMap) -> Html<S
 
 async fn product(State(store): State<Arc<DemoStore>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let Some(p) = store.products.iter().find(|p| p.id == id) else {
-        return (StatusCode::NOT_FOUND, page(&store, &headers, "Not found", "", "<h1>No such product</h1>")).into_response();
+        return (StatusCode::NOT_FOUND, page(&store, &headers, "Not found", "", "<h1>No such product</h1>"))
+            .into_response();
     };
     let head = format!("<meta name=\"patron:product\" content=\"{}\">", esc(&p.id));
     let mut body = String::from("<article class=\"product\">");
@@ -79,7 +105,10 @@ async fn product(State(store): State<Arc<DemoStore>>, Path(id): Path<String>, he
         "<div><h1>{title}</h1><p class=\"price\">{price}</p><p>{category}</p>\
          <button class=\"buy\" data-patron-event=\"add_to_cart\" data-patron-product=\"{id}\" \
          data-patron-price=\"{minor}\" onclick=\"demoCart.add('{id}')\">Add to cart</button>\
-         <p id=\"added\" role=\"status\"></p></div></article>",
+         <p id=\"added\" role=\"status\"></p>\
+         <div data-patron-recommendations=\"product\" data-product-id=\"{id}\"></div>\
+         <p class=\"about\">Roasted or blended in small batches and shipped within two days. \
+         Free returns within 30 days.</p></div></article>",
         title = esc(&p.title),
         price = money(p.price, &store.currency),
         category = esc(p.category.as_deref().unwrap_or("")),
@@ -95,7 +124,11 @@ struct SearchQuery {
     q: String,
 }
 
-async fn search(State(store): State<Arc<DemoStore>>, Query(query): Query<SearchQuery>, headers: HeaderMap) -> Html<String> {
+async fn search(
+    State(store): State<Arc<DemoStore>>,
+    Query(query): Query<SearchQuery>,
+    headers: HeaderMap,
+) -> Html<String> {
     let needle = query.q.to_lowercase();
     let mut body = format!("<h1>Results for “{}”</h1><ul class=\"grid\">", esc(&query.q));
     let mut found = 0;
@@ -121,7 +154,7 @@ async fn cart(State(store): State<Arc<DemoStore>>, headers: HeaderMap) -> Html<S
     let body = format!(
         "<h1>Your cart</h1><ul id=\"lines\" class=\"lines\"></ul><p id=\"total\"></p>\
          <button class=\"buy\" id=\"checkout\" data-patron-event=\"checkout_started\">Checkout</button>\
-         <p id=\"done\" role=\"status\"></p>\
+         <p id=\"done\" role=\"status\"></p><div id=\"recs\"></div>\
          <script>demoCart.render({catalogue},{currency})</script>",
         currency = js_string(&store.currency)
     );
@@ -249,13 +282,15 @@ a{color:inherit}.top{display:flex;gap:16px;align-items:center;justify-content:sp
 main{max-width:1040px;margin:0 auto;padding:24px 28px 120px}.grid{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:18px}\
 .grid a{display:block;background:#fff;border-radius:12px;padding:12px;text-decoration:none;box-shadow:0 1px 3px rgba(0,0,0,.08)}\
 .grid span{display:block;margin-top:8px}.pic{display:grid;place-items:center;aspect-ratio:1;border-radius:10px;font-size:48px;font-weight:700;color:#7c2d12}\
-.product{display:grid;grid-template-columns:1fr 1fr;gap:32px}.price{font-size:24px;font-weight:700}\
+.product{display:grid;grid-template-columns:1fr 1fr;gap:32px}.product>div{min-width:0}.price{font-size:24px;font-weight:700}\
 .buy{background:#7c2d12;color:#fff;border:0;border-radius:10px;padding:12px 22px;font:inherit;font-weight:600;cursor:pointer}\
 .lines{list-style:none;padding:0}.lines li{display:flex;justify-content:space-between;gap:12px;padding:10px 0;border-bottom:1px solid #eee}\
+[data-patron-recommendations]{display:block;height:272px;margin:20px 0}#added{min-height:1.5em}\
 .consent{position:fixed;left:20px;bottom:20px;max-width:420px;background:#111827;color:#fff;padding:16px;border-radius:12px}\
 .consent button{margin:8px 8px 0 0;padding:8px 14px;border-radius:8px;border:0;font:inherit;cursor:pointer}";
 
-/// The demo's cart (in `localStorage`) and a guarded `patron.track` that queues into
+/// The demo's cart (in `localStorage`; its recommendation strip is for the cart's
+/// products, or best sellers while it is empty) and a guarded `patron.track` that queues into
 /// the loader's queue if the widget has not loaded yet — what a merchant would write.
 const SCRIPT: &str = "\
 function demoTrack(n,p){var w=window.patron=window.patron||{_q:[]};w.track?w.track(n,p):w._q.push(['track',[n,p]])}\
@@ -269,6 +304,8 @@ li.innerHTML='<span></span><span></span><button data-patron-event=\"remove_from_
 li.children[0].textContent=c[id]+' × '+p[0];li.children[1].textContent=(p[1]*c[id]/100).toFixed(2)+' '+cur;\
 var b=li.children[2];b.setAttribute('data-patron-product',id);b.setAttribute('data-patron-quantity',c[id]);b.setAttribute('data-patron-price',p[1]);\
 b.onclick=function(){setTimeout(function(){demoCart.remove(id)},50)};ul.appendChild(li)});\
+var r=document.getElementById('recs'),ids=Object.keys(c).filter(function(id){return cat[id]});\
+if(ids.length){r.setAttribute('data-cart',ids.join(','))}r.setAttribute('data-patron-recommendations',ids.length?'cart':'home');\
 document.getElementById('total').textContent=t?'Total: '+(t/100).toFixed(2)+' '+cur:'Your cart is empty.';\
 document.getElementById('checkout').onclick=function(){document.getElementById('done').textContent='Thanks! This is a demo: nothing was charged.'}}};";
 
