@@ -13,6 +13,23 @@ pub mod segmenter {
     });
 }
 
+/// `stats-segmenter`: `segmenter` plus the stats-only batch export.
+pub mod stats_segmenter {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "stats-segmenter",
+        pub_export_macro: true,
+        export_macro_name: "export_stats_segmenter",
+        with: {
+            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/log@0.1.1": crate::__wit::segmenter::patron::plugin::log,
+            "patron:plugin/clock@0.1.1": crate::__wit::segmenter::patron::plugin::clock,
+            "patron:plugin/config@0.1.1": crate::__wit::segmenter::patron::plugin::config,
+            "patron:plugin/kv@0.1.1": crate::__wit::segmenter::patron::plugin::kv,
+        },
+    });
+}
+
 /// `loyalty`.
 pub mod loyalty {
     wit_bindgen::generate!({
@@ -21,11 +38,11 @@ pub mod loyalty {
         pub_export_macro: true,
         export_macro_name: "export_loyalty",
         with: {
-            "patron:plugin/types@0.1.0": crate::__wit::segmenter::patron::plugin::types,
-            "patron:plugin/log@0.1.0": crate::__wit::segmenter::patron::plugin::log,
-            "patron:plugin/clock@0.1.0": crate::__wit::segmenter::patron::plugin::clock,
-            "patron:plugin/config@0.1.0": crate::__wit::segmenter::patron::plugin::config,
-            "patron:plugin/kv@0.1.0": crate::__wit::segmenter::patron::plugin::kv,
+            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/log@0.1.1": crate::__wit::segmenter::patron::plugin::log,
+            "patron:plugin/clock@0.1.1": crate::__wit::segmenter::patron::plugin::clock,
+            "patron:plugin/config@0.1.1": crate::__wit::segmenter::patron::plugin::config,
+            "patron:plugin/kv@0.1.1": crate::__wit::segmenter::patron::plugin::kv,
         },
     });
 }
@@ -38,11 +55,11 @@ pub mod recommender {
         pub_export_macro: true,
         export_macro_name: "export_recommender",
         with: {
-            "patron:plugin/types@0.1.0": crate::__wit::segmenter::patron::plugin::types,
-            "patron:plugin/log@0.1.0": crate::__wit::segmenter::patron::plugin::log,
-            "patron:plugin/clock@0.1.0": crate::__wit::segmenter::patron::plugin::clock,
-            "patron:plugin/config@0.1.0": crate::__wit::segmenter::patron::plugin::config,
-            "patron:plugin/kv@0.1.0": crate::__wit::segmenter::patron::plugin::kv,
+            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/log@0.1.1": crate::__wit::segmenter::patron::plugin::log,
+            "patron:plugin/clock@0.1.1": crate::__wit::segmenter::patron::plugin::clock,
+            "patron:plugin/config@0.1.1": crate::__wit::segmenter::patron::plugin::config,
+            "patron:plugin/kv@0.1.1": crate::__wit::segmenter::patron::plugin::kv,
         },
     });
 }
@@ -55,11 +72,11 @@ pub mod automation {
         pub_export_macro: true,
         export_macro_name: "export_automation",
         with: {
-            "patron:plugin/types@0.1.0": crate::__wit::segmenter::patron::plugin::types,
-            "patron:plugin/log@0.1.0": crate::__wit::segmenter::patron::plugin::log,
-            "patron:plugin/clock@0.1.0": crate::__wit::segmenter::patron::plugin::clock,
-            "patron:plugin/config@0.1.0": crate::__wit::segmenter::patron::plugin::config,
-            "patron:plugin/kv@0.1.0": crate::__wit::segmenter::patron::plugin::kv,
+            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/log@0.1.1": crate::__wit::segmenter::patron::plugin::log,
+            "patron:plugin/clock@0.1.1": crate::__wit::segmenter::patron::plugin::clock,
+            "patron:plugin/config@0.1.1": crate::__wit::segmenter::patron::plugin::config,
+            "patron:plugin/kv@0.1.1": crate::__wit::segmenter::patron::plugin::kv,
         },
     });
 }
@@ -91,21 +108,24 @@ fn error_out(e: t::Error) -> w::PluginError {
     }
 }
 
+fn customer_stats(s: w::CustomerStats) -> t::CustomerStats {
+    t::CustomerStats {
+        order_count: s.order_count,
+        total_spent: s.total_spent,
+        average_order_value: s.average_order_value,
+        first_order_at: s.first_order_at,
+        last_order_at: s.last_order_at,
+        days_since_last_order: s.days_since_last_order,
+    }
+}
+
 fn profile(p: w::Profile) -> t::Profile {
-    let s = p.stats;
     t::Profile {
         id: p.id,
         external_id: p.external_id,
         email: p.email,
         traits: p.traits,
-        stats: t::CustomerStats {
-            order_count: s.order_count,
-            total_spent: s.total_spent,
-            average_order_value: s.average_order_value,
-            first_order_at: s.first_order_at,
-            last_order_at: s.last_order_at,
-            days_since_last_order: s.days_since_last_order,
-        },
+        stats: customer_stats(p.stats),
         tags: p.tags,
         segments: p.segments,
     }
@@ -199,6 +219,54 @@ fn actions_out(r: t::Result<Vec<t::Action>>) -> Result<Vec<w::Action>, w::Plugin
 impl<T: crate::Segmenter> segmenter::exports::patron::plugin::segmentation::Guest for Glue<T> {
     fn segment(profiles: Vec<w::Profile>) -> Result<Vec<Vec<String>>, w::PluginError> {
         T::segment(profiles.into_iter().map(profile).collect()).map_err(error_out)
+    }
+}
+
+use self::stats_segmenter::exports::patron::plugin::stats_segmentation as s;
+
+/// `T::segment_stats` over `stats`, checked to answer once per customer.
+fn segment_stats<T: crate::StatsSegmenter>(stats: &[t::CustomerStats]) -> Result<crate::Memberships, w::PluginError> {
+    let mut out = crate::Memberships::with_capacity(stats.len());
+    T::segment_stats(stats, &mut out).map_err(error_out)?;
+    if out.len() != stats.len() {
+        let message = format!("segment_stats answered {} of {} customers", out.len(), stats.len());
+        return Err(error_out(t::Error::new("bad-answer", message)));
+    }
+    Ok(out)
+}
+
+impl<T: crate::StatsSegmenter> stats_segmenter::exports::patron::plugin::segmentation::Guest for Glue<T> {
+    fn segment(profiles: Vec<w::Profile>) -> Result<Vec<Vec<String>>, w::PluginError> {
+        let stats: Vec<t::CustomerStats> = profiles.into_iter().map(|p| customer_stats(p.stats)).collect();
+        segment_stats::<T>(&stats).map(|m| m.to_lists())
+    }
+}
+
+impl<T: crate::StatsSegmenter> s::Guest for Glue<T> {
+    fn segment_stats(batch: s::StatsBatch) -> Result<s::Memberships, w::PluginError> {
+        let n = batch.order_count.len();
+        let columns = [
+            batch.total_spent.len(),
+            batch.average_order_value.len(),
+            batch.first_order_at.len(),
+            batch.last_order_at.len(),
+            batch.days_since_last_order.len(),
+        ];
+        if columns.iter().any(|&len| len != n) {
+            return Err(error_out(t::Error::new("bad-input", "stats-batch columns differ in length")));
+        }
+        let stats: Vec<t::CustomerStats> = (0..n)
+            .map(|i| t::CustomerStats {
+                order_count: batch.order_count[i],
+                total_spent: batch.total_spent[i],
+                average_order_value: batch.average_order_value[i],
+                first_order_at: batch.first_order_at[i],
+                last_order_at: batch.last_order_at[i],
+                days_since_last_order: batch.days_since_last_order[i],
+            })
+            .collect();
+        let (names, ends, members) = segment_stats::<T>(&stats)?.into_parts();
+        Ok(s::Memberships { names, ends, members })
     }
 }
 

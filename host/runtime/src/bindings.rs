@@ -15,6 +15,21 @@ pub mod segmenter {
     });
 }
 
+/// The `stats-segmenter` world: `segmenter` plus the stats-only batch export.
+pub mod stats_segmenter {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "stats-segmenter",
+        with: {
+            "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types,
+            "patron:plugin/log": crate::bindings::segmenter::patron::plugin::log,
+            "patron:plugin/clock": crate::bindings::segmenter::patron::plugin::clock,
+            "patron:plugin/config": crate::bindings::segmenter::patron::plugin::config,
+            "patron:plugin/kv": crate::bindings::segmenter::patron::plugin::kv,
+        },
+    });
+}
+
 /// The `loyalty` world.
 pub mod loyalty {
     wasmtime::component::bindgen!({

@@ -25,6 +25,7 @@ mod inspect;
 mod kv;
 mod limits;
 mod manifest;
+mod memberships;
 mod output;
 mod plugin;
 mod runtime;
@@ -40,6 +41,7 @@ pub use inspect::ComponentInfo;
 pub use kv::{KvBackendError, KvStore, MAX_KEY_BYTES, MemoryKv};
 pub use limits::Limits;
 pub use manifest::{Manifest, ManifestError, World};
+pub use memberships::Memberships;
 pub use plugin::{Instance, Plugin};
 pub use runtime::{Runtime, RuntimeConfig};
 

@@ -11,6 +11,9 @@ use crate::bindings::loyalty::{Loyalty, LoyaltyIndices};
 use crate::bindings::recommender::exports::patron::plugin::recommendation::RecommendRequest;
 use crate::bindings::recommender::{Recommender, RecommenderIndices};
 use crate::bindings::segmenter::{Segmenter, SegmenterIndices};
+use crate::bindings::stats_segmenter::exports::patron::plugin::stats_segmentation::{
+    Guest as StatsSegmenter, GuestIndices as StatsSegmenterIndices,
+};
 use crate::bindings::types::{
     Action, Event, Member, Order, PluginError as GuestError, Product, Profile, Reward, ScoredItem,
     TierInfo, Timer,
@@ -19,6 +22,7 @@ use crate::context::CallContext;
 use crate::error::{ErrorKind, PluginError};
 use crate::inspect::ComponentInfo;
 use crate::manifest::{Manifest, World};
+use crate::memberships::{Memberships, stats_batch};
 use crate::output::OutputSize;
 use crate::store::StoreState;
 
@@ -36,6 +40,7 @@ struct PluginInner {
     info: ComponentInfo,
     pre: InstancePre<StoreState>,
     segmenter: Option<SegmenterIndices>,
+    stats_segmenter: Option<StatsSegmenterIndices>,
     loyalty: Option<LoyaltyIndices>,
     recommender: Option<RecommenderIndices>,
     automation: Option<AutomationIndices>,
@@ -56,6 +61,9 @@ impl Plugin {
         let segmenter = has(World::Segmenter)
             .then(|| SegmenterIndices::new(&pre))
             .transpose()?;
+        let stats_segmenter = (has(World::Segmenter) && info.stats_segmentation)
+            .then(|| StatsSegmenterIndices::new(&pre))
+            .transpose()?;
         let loyalty = has(World::Loyalty)
             .then(|| LoyaltyIndices::new(&pre))
             .transpose()?;
@@ -72,6 +80,7 @@ impl Plugin {
                 info,
                 pre,
                 segmenter,
+                stats_segmenter,
                 loyalty,
                 recommender,
                 automation,
@@ -116,6 +125,9 @@ impl Plugin {
         if let Some(ix) = &inner.segmenter {
             exports.segmenter = Some(ix.load(&mut store, &instance).map_err(load_error)?);
         }
+        if let Some(ix) = &inner.stats_segmenter {
+            exports.stats_segmenter = Some(ix.load(&mut store, &instance).map_err(load_error)?);
+        }
         if let Some(ix) = &inner.loyalty {
             exports.loyalty = Some(ix.load(&mut store, &instance).map_err(load_error)?);
         }
@@ -136,6 +148,11 @@ impl Plugin {
     /// `segmenter`: one fresh instance, one [`Instance::segment`] call.
     pub fn segment(&self, ctx: &CallContext, profiles: &[Profile]) -> Result<Vec<Vec<String>>, PluginError> {
         self.instantiate(ctx.clone())?.segment(profiles)
+    }
+
+    /// `segmenter`: one fresh instance, one [`Instance::segment_batch`] call.
+    pub fn segment_batch(&self, ctx: &CallContext, profiles: &[Profile]) -> Result<Memberships, PluginError> {
+        self.instantiate(ctx.clone())?.segment_batch(profiles)
     }
 
     /// `loyalty`: one fresh instance, one [`Instance::on_order`] call.
@@ -209,6 +226,7 @@ fn ticks(timeout: Duration, tick: Duration) -> u64 {
 #[derive(Default)]
 struct Exports {
     segmenter: Option<Segmenter>,
+    stats_segmenter: Option<StatsSegmenter>,
     loyalty: Option<Loyalty>,
     recommender: Option<Recommender>,
     automation: Option<Automation>,
@@ -234,17 +252,39 @@ impl Instance {
             |e| e.segmenter.as_ref(),
             |b, s| b.patron_plugin_segmentation().call_segment(s, profiles),
         )?;
-        if out.len() != profiles.len() {
-            return Err(self.error(
-                "segment",
-                ErrorKind::InvalidOutput(format!(
-                    "{} answers for {} profiles",
-                    out.len(),
-                    profiles.len()
-                )),
-            ));
-        }
+        self.check_answers("segment", out.len(), profiles.len())?;
         Ok(out)
+    }
+
+    /// For each profile, its segments, through the plugin's stats-only batch path
+    /// (`segment-stats`) when it exports one, else through `segment`: the same
+    /// memberships either way. For batch recompute.
+    pub fn segment_batch(&mut self, profiles: &[Profile]) -> Result<Memberships, PluginError> {
+        if self.exports.stats_segmenter.is_none() {
+            return self.segment(profiles).map(Memberships::from_lists);
+        }
+        let batch = stats_batch(profiles);
+        let out = self.call(
+            World::Segmenter,
+            "segment-stats",
+            |e| e.stats_segmenter.as_ref(),
+            |b, s| b.call_segment_stats(s, &batch),
+        )?;
+        let memberships = Memberships::new(out.names, out.ends, out.members)
+            .map_err(|reason| self.error("segment-stats", ErrorKind::InvalidOutput(reason)))?;
+        self.check_answers("segment-stats", memberships.len(), profiles.len())?;
+        Ok(memberships)
+    }
+
+    /// A segmenter must answer once per profile.
+    fn check_answers(&self, function: &'static str, answers: usize, profiles: usize) -> Result<(), PluginError> {
+        if answers == profiles {
+            return Ok(());
+        }
+        Err(self.error(
+            function,
+            ErrorKind::InvalidOutput(format!("{answers} answers for {profiles} profiles")),
+        ))
     }
 
     /// Actions for a paid order.
