@@ -159,30 +159,36 @@ pub trait Automation {
 #[macro_export]
 macro_rules! export {
     (segmenter: $ty:ty) => {
-        $crate::__export!($ty, Segmenter, export_segmenter, segmenter);
+        $crate::__export!($ty, Segmenter, Glue, segmenter::export_segmenter);
     };
     (stats_segmenter: $ty:ty) => {
-        $crate::__export!($ty, StatsSegmenter, export_stats_segmenter, stats_segmenter);
+        $crate::__export!(
+            $ty,
+            StatsSegmenter,
+            StatsGlue,
+            segmenter::export_segmenter,
+            stats_segmenter::export_stats_segmenter
+        );
     };
     (loyalty: $ty:ty) => {
-        $crate::__export!($ty, Loyalty, export_loyalty, loyalty);
+        $crate::__export!($ty, Loyalty, Glue, loyalty::export_loyalty);
     };
     (recommender: $ty:ty) => {
-        $crate::__export!($ty, Recommender, export_recommender, recommender);
+        $crate::__export!($ty, Recommender, Glue, recommender::export_recommender);
     };
     (automation: $ty:ty) => {
-        $crate::__export!($ty, Automation, export_automation, automation);
+        $crate::__export!($ty, Automation, Glue, automation::export_automation);
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export {
-    ($ty:ty, $trait:ident, $macro:ident, $module:ident) => {
+    ($ty:ty, $trait:ident, $glue:ident, $($module:ident::$macro:ident),+) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            type PatronPluginGlue = $crate::__wit::Glue<$ty>;
-            $crate::__wit::$module::$macro!(PatronPluginGlue with_types_in $crate::__wit::$module);
+            type PatronPluginGlue = $crate::__wit::$glue<$ty>;
+            $($crate::__wit::$module::$macro!(PatronPluginGlue with_types_in $crate::__wit::$module);)+
         };
         #[cfg(not(target_arch = "wasm32"))]
         const _: fn() = || {

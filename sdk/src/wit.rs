@@ -13,19 +13,25 @@ pub mod segmenter {
     });
 }
 
-/// `stats-segmenter`: `segmenter` plus the stats-only batch export.
+/// The `stats-segmentation` export alone. A stats segmenter invokes this
+/// module's export macro and the `segmenter` module's; each embeds its world,
+/// and the component gets their union, the `stats-segmenter` world. (Generating
+/// `stats-segmenter` here would define `segmentation`'s export glue twice.)
 pub mod stats_segmenter {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "stats-segmenter",
+        inline: "
+            package patron:sdk;
+
+            world stats-segmentation-export {
+                export patron:plugin/stats-segmentation@0.1.1;
+            }
+        ",
+        world: "patron:sdk/stats-segmentation-export",
         pub_export_macro: true,
         export_macro_name: "export_stats_segmenter",
         with: {
             "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
-            "patron:plugin/log@0.1.1": crate::__wit::segmenter::patron::plugin::log,
-            "patron:plugin/clock@0.1.1": crate::__wit::segmenter::patron::plugin::clock,
-            "patron:plugin/config@0.1.1": crate::__wit::segmenter::patron::plugin::config,
-            "patron:plugin/kv@0.1.1": crate::__wit::segmenter::patron::plugin::kv,
         },
     });
 }
@@ -89,6 +95,10 @@ use crate::Money;
 
 /// Adapts an author's trait implementation `T` to the generated `Guest` traits.
 pub struct Glue<T>(PhantomData<T>);
+
+/// [`Glue`] for a [`StatsSegmenter`](crate::StatsSegmenter), which answers
+/// `segmentation` too (a separate type: a plugin type could implement both traits).
+pub struct StatsGlue<T>(PhantomData<T>);
 
 fn money(m: w::Money) -> Money {
     Money::new(m.amount, m.currency)
@@ -235,14 +245,14 @@ fn segment_stats<T: crate::StatsSegmenter>(stats: &[t::CustomerStats]) -> Result
     Ok(out)
 }
 
-impl<T: crate::StatsSegmenter> stats_segmenter::exports::patron::plugin::segmentation::Guest for Glue<T> {
+impl<T: crate::StatsSegmenter> segmenter::exports::patron::plugin::segmentation::Guest for StatsGlue<T> {
     fn segment(profiles: Vec<w::Profile>) -> Result<Vec<Vec<String>>, w::PluginError> {
         let stats: Vec<t::CustomerStats> = profiles.into_iter().map(|p| customer_stats(p.stats)).collect();
         segment_stats::<T>(&stats).map(|m| m.to_lists())
     }
 }
 
-impl<T: crate::StatsSegmenter> s::Guest for Glue<T> {
+impl<T: crate::StatsSegmenter> s::Guest for StatsGlue<T> {
     fn segment_stats(batch: s::StatsBatch) -> Result<s::Memberships, w::PluginError> {
         let n = batch.order_count.len();
         let columns = [

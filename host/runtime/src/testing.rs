@@ -5,12 +5,13 @@
 //! ```
 //!
 //! The first call in a process builds every plugin in [`TEST_PLUGINS`] with
-//! one `cargo build --release --target wasm32-wasip2 -p ...` (using `$CARGO`
-//! and the workspace target directory, so builds are shared with the rest of
-//! the workspace and incremental); later calls reuse the result. A package
+//! one `cargo build --release --target wasm32-wasip2 -p ...` (using `$CARGO`,
+//! into [`plugin_target_dir`], so builds are incremental); later calls reuse
+//! the result. A package
 //! outside that list is built on its own the first time it is asked for.
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -58,9 +59,19 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
+/// Where plugins are built: inside [`target_dir`], one directory per checkout of
+/// the workspace. Cargo names a plugin's `.wasm` after its package alone, so
+/// checkouts sharing a target directory would otherwise overwrite each other's.
+pub fn plugin_target_dir() -> PathBuf {
+    let root = workspace_root();
+    let mut hasher = std::hash::DefaultHasher::new();
+    root.canonicalize().unwrap_or(root).hash(&mut hasher);
+    target_dir().join(format!("plugins-{:016x}", hasher.finish()))
+}
+
 /// Where the built `.wasm` of `package` is.
 pub fn wasm_path(package: &str) -> PathBuf {
-    target_dir()
+    plugin_target_dir()
         .join(TARGET)
         .join("release")
         .join(format!("{}.wasm", package.replace('-', "_")))
@@ -73,7 +84,7 @@ pub fn build(packages: &[&str]) -> Result<(), BuildError> {
     command
         .current_dir(workspace_root())
         .args(["build", "--release", "--target", TARGET])
-        .env("CARGO_TARGET_DIR", target_dir());
+        .env("CARGO_TARGET_DIR", plugin_target_dir());
     for package in packages {
         command.args(["-p", package]);
     }
