@@ -38,7 +38,8 @@ fn membership_rules() -> serde_json::Value {
 /// Installs and enables the workspace plugin `package` with `config`, granting what it asks for.
 async fn install(plugins: &PluginHost, shop: &Shop, package: &str, config: serde_json::Value) {
     let manifest_path = format!("{}/../plugins/{package}/patron.toml", env!("CARGO_MANIFEST_DIR"));
-    let manifest = patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest")).expect("valid");
+    let manifest =
+        patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest")).expect("valid");
     let grants = manifest.imports.iter().map(|c| c.name().to_owned()).collect();
     let wasm = patron_runtime::testing::plugin_wasm(package).expect("plugin builds");
     plugins.install(shop.id, wasm, manifest, grants, Some(config), true).await.expect("install");

@@ -47,9 +47,8 @@ pub use host::{KvError, Level, config, config_json, kv, log, now};
 pub use memberships::Memberships;
 pub use money::Money;
 pub use types::{
-    Action, CouponSpec, CustomerStats, Discount, Error, Event, LineItem, Member, Order,
-    OrderStatus, Product, Profile, RecommendRequest, Result, Reward, ScoredItem, TierInfo, Timer,
-    Timestamp,
+    Action, CouponSpec, CustomerStats, Discount, Error, Event, LineItem, Member, Order, OrderStatus, Product, Profile,
+    RecommendRequest, Result, Reward, ScoredItem, TierInfo, Timer, Timestamp,
 };
 
 /// A `segmenter` plugin: puts customers into segments.

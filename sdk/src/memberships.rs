@@ -17,13 +17,34 @@ impl Memberships {
         Self::default()
     }
 
+    /// Memberships in the contract's form (see [`into_parts`](Self::into_parts)), or
+    /// why they are not well-formed: how the host checks a plugin's answer.
+    pub fn from_parts(names: Vec<String>, ends: Vec<u32>, members: Vec<u32>) -> Result<Self, String> {
+        if ends.windows(2).any(|w| w[0] > w[1]) {
+            return Err("`ends` decreases".into());
+        }
+        let last = ends.last().map_or(0, |&end| end as usize);
+        if last != members.len() {
+            return Err(format!("`ends` stops at {last} but there are {} members", members.len()));
+        }
+        if let Some(bad) = members.iter().find(|&&m| m as usize >= names.len()) {
+            return Err(format!("segment index {bad} is not below the {} names", names.len()));
+        }
+        Ok(Self { names, ends, members })
+    }
+
+    /// The same memberships as one list of segments per customer.
+    pub fn from_lists<S: AsRef<str>>(lists: impl IntoIterator<Item = impl IntoIterator<Item = S>>) -> Self {
+        let mut out = Self::new();
+        for segments in lists {
+            out.push(segments);
+        }
+        out
+    }
+
     /// Room for `customers` customers.
     pub fn with_capacity(customers: usize) -> Self {
-        Self {
-            names: Vec::new(),
-            ends: Vec::with_capacity(customers),
-            members: Vec::with_capacity(customers),
-        }
+        Self { names: Vec::new(), ends: Vec::with_capacity(customers), members: Vec::with_capacity(customers) }
     }
 
     /// Add the next customer of the batch, in `segments` (none: no segment).
@@ -59,16 +80,12 @@ impl Memberships {
     /// If `i` is not below [`len`](Self::len).
     pub fn segments(&self, i: usize) -> impl Iterator<Item = &str> {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.members[start..self.ends[i] as usize]
-            .iter()
-            .map(|&m| self.names[m as usize].as_str())
+        self.members[start..self.ends[i] as usize].iter().map(|&m| self.names[m as usize].as_str())
     }
 
     /// One list of segments per customer.
     pub fn to_lists(&self) -> Vec<Vec<String>> {
-        (0..self.len())
-            .map(|i| self.segments(i).map(str::to_owned).collect())
-            .collect()
+        (0..self.len()).map(|i| self.segments(i).map(str::to_owned).collect()).collect()
     }
 
     /// The contract's form (`stats-segmentation.memberships`): segment names, then
@@ -96,5 +113,27 @@ mod tests {
         assert_eq!(names, ["vip", "new", "lapsed"]);
         assert_eq!(ends, [2, 2, 3, 5]);
         assert_eq!(members, [0, 1, 1, 2, 0]);
+    }
+
+    #[test]
+    fn lists_and_parts_round_trip() {
+        let lists = vec![vec!["vip".to_owned(), "new".into()], vec![], vec!["lapsed".into(), "vip".into()]];
+        let m = Memberships::from_lists(lists.clone());
+        assert_eq!(m.to_lists(), lists);
+        let (names, ends, members) = m.clone().into_parts();
+        assert_eq!(Memberships::from_parts(names, ends, members), Ok(m));
+    }
+
+    #[test]
+    fn malformed_parts_are_refused() {
+        let names = || vec!["a".to_owned(), "b".into()];
+        assert!(Memberships::from_parts(names(), vec![1, 2], vec![0, 1]).is_ok());
+        assert_eq!(Memberships::from_parts(names(), vec![2, 1], vec![0, 1]), Err("`ends` decreases".into()));
+        let short = Err("`ends` stops at 1 but there are 2 members".into());
+        assert_eq!(Memberships::from_parts(names(), vec![1, 1], vec![0, 1]), short);
+        let none = Err("`ends` stops at 0 but there are 1 members".into());
+        assert_eq!(Memberships::from_parts(names(), vec![], vec![0]), none);
+        let bad = Err("segment index 2 is not below the 2 names".into());
+        assert_eq!(Memberships::from_parts(names(), vec![1], vec![2]), bad);
     }
 }

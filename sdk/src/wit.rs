@@ -90,8 +90,8 @@ pub mod automation {
 use std::marker::PhantomData;
 
 use self::segmenter::patron::plugin::types as w;
-use crate::types as t;
 use crate::Money;
+use crate::types as t;
 
 /// Adapts an author's trait implementation `T` to the generated `Guest` traits.
 pub struct Glue<T>(PhantomData<T>);
@@ -105,17 +105,11 @@ fn money(m: w::Money) -> Money {
 }
 
 fn money_out(m: Money) -> w::Money {
-    w::Money {
-        amount: m.amount,
-        currency: m.currency,
-    }
+    w::Money { amount: m.amount, currency: m.currency }
 }
 
 fn error_out(e: t::Error) -> w::PluginError {
-    w::PluginError {
-        code: e.code,
-        message: e.message,
-    }
+    w::PluginError { code: e.code, message: e.message }
 }
 
 fn customer_stats(s: w::CustomerStats) -> t::CustomerStats {
@@ -176,12 +170,7 @@ fn member(m: w::Member) -> t::Member {
 }
 
 fn product(p: w::Product) -> t::Product {
-    t::Product {
-        id: p.id,
-        name: p.name,
-        category: p.category,
-        price: money(p.price),
-    }
+    t::Product { id: p.id, name: p.name, category: p.category, price: money(p.price) }
 }
 
 fn coupon_out(c: t::CouponSpec) -> w::CouponSpec {
@@ -200,30 +189,19 @@ fn action_out(a: t::Action) -> w::Action {
     match a {
         t::Action::AddTag(s) => w::Action::AddTag(s),
         t::Action::RemoveTag(s) => w::Action::RemoveTag(s),
-        t::Action::AwardPoints { amount, reason } => {
-            w::Action::AwardPoints(w::PointsAward { amount, reason })
-        }
+        t::Action::AwardPoints { amount, reason } => w::Action::AwardPoints(w::PointsAward { amount, reason }),
         t::Action::SetTier(s) => w::Action::SetTier(s),
         t::Action::IssueCoupon(c) => w::Action::IssueCoupon(coupon_out(c)),
-        t::Action::SendMessage {
-            channel,
-            template,
-            data,
-        } => w::Action::SendMessage(w::Message {
-            channel,
-            template,
-            data,
-        }),
-        t::Action::ScheduleTimer { name, at, data } => {
-            w::Action::ScheduleTimer(w::TimerRequest { name, at, data })
+        t::Action::SendMessage { channel, template, data } => {
+            w::Action::SendMessage(w::Message { channel, template, data })
         }
+        t::Action::ScheduleTimer { name, at, data } => w::Action::ScheduleTimer(w::TimerRequest { name, at, data }),
         t::Action::CancelTimer(s) => w::Action::CancelTimer(s),
     }
 }
 
 fn actions_out(r: t::Result<Vec<t::Action>>) -> Result<Vec<w::Action>, w::PluginError> {
-    r.map(|a| a.into_iter().map(action_out).collect())
-        .map_err(error_out)
+    r.map(|a| a.into_iter().map(action_out).collect()).map_err(error_out)
 }
 
 impl<T: crate::Segmenter> segmenter::exports::patron::plugin::segmentation::Guest for Glue<T> {
@@ -321,12 +299,8 @@ impl<T: crate::Recommender> recommender::exports::patron::plugin::recommendation
         orders: Vec<w::Order>,
         catalogue: Vec<w::Product>,
     ) -> Result<Vec<u8>, w::PluginError> {
-        T::train(
-            model,
-            orders.into_iter().map(order).collect(),
-            catalogue.into_iter().map(product).collect(),
-        )
-        .map_err(error_out)
+        T::train(model, orders.into_iter().map(order).collect(), catalogue.into_iter().map(product).collect())
+            .map_err(error_out)
     }
 
     fn recommend(
@@ -340,13 +314,7 @@ impl<T: crate::Recommender> recommender::exports::patron::plugin::recommendation
         };
         T::recommend(model, request)
             .map(|items| {
-                items
-                    .into_iter()
-                    .map(|i| w::ScoredItem {
-                        product_id: i.product_id,
-                        score: i.score,
-                    })
-                    .collect()
+                items.into_iter().map(|i| w::ScoredItem { product_id: i.product_id, score: i.score }).collect()
             })
             .map_err(error_out)
     }
@@ -354,20 +322,12 @@ impl<T: crate::Recommender> recommender::exports::patron::plugin::recommendation
 
 impl<T: crate::Automation> automation::exports::patron::plugin::automation_hooks::Guest for Glue<T> {
     fn on_event(e: w::Event, p: w::Profile) -> Result<Vec<w::Action>, w::PluginError> {
-        let event = t::Event {
-            kind: e.kind,
-            at: e.at,
-            properties: e.properties,
-        };
+        let event = t::Event { kind: e.kind, at: e.at, properties: e.properties };
         actions_out(T::on_event(event, profile(p)))
     }
 
     fn on_timer(timer: w::Timer, p: w::Profile) -> Result<Vec<w::Action>, w::PluginError> {
-        let timer = t::Timer {
-            name: timer.name,
-            at: timer.at,
-            data: timer.data,
-        };
+        let timer = t::Timer { name: timer.name, at: timer.at, data: timer.data };
         actions_out(T::on_timer(timer, profile(p)))
     }
 }

@@ -23,9 +23,7 @@ fn plugin() -> Plugin {
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let wasm = plugin_wasm("segment-example").expect("build segment-example");
     let manifest = Manifest::new("segment-example", "0.1.0", World::Segmenter).requesting(Capability::Config);
-    runtime
-        .load(&wasm, &manifest, &Grants::of([Capability::Config]))
-        .expect("load")
+    runtime.load(&wasm, &manifest, &Grants::of([Capability::Config])).expect("load")
 }
 
 /// Deterministic profiles spread over every segment.
@@ -65,14 +63,12 @@ fn native_stats(profiles: &[Profile]) -> Vec<patron_sdk::CustomerStats> {
 }
 
 /// The plugin's `segment_stats` compiled natively, from the host's profiles to the
-/// host's checked answer, as `segment_batch` goes from one to the other through wasm.
+/// host's answer, as `segment_batch` goes from one to the other through wasm.
 fn native_batch(host: &mut TestHost, profiles: &[Profile]) -> Memberships {
     let stats = native_stats(profiles);
-    let mut out = patron_sdk::Memberships::with_capacity(stats.len());
-    host.run(|| segment_example::Example::segment_stats(&stats, &mut out))
-        .expect("native");
-    let (names, ends, members) = out.into_parts();
-    Memberships::new(names, ends, members).expect("well-formed")
+    let mut out = Memberships::with_capacity(stats.len());
+    host.run(|| segment_example::Example::segment_stats(&stats, &mut out)).expect("native");
+    out
 }
 
 fn small(c: &mut Criterion) {
@@ -85,9 +81,7 @@ fn small(c: &mut Criterion) {
     });
 
     let mut warm = plugin.instantiate(ctx.clone()).expect("instantiate");
-    c.bench_function("segmenter/warm_call", |b| {
-        b.iter(|| black_box(warm.segment(black_box(&one)).expect("call")))
-    });
+    c.bench_function("segmenter/warm_call", |b| b.iter(|| black_box(warm.segment(black_box(&one)).expect("call"))));
 
     c.bench_function("segmenter/instantiate_only", |b| {
         b.iter(|| drop(black_box(plugin.instantiate(ctx.clone()).expect("instantiate"))))
@@ -96,11 +90,8 @@ fn small(c: &mut Criterion) {
 
 fn batch(c: &mut Criterion) {
     let plugin = plugin();
-    let limits = Limits {
-        timeout: std::time::Duration::from_secs(10),
-        max_output_bytes: 64 << 20,
-        ..Limits::default()
-    };
+    let limits =
+        Limits { timeout: std::time::Duration::from_secs(10), max_output_bytes: 64 << 20, ..Limits::default() };
     let ctx = CallContext::new("bench").with_limits(limits);
     let profiles: Vec<Profile> = (0..BATCH).map(profile).collect();
 
@@ -128,9 +119,7 @@ fn batch(c: &mut Criterion) {
     group.bench_function("wasm_profiles", |b| {
         b.iter(|| run(&|i, chunk| Memberships::from_lists(i.segment(chunk).expect("segment"))))
     });
-    group.bench_function("wasm_stats", |b| {
-        b.iter(|| run(&|i, chunk| i.segment_batch(chunk).expect("segment-stats")))
-    });
+    group.bench_function("wasm_stats", |b| b.iter(|| run(&|i, chunk| i.segment_batch(chunk).expect("segment-stats"))));
     group.bench_function("native", |b| {
         b.iter(|| {
             let mut host = TestHost::new();

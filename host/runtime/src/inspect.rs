@@ -83,10 +83,7 @@ mod tests {
 
     #[test]
     fn versions_split_and_only_0_1_is_supported() {
-        assert_eq!(
-            split_version("patron:plugin/kv@0.1.3"),
-            ("patron:plugin/kv", Some("0.1.3"))
-        );
+        assert_eq!(split_version("patron:plugin/kv@0.1.3"), ("patron:plugin/kv", Some("0.1.3")));
         assert_eq!(split_version("run"), ("run", None));
         assert!(supported(Some("0.1.0")));
         assert!(supported(Some("0.1.7")));

@@ -25,7 +25,6 @@ mod inspect;
 mod kv;
 mod limits;
 mod manifest;
-mod memberships;
 mod output;
 mod plugin;
 mod runtime;
@@ -41,7 +40,8 @@ pub use inspect::ComponentInfo;
 pub use kv::{KvBackendError, KvStore, MAX_KEY_BYTES, MemoryKv};
 pub use limits::Limits;
 pub use manifest::{Manifest, ManifestError, World};
-pub use memberships::Memberships;
+/// Batch segmentation's answer: segment names once, per customer indexes into them.
+pub use patron_sdk::Memberships;
 pub use plugin::{Instance, Plugin};
 pub use runtime::{Runtime, RuntimeConfig};
 

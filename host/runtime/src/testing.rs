@@ -71,10 +71,7 @@ pub fn plugin_target_dir() -> PathBuf {
 
 /// Where the built `.wasm` of `package` is.
 pub fn wasm_path(package: &str) -> PathBuf {
-    plugin_target_dir()
-        .join(TARGET)
-        .join("release")
-        .join(format!("{}.wasm", package.replace('-', "_")))
+    plugin_target_dir().join(TARGET).join("release").join(format!("{}.wasm", package.replace('-', "_")))
 }
 
 /// Build `packages` (release, wasm32-wasip2) with one cargo invocation.
@@ -88,10 +85,7 @@ pub fn build(packages: &[&str]) -> Result<(), BuildError> {
     for package in packages {
         command.args(["-p", package]);
     }
-    let error = |reason: String| BuildError {
-        packages: packages.join(", "),
-        reason,
-    };
+    let error = |reason: String| BuildError { packages: packages.join(", "), reason };
     let output = command.output().map_err(|e| error(format!("running cargo: {e}")))?;
     if !output.status.success() {
         return Err(error(String::from_utf8_lossy(&output.stderr).into_owned()));
@@ -115,20 +109,15 @@ pub fn plugin_wasm(package: &str) -> Result<Vec<u8>, BuildError> {
         }
     }
     let path = wasm_path(package);
-    std::fs::read(&path).map_err(|e| BuildError {
-        packages: package.to_owned(),
-        reason: format!("reading {}: {e}", path.display()),
-    })
+    std::fs::read(&path)
+        .map_err(|e| BuildError { packages: package.to_owned(), reason: format!("reading {}: {e}", path.display()) })
 }
 
 /// Build a Python plugin with `componentize-py` (which must be on `PATH`:
 /// `pip install componentize-py`): `plugins/<dir>/app.py` against `wit/`'s
 /// `world`, written to `<target>/componentize-py/<name>.wasm`; returns the bytes.
 pub fn python_plugin_wasm(dir: &str, world: &str) -> Result<Vec<u8>, BuildError> {
-    let error = |reason: String| BuildError {
-        packages: dir.to_owned(),
-        reason,
-    };
+    let error = |reason: String| BuildError { packages: dir.to_owned(), reason };
     let source = workspace_root().join("plugins").join(dir);
     let out_dir = target_dir().join("componentize-py");
     std::fs::create_dir_all(&out_dir).map_err(|e| error(format!("creating {}: {e}", out_dir.display())))?;

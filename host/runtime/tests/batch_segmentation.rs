@@ -11,9 +11,7 @@ fn load(package: &str, imports: &[Capability]) -> Plugin {
     let wasm = plugin_wasm(package).unwrap_or_else(|e| panic!("{e}"));
     let mut manifest = Manifest::new(package, "1.0.0", World::Segmenter);
     manifest.imports = imports.to_vec();
-    runtime
-        .load(&wasm, &manifest, &Grants::of(imports.iter().copied()))
-        .unwrap_or_else(|e| panic!("{e}"))
+    runtime.load(&wasm, &manifest, &Grants::of(imports.iter().copied())).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Customers spread over every segment of the example (and over none).
@@ -38,22 +36,13 @@ fn profile(i: u32) -> Profile {
 }
 
 fn exports(plugin: &Plugin) -> Vec<&str> {
-    plugin
-        .info()
-        .exports
-        .iter()
-        .map(String::as_str)
-        .filter(|e| e.starts_with("patron:"))
-        .collect()
+    plugin.info().exports.iter().map(String::as_str).filter(|e| e.starts_with("patron:")).collect()
 }
 
 #[test]
 fn the_stats_path_and_the_profile_path_give_the_same_memberships() {
     let plugin = load("segment-example", &[Capability::Config]);
-    assert_eq!(
-        exports(&plugin),
-        ["patron:plugin/segmentation@0.1.1", "patron:plugin/stats-segmentation@0.1.1"]
-    );
+    assert_eq!(exports(&plugin), ["patron:plugin/segmentation@0.1.1", "patron:plugin/stats-segmentation@0.1.1"]);
     assert_eq!(plugin.info().worlds, [World::Segmenter]);
     assert!(plugin.info().stats_segmentation);
 
@@ -70,9 +59,7 @@ fn the_stats_path_and_the_profile_path_give_the_same_memberships() {
     assert_eq!(stats_path.segments(0).collect::<Vec<_>>(), ["prospect"]);
     assert_eq!(stats_path.segments(1).collect::<Vec<_>>(), ["new"]);
     for segment in ["prospect", "new", "vip", "lapsed"] {
-        let members = (0..stats_path.len())
-            .filter(|&i| stats_path.segments(i).any(|s| s == segment))
-            .count();
+        let members = (0..stats_path.len()).filter(|&i| stats_path.segments(i).any(|s| s == segment)).count();
         assert!(members > 100, "{segment}: {members} members");
     }
     assert!(instance.segment_batch(&[]).expect("empty batch").is_empty());
@@ -86,9 +73,7 @@ fn a_component_built_against_0_1_0_loads_and_takes_the_profile_path() {
     assert!(!plugin.info().stats_segmentation);
 
     let profiles: Vec<Profile> = (0..5).map(profile).collect();
-    let out = plugin
-        .segment_batch(&CallContext::new("shop"), &profiles)
-        .expect("segment");
+    let out = plugin.segment_batch(&CallContext::new("shop"), &profiles).expect("segment");
     let expected: [&[&str]; 5] = [&["has-email", "tagged"], &[], &[], &["has-email"], &["tagged"]];
     assert_eq!(out.to_lists(), expected);
 }

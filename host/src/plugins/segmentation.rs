@@ -50,7 +50,10 @@ impl PluginHost {
             return Ok((Vec::new(), Vec::new(), None));
         };
         let (mut tags, mut segments) = if tagged {
-            (db.tags_in_range(shop.id, first.id, last.id).await?, db.segments_in_range(shop.id, first.id, last.id).await?)
+            (
+                db.tags_in_range(shop.id, first.id, last.id).await?,
+                db.segments_in_range(shop.id, first.id, last.id).await?,
+            )
         } else {
             Default::default()
         };

@@ -19,10 +19,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            vip_spend: 100_000,
-            lapsed_days: 90,
-        }
+        Self { vip_spend: 100_000, lapsed_days: 90 }
     }
 }
 
@@ -32,10 +29,7 @@ pub fn classify(config: &Config, stats: &CustomerStats) -> impl Iterator<Item = 
         (stats.order_count == 0).then_some("prospect"),
         (stats.order_count == 1).then_some("new"),
         (stats.total_spent >= config.vip_spend).then_some("vip"),
-        stats
-            .days_since_last_order
-            .is_some_and(|d| d >= config.lapsed_days)
-            .then_some("lapsed"),
+        stats.days_since_last_order.is_some_and(|d| d >= config.lapsed_days).then_some("lapsed"),
     ]
     .into_iter()
     .flatten()
