@@ -232,25 +232,41 @@ impl<T: crate::StatsSegmenter> segmenter::exports::patron::plugin::segmentation:
 
 impl<T: crate::StatsSegmenter> s::Guest for StatsGlue<T> {
     fn segment_stats(batch: s::StatsBatch) -> Result<s::Memberships, w::PluginError> {
-        let n = batch.order_count.len();
+        let s::StatsBatch {
+            order_count,
+            total_spent,
+            average_order_value,
+            first_order_at,
+            last_order_at,
+            days_since_last_order,
+        } = batch;
+        let n = order_count.len();
         let columns = [
-            batch.total_spent.len(),
-            batch.average_order_value.len(),
-            batch.first_order_at.len(),
-            batch.last_order_at.len(),
-            batch.days_since_last_order.len(),
+            total_spent.len(),
+            average_order_value.len(),
+            first_order_at.len(),
+            last_order_at.len(),
+            days_since_last_order.len(),
         ];
         if columns.iter().any(|&len| len != n) {
             return Err(error_out(t::Error::new("bad-input", "stats-batch columns differ in length")));
         }
-        let stats: Vec<t::CustomerStats> = (0..n)
-            .map(|i| t::CustomerStats {
-                order_count: batch.order_count[i],
-                total_spent: batch.total_spent[i],
-                average_order_value: batch.average_order_value[i],
-                first_order_at: batch.first_order_at[i],
-                last_order_at: batch.last_order_at[i],
-                days_since_last_order: batch.days_since_last_order[i],
+        let stats: Vec<t::CustomerStats> = order_count
+            .into_iter()
+            .zip(total_spent)
+            .zip(average_order_value)
+            .zip(first_order_at)
+            .zip(last_order_at)
+            .zip(days_since_last_order)
+            .map(|(((((order_count, total_spent), average_order_value), first_order_at), last_order_at), days)| {
+                t::CustomerStats {
+                    order_count,
+                    total_spent,
+                    average_order_value,
+                    first_order_at,
+                    last_order_at,
+                    days_since_last_order: days,
+                }
             })
             .collect();
         let (names, ends, members) = segment_stats::<T>(&stats)?.into_parts();
