@@ -15,18 +15,20 @@ pub mod segmenter {
     });
 }
 
-/// The `stats-segmenter` world: `segmenter` plus the stats-only batch export.
+/// The `stats-segmentation` export alone (since 0.1.1). Components exporting it are
+/// `segmenter`s too (world `stats-segmenter`), called through both modules.
 pub mod stats_segmenter {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "stats-segmenter",
-        with: {
-            "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types,
-            "patron:plugin/log": crate::bindings::segmenter::patron::plugin::log,
-            "patron:plugin/clock": crate::bindings::segmenter::patron::plugin::clock,
-            "patron:plugin/config": crate::bindings::segmenter::patron::plugin::config,
-            "patron:plugin/kv": crate::bindings::segmenter::patron::plugin::kv,
-        },
+        inline: "
+            package patron:host;
+
+            world stats-segmentation-export {
+                export patron:plugin/stats-segmentation@0.1.1;
+            }
+        ",
+        world: "patron:host/stats-segmentation-export",
+        with: { "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types },
     });
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
 
+use crate::Memberships;
 use crate::bindings::automation::{Automation, AutomationIndices};
 use crate::bindings::loyalty::{Loyalty, LoyaltyIndices};
 use crate::bindings::recommender::exports::patron::plugin::recommendation::RecommendRequest;
@@ -23,7 +24,6 @@ use crate::inspect::ComponentInfo;
 use crate::manifest::{Manifest, World};
 use crate::output::OutputSize;
 use crate::store::StoreState;
-use crate::Memberships;
 
 /// A plugin version, compiled, checked and linked: ready to instantiate.
 /// Cloning is cheap; it is `Send + Sync`, so the host keeps one per installed

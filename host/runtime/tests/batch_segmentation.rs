@@ -20,7 +20,7 @@ fn profile(i: u32) -> Profile {
     Profile {
         id: format!("c{i}"),
         external_id: None,
-        email: (i % 3 == 0).then(|| format!("c{i}@example.com")),
+        email: i.is_multiple_of(3).then(|| format!("c{i}@example.com")),
         traits: "{}".into(),
         stats: CustomerStats {
             order_count: orders,
@@ -30,7 +30,7 @@ fn profile(i: u32) -> Profile {
             last_order_at: None,
             days_since_last_order: (orders > 0).then_some(i % 60),
         },
-        tags: if i % 4 == 0 { vec!["gift".into()] } else { vec![] },
+        tags: if i.is_multiple_of(4) { vec!["gift".into()] } else { vec![] },
         segments: vec![],
     }
 }
