@@ -1,6 +1,7 @@
 //! Segments through the host: the rules plugin's three-level membership computed by a
-//! scheduled recompute, membership history, sizes over time, member export; and the
-//! scheduler's points expiry — on both backends.
+//! scheduled recompute, membership history, sizes over time, member export; a stats-only
+//! segmenter's batch path agreeing with its whole-profile path; and the scheduler's
+//! points expiry — on both backends.
 
 use std::collections::BTreeSet;
 
@@ -34,12 +35,14 @@ fn membership_rules() -> serde_json::Value {
     ]})
 }
 
-async fn install_rules(plugins: &PluginHost, shop: &Shop) {
-    let manifest_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/rules/patron.toml");
-    let manifest = patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest")).expect("valid");
+/// Installs and enables the workspace plugin `package` with `config`, granting what it asks for.
+async fn install(plugins: &PluginHost, shop: &Shop, package: &str, config: serde_json::Value) {
+    let manifest_path = format!("{}/../plugins/{package}/patron.toml", env!("CARGO_MANIFEST_DIR"));
+    let manifest =
+        patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest")).expect("valid");
     let grants = manifest.imports.iter().map(|c| c.name().to_owned()).collect();
-    let wasm = patron_runtime::testing::plugin_wasm("rules").expect("rules plugin builds");
-    plugins.install(shop.id, wasm, manifest, grants, Some(membership_rules()), true).await.expect("install rules");
+    let wasm = patron_runtime::testing::plugin_wasm(package).expect("plugin builds");
+    plugins.install(shop.id, wasm, manifest, grants, Some(config), true).await.expect("install");
 }
 
 /// `count` orders of `amount` each for `customer`, the last `last_days_ago` days ago,
@@ -76,7 +79,7 @@ both_backends!(
     async fn three_level_membership_from_a_scheduled_recompute(db) {
         let (shop, keys) = testing::shop(&db, "a").await;
         let plugins = PluginHost::new(db.clone(), None);
-        install_rules(&plugins, &shop).await;
+        install(&plugins, &shop, "rules", membership_rules()).await;
         orders(&db, &shop, "ann", 6, 25_000, 5).await; // 6 orders, 1500.00 in the last year
         orders(&db, &shop, "bob", 3, 5_000, 10).await; // 3 orders a year
         orders(&db, &shop, "cat", 1, 2_000, 30).await; // one small order
@@ -132,6 +135,40 @@ both_backends!(
         rows.sort_unstable();
         assert_eq!(rows, ["bob", "cat", "dan"], "one row per current member: {csv}");
         assert_eq!(rows.len() as i64, size(&sizes_now, "core"));
+    }
+);
+
+both_backends!(
+    async fn a_batch_recompute_on_the_stats_path_matches_the_profile_path(db) {
+        let (shop, _) = testing::shop(&db, "a").await;
+        let plugins = PluginHost::new(db.clone(), None);
+        // segment-example exports `stats-segmentation`: batch recompute takes that path.
+        install(&plugins, &shop, "segment-example", json!({"vip-spend": 50_000, "lapsed-days": 60})).await;
+        orders(&db, &shop, "ann", 1, 60_000, 10).await;
+        orders(&db, &shop, "bob", 3, 5_000, 100).await;
+        orders(&db, &shop, "cat", 1, 2_000, 5).await;
+        orders(&db, &shop, "dan", 2, 40_000, 400).await;
+        let eve = CustomerInput { external_id: Some("eve".into()), ..CustomerInput::default() };
+        db.upsert_customer(shop.id, &eve).await.expect("customer");
+        let scheduler = Scheduler::new(db.clone(), plugins.clone());
+        run_job(&scheduler, &db, &shop, RECOMPUTE_SEGMENTS).await;
+
+        let expected: [(&str, &[&str]); 5] = [
+            ("ann", &["new", "vip"]),
+            ("bob", &["lapsed"]),
+            ("cat", &["new"]),
+            ("dan", &["lapsed", "vip"]),
+            ("eve", &["prospect"]),
+        ];
+        for (customer, wanted) in expected {
+            assert_eq!(segments(&db, &shop, customer).await, set(wanted), "{customer} after the batch recompute");
+        }
+        // One customer at a time, through `segment` with whole profiles: nothing moves.
+        for (customer, wanted) in expected {
+            let id = db.customer_by_external_id(shop.id, customer).await.expect("read").expect("exists").id;
+            plugins.segment_customer(&shop, id).await.expect("re-segment");
+            assert_eq!(segments(&db, &shop, customer).await, set(wanted), "{customer} after `segment`");
+        }
     }
 );
 

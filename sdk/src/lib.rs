@@ -18,7 +18,11 @@
 //! ```
 //!
 //! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` is a
-//! component implementing the `segmenter` world of `patron:plugin@0.1.0`.
+//! component implementing the `segmenter` world of `patron:plugin@0.1.1`.
+//!
+//! A segmenter that needs only order statistics implements [`StatsSegmenter`]
+//! instead and exports with `patron_sdk::export!(stats_segmenter: Vip);`: batch
+//! recompute then hands it statistics only, which is several times faster.
 //! In a native build (`cargo test`) the macro only checks the trait is
 //! implemented, and [`testing::TestHost`] serves the host calls
 //! ([`log`], [`now`], [`config`], [`kv`]).
@@ -27,6 +31,7 @@
 //! [`Error`], so implement only what your plugin does.
 
 mod host;
+mod memberships;
 mod money;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -39,11 +44,11 @@ mod types;
 pub mod __wit;
 
 pub use host::{KvError, Level, config, config_json, kv, log, now};
+pub use memberships::Memberships;
 pub use money::Money;
 pub use types::{
-    Action, CouponSpec, CustomerStats, Discount, Error, Event, LineItem, Member, Order,
-    OrderStatus, Product, Profile, RecommendRequest, Result, Reward, ScoredItem, TierInfo, Timer,
-    Timestamp,
+    Action, CouponSpec, CustomerStats, Discount, Error, Event, LineItem, Member, Order, OrderStatus, Product, Profile,
+    RecommendRequest, Result, Reward, ScoredItem, TierInfo, Timer, Timestamp,
 };
 
 /// A `segmenter` plugin: puts customers into segments.
@@ -58,6 +63,36 @@ pub trait Segmenter {
     /// [`segments_of`](Self::segments_of) for each.
     fn segment(profiles: Vec<Profile>) -> Result<Vec<Vec<String>>> {
         profiles.iter().map(Self::segments_of).collect()
+    }
+}
+
+/// A `segmenter` plugin whose segments depend only on order statistics: the host's
+/// batch recompute hands it just those (the fast path), and every other call
+/// (one customer changed) goes through [`segment_stats`](Self::segment_stats) too.
+/// Export with `patron_sdk::export!(stats_segmenter: MyPlugin);`.
+///
+/// ```
+/// use patron_sdk::{CustomerStats, Memberships, Result, StatsSegmenter};
+///
+/// struct Vip;
+///
+/// impl StatsSegmenter for Vip {
+///     fn segment_stats(stats: &[CustomerStats], out: &mut Memberships) -> Result<()> {
+///         for s in stats {
+///             out.push((s.total_spent >= 100_000).then_some("vip"));
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// patron_sdk::export!(stats_segmenter: Vip);
+/// ```
+pub trait StatsSegmenter {
+    /// Push the segments of each customer of the batch into `out`, once per
+    /// entry of `stats`, in order.
+    fn segment_stats(stats: &[CustomerStats], out: &mut Memberships) -> Result<()> {
+        let _ = (stats, out);
+        Err(Error::not_implemented("segment_stats"))
     }
 }
 
@@ -118,32 +153,41 @@ pub trait Automation {
 }
 
 /// Export a type as the plugin's implementation of a world:
-/// `patron_sdk::export!(segmenter: MyPlugin);` (or `loyalty:`,
-/// `recommender:`, `automation:`). Use it once per plugin crate.
+/// `patron_sdk::export!(segmenter: MyPlugin);` (or `stats_segmenter:`,
+/// `loyalty:`, `recommender:`, `automation:`). Use it once per plugin crate.
 #[macro_export]
 macro_rules! export {
     (segmenter: $ty:ty) => {
-        $crate::__export!($ty, Segmenter, export_segmenter, segmenter);
+        $crate::__export!($ty, Segmenter, Glue, segmenter::export_segmenter);
+    };
+    (stats_segmenter: $ty:ty) => {
+        $crate::__export!(
+            $ty,
+            StatsSegmenter,
+            StatsGlue,
+            segmenter::export_segmenter,
+            stats_segmenter::export_stats_segmenter
+        );
     };
     (loyalty: $ty:ty) => {
-        $crate::__export!($ty, Loyalty, export_loyalty, loyalty);
+        $crate::__export!($ty, Loyalty, Glue, loyalty::export_loyalty);
     };
     (recommender: $ty:ty) => {
-        $crate::__export!($ty, Recommender, export_recommender, recommender);
+        $crate::__export!($ty, Recommender, Glue, recommender::export_recommender);
     };
     (automation: $ty:ty) => {
-        $crate::__export!($ty, Automation, export_automation, automation);
+        $crate::__export!($ty, Automation, Glue, automation::export_automation);
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export {
-    ($ty:ty, $trait:ident, $macro:ident, $module:ident) => {
+    ($ty:ty, $trait:ident, $glue:ident, $($module:ident::$macro:ident),+) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            type PatronPluginGlue = $crate::__wit::Glue<$ty>;
-            $crate::__wit::$module::$macro!(PatronPluginGlue with_types_in $crate::__wit::$module);
+            type PatronPluginGlue = $crate::__wit::$glue<$ty>;
+            $($crate::__wit::$module::$macro!(PatronPluginGlue with_types_in $crate::__wit::$module);)+
         };
         #[cfg(not(target_arch = "wasm32"))]
         const _: fn() = || {

@@ -13,6 +13,29 @@ pub mod segmenter {
     });
 }
 
+/// The `stats-segmentation` export alone. A stats segmenter invokes this
+/// module's export macro and the `segmenter` module's; each embeds its world,
+/// and the component gets their union, the `stats-segmenter` world. (Generating
+/// `stats-segmenter` here would define `segmentation`'s export glue twice.)
+pub mod stats_segmenter {
+    wit_bindgen::generate!({
+        path: "../wit",
+        inline: "
+            package patron:sdk;
+
+            world stats-segmentation-export {
+                export patron:plugin/stats-segmentation@0.1.1;
+            }
+        ",
+        world: "patron:sdk/stats-segmentation-export",
+        pub_export_macro: true,
+        export_macro_name: "export_stats_segmenter",
+        with: {
+            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
+        },
+    });
+}
+
 /// `loyalty`.
 pub mod loyalty {
     wit_bindgen::generate!({
@@ -21,11 +44,11 @@ pub mod loyalty {
         pub_export_macro: true,
         export_macro_name: "export_loyalty",
         with: {
-            "patron:plugin/types@0.1.0": crate::__wit::segmenter::patron::plugin::types,
-            "patron:plugin/log@0.1.0": crate::__wit::segmenter::patron::plugin::log,
-            "patron:plugin/clock@0.1.0": crate::__wit::segmenter::patron::plugin::clock,
-            "patron:plugin/config@0.1.0": crate::__wit::segmenter::patron::plugin::config,
-            "patron:plugin/kv@0.1.0": crate::__wit::segmenter::patron::plugin::kv,
+            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/log@0.1.1": crate::__wit::segmenter::patron::plugin::log,
+            "patron:plugin/clock@0.1.1": crate::__wit::segmenter::patron::plugin::clock,
+            "patron:plugin/config@0.1.1": crate::__wit::segmenter::patron::plugin::config,
+            "patron:plugin/kv@0.1.1": crate::__wit::segmenter::patron::plugin::kv,
         },
     });
 }
@@ -38,11 +61,11 @@ pub mod recommender {
         pub_export_macro: true,
         export_macro_name: "export_recommender",
         with: {
-            "patron:plugin/types@0.1.0": crate::__wit::segmenter::patron::plugin::types,
-            "patron:plugin/log@0.1.0": crate::__wit::segmenter::patron::plugin::log,
-            "patron:plugin/clock@0.1.0": crate::__wit::segmenter::patron::plugin::clock,
-            "patron:plugin/config@0.1.0": crate::__wit::segmenter::patron::plugin::config,
-            "patron:plugin/kv@0.1.0": crate::__wit::segmenter::patron::plugin::kv,
+            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/log@0.1.1": crate::__wit::segmenter::patron::plugin::log,
+            "patron:plugin/clock@0.1.1": crate::__wit::segmenter::patron::plugin::clock,
+            "patron:plugin/config@0.1.1": crate::__wit::segmenter::patron::plugin::config,
+            "patron:plugin/kv@0.1.1": crate::__wit::segmenter::patron::plugin::kv,
         },
     });
 }
@@ -55,11 +78,11 @@ pub mod automation {
         pub_export_macro: true,
         export_macro_name: "export_automation",
         with: {
-            "patron:plugin/types@0.1.0": crate::__wit::segmenter::patron::plugin::types,
-            "patron:plugin/log@0.1.0": crate::__wit::segmenter::patron::plugin::log,
-            "patron:plugin/clock@0.1.0": crate::__wit::segmenter::patron::plugin::clock,
-            "patron:plugin/config@0.1.0": crate::__wit::segmenter::patron::plugin::config,
-            "patron:plugin/kv@0.1.0": crate::__wit::segmenter::patron::plugin::kv,
+            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/log@0.1.1": crate::__wit::segmenter::patron::plugin::log,
+            "patron:plugin/clock@0.1.1": crate::__wit::segmenter::patron::plugin::clock,
+            "patron:plugin/config@0.1.1": crate::__wit::segmenter::patron::plugin::config,
+            "patron:plugin/kv@0.1.1": crate::__wit::segmenter::patron::plugin::kv,
         },
     });
 }
@@ -67,45 +90,46 @@ pub mod automation {
 use std::marker::PhantomData;
 
 use self::segmenter::patron::plugin::types as w;
-use crate::types as t;
 use crate::Money;
+use crate::types as t;
 
 /// Adapts an author's trait implementation `T` to the generated `Guest` traits.
 pub struct Glue<T>(PhantomData<T>);
+
+/// [`Glue`] for a [`StatsSegmenter`](crate::StatsSegmenter), which answers
+/// `segmentation` too (a separate type: a plugin type could implement both traits).
+pub struct StatsGlue<T>(PhantomData<T>);
 
 fn money(m: w::Money) -> Money {
     Money::new(m.amount, m.currency)
 }
 
 fn money_out(m: Money) -> w::Money {
-    w::Money {
-        amount: m.amount,
-        currency: m.currency,
-    }
+    w::Money { amount: m.amount, currency: m.currency }
 }
 
 fn error_out(e: t::Error) -> w::PluginError {
-    w::PluginError {
-        code: e.code,
-        message: e.message,
+    w::PluginError { code: e.code, message: e.message }
+}
+
+fn customer_stats(s: w::CustomerStats) -> t::CustomerStats {
+    t::CustomerStats {
+        order_count: s.order_count,
+        total_spent: s.total_spent,
+        average_order_value: s.average_order_value,
+        first_order_at: s.first_order_at,
+        last_order_at: s.last_order_at,
+        days_since_last_order: s.days_since_last_order,
     }
 }
 
 fn profile(p: w::Profile) -> t::Profile {
-    let s = p.stats;
     t::Profile {
         id: p.id,
         external_id: p.external_id,
         email: p.email,
         traits: p.traits,
-        stats: t::CustomerStats {
-            order_count: s.order_count,
-            total_spent: s.total_spent,
-            average_order_value: s.average_order_value,
-            first_order_at: s.first_order_at,
-            last_order_at: s.last_order_at,
-            days_since_last_order: s.days_since_last_order,
-        },
+        stats: customer_stats(p.stats),
         tags: p.tags,
         segments: p.segments,
     }
@@ -146,12 +170,7 @@ fn member(m: w::Member) -> t::Member {
 }
 
 fn product(p: w::Product) -> t::Product {
-    t::Product {
-        id: p.id,
-        name: p.name,
-        category: p.category,
-        price: money(p.price),
-    }
+    t::Product { id: p.id, name: p.name, category: p.category, price: money(p.price) }
 }
 
 fn coupon_out(c: t::CouponSpec) -> w::CouponSpec {
@@ -170,35 +189,88 @@ fn action_out(a: t::Action) -> w::Action {
     match a {
         t::Action::AddTag(s) => w::Action::AddTag(s),
         t::Action::RemoveTag(s) => w::Action::RemoveTag(s),
-        t::Action::AwardPoints { amount, reason } => {
-            w::Action::AwardPoints(w::PointsAward { amount, reason })
-        }
+        t::Action::AwardPoints { amount, reason } => w::Action::AwardPoints(w::PointsAward { amount, reason }),
         t::Action::SetTier(s) => w::Action::SetTier(s),
         t::Action::IssueCoupon(c) => w::Action::IssueCoupon(coupon_out(c)),
-        t::Action::SendMessage {
-            channel,
-            template,
-            data,
-        } => w::Action::SendMessage(w::Message {
-            channel,
-            template,
-            data,
-        }),
-        t::Action::ScheduleTimer { name, at, data } => {
-            w::Action::ScheduleTimer(w::TimerRequest { name, at, data })
+        t::Action::SendMessage { channel, template, data } => {
+            w::Action::SendMessage(w::Message { channel, template, data })
         }
+        t::Action::ScheduleTimer { name, at, data } => w::Action::ScheduleTimer(w::TimerRequest { name, at, data }),
         t::Action::CancelTimer(s) => w::Action::CancelTimer(s),
     }
 }
 
 fn actions_out(r: t::Result<Vec<t::Action>>) -> Result<Vec<w::Action>, w::PluginError> {
-    r.map(|a| a.into_iter().map(action_out).collect())
-        .map_err(error_out)
+    r.map(|a| a.into_iter().map(action_out).collect()).map_err(error_out)
 }
 
 impl<T: crate::Segmenter> segmenter::exports::patron::plugin::segmentation::Guest for Glue<T> {
     fn segment(profiles: Vec<w::Profile>) -> Result<Vec<Vec<String>>, w::PluginError> {
         T::segment(profiles.into_iter().map(profile).collect()).map_err(error_out)
+    }
+}
+
+use self::stats_segmenter::exports::patron::plugin::stats_segmentation as s;
+
+/// `T::segment_stats` over `stats`, checked to answer once per customer.
+fn segment_stats<T: crate::StatsSegmenter>(stats: &[t::CustomerStats]) -> Result<crate::Memberships, w::PluginError> {
+    let mut out = crate::Memberships::with_capacity(stats.len());
+    T::segment_stats(stats, &mut out).map_err(error_out)?;
+    if out.len() != stats.len() {
+        let message = format!("segment_stats answered {} of {} customers", out.len(), stats.len());
+        return Err(error_out(t::Error::new("bad-answer", message)));
+    }
+    Ok(out)
+}
+
+impl<T: crate::StatsSegmenter> segmenter::exports::patron::plugin::segmentation::Guest for StatsGlue<T> {
+    fn segment(profiles: Vec<w::Profile>) -> Result<Vec<Vec<String>>, w::PluginError> {
+        let stats: Vec<t::CustomerStats> = profiles.into_iter().map(|p| customer_stats(p.stats)).collect();
+        segment_stats::<T>(&stats).map(|m| m.to_lists())
+    }
+}
+
+impl<T: crate::StatsSegmenter> s::Guest for StatsGlue<T> {
+    fn segment_stats(batch: s::StatsBatch) -> Result<s::Memberships, w::PluginError> {
+        let s::StatsBatch {
+            order_count,
+            total_spent,
+            average_order_value,
+            first_order_at,
+            last_order_at,
+            days_since_last_order,
+        } = batch;
+        let n = order_count.len();
+        let columns = [
+            total_spent.len(),
+            average_order_value.len(),
+            first_order_at.len(),
+            last_order_at.len(),
+            days_since_last_order.len(),
+        ];
+        if columns.iter().any(|&len| len != n) {
+            return Err(error_out(t::Error::new("bad-input", "stats-batch columns differ in length")));
+        }
+        let stats: Vec<t::CustomerStats> = order_count
+            .into_iter()
+            .zip(total_spent)
+            .zip(average_order_value)
+            .zip(first_order_at)
+            .zip(last_order_at)
+            .zip(days_since_last_order)
+            .map(|(((((order_count, total_spent), average_order_value), first_order_at), last_order_at), days)| {
+                t::CustomerStats {
+                    order_count,
+                    total_spent,
+                    average_order_value,
+                    first_order_at,
+                    last_order_at,
+                    days_since_last_order: days,
+                }
+            })
+            .collect();
+        let (names, ends, members) = segment_stats::<T>(&stats)?.into_parts();
+        Ok(s::Memberships { names, ends, members })
     }
 }
 
@@ -243,12 +315,8 @@ impl<T: crate::Recommender> recommender::exports::patron::plugin::recommendation
         orders: Vec<w::Order>,
         catalogue: Vec<w::Product>,
     ) -> Result<Vec<u8>, w::PluginError> {
-        T::train(
-            model,
-            orders.into_iter().map(order).collect(),
-            catalogue.into_iter().map(product).collect(),
-        )
-        .map_err(error_out)
+        T::train(model, orders.into_iter().map(order).collect(), catalogue.into_iter().map(product).collect())
+            .map_err(error_out)
     }
 
     fn recommend(
@@ -262,13 +330,7 @@ impl<T: crate::Recommender> recommender::exports::patron::plugin::recommendation
         };
         T::recommend(model, request)
             .map(|items| {
-                items
-                    .into_iter()
-                    .map(|i| w::ScoredItem {
-                        product_id: i.product_id,
-                        score: i.score,
-                    })
-                    .collect()
+                items.into_iter().map(|i| w::ScoredItem { product_id: i.product_id, score: i.score }).collect()
             })
             .map_err(error_out)
     }
@@ -276,20 +338,12 @@ impl<T: crate::Recommender> recommender::exports::patron::plugin::recommendation
 
 impl<T: crate::Automation> automation::exports::patron::plugin::automation_hooks::Guest for Glue<T> {
     fn on_event(e: w::Event, p: w::Profile) -> Result<Vec<w::Action>, w::PluginError> {
-        let event = t::Event {
-            kind: e.kind,
-            at: e.at,
-            properties: e.properties,
-        };
+        let event = t::Event { kind: e.kind, at: e.at, properties: e.properties };
         actions_out(T::on_event(event, profile(p)))
     }
 
     fn on_timer(timer: w::Timer, p: w::Profile) -> Result<Vec<w::Action>, w::PluginError> {
-        let timer = t::Timer {
-            name: timer.name,
-            at: timer.at,
-            data: timer.data,
-        };
+        let timer = t::Timer { name: timer.name, at: timer.at, data: timer.data };
         actions_out(T::on_timer(timer, profile(p)))
     }
 }

@@ -1,5 +1,6 @@
 //! Plugin runtime benchmarks: instantiate-and-call, warm call, and batch
-//! segmentation of 1,000,000 profiles through wasm vs the same logic natively.
+//! segmentation of 1,000,000 profiles through wasm (the 0.1.0 `segment` call and
+//! the 0.1.1 `segment-stats` fast path) vs the same logic natively.
 //!
 //! `cargo bench -p patron-runtime --bench runtime` (builds the example
 //! segmenter for wasm32-wasip2 first, via `patron_runtime::testing`).
@@ -9,7 +10,11 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use patron_runtime::testing::plugin_wasm;
 use patron_runtime::types::{CustomerStats, Profile};
-use patron_runtime::{CallContext, Capability, Grants, Limits, Manifest, Plugin, Runtime, RuntimeConfig, World};
+use patron_runtime::{
+    CallContext, Capability, Grants, Instance, Limits, Manifest, Memberships, Plugin, Runtime, RuntimeConfig, World,
+};
+use patron_sdk::StatsSegmenter;
+use patron_sdk::testing::TestHost;
 
 const BATCH: usize = 1_000_000;
 const CHUNK: usize = 10_000;
@@ -18,9 +23,7 @@ fn plugin() -> Plugin {
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let wasm = plugin_wasm("segment-example").expect("build segment-example");
     let manifest = Manifest::new("segment-example", "0.1.0", World::Segmenter).requesting(Capability::Config);
-    runtime
-        .load(&wasm, &manifest, &Grants::of([Capability::Config]))
-        .expect("load")
+    runtime.load(&wasm, &manifest, &Grants::of([Capability::Config])).expect("load")
 }
 
 /// Deterministic profiles spread over every segment.
@@ -44,23 +47,28 @@ fn profile(i: usize) -> Profile {
     }
 }
 
-fn to_sdk(p: &Profile) -> patron_sdk::Profile {
-    patron_sdk::Profile {
-        id: p.id.clone(),
-        external_id: p.external_id.clone(),
-        email: p.email.clone(),
-        traits: p.traits.clone(),
-        stats: patron_sdk::CustomerStats {
+/// The host-side half of the native run: what `segment_batch` extracts for the guest.
+fn native_stats(profiles: &[Profile]) -> Vec<patron_sdk::CustomerStats> {
+    profiles
+        .iter()
+        .map(|p| patron_sdk::CustomerStats {
             order_count: p.stats.order_count,
             total_spent: p.stats.total_spent,
             average_order_value: p.stats.average_order_value,
             first_order_at: p.stats.first_order_at,
             last_order_at: p.stats.last_order_at,
             days_since_last_order: p.stats.days_since_last_order,
-        },
-        tags: p.tags.clone(),
-        segments: p.segments.clone(),
-    }
+        })
+        .collect()
+}
+
+/// The plugin's `segment_stats` compiled natively, from the host's profiles to the
+/// host's answer, as `segment_batch` goes from one to the other through wasm.
+fn native_batch(host: &mut TestHost, profiles: &[Profile]) -> Memberships {
+    let stats = native_stats(profiles);
+    let mut out = Memberships::with_capacity(stats.len());
+    host.run(|| segment_example::Example::segment_stats(&stats, &mut out)).expect("native");
+    out
 }
 
 fn small(c: &mut Criterion) {
@@ -73,9 +81,7 @@ fn small(c: &mut Criterion) {
     });
 
     let mut warm = plugin.instantiate(ctx.clone()).expect("instantiate");
-    c.bench_function("segmenter/warm_call", |b| {
-        b.iter(|| black_box(warm.segment(black_box(&one)).expect("call")))
-    });
+    c.bench_function("segmenter/warm_call", |b| b.iter(|| black_box(warm.segment(black_box(&one)).expect("call"))));
 
     c.bench_function("segmenter/instantiate_only", |b| {
         b.iter(|| drop(black_box(plugin.instantiate(ctx.clone()).expect("instantiate"))))
@@ -84,46 +90,44 @@ fn small(c: &mut Criterion) {
 
 fn batch(c: &mut Criterion) {
     let plugin = plugin();
-    let limits = Limits {
-        timeout: std::time::Duration::from_secs(10),
-        max_output_bytes: 64 << 20,
-        ..Limits::default()
-    };
+    let limits =
+        Limits { timeout: std::time::Duration::from_secs(10), max_output_bytes: 64 << 20, ..Limits::default() };
     let ctx = CallContext::new("bench").with_limits(limits);
     let profiles: Vec<Profile> = (0..BATCH).map(profile).collect();
-    let native_profiles: Vec<patron_sdk::Profile> = profiles.iter().map(to_sdk).collect();
-    let config = segment_example::Config::default();
 
-    // Same answers both ways, checked once before timing.
+    // The three ways give the same memberships, checked once before timing.
     let mut warm = plugin.instantiate(ctx.clone()).expect("instantiate");
-    let wasm_first = warm.segment(&profiles[..CHUNK]).expect("wasm");
-    let native_first: Vec<Vec<String>> = native_profiles[..CHUNK]
-        .iter()
-        .map(|p| segment_example::classify(&config, p))
-        .collect();
-    assert_eq!(wasm_first, native_first);
+    let first = &profiles[..CHUNK];
+    let stats_path = warm.segment_batch(first).expect("segment-stats");
+    let profile_path = Memberships::from_lists(warm.segment(first).expect("segment"));
+    let native = native_batch(&mut TestHost::new(), first);
+    assert_eq!(stats_path.to_lists(), profile_path.to_lists());
+    assert_eq!(stats_path.to_lists(), native.to_lists());
+    assert!(plugin.info().stats_segmentation);
 
     let mut group = c.benchmark_group("segment_1m");
     group.sample_size(10);
-    group.bench_function("wasm", |b| {
-        b.iter(|| {
-            // One warm instance for the whole job, 10,000 profiles per call.
-            let mut instance = plugin.instantiate(ctx.clone()).expect("instantiate");
-            let mut tagged = 0usize;
-            for chunk in profiles.chunks(CHUNK) {
-                tagged += instance.segment(chunk).expect("segment").len();
-            }
-            black_box(tagged)
-        })
+    // One warm instance for the whole job, 10,000 profiles per call, as batch recompute does.
+    let run = |path: &dyn Fn(&mut Instance, &[Profile]) -> Memberships| {
+        let mut instance = plugin.instantiate(ctx.clone()).expect("instantiate");
+        let mut answered = 0usize;
+        for chunk in profiles.chunks(CHUNK) {
+            answered += path(&mut instance, chunk).len();
+        }
+        black_box(answered)
+    };
+    group.bench_function("wasm_profiles", |b| {
+        b.iter(|| run(&|i, chunk| Memberships::from_lists(i.segment(chunk).expect("segment"))))
     });
+    group.bench_function("wasm_stats", |b| b.iter(|| run(&|i, chunk| i.segment_batch(chunk).expect("segment-stats"))));
     group.bench_function("native", |b| {
         b.iter(|| {
-            let mut tagged = 0usize;
-            for chunk in native_profiles.chunks(CHUNK) {
-                let out: Vec<Vec<String>> = chunk.iter().map(|p| segment_example::classify(&config, p)).collect();
-                tagged += black_box(out).len();
+            let mut host = TestHost::new();
+            let mut answered = 0usize;
+            for chunk in profiles.chunks(CHUNK) {
+                answered += native_batch(&mut host, chunk).len();
             }
-            black_box(tagged)
+            black_box(answered)
         })
     });
     group.finish();

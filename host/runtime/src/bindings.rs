@@ -15,6 +15,23 @@ pub mod segmenter {
     });
 }
 
+/// The `stats-segmentation` export alone (since 0.1.1). Components exporting it are
+/// `segmenter`s too (world `stats-segmenter`), called through both modules.
+pub mod stats_segmenter {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        inline: "
+            package patron:host;
+
+            world stats-segmentation-export {
+                export patron:plugin/stats-segmentation@0.1.1;
+            }
+        ",
+        world: "patron:host/stats-segmentation-export",
+        with: { "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types },
+    });
+}
+
 /// The `loyalty` world.
 pub mod loyalty {
     wasmtime::component::bindgen!({

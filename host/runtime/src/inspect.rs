@@ -7,7 +7,9 @@ use wasmtime::component::Component;
 use crate::grants::Capability;
 use crate::manifest::World;
 
-/// Contract versions this runtime serves: `0.1.x` (semver-compatible with 0.1.0).
+/// Contract versions this runtime serves: `0.1.x`. wasmtime resolves imports and
+/// exports across semver-compatible versions, so one set of bindings (built from
+/// `wit/`, the newest 0.1.x) serves components built against any of them.
 const SUPPORTED_VERSION_PREFIX: &str = "0.1.";
 
 /// A component's worlds and imports, as found in its type.
@@ -15,6 +17,8 @@ const SUPPORTED_VERSION_PREFIX: &str = "0.1.";
 pub struct ComponentInfo {
     /// Patron worlds it implements (it exports their interface at a supported version).
     pub worlds: Vec<World>,
+    /// It exports `stats-segmentation` (since 0.1.1): the stats-only batch path of a segmenter.
+    pub stats_segmentation: bool,
     /// Patron capabilities it imports.
     pub capabilities: Vec<Capability>,
     /// Every export name, as found (for messages).
@@ -33,6 +37,9 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Exported (beside `segmentation`) by segmenters with the stats-only batch path.
+const STATS_SEGMENTATION: &str = "patron:plugin/stats-segmentation";
+
 fn supported(version: Option<&str>) -> bool {
     version.is_some_and(|v| v.starts_with(SUPPORTED_VERSION_PREFIX))
 }
@@ -43,6 +50,9 @@ pub(crate) fn inspect(engine: &Engine, component: &Component) -> ComponentInfo {
     for (name, _) in ty.exports(engine) {
         info.exports.push(name.to_owned());
         let (iface, version) = split_version(name);
+        if iface == STATS_SEGMENTATION && supported(version) {
+            info.stats_segmentation = true;
+        }
         if let Some(world) = World::from_export_interface(iface)
             && supported(version)
             && !info.worlds.contains(&world)
@@ -73,10 +83,7 @@ mod tests {
 
     #[test]
     fn versions_split_and_only_0_1_is_supported() {
-        assert_eq!(
-            split_version("patron:plugin/kv@0.1.3"),
-            ("patron:plugin/kv", Some("0.1.3"))
-        );
+        assert_eq!(split_version("patron:plugin/kv@0.1.3"), ("patron:plugin/kv", Some("0.1.3")));
         assert_eq!(split_version("run"), ("run", None));
         assert!(supported(Some("0.1.0")));
         assert!(supported(Some("0.1.7")));

@@ -40,6 +40,8 @@ pub use inspect::ComponentInfo;
 pub use kv::{KvBackendError, KvStore, MAX_KEY_BYTES, MemoryKv};
 pub use limits::Limits;
 pub use manifest::{Manifest, ManifestError, World};
+/// Batch segmentation's answer: segment names once, per customer indexes into them.
+pub use patron_sdk::Memberships;
 pub use plugin::{Instance, Plugin};
 pub use runtime::{Runtime, RuntimeConfig};
 

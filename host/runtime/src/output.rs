@@ -1,5 +1,6 @@
 //! Approximate size of a plugin's answer, for the output cap.
 
+use crate::bindings::stats_segmenter::exports::patron::plugin::stats_segmentation::Memberships;
 use crate::bindings::types::{Action, CouponSpec, Reward, ScoredItem, TierInfo};
 
 /// Bytes an answer takes: string and byte lengths plus a fixed cost per element.
@@ -25,6 +26,12 @@ impl OutputSize for u8 {
 impl<T: OutputSize> OutputSize for Vec<T> {
     fn output_size(&self) -> usize {
         self.iter().map(OutputSize::output_size).sum::<usize>() + ELEMENT
+    }
+}
+
+impl OutputSize for Memberships {
+    fn output_size(&self) -> usize {
+        self.names.output_size() + 4 * (self.ends.len() + self.members.len()) + 2 * ELEMENT
     }
 }
 

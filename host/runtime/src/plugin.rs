@@ -6,14 +6,17 @@ use std::time::Duration;
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
 
+use crate::Memberships;
 use crate::bindings::automation::{Automation, AutomationIndices};
 use crate::bindings::loyalty::{Loyalty, LoyaltyIndices};
 use crate::bindings::recommender::exports::patron::plugin::recommendation::RecommendRequest;
 use crate::bindings::recommender::{Recommender, RecommenderIndices};
 use crate::bindings::segmenter::{Segmenter, SegmenterIndices};
+use crate::bindings::stats_segmenter::exports::patron::plugin::stats_segmentation::{
+    Guest as StatsSegmenter, GuestIndices as StatsSegmenterIndices, StatsBatch,
+};
 use crate::bindings::types::{
-    Action, Event, Member, Order, PluginError as GuestError, Product, Profile, Reward, ScoredItem,
-    TierInfo, Timer,
+    Action, Event, Member, Order, PluginError as GuestError, Product, Profile, Reward, ScoredItem, TierInfo, Timer,
 };
 use crate::context::CallContext;
 use crate::error::{ErrorKind, PluginError};
@@ -36,6 +39,7 @@ struct PluginInner {
     info: ComponentInfo,
     pre: InstancePre<StoreState>,
     segmenter: Option<SegmenterIndices>,
+    stats_segmenter: Option<StatsSegmenterIndices>,
     loyalty: Option<LoyaltyIndices>,
     recommender: Option<RecommenderIndices>,
     automation: Option<AutomationIndices>,
@@ -53,18 +57,12 @@ impl Plugin {
         epoch_tick: Duration,
     ) -> wasmtime::Result<Self> {
         let has = |w: World| info.worlds.contains(&w);
-        let segmenter = has(World::Segmenter)
-            .then(|| SegmenterIndices::new(&pre))
-            .transpose()?;
-        let loyalty = has(World::Loyalty)
-            .then(|| LoyaltyIndices::new(&pre))
-            .transpose()?;
-        let recommender = has(World::Recommender)
-            .then(|| RecommenderIndices::new(&pre))
-            .transpose()?;
-        let automation = has(World::Automation)
-            .then(|| AutomationIndices::new(&pre))
-            .transpose()?;
+        let segmenter = has(World::Segmenter).then(|| SegmenterIndices::new(&pre)).transpose()?;
+        let stats_segmenter =
+            (has(World::Segmenter) && info.stats_segmentation).then(|| StatsSegmenterIndices::new(&pre)).transpose()?;
+        let loyalty = has(World::Loyalty).then(|| LoyaltyIndices::new(&pre)).transpose()?;
+        let recommender = has(World::Recommender).then(|| RecommenderIndices::new(&pre)).transpose()?;
+        let automation = has(World::Automation).then(|| AutomationIndices::new(&pre)).transpose()?;
         Ok(Self {
             inner: Arc::new(PluginInner {
                 label: label.into(),
@@ -72,6 +70,7 @@ impl Plugin {
                 info,
                 pre,
                 segmenter,
+                stats_segmenter,
                 loyalty,
                 recommender,
                 automation,
@@ -116,6 +115,9 @@ impl Plugin {
         if let Some(ix) = &inner.segmenter {
             exports.segmenter = Some(ix.load(&mut store, &instance).map_err(load_error)?);
         }
+        if let Some(ix) = &inner.stats_segmenter {
+            exports.stats_segmenter = Some(ix.load(&mut store, &instance).map_err(load_error)?);
+        }
         if let Some(ix) = &inner.loyalty {
             exports.loyalty = Some(ix.load(&mut store, &instance).map_err(load_error)?);
         }
@@ -125,17 +127,17 @@ impl Plugin {
         if let Some(ix) = &inner.automation {
             exports.automation = Some(ix.load(&mut store, &instance).map_err(load_error)?);
         }
-        Ok(Instance {
-            plugin: self.clone(),
-            store,
-            exports,
-            poisoned: false,
-        })
+        Ok(Instance { plugin: self.clone(), store, exports, poisoned: false })
     }
 
     /// `segmenter`: one fresh instance, one [`Instance::segment`] call.
     pub fn segment(&self, ctx: &CallContext, profiles: &[Profile]) -> Result<Vec<Vec<String>>, PluginError> {
         self.instantiate(ctx.clone())?.segment(profiles)
+    }
+
+    /// `segmenter`: one fresh instance, one [`Instance::segment_batch`] call.
+    pub fn segment_batch(&self, ctx: &CallContext, profiles: &[Profile]) -> Result<Memberships, PluginError> {
+        self.instantiate(ctx.clone())?.segment_batch(profiles)
     }
 
     /// `loyalty`: one fresh instance, one [`Instance::on_order`] call.
@@ -206,9 +208,33 @@ fn ticks(timeout: Duration, tick: Duration) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX).saturating_add(1)
 }
 
+/// The order statistics of `profiles`, column by column.
+fn stats_batch(profiles: &[Profile]) -> StatsBatch {
+    let n = profiles.len();
+    let mut batch = StatsBatch {
+        order_count: Vec::with_capacity(n),
+        total_spent: Vec::with_capacity(n),
+        average_order_value: Vec::with_capacity(n),
+        first_order_at: Vec::with_capacity(n),
+        last_order_at: Vec::with_capacity(n),
+        days_since_last_order: Vec::with_capacity(n),
+    };
+    for p in profiles {
+        let s = &p.stats;
+        batch.order_count.push(s.order_count);
+        batch.total_spent.push(s.total_spent);
+        batch.average_order_value.push(s.average_order_value);
+        batch.first_order_at.push(s.first_order_at);
+        batch.last_order_at.push(s.last_order_at);
+        batch.days_since_last_order.push(s.days_since_last_order);
+    }
+    batch
+}
+
 #[derive(Default)]
 struct Exports {
     segmenter: Option<Segmenter>,
+    stats_segmenter: Option<StatsSegmenter>,
     loyalty: Option<Loyalty>,
     recommender: Option<Recommender>,
     automation: Option<Automation>,
@@ -234,17 +260,36 @@ impl Instance {
             |e| e.segmenter.as_ref(),
             |b, s| b.patron_plugin_segmentation().call_segment(s, profiles),
         )?;
-        if out.len() != profiles.len() {
-            return Err(self.error(
-                "segment",
-                ErrorKind::InvalidOutput(format!(
-                    "{} answers for {} profiles",
-                    out.len(),
-                    profiles.len()
-                )),
-            ));
-        }
+        self.check_answers("segment", out.len(), profiles.len())?;
         Ok(out)
+    }
+
+    /// For each profile, its segments, through the plugin's stats-only batch path
+    /// (`segment-stats`) when it exports one, else through `segment`: the same
+    /// memberships either way. For batch recompute.
+    pub fn segment_batch(&mut self, profiles: &[Profile]) -> Result<Memberships, PluginError> {
+        if self.exports.stats_segmenter.is_none() {
+            return self.segment(profiles).map(Memberships::from_lists);
+        }
+        let batch = stats_batch(profiles);
+        let out = self.call(
+            World::Segmenter,
+            "segment-stats",
+            |e| e.stats_segmenter.as_ref(),
+            |b, s| b.call_segment_stats(s, &batch),
+        )?;
+        let memberships = Memberships::from_parts(out.names, out.ends, out.members)
+            .map_err(|reason| self.error("segment-stats", ErrorKind::InvalidOutput(reason)))?;
+        self.check_answers("segment-stats", memberships.len(), profiles.len())?;
+        Ok(memberships)
+    }
+
+    /// A segmenter must answer once per profile.
+    fn check_answers(&self, function: &'static str, answers: usize, profiles: usize) -> Result<(), PluginError> {
+        if answers == profiles {
+            return Ok(());
+        }
+        Err(self.error(function, ErrorKind::InvalidOutput(format!("{answers} answers for {profiles} profiles"))))
     }
 
     /// Actions for a paid order.
@@ -365,19 +410,13 @@ impl Instance {
                 self.classify(&trap, timeout)
             }
             Ok(_) if denied.is_some() => ErrorKind::Denied(denied.unwrap_or_default()),
-            Ok(Err(guest)) => ErrorKind::Guest {
-                code: guest.code,
-                message: guest.message,
-            },
+            Ok(Err(guest)) => ErrorKind::Guest { code: guest.code, message: guest.message },
             Ok(Ok(out)) => {
                 let size = out.output_size();
                 if size <= max_output {
                     return Ok(out);
                 }
-                ErrorKind::OutputTooLarge {
-                    size,
-                    limit: max_output,
-                }
+                ErrorKind::OutputTooLarge { size, limit: max_output }
             }
         };
         let error = self.error(function, kind);
@@ -396,9 +435,7 @@ impl Instance {
     fn classify(&self, error: &wasmtime::Error, timeout: Duration) -> ErrorKind {
         let state = self.store.data();
         if state.limiter.hit {
-            return ErrorKind::MemoryLimit {
-                limit: state.limiter.limit,
-            };
+            return ErrorKind::MemoryLimit { limit: state.limiter.limit };
         }
         if let Some(denied) = state.denials() {
             return ErrorKind::Denied(denied);

@@ -5,12 +5,13 @@
 //! ```
 //!
 //! The first call in a process builds every plugin in [`TEST_PLUGINS`] with
-//! one `cargo build --release --target wasm32-wasip2 -p ...` (using `$CARGO`
-//! and the workspace target directory, so builds are shared with the rest of
-//! the workspace and incremental); later calls reuse the result. A package
+//! one `cargo build --release --target wasm32-wasip2 -p ...` (using `$CARGO`,
+//! into [`plugin_target_dir`], so builds are incremental); later calls reuse
+//! the result. A package
 //! outside that list is built on its own the first time it is asked for.
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -58,12 +59,19 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
+/// Where plugins are built: inside [`target_dir`], one directory per checkout of
+/// the workspace. Cargo names a plugin's `.wasm` after its package alone, so
+/// checkouts sharing a target directory would otherwise overwrite each other's.
+pub fn plugin_target_dir() -> PathBuf {
+    let root = workspace_root();
+    let mut hasher = std::hash::DefaultHasher::new();
+    root.canonicalize().unwrap_or(root).hash(&mut hasher);
+    target_dir().join(format!("plugins-{:016x}", hasher.finish()))
+}
+
 /// Where the built `.wasm` of `package` is.
 pub fn wasm_path(package: &str) -> PathBuf {
-    target_dir()
-        .join(TARGET)
-        .join("release")
-        .join(format!("{}.wasm", package.replace('-', "_")))
+    plugin_target_dir().join(TARGET).join("release").join(format!("{}.wasm", package.replace('-', "_")))
 }
 
 /// Build `packages` (release, wasm32-wasip2) with one cargo invocation.
@@ -73,14 +81,11 @@ pub fn build(packages: &[&str]) -> Result<(), BuildError> {
     command
         .current_dir(workspace_root())
         .args(["build", "--release", "--target", TARGET])
-        .env("CARGO_TARGET_DIR", target_dir());
+        .env("CARGO_TARGET_DIR", plugin_target_dir());
     for package in packages {
         command.args(["-p", package]);
     }
-    let error = |reason: String| BuildError {
-        packages: packages.join(", "),
-        reason,
-    };
+    let error = |reason: String| BuildError { packages: packages.join(", "), reason };
     let output = command.output().map_err(|e| error(format!("running cargo: {e}")))?;
     if !output.status.success() {
         return Err(error(String::from_utf8_lossy(&output.stderr).into_owned()));
@@ -104,20 +109,15 @@ pub fn plugin_wasm(package: &str) -> Result<Vec<u8>, BuildError> {
         }
     }
     let path = wasm_path(package);
-    std::fs::read(&path).map_err(|e| BuildError {
-        packages: package.to_owned(),
-        reason: format!("reading {}: {e}", path.display()),
-    })
+    std::fs::read(&path)
+        .map_err(|e| BuildError { packages: package.to_owned(), reason: format!("reading {}: {e}", path.display()) })
 }
 
 /// Build a Python plugin with `componentize-py` (which must be on `PATH`:
 /// `pip install componentize-py`): `plugins/<dir>/app.py` against `wit/`'s
 /// `world`, written to `<target>/componentize-py/<name>.wasm`; returns the bytes.
 pub fn python_plugin_wasm(dir: &str, world: &str) -> Result<Vec<u8>, BuildError> {
-    let error = |reason: String| BuildError {
-        packages: dir.to_owned(),
-        reason,
-    };
+    let error = |reason: String| BuildError { packages: dir.to_owned(), reason };
     let source = workspace_root().join("plugins").join(dir);
     let out_dir = target_dir().join("componentize-py");
     std::fs::create_dir_all(&out_dir).map_err(|e| error(format!("creating {}: {e}", out_dir.display())))?;

@@ -36,19 +36,27 @@ pub struct SegmentationReport {
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 
 impl PluginHost {
-    /// Profiles of the shop's customers, a page at a time in id order.
+    /// Profiles of the shop's customers, a page at a time in id order; without
+    /// `tagged`, their tags and segments are left empty (not read).
     async fn profile_page(
         &self,
         shop: &Shop,
         after: Option<i64>,
+        tagged: bool,
     ) -> StoreResult<(Vec<Profile>, Vec<String>, Option<i64>)> {
         let db = self.db();
         let page = db.customers_page(shop.id, after, BATCH).await?;
         let (Some(first), Some(last)) = (page.customers.first(), page.customers.last()) else {
             return Ok((Vec::new(), Vec::new(), None));
         };
-        let mut tags = db.tags_in_range(shop.id, first.id, last.id).await?;
-        let mut segments = db.segments_in_range(shop.id, first.id, last.id).await?;
+        let (mut tags, mut segments) = if tagged {
+            (
+                db.tags_in_range(shop.id, first.id, last.id).await?,
+                db.segments_in_range(shop.id, first.id, last.id).await?,
+            )
+        } else {
+            Default::default()
+        };
         let now = now_ms();
         let labels = page
             .customers
@@ -83,21 +91,25 @@ impl PluginHost {
         let total = u64::try_from(db.count_customers(shop.id).await?).unwrap_or(0);
         let mut report =
             SegmentationReport { plugin: active.plugin.label().to_owned(), ..SegmentationReport::default() };
+        // A stats-only segmenter is handed order statistics alone in batches.
+        let tagged = !active.plugin.info().stats_segmentation;
         let mut after = None;
         loop {
-            let (profiles, labels, next) = self.profile_page(shop, after).await?;
+            let (profiles, labels, next) = self.profile_page(shop, after, tagged).await?;
             if profiles.is_empty() {
                 break;
             }
             let ids: Vec<i64> = profiles.iter().filter_map(|p| p.id.parse().ok()).collect();
             let batch = profiles.clone();
-            match self.call(active, move |plugin, ctx| plugin.segment(ctx, &batch)).await {
-                Ok(results) if results.len() == profiles.len() => {
+            // The plugin's stats-only path when it has one, else `segment`: the same memberships.
+            match self.call(active, move |plugin, ctx| plugin.segment_batch(ctx, &batch)).await {
+                Ok(results) => {
                     let (first, last) = (ids.first().copied().unwrap_or(0), ids.last().copied().unwrap_or(0));
                     let mut current_all = db.segments_in_range_from(shop.id, first, last, &active.install.name).await?;
                     let mut changes = Vec::new();
-                    for ((customer_id, label), segments) in ids.iter().zip(&labels).zip(results) {
-                        let wanted: BTreeSet<String> = segments.into_iter().filter(|s| !s.trim().is_empty()).collect();
+                    for (i, (customer_id, label)) in ids.iter().zip(&labels).enumerate() {
+                        let wanted: BTreeSet<String> =
+                            results.segments(i).filter(|s| !s.trim().is_empty()).map(str::to_owned).collect();
                         let current = current_all.remove(customer_id).unwrap_or_default();
                         let change = MembershipChange {
                             joined: wanted.difference(&current).cloned().collect(),
@@ -123,11 +135,6 @@ impl PluginHost {
                     if apply {
                         db.apply_membership_changes(shop.id, &active.install.name, &changes).await?;
                     }
-                }
-                Ok(results) => {
-                    report.failed_batches += 1;
-                    report.last_error =
-                        Some(format!("returned {} results for {} profiles", results.len(), profiles.len()));
                 }
                 Err(error) => {
                     report.failed_batches += 1;

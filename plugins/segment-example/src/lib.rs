@@ -1,8 +1,10 @@
 //! Example segmenter: `vip` (spent at least `vip-spend` minor units), `lapsed`
 //! (no order for `lapsed-days` days), `new` (exactly one order), `prospect`
-//! (no order yet). Thresholds come from the install's config.
+//! (no order yet). Thresholds come from the install's config. It needs only
+//! order statistics, so it is a [`StatsSegmenter`]: batch recompute takes the
+//! fast path.
 
-use patron_sdk::{Profile, Result, Segmenter};
+use patron_sdk::{CustomerStats, Memberships, Result, StatsSegmenter};
 use serde::Deserialize;
 
 /// The install's settings.
@@ -17,72 +19,71 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            vip_spend: 100_000,
-            lapsed_days: 90,
-        }
+        Self { vip_spend: 100_000, lapsed_days: 90 }
     }
 }
 
-/// The segments of one profile under `config`: the plugin's whole logic,
-/// plain Rust (benchmarks run it natively too).
-pub fn classify(config: &Config, profile: &Profile) -> Vec<String> {
-    let stats = &profile.stats;
-    let mut segments = Vec::new();
-    if stats.order_count == 0 {
-        segments.push("prospect".to_owned());
-    }
-    if stats.order_count == 1 {
-        segments.push("new".to_owned());
-    }
-    if stats.total_spent >= config.vip_spend {
-        segments.push("vip".to_owned());
-    }
-    if stats.days_since_last_order.is_some_and(|d| d >= config.lapsed_days) {
-        segments.push("lapsed".to_owned());
-    }
-    segments
+/// The segments of one customer under `config`: the plugin's whole logic.
+pub fn classify(config: &Config, stats: &CustomerStats) -> impl Iterator<Item = &'static str> {
+    [
+        (stats.order_count == 0).then_some("prospect"),
+        (stats.order_count == 1).then_some("new"),
+        (stats.total_spent >= config.vip_spend).then_some("vip"),
+        stats.days_since_last_order.is_some_and(|d| d >= config.lapsed_days).then_some("lapsed"),
+    ]
+    .into_iter()
+    .flatten()
 }
 
-/// The plugin.
+/// The plugin. Plain Rust: benchmarks run it natively too.
 pub struct Example;
 
-impl Segmenter for Example {
-    fn segment(profiles: Vec<Profile>) -> Result<Vec<Vec<String>>> {
+impl StatsSegmenter for Example {
+    fn segment_stats(stats: &[CustomerStats], out: &mut Memberships) -> Result<()> {
         let config: Config = patron_sdk::config()?;
-        Ok(profiles.iter().map(|p| classify(&config, p)).collect())
+        for s in stats {
+            out.push(classify(&config, s));
+        }
+        Ok(())
     }
 }
 
-patron_sdk::export!(segmenter: Example);
+patron_sdk::export!(stats_segmenter: Example);
 
 #[cfg(test)]
 mod tests {
-    use patron_sdk::testing::{TestHost, profile};
+    use patron_sdk::testing::TestHost;
 
     use super::*;
 
     #[test]
     fn segments_follow_the_configured_thresholds() {
-        let mut big = profile("c1");
-        big.stats.order_count = 1;
-        big.stats.total_spent = 5_000;
-        big.stats.days_since_last_order = Some(10);
+        let big = CustomerStats {
+            order_count: 1,
+            total_spent: 5_000,
+            days_since_last_order: Some(10),
+            ..CustomerStats::default()
+        };
+        let regular = CustomerStats {
+            order_count: 4,
+            total_spent: 4_999,
+            days_since_last_order: Some(6),
+            ..CustomerStats::default()
+        };
         let mut host = TestHost::new().config(r#"{"vip-spend": 5000, "lapsed-days": 7}"#);
-        let out = host.run(|| Example::segment(vec![big, profile("c2")]));
+        let mut out = Memberships::new();
+        let done = host.run(|| Example::segment_stats(&[big, CustomerStats::default(), regular], &mut out));
+        assert_eq!(done, Ok(()));
         assert_eq!(
-            out,
-            Ok(vec![
-                vec!["new".to_owned(), "vip".into(), "lapsed".into()],
-                vec!["prospect".to_owned()],
-            ])
+            out.to_lists(),
+            [vec!["new".to_owned(), "vip".into(), "lapsed".into()], vec!["prospect".to_owned()], vec![]]
         );
     }
 
     #[test]
     fn bad_config_is_a_plugin_error() {
         let mut host = TestHost::new().config(r#"{"vip-spend": "lots"}"#);
-        let err = host.run(|| Example::segment(vec![])).err();
+        let err = host.run(|| Example::segment_stats(&[], &mut Memberships::new())).err();
         assert_eq!(err.map(|e| e.code).as_deref(), Some("bad-config"));
     }
 }

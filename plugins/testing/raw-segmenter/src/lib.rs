@@ -1,9 +1,11 @@
-//! A segmenter built straight from `wit/` with wit-bindgen, without
+//! A segmenter built straight from the contract with wit-bindgen, without
 //! `patron-sdk`: the contract is plain component-model WIT, so any toolchain
-//! that targets components can implement it. Segments: `has-email`, `tagged`.
+//! that targets components can implement it. Built against the frozen 0.1.0
+//! contract (`wit/v0.1.0/`), so tests also show that components built for an
+//! older 0.1.x keep loading. Segments: `has-email`, `tagged`.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/v0.1.0",
     world: "segmenter",
 });
 

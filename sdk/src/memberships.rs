@@ -1,0 +1,139 @@
+//! What a [`StatsSegmenter`](crate::StatsSegmenter) answers for a batch.
+
+/// The segments of each customer of a batch, built one customer at a time with
+/// [`push`](Self::push). Names are stored once, each customer's segments as indexes
+/// into them: the form the host receives, so the answer crosses to the host as three
+/// flat lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Memberships {
+    names: Vec<String>,
+    ends: Vec<u32>,
+    members: Vec<u32>,
+}
+
+impl Memberships {
+    /// No customers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Memberships in the contract's form (see [`into_parts`](Self::into_parts)), or
+    /// why they are not well-formed: how the host checks a plugin's answer.
+    pub fn from_parts(names: Vec<String>, ends: Vec<u32>, members: Vec<u32>) -> Result<Self, String> {
+        if ends.windows(2).any(|w| w[0] > w[1]) {
+            return Err("`ends` decreases".into());
+        }
+        let last = ends.last().map_or(0, |&end| end as usize);
+        if last != members.len() {
+            return Err(format!("`ends` stops at {last} but there are {} members", members.len()));
+        }
+        if let Some(bad) = members.iter().find(|&&m| m as usize >= names.len()) {
+            return Err(format!("segment index {bad} is not below the {} names", names.len()));
+        }
+        Ok(Self { names, ends, members })
+    }
+
+    /// The same memberships as one list of segments per customer.
+    pub fn from_lists<S: AsRef<str>>(lists: impl IntoIterator<Item = impl IntoIterator<Item = S>>) -> Self {
+        let mut out = Self::new();
+        for segments in lists {
+            out.push(segments);
+        }
+        out
+    }
+
+    /// Room for `customers` customers.
+    pub fn with_capacity(customers: usize) -> Self {
+        Self { names: Vec::new(), ends: Vec::with_capacity(customers), members: Vec::with_capacity(customers) }
+    }
+
+    /// Add the next customer of the batch, in `segments` (none: no segment).
+    pub fn push<S: AsRef<str>>(&mut self, segments: impl IntoIterator<Item = S>) {
+        for name in segments {
+            let name = name.as_ref();
+            // Plugins give a handful of segment names; a scan beats hashing them.
+            let index = match self.names.iter().position(|n| n == name) {
+                Some(i) => i,
+                None => {
+                    self.names.push(name.to_owned());
+                    self.names.len() - 1
+                }
+            };
+            self.members.push(index as u32);
+        }
+        self.ends.push(self.members.len() as u32);
+    }
+
+    /// Customers added so far.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether no customer was added.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The segments of customer `i` (in the order pushed).
+    ///
+    /// # Panics
+    /// If `i` is not below [`len`](Self::len).
+    pub fn segments(&self, i: usize) -> impl Iterator<Item = &str> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.members[start..self.ends[i] as usize].iter().map(|&m| self.names[m as usize].as_str())
+    }
+
+    /// One list of segments per customer.
+    pub fn to_lists(&self) -> Vec<Vec<String>> {
+        (0..self.len()).map(|i| self.segments(i).map(str::to_owned).collect()).collect()
+    }
+
+    /// The contract's form (`stats-segmentation.memberships`): segment names, then
+    /// where each customer's entries end in the last list, the indexes into the names.
+    pub fn into_parts(self) -> (Vec<String>, Vec<u32>, Vec<u32>) {
+        (self.names, self.ends, self.members)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_stored_once_and_customers_keep_their_order() {
+        let mut m = Memberships::new();
+        m.push(["vip", "new"]);
+        m.push(Vec::<String>::new());
+        m.push(vec!["new".to_owned()]);
+        m.push(["lapsed", "vip"]);
+        assert_eq!(m.len(), 4);
+        assert_eq!(m.segments(3).collect::<Vec<_>>(), ["lapsed", "vip"]);
+        assert_eq!(m.to_lists()[1], Vec::<String>::new());
+        let (names, ends, members) = m.into_parts();
+        assert_eq!(names, ["vip", "new", "lapsed"]);
+        assert_eq!(ends, [2, 2, 3, 5]);
+        assert_eq!(members, [0, 1, 1, 2, 0]);
+    }
+
+    #[test]
+    fn lists_and_parts_round_trip() {
+        let lists = vec![vec!["vip".to_owned(), "new".into()], vec![], vec!["lapsed".into(), "vip".into()]];
+        let m = Memberships::from_lists(lists.clone());
+        assert_eq!(m.to_lists(), lists);
+        let (names, ends, members) = m.clone().into_parts();
+        assert_eq!(Memberships::from_parts(names, ends, members), Ok(m));
+    }
+
+    #[test]
+    fn malformed_parts_are_refused() {
+        let names = || vec!["a".to_owned(), "b".into()];
+        assert!(Memberships::from_parts(names(), vec![1, 2], vec![0, 1]).is_ok());
+        assert_eq!(Memberships::from_parts(names(), vec![2, 1], vec![0, 1]), Err("`ends` decreases".into()));
+        let short = Err("`ends` stops at 1 but there are 2 members".into());
+        assert_eq!(Memberships::from_parts(names(), vec![1, 1], vec![0, 1]), short);
+        let none = Err("`ends` stops at 0 but there are 1 members".into());
+        assert_eq!(Memberships::from_parts(names(), vec![], vec![0]), none);
+        let bad = Err("segment index 2 is not below the 2 names".into());
+        assert_eq!(Memberships::from_parts(names(), vec![1], vec![2]), bad);
+    }
+}
