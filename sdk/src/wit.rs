@@ -263,9 +263,9 @@ impl<T: crate::StatsSegmenter> s::Guest for StatsGlue<T> {
                     order_count,
                     total_spent,
                     average_order_value,
-                    first_order_at,
-                    last_order_at,
-                    days_since_last_order: days,
+                    first_order_at: (first_order_at != i64::MIN).then_some(first_order_at),
+                    last_order_at: (last_order_at != i64::MIN).then_some(last_order_at),
+                    days_since_last_order: (days != u32::MAX).then_some(days),
                 }
             })
             .collect();

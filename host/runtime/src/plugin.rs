@@ -208,6 +208,11 @@ fn ticks(timeout: Duration, tick: Duration) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX).saturating_add(1)
 }
 
+/// "None" in a `stats-batch` time column (see `wit/worlds.wit`).
+const NO_TIME: i64 = i64::MIN;
+/// "None" in a `stats-batch` day-count column.
+const NO_DAYS: u32 = u32::MAX;
+
 /// The order statistics of `profiles`, column by column.
 fn stats_batch(profiles: &[Profile]) -> StatsBatch {
     let n = profiles.len();
@@ -224,9 +229,9 @@ fn stats_batch(profiles: &[Profile]) -> StatsBatch {
         batch.order_count.push(s.order_count);
         batch.total_spent.push(s.total_spent);
         batch.average_order_value.push(s.average_order_value);
-        batch.first_order_at.push(s.first_order_at);
-        batch.last_order_at.push(s.last_order_at);
-        batch.days_since_last_order.push(s.days_since_last_order);
+        batch.first_order_at.push(s.first_order_at.unwrap_or(NO_TIME));
+        batch.last_order_at.push(s.last_order_at.unwrap_or(NO_TIME));
+        batch.days_since_last_order.push(s.days_since_last_order.unwrap_or(NO_DAYS));
     }
     batch
 }
