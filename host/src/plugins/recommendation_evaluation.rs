@@ -22,16 +22,17 @@ use std::sync::Arc;
 use patron_runtime::types::RecommendRequest;
 use serde::Serialize;
 
-use super::recommendations::{DAY_MS, Progress, RECENT_PURCHASE_DAYS, TRAIN_CHUNK, is_replenishable};
+use super::recommendations::{
+    DAY_MS, HISTORY, Progress, RECENT_PURCHASE_DAYS, TRAIN_CHUNK, history_of, is_replenishable,
+};
 use super::{Active, PluginHost};
 use crate::store::orders::Order;
+use crate::store::recommendations::Touch;
 use crate::store::shops::Shop;
 use crate::store::{StoreError, StoreResult};
 
 /// The strategies evaluated, the popularity baseline first.
 pub const STRATEGIES: [&str; 4] = ["popular", "frequently-bought-together", "for-you", "recently-viewed"];
-/// History entries handed to `for-you`, as when serving.
-const HISTORY: usize = 50;
 /// How long before the held-out order the shopper's history ends.
 const VISIT: i64 = 60 * 60 * 1000;
 /// Customers scored per plugin instance.
@@ -188,16 +189,10 @@ impl PluginHost {
                     .flat_map(|p| p.products.iter().map(name))
                     .filter(|p| !replenishable(p))
                     .collect();
-                let mut touches: Vec<(i64, String)> = earlier
+                let purchases = earlier
                     .iter()
-                    .flat_map(|p| p.products.iter().map(move |id| (p.placed_at, id)))
-                    .map(|(at, id)| (at, name(id)))
-                    .chain(views.iter().map(|t| (t.at, t.product_id.clone())))
-                    .collect();
-                touches.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-                let mut seen = HashSet::new();
-                let history: Vec<String> =
-                    touches.into_iter().map(|(_, p)| p).filter(|p| seen.insert(p.clone())).take(HISTORY).collect();
+                    .flat_map(|p| p.products.iter().map(move |id| Touch { product_id: name(id), at: p.placed_at }));
+                let history = history_of(purchases.chain(views.iter().cloned()).collect());
                 cases.push(Case {
                     targets: last.products.iter().map(name).collect(),
                     history,

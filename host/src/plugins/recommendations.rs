@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::{Active, PluginHost, convert, lock};
 use crate::store::orders::Order;
+use crate::store::recommendations::Touch;
 use crate::store::shops::Shop;
 use crate::store::{StoreError, StoreResult, now_ms};
 
@@ -23,7 +24,7 @@ pub const TRAIN_CHUNK: i64 = 2_000;
 /// Purchases within this many days are not recommended again unless replenishable.
 pub const RECENT_PURCHASE_DAYS: i64 = 90;
 /// History entries (purchases and views) handed to `for-you`, most recent first.
-const HISTORY: usize = 50;
+pub(crate) const HISTORY: usize = 50;
 /// How long a cached model is trusted before its `built_at` is checked against the store.
 const MODEL_CHECK: Duration = Duration::from_secs(5);
 /// The most a request may ask for.
@@ -128,6 +129,14 @@ struct CachedModel {
 /// by category.
 pub fn is_replenishable(category: Option<&str>) -> bool {
     category.is_some_and(|c| crate::demo::catalog::replenish_days(c).is_some())
+}
+
+/// A shopper's history as `for-you` takes it: distinct products, most recent first (a
+/// product viewed and bought appears once, at its latest time), at most [`HISTORY`].
+pub(crate) fn history_of(mut touches: Vec<Touch>) -> Vec<String> {
+    touches.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.product_id.cmp(&b.product_id)));
+    let mut seen = HashSet::new();
+    touches.into_iter().filter(|t| seen.insert(t.product_id.clone())).map(|t| t.product_id).take(HISTORY).collect()
 }
 
 /// The strategy a score's tier names (`floor(score)`, see the plugin's README).
@@ -245,14 +254,7 @@ impl PluginHost {
         let db = self.db();
         let mut touches = db.recent_purchases(shop_id, customer_id, 0, HISTORY as i64).await?;
         touches.extend(db.recent_product_views(shop_id, customer_id, i64::MAX, (HISTORY * 2) as i64).await?);
-        touches.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.product_id.cmp(&b.product_id)));
-        let mut seen = HashSet::new();
-        Ok(touches
-            .into_iter()
-            .filter(|t| seen.insert(t.product_id.clone()))
-            .map(|t| t.product_id)
-            .take(HISTORY)
-            .collect())
+        Ok(history_of(touches))
     }
 
     /// A placement's list for a shopper: empty when the shop has no enabled recommender
