@@ -23,13 +23,13 @@ use patron_runtime::types::RecommendRequest;
 use serde::Serialize;
 
 use super::recommendations::{
-    DAY_MS, HISTORY, Progress, RECENT_PURCHASE_DAYS, TRAIN_CHUNK, history_of, is_replenishable,
+    DAY_MS, HISTORY, Progress, RECENT_PURCHASE_DAYS, TRAIN_CHUNK, failure, history_of, is_replenishable,
 };
 use super::{Active, PluginHost};
 use crate::store::orders::Order;
 use crate::store::recommendations::Touch;
 use crate::store::shops::Shop;
-use crate::store::{StoreError, StoreResult};
+use crate::store::StoreResult;
 
 /// The strategies evaluated, the popularity baseline first.
 pub const STRATEGIES: [&str; 4] = ["popular", "frequently-bought-together", "for-you", "recently-viewed"];
@@ -107,10 +107,6 @@ fn score(list: &[String], targets: &HashSet<String>, k: usize) -> (bool, f64, f6
     let ideal: f64 = (0..targets.len().min(k)).map(|i| 1.0 / (i as f64 + 2.0).log2()).sum();
     let recall = if targets.is_empty() { 0.0 } else { hits.len() as f64 / targets.len() as f64 };
     (!hits.is_empty(), recall, if ideal > 0.0 { dcg / ideal } else { 0.0 })
-}
-
-fn failure(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Conflict(error.to_string())
 }
 
 impl PluginHost {

@@ -150,7 +150,8 @@ fn strategy(score: f64, placement: Placement) -> &'static str {
     }
 }
 
-fn failure(error: impl std::fmt::Display) -> StoreError {
+/// A plugin call that failed, as the store error training and evaluation stop with.
+pub(crate) fn failure(error: impl std::fmt::Display) -> StoreError {
     StoreError::Conflict(error.to_string())
 }
 
