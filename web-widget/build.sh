@@ -7,7 +7,7 @@
 # Needs: the wasm32-unknown-unknown target, wasm-bindgen-cli of the exact version
 # in Cargo.lock, and wasm-opt >= 116 ($WASM_OPT, or on PATH). Debian 12's binaryen (108)
 # corrupts wasm-bindgen's externref table, so with an older one this script installs
-# binaryen from npm into target/widget-tools and uses that.
+# binaryen from npm into target/widget-tools and uses that. Node runs tools/rename-bindings.mjs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -45,6 +45,13 @@ wasm-bindgen --target web --no-typescript --out-name patron_widget --out-dir "$t
 "$wasm_opt" -Oz --converge --gufa --zero-filled-memory -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --strip-debug --strip-producers "$tmp/patron_widget_bg.wasm" -o "$out/patron_bg.wasm"
+# Short import, export and module names (wasm-bindgen's carry hashes, which do not
+# compress) in the module, then the same renaming in the glue. A pass of its own:
+# under --converge it would rename twice.
+"$wasm_opt" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  --minify-imports-and-exports-and-modules "$out/patron_bg.wasm" -o "$out/patron_bg.wasm" > "$tmp/names.json"
+node "$here/tools/rename-bindings.mjs" "$tmp/names.json" "$out/patron_bg.wasm" "$tmp/patron_widget.js"
 "$esbuild" "$tmp/patron_widget.js" --minify --format=esm --target=es2020 --log-level=warning \
   --outfile="$out/patron_widget.js"
 # The loader ships minified, importing the other two by content hash so that the host
