@@ -6,10 +6,10 @@
 
 use crate::prelude::*;
 use js_sys::{Function, Promise, encode_uri_component};
-use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{RequestInit, Response};
 
+use crate::callback;
 use crate::json;
 
 /// Where the host is and which shop this page belongs to.
@@ -94,9 +94,8 @@ fn send(url: &str, body: Option<&str>, done: Done) {
 /// Calls `f` once with what `promise` settles to, fulfilled or rejected alike (callers
 /// tell them apart by type). Callbacks rather than futures: an executor would cost the
 /// module several kilobytes.
-/// (`f` is boxed: one closure type for every promise, so one set of wasm-bindgen shims.)
 fn settle(promise: &Promise, f: Box<dyn FnOnce(JsValue)>) {
-    let callback = Closure::once_into_js(move |value: JsValue| f(value));
+    let callback = callback::once(f);
     if let Ok(then) = json::get(promise, "then").dyn_into::<Function>() {
         let _ = then.call2(promise, &callback, &callback);
     }

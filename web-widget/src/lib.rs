@@ -10,7 +10,8 @@
 //! stored, [`panel`] renders the member panel in a shadow root, [`strip`] the
 //! recommendation strips a store places on its pages, [`recs`] the product cards and
 //! recommendation events both share, [`markup`] their theme and HTML escaping, [`i18n`]
-//! their text. [`api`] is the HTTP client for the host and [`json`] the few JSON helpers.
+//! their text. [`api`] is the HTTP client for the host, [`json`] the few JSON helpers and
+//! [`callback`] how Rust functions are handed to the browser.
 //!
 //! On wasm32 the crate is `no_std` (with `alloc`) and brings its own panic handler,
 //! which aborts without formatting a message: std's handler would pull `core::fmt`
@@ -22,6 +23,7 @@
 extern crate alloc;
 
 mod api;
+mod callback;
 mod collection;
 mod consent;
 mod i18n;

@@ -13,11 +13,11 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use web_sys::{Document, Element, HtmlElement, ShadowRoot, ShadowRootInit, ShadowRootMode};
 
+use crate::callback::listen;
 use crate::i18n::{self, Text};
 use crate::json;
 use crate::markup::{THEME, esc, safe_url};
 use crate::recs;
-use crate::widget::listen;
 
 /// Recommendations the panel shows (the rest of the "for you" list is not shown).
 pub(crate) const SHOWN_RECOMMENDATIONS: usize = 4;

@@ -15,18 +15,17 @@
 
 use crate::prelude::*;
 use js_sys::Array;
-use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
     Document, Element, IntersectionObserver, IntersectionObserverEntry, IntersectionObserverInit, MutationObserver,
     MutationObserverInit, ShadowRoot, ShadowRootInit, ShadowRootMode,
 };
 
+use crate::callback::{self, listen};
 use crate::collection::Event;
 use crate::i18n::Text;
 use crate::markup::{THEME, esc};
 use crate::recs;
-use crate::widget::listen;
 
 /// The attribute that marks a strip; its value is the placement.
 const ATTRIBUTE: &str = "data-patron-recommendations";
@@ -102,14 +101,13 @@ impl Strips {
         let near = observer(handlers.near, NEAR, 0.0)?;
         let seen = observer(handlers.seen, "0px", 0.5)?;
         let added = handlers.added;
-        let on_mutation = Closure::<dyn Fn(JsValue)>::new(move |_| added());
-        if let Ok(mutations) = MutationObserver::new(on_mutation.as_ref().unchecked_ref()) {
+        let on_mutation = callback::forever(Box::new(move |_| added()));
+        if let Ok(mutations) = MutationObserver::new(&on_mutation) {
             let init = MutationObserverInit::new();
             init.set_child_list(true);
             init.set_subtree(true);
             let _ = mutations.observe_with_options(document, &init);
         }
-        on_mutation.forget();
         Some(Self { list: Vec::new(), near, seen, on_click: handlers.click })
     }
 
@@ -248,7 +246,7 @@ fn heading(t: &Text, placement: &str) -> &'static str {
 /// An `IntersectionObserver` that calls `f` with the element of every entry at or past
 /// `threshold` (for 0: every entry that intersects).
 fn observer(f: fn(Element), root_margin: &str, threshold: f64) -> Option<IntersectionObserver> {
-    let callback = Closure::<dyn Fn(JsValue)>::new(move |entries: JsValue| {
+    let callback = callback::forever(Box::new(move |entries| {
         for entry in Array::from(&entries).iter() {
             let entry: IntersectionObserverEntry = entry.unchecked_into();
             // (The ratio reported at a crossing can fall a hair short of the threshold.)
@@ -256,11 +254,9 @@ fn observer(f: fn(Element), root_margin: &str, threshold: f64) -> Option<Interse
                 f(entry.target());
             }
         }
-    });
+    }));
     let init = IntersectionObserverInit::new();
     init.set_root_margin(root_margin);
     init.set_threshold_f64(threshold);
-    let observer = IntersectionObserver::new_with_options(callback.as_ref().unchecked_ref(), &init).ok();
-    callback.forget();
-    observer
+    IntersectionObserver::new_with_options(&callback, &init).ok()
 }

@@ -9,11 +9,11 @@ use crate::prelude::*;
 use core::cell::RefCell;
 
 use js_sys::Date;
-use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Element;
 
 use crate::api::{self, Endpoint};
+use crate::callback::{self, listen};
 use crate::collection::{self, Event};
 use crate::consent::{self, Consent, ShopPolicy};
 use crate::i18n;
@@ -156,10 +156,8 @@ pub(crate) fn start() {
             }
         }),
     );
-    let tick = Closure::<dyn Fn()>::new(tick);
-    let _ =
-        window.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), FLUSH_EVERY_MS);
-    tick.forget();
+    let tick = callback::forever(Box::new(|_| tick()));
+    let _ = window.set_interval_with_callback_and_timeout_and_arguments_0(&tick, FLUSH_EVERY_MS);
 
     load_state();
     let handlers =
@@ -167,14 +165,6 @@ pub(crate) fn start() {
     let strips = Strips::watch(&document, &handlers);
     with(|w| w.strips = strips);
     find_strips();
-}
-
-/// Adds a listener for the life of the page. (Every listener is the same boxed closure
-/// type, so wasm-bindgen generates its shims once.)
-pub(crate) fn listen(target: &web_sys::EventTarget, name: &str, f: Box<dyn Fn(web_sys::Event)>) {
-    let closure = Closure::<dyn Fn(web_sys::Event)>::new(move |e: web_sys::Event| f(e));
-    let _ = target.add_event_listener_with_callback(name, closure.as_ref().unchecked_ref());
-    closure.forget();
 }
 
 /// `patron.track`.
