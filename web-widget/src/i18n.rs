@@ -101,26 +101,23 @@ pub(crate) fn text(locale: &str) -> &'static Text {
     if locale.starts_with("zh") { &ZH_CN } else { &EN }
 }
 
-/// `template` with `{key}` replaced by `value`. (No `str::replace` or slicing: they
-/// would bring a substring search and panic formatting into the module.)
+/// `template` with `{key}` replaced by `value`. (Walked one character at a time: `str::replace`,
+/// `split_once` or slicing would bring a substring search or panic paths into the module.)
 pub(crate) fn fill(template: &str, key: &str, value: &str) -> String {
     let mut out = String::with_capacity(template.len() + value.len());
-    let mut rest = template;
-    while let Some((before, after)) = rest.split_once('{') {
-        out.push_str(before);
-        match after.strip_prefix(key).and_then(|a| a.strip_prefix('}')) {
-            Some(after_placeholder) => {
-                out.push_str(value);
-                rest = after_placeholder;
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
+    let mut rest = template.chars();
+    loop {
+        let after_placeholder =
+            rest.as_str().strip_prefix('{').and_then(|a| a.strip_prefix(key)).and_then(|a| a.strip_prefix('}'));
+        if let Some(after) = after_placeholder {
+            out.push_str(value);
+            rest = after.chars();
+        } else if let Some(c) = rest.next() {
+            out.push(c);
+        } else {
+            return out;
         }
     }
-    out.push_str(rest);
-    out
 }
 
 /// `n` with the locale's digit grouping, e.g. `12,000`.
