@@ -7,10 +7,11 @@ use crate::prelude::*;
 /// default (`--patron-accent`, `--patron-accent-text`, `--patron-bg`, `--patron-text`,
 /// `--patron-muted`, `--patron-radius`, `--patron-font`). `all:initial` keeps the
 /// page's inherited styles out.
-pub(crate) const THEME: &str = r#":host{all:initial;--a:var(--patron-accent,#4338ca);--at:var(--patron-accent-text,#fff);--bg:var(--patron-bg,#fff);--tx:var(--patron-text,#111827);--mu:var(--patron-muted,#6b7280);--r:var(--patron-radius,14px);font:14px/1.45 var(--patron-font,system-ui,-apple-system,"Segoe UI",Roboto,"PingFang SC","Microsoft YaHei",sans-serif);color:var(--tx)}
-*{box-sizing:border-box}
-:focus-visible{outline:3px solid var(--a);outline-offset:2px}
-"#;
+pub(crate) const THEME: &str = concat!(
+    r#":host{all:initial;--a:var(--patron-accent,#4338ca);--at:var(--patron-accent-text,#fff);--bg:var(--patron-bg,#fff);--tx:var(--patron-text,#111827);--mu:var(--patron-muted,#6b7280);--r:var(--patron-radius,14px);font:14px/1.45 var(--patron-font,system-ui,-apple-system,"Segoe UI",Roboto,"PingFang SC","Microsoft YaHei",sans-serif);color:var(--tx)}"#,
+    r#"*{box-sizing:border-box}"#,
+    r#":focus-visible{outline:3px solid var(--a);outline-offset:2px}"#,
+);
 
 /// Links and images only to http(s) or same-site paths, never `javascript:`.
 pub(crate) fn safe_url(url: &str) -> bool {

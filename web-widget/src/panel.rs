@@ -22,38 +22,36 @@ use crate::recs;
 /// Recommendations the panel shows (the rest of the "for you" list is not shown).
 pub(crate) const SHOWN_RECOMMENDATIONS: usize = 4;
 
-/// The panel's stylesheet, after the shared [`THEME`].
-const STYLE: &str = r#"button{font:inherit;cursor:pointer}
-.l{position:fixed;right:20px;bottom:20px;z-index:var(--patron-z,2147483000);display:flex;gap:8px;align-items:center;border:0;border-radius:999px;padding:12px 18px;background:var(--a);color:var(--at);font-weight:600;box-shadow:0 8px 24px rgba(0,0,0,.22)}
-.l b{background:rgba(255,255,255,.22);border-radius:999px;padding:1px 8px;font-weight:600}
-.p{position:fixed;right:20px;bottom:80px;z-index:var(--patron-z,2147483000);width:min(360px,calc(100vw - 24px));max-height:min(620px,calc(100vh - 100px));overflow:auto;background:var(--bg);border-radius:var(--r);box-shadow:0 18px 48px rgba(0,0,0,.25)}
-.p[hidden]{display:none}
-header{display:flex;justify-content:space-between;align-items:center;padding:16px 18px;background:var(--a);color:var(--at);border-radius:var(--r) var(--r) 0 0}
-h2{margin:0;font-size:17px;outline:0}
-h3{margin:18px 0 8px;font-size:12px;letter-spacing:.06em;text-transform:uppercase;color:var(--mu)}
-.x{border:0;background:transparent;color:inherit;font-size:22px;line-height:1;padding:2px 6px;border-radius:6px}
-.c{padding:14px 18px 18px}
-.m{color:var(--mu);font-size:13px;margin:4px 0 0}
-.t{padding:14px;border-radius:calc(var(--r) - 4px);background:linear-gradient(135deg,var(--a),#7c3aed);color:var(--at)}
-.t .m{color:inherit;opacity:.85}
-.tn{font-size:18px;font-weight:700;text-transform:capitalize}
-.bar{height:8px;border-radius:8px;background:rgba(255,255,255,.3);margin-top:10px;overflow:hidden}
-.bar i{display:block;height:100%;background:var(--at)}
-.pt{font-size:30px;font-weight:700}
-ul{list-style:none;margin:0;padding:0;display:grid;gap:8px}
-.cp,.rw{display:flex;align-items:center;justify-content:space-between;gap:10px;padding:10px 12px;border:1px dashed var(--mu);border-radius:10px}
-.rw{border-style:solid;border-color:#e5e7eb}
-code{font:600 14px ui-monospace,Menlo,monospace;letter-spacing:.04em}
-.sb{border:1px solid var(--a);color:var(--a);background:transparent;border-radius:8px;padding:6px 12px;font-weight:600;white-space:nowrap}
-.sb:disabled{opacity:.4;cursor:not-allowed}
-.cta{display:block;text-align:center;margin-top:14px;padding:11px;border-radius:10px;background:var(--a);color:var(--at);text-decoration:none;font-weight:600}
-.n{margin:12px 0 0;padding:10px 12px;border-radius:10px;background:#ecfdf5;color:#065f46;outline:0}
-.n.e{background:#fef2f2;color:#991b1b}
-.rc{grid-template-columns:1fr 1fr}
-.rc a{display:block;color:inherit;text-decoration:none;border-radius:10px;padding:6px;border:1px solid #e5e7eb}
-.rc img,.rc i{display:grid;place-items:center;width:100%;aspect-ratio:1;object-fit:cover;border-radius:6px;background:#f3f4f6;color:var(--mu);font-size:32px;font-weight:700;font-style:normal}
-.rc span{display:block;font-size:13px;margin-top:6px}
-"#;
+/// The panel's stylesheet, after the shared [`THEME`] and [`recs::CARD_STYLE`].
+const STYLE: &str = concat!(
+    r#"button{font:inherit;cursor:pointer}"#,
+    r#".l{position:fixed;right:20px;bottom:20px;z-index:var(--patron-z,2147483000);display:flex;gap:8px;align-items:center;border:0;border-radius:999px;padding:12px 18px;background:var(--a);color:var(--at);font-weight:600;box-shadow:0 8px 24px rgba(0,0,0,.22)}"#,
+    r#".l b{background:rgba(255,255,255,.22);border-radius:999px;padding:1px 8px;font-weight:600}"#,
+    r#".p{position:fixed;right:20px;bottom:80px;z-index:var(--patron-z,2147483000);width:min(360px,calc(100vw - 24px));max-height:min(620px,calc(100vh - 100px));overflow:auto;background:var(--bg);border-radius:var(--r);box-shadow:0 18px 48px rgba(0,0,0,.25)}"#,
+    r#".p[hidden]{display:none}"#,
+    r#"header{display:flex;justify-content:space-between;align-items:center;padding:16px 18px;background:var(--a);color:var(--at);border-radius:var(--r) var(--r) 0 0}"#,
+    r#"h2{margin:0;font-size:17px;outline:0}"#,
+    r#"h3{margin:18px 0 8px;font-size:12px;letter-spacing:.06em;text-transform:uppercase;color:var(--mu)}"#,
+    r#".x{border:0;background:transparent;color:inherit;font-size:22px;line-height:1;padding:2px 6px;border-radius:6px}"#,
+    r#".c{padding:14px 18px 18px}"#,
+    r#".m{color:var(--mu);font-size:13px;margin:4px 0 0}"#,
+    r#".t{padding:14px;border-radius:calc(var(--r) - 4px);background:linear-gradient(135deg,var(--a),#7c3aed);color:var(--at)}"#,
+    r#".t .m{color:inherit;opacity:.85}"#,
+    r#".tn{font-size:18px;font-weight:700;text-transform:capitalize}"#,
+    r#".bar{height:8px;border-radius:8px;background:rgba(255,255,255,.3);margin-top:10px;overflow:hidden}"#,
+    r#".bar i{display:block;height:100%;background:var(--at)}"#,
+    r#".pt{font-size:30px;font-weight:700}"#,
+    r#"ul{list-style:none;margin:0;padding:0;display:grid;gap:8px}"#,
+    r#".cp,.rw{display:flex;align-items:center;justify-content:space-between;gap:10px;padding:10px 12px;border:1px dashed var(--mu);border-radius:10px}"#,
+    r#".rw{border-style:solid;border-color:#e5e7eb}"#,
+    r#"code{font:600 14px ui-monospace,Menlo,monospace;letter-spacing:.04em}"#,
+    r#".sb{border:1px solid var(--a);color:var(--a);background:transparent;border-radius:8px;padding:6px 12px;font-weight:600;white-space:nowrap}"#,
+    r#".sb:disabled{opacity:.4;cursor:not-allowed}"#,
+    r#".cta{display:block;text-align:center;margin-top:14px;padding:11px;border-radius:10px;background:var(--a);color:var(--at);text-decoration:none;font-weight:600}"#,
+    r#".n{margin:12px 0 0;padding:10px 12px;border-radius:10px;background:#ecfdf5;color:#065f46;outline:0}"#,
+    r#".n.e{background:#fef2f2;color:#991b1b}"#,
+    r#".rc{grid-template-columns:1fr 1fr;--cp:6px;--cr:10px;--cf:32px}"#,
+);
 
 /// The mounted panel: its shadow root and what it needs to redraw.
 pub(crate) struct Panel {
@@ -175,6 +173,7 @@ fn html(t: &Text, state: &JsValue, join_url: Option<&str>, notice: Option<&Notic
     let mut h = String::with_capacity(6000);
     h.push_str("<style>");
     h.push_str(THEME);
+    h.push_str(recs::CARD_STYLE);
     h.push_str(STYLE);
     h.push_str("</style>");
 

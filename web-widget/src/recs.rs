@@ -13,6 +13,16 @@ use crate::i18n::{self, Text};
 use crate::json;
 use crate::markup::{esc, safe_url};
 
+/// The cards' stylesheet, after [`crate::markup::THEME`] and before the panel's or the
+/// strip's own. A list of cards is `<ul class="rc">` and sets the sizes that differ:
+/// `--cp` the card's padding, `--cr` its corner radius, `--cf` the size of the
+/// placeholder's initial.
+pub(crate) const CARD_STYLE: &str = concat!(
+    r#".rc a{display:block;padding:var(--cp);border:1px solid #e5e7eb;border-radius:var(--cr);color:inherit;text-decoration:none}"#,
+    r#".rc img,.rc i{display:grid;place-items:center;width:100%;aspect-ratio:1;object-fit:cover;border-radius:calc(var(--cr) - 4px);background:#f3f4f6;color:var(--mu);font-size:var(--cf);font-weight:700;font-style:normal;line-height:1}"#,
+    r#".rc span{display:block;margin-top:6px;font-size:13px}"#,
+);
+
 /// A card for one item of a recommendations list (see `GET /v1/recommendations`):
 /// image or a placeholder tile with the title's initial, title and price, linking to
 /// the product. The link carries `data-a="rec"` and the recommendation id, for the

@@ -34,23 +34,24 @@ const NEAR: &str = "300px 0px";
 /// Cards in the skeleton.
 const SKELETON_CARDS: usize = 6;
 
-/// The strip's stylesheet, after [`THEME`]. The host's height is fixed, its content
-/// clipped and its width not taken from its content, so nothing inside can change the
-/// page's layout.
-const STYLE: &str = r#":host{display:block;height:var(--patron-strip-height,272px);overflow:hidden;contain:inline-size layout paint}
-section{height:100%;display:flex;flex-direction:column;gap:10px}
-h2{margin:0;height:24px;font-size:17px;line-height:24px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-ul{flex:1;min-height:0;list-style:none;margin:0;padding:3px 3px 10px;display:flex;gap:12px;overflow-x:auto;overflow-y:hidden;scroll-snap-type:x proximity;scrollbar-width:thin}
-li{flex:0 0 var(--patron-card-width,150px);scroll-snap-align:start}
-a{display:block;height:100%;padding:8px;border:1px solid #e5e7eb;border-radius:var(--r);background:var(--bg);color:inherit;text-decoration:none}
-a:hover span{text-decoration:underline}
-img,i{display:grid;place-items:center;width:100%;aspect-ratio:1;object-fit:cover;border-radius:calc(var(--r) - 4px);background:#f3f4f6;color:var(--mu);font-size:40px;font-weight:700;font-style:normal;line-height:1}
-span{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;overflow:hidden;height:38px;margin-top:6px;font-size:13px;line-height:19px}
-b{display:block;margin-top:2px}
-.k{background:linear-gradient(90deg,#f3f4f6 30%,#e5e7eb 50%,#f3f4f6 70%) 0 0/300% 100%;border-radius:var(--r);animation:k 1.4s linear infinite}
-h2.k{width:40%;border-radius:6px}
-@keyframes k{to{background-position:-150% 0}}
-@media (prefers-reduced-motion:reduce){.k{animation:none}}"#;
+/// The strip's stylesheet, after [`THEME`] and [`recs::CARD_STYLE`]. The host's height is
+/// fixed, its content clipped and its width not taken from its content, so nothing inside
+/// can change the page's layout.
+const STYLE: &str = concat!(
+    r#":host{display:block;height:var(--patron-strip-height,272px);overflow:hidden;contain:inline-size layout paint}"#,
+    r#"section{height:100%;display:flex;flex-direction:column;gap:10px}"#,
+    r#"h2{margin:0;height:24px;font-size:17px;line-height:24px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}"#,
+    r#"ul{flex:1;min-height:0;list-style:none;margin:0;padding:3px 3px 10px;display:flex;gap:12px;overflow-x:auto;overflow-y:hidden;scroll-snap-type:x proximity;scrollbar-width:thin;--cp:8px;--cr:var(--r);--cf:40px}"#,
+    r#"li{flex:0 0 var(--patron-card-width,150px);scroll-snap-align:start}"#,
+    r#".rc a{height:100%;background:var(--bg)}"#,
+    r#"a:hover span{text-decoration:underline}"#,
+    r#".rc span{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;overflow:hidden;height:38px;line-height:19px}"#,
+    r#"b{display:block;margin-top:2px}"#,
+    r#".k{background:linear-gradient(90deg,#f3f4f6 30%,#e5e7eb 50%,#f3f4f6 70%) 0 0/300% 100%;border-radius:var(--r);animation:k 1.4s linear infinite}"#,
+    r#"h2.k{width:40%;border-radius:6px}"#,
+    r#"@keyframes k{to{background-position:-150% 0}}"#,
+    r#"@media (prefers-reduced-motion:reduce){.k{animation:none}}"#,
+);
 
 /// The strips on the page and the observers that drive them.
 pub(crate) struct Strips {
@@ -193,7 +194,7 @@ impl Strips {
             h.push_str("\"><h2 id=\"h\">");
             let title = strip.element.get_attribute("data-title");
             esc(&mut h, title.as_deref().unwrap_or_else(|| heading(t, &strip.placement)));
-            h.push_str("</h2><ul>");
+            h.push_str("</h2><ul class=\"rc\">");
             for rec in &items {
                 recs::card(&mut h, t, rec, currency);
             }
@@ -231,6 +232,7 @@ impl Strips {
 fn style(h: &mut String) {
     h.push_str("<style>");
     h.push_str(THEME);
+    h.push_str(recs::CARD_STYLE);
     h.push_str(STYLE);
     h.push_str("</style>");
 }
