@@ -15,7 +15,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 /// A JS function calling `f` with its first argument, kept for the life of the page.
 pub(crate) fn forever(f: Box<dyn Fn(JsValue)>) -> Function {
-    Closure::<dyn FnMut(JsValue)>::new(move |value| f(value)).into_js_value().unchecked_into()
+    Closure::<dyn FnMut(JsValue)>::new(f).into_js_value().unchecked_into()
 }
 
 /// A JS function calling `f` with its first argument the first time it is called,
