@@ -213,7 +213,7 @@ impl<T: crate::Segmenter> segmenter::exports::patron::plugin::segmentation::Gues
 use self::stats_segmenter::exports::patron::plugin::stats_segmentation as s;
 
 /// `T::segment_stats` over `stats`, checked to answer once per customer.
-fn segment_stats<T: crate::StatsSegmenter>(stats: &[t::CustomerStats]) -> Result<crate::Memberships, w::PluginError> {
+fn segment_stats<T: crate::StatsSegmenter>(stats: &crate::StatsBatch) -> Result<crate::Memberships, w::PluginError> {
     let mut out = crate::Memberships::with_capacity(stats.len());
     T::segment_stats(stats, &mut out).map_err(error_out)?;
     if out.len() != stats.len() {
@@ -225,50 +225,22 @@ fn segment_stats<T: crate::StatsSegmenter>(stats: &[t::CustomerStats]) -> Result
 
 impl<T: crate::StatsSegmenter> segmenter::exports::patron::plugin::segmentation::Guest for StatsGlue<T> {
     fn segment(profiles: Vec<w::Profile>) -> Result<Vec<Vec<String>>, w::PluginError> {
-        let stats: Vec<t::CustomerStats> = profiles.into_iter().map(|p| customer_stats(p.stats)).collect();
+        let stats: crate::StatsBatch = profiles.into_iter().map(|p| customer_stats(p.stats)).collect();
         segment_stats::<T>(&stats).map(|m| m.to_lists())
     }
 }
 
 impl<T: crate::StatsSegmenter> s::Guest for StatsGlue<T> {
     fn segment_stats(batch: s::StatsBatch) -> Result<s::Memberships, w::PluginError> {
-        let s::StatsBatch {
-            order_count,
-            total_spent,
-            average_order_value,
-            first_order_at,
-            last_order_at,
-            days_since_last_order,
-        } = batch;
-        let n = order_count.len();
-        let columns = [
-            total_spent.len(),
-            average_order_value.len(),
-            first_order_at.len(),
-            last_order_at.len(),
-            days_since_last_order.len(),
-        ];
-        if columns.iter().any(|&len| len != n) {
-            return Err(error_out(t::Error::new("bad-input", "stats-batch columns differ in length")));
-        }
-        let stats: Vec<t::CustomerStats> = order_count
-            .into_iter()
-            .zip(total_spent)
-            .zip(average_order_value)
-            .zip(first_order_at)
-            .zip(last_order_at)
-            .zip(days_since_last_order)
-            .map(|(((((order_count, total_spent), average_order_value), first_order_at), last_order_at), days)| {
-                t::CustomerStats {
-                    order_count,
-                    total_spent,
-                    average_order_value,
-                    first_order_at: (first_order_at != i64::MIN).then_some(first_order_at),
-                    last_order_at: (last_order_at != i64::MIN).then_some(last_order_at),
-                    days_since_last_order: (days != u32::MAX).then_some(days),
-                }
-            })
-            .collect();
+        let columns = crate::StatsColumns {
+            order_count: batch.order_count,
+            total_spent: batch.total_spent,
+            average_order_value: batch.average_order_value,
+            first_order_at: batch.first_order_at,
+            last_order_at: batch.last_order_at,
+            days_since_last_order: batch.days_since_last_order,
+        };
+        let stats = crate::StatsBatch::from_columns(columns).map_err(|e| error_out(t::Error::new("bad-input", e)))?;
         let (names, ends, members) = segment_stats::<T>(&stats)?.into_parts();
         Ok(s::Memberships { names, ends, members })
     }

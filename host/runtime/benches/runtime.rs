@@ -8,10 +8,11 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use patron_runtime::testing::plugin_wasm;
-use patron_runtime::types::{CustomerStats, Profile};
+use patron_runtime::testing::{self, plugin_wasm};
+use patron_runtime::types::Profile;
 use patron_runtime::{
     CallContext, Capability, Grants, Instance, Limits, Manifest, Memberships, Plugin, Runtime, RuntimeConfig, World,
+    stats_batch,
 };
 use patron_sdk::StatsSegmenter;
 use patron_sdk::testing::TestHost;
@@ -29,45 +30,31 @@ fn plugin() -> Plugin {
 /// Deterministic profiles spread over every segment.
 fn profile(i: usize) -> Profile {
     let orders = (i % 7) as u32;
-    Profile {
-        id: format!("cust-{i:07}"),
-        external_id: None,
-        email: None,
-        traits: "{}".into(),
-        stats: CustomerStats {
-            order_count: orders,
-            total_spent: (i as i64 * 7919) % 250_000,
-            average_order_value: 0,
-            first_order_at: None,
-            last_order_at: None,
-            days_since_last_order: (orders > 0).then_some((i % 200) as u32),
-        },
-        tags: vec![],
-        segments: vec![],
-    }
-}
-
-/// The host-side half of the native run: what `segment_batch` extracts for the guest.
-fn native_stats(profiles: &[Profile]) -> Vec<patron_sdk::CustomerStats> {
-    profiles
-        .iter()
-        .map(|p| patron_sdk::CustomerStats {
-            order_count: p.stats.order_count,
-            total_spent: p.stats.total_spent,
-            average_order_value: p.stats.average_order_value,
-            first_order_at: p.stats.first_order_at,
-            last_order_at: p.stats.last_order_at,
-            days_since_last_order: p.stats.days_since_last_order,
-        })
-        .collect()
+    let days = (orders > 0).then_some((i % 200) as u32);
+    testing::profile(&format!("cust-{i:07}"), orders, (i as i64 * 7919) % 250_000, days)
 }
 
 /// The plugin's `segment_stats` compiled natively, from the host's profiles to the
-/// host's answer, as `segment_batch` goes from one to the other through wasm.
+/// host's answer, as `segment_batch` goes from one to the other through wasm: the
+/// same statistics columns in (`stats_batch`), the same `Memberships` out.
 fn native_batch(host: &mut TestHost, profiles: &[Profile]) -> Memberships {
-    let stats = native_stats(profiles);
+    let stats = stats_batch(profiles);
     let mut out = Memberships::with_capacity(stats.len());
     host.run(|| segment_example::Example::segment_stats(&stats, &mut out)).expect("native");
+    out
+}
+
+/// The strictest native baseline: the plugin's rules (`classify`) over plain
+/// `CustomerStats` records, with no columns built at all (the plugin's own
+/// `segment_stats` takes the SDK's columns, which cost the host something to build).
+fn native_records(profiles: &[Profile]) -> Memberships {
+    let config = segment_example::Config::default();
+    let mut out = Memberships::with_capacity(profiles.len());
+    let segments = segment_example::SEGMENTS.map(|name| out.segment(name));
+    let records: Vec<patron_sdk::CustomerStats> = profiles.iter().map(|p| (&p.stats).into()).collect();
+    for s in &records {
+        out.push_segments(segment_example::classify(&config, s, segments));
+    }
     out
 }
 
@@ -95,7 +82,7 @@ fn batch(c: &mut Criterion) {
     let ctx = CallContext::new("bench").with_limits(limits);
     let profiles: Vec<Profile> = (0..BATCH).map(profile).collect();
 
-    // The three ways give the same memberships, checked once before timing.
+    // The four ways give the same memberships, checked once before timing.
     let mut warm = plugin.instantiate(ctx.clone()).expect("instantiate");
     let first = &profiles[..CHUNK];
     let stats_path = warm.segment_batch(first).expect("segment-stats");
@@ -103,6 +90,7 @@ fn batch(c: &mut Criterion) {
     let native = native_batch(&mut TestHost::new(), first);
     assert_eq!(stats_path.to_lists(), profile_path.to_lists());
     assert_eq!(stats_path.to_lists(), native.to_lists());
+    assert_eq!(stats_path.to_lists(), native_records(first).to_lists());
     assert!(plugin.info().stats_segmentation);
 
     let mut group = c.benchmark_group("segment_1m");
@@ -129,6 +117,9 @@ fn batch(c: &mut Criterion) {
             }
             black_box(answered)
         })
+    });
+    group.bench_function("native_records", |b| {
+        b.iter(|| black_box(profiles.chunks(CHUNK).map(|chunk| native_records(chunk).len()).sum::<usize>()))
     });
     group.finish();
 }

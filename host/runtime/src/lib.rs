@@ -42,15 +42,15 @@ pub use limits::Limits;
 pub use manifest::{Manifest, ManifestError, World};
 /// Batch segmentation's answer: segment names once, per customer indexes into them.
 pub use patron_sdk::Memberships;
-pub use plugin::{Instance, Plugin};
+pub use plugin::{Instance, Plugin, stats_batch};
 pub use runtime::{Runtime, RuntimeConfig};
 
 /// The contract's data types, as the host sees them (serde-enabled).
 pub mod types {
     pub use crate::bindings::recommender::exports::patron::plugin::recommendation::RecommendRequest;
     pub use crate::bindings::types::{
-        Action, CouponSpec, CustomerStats, Discount, Event, LineItem, Member, Message, Money,
-        Order, OrderStatus, PluginError as GuestError, PointsAward, Product, Profile, Reward,
-        ScoredItem, TierInfo, Timer, TimerRequest, Timestamp,
+        Action, CouponSpec, CustomerStats, Discount, Event, LineItem, Member, Message, Money, Order, OrderStatus,
+        PluginError as GuestError, PointsAward, Product, Profile, Reward, ScoredItem, TierInfo, Timer, TimerRequest,
+        Timestamp,
     };
 }

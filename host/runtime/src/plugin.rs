@@ -13,10 +13,11 @@ use crate::bindings::recommender::exports::patron::plugin::recommendation::Recom
 use crate::bindings::recommender::{Recommender, RecommenderIndices};
 use crate::bindings::segmenter::{Segmenter, SegmenterIndices};
 use crate::bindings::stats_segmenter::exports::patron::plugin::stats_segmentation::{
-    Guest as StatsSegmenter, GuestIndices as StatsSegmenterIndices, StatsBatch,
+    Guest as StatsSegmenter, GuestIndices as StatsSegmenterIndices, StatsBatch as WitStatsBatch,
 };
 use crate::bindings::types::{
-    Action, Event, Member, Order, PluginError as GuestError, Product, Profile, Reward, ScoredItem, TierInfo, Timer,
+    Action, CustomerStats, Event, Member, Order, PluginError as GuestError, Product, Profile, Reward, ScoredItem,
+    TierInfo, Timer,
 };
 use crate::context::CallContext;
 use crate::error::{ErrorKind, PluginError};
@@ -208,32 +209,36 @@ fn ticks(timeout: Duration, tick: Duration) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX).saturating_add(1)
 }
 
-/// "None" in a `stats-batch` time column (see `wit/worlds.wit`).
-const NO_TIME: i64 = i64::MIN;
-/// "None" in a `stats-batch` day-count column.
-const NO_DAYS: u32 = u32::MAX;
+/// The order statistics of `profiles`, as [`Instance::segment_batch`] sends them to a
+/// stats segmenter: the SDK's [`StatsBatch`](patron_sdk::StatsBatch), so that the
+/// same logic run natively starts from the same columns.
+pub fn stats_batch(profiles: &[Profile]) -> patron_sdk::StatsBatch {
+    profiles.iter().map(|p| patron_sdk::CustomerStats::from(&p.stats)).collect()
+}
 
-/// The order statistics of `profiles`, column by column.
-fn stats_batch(profiles: &[Profile]) -> StatsBatch {
-    let n = profiles.len();
-    let mut batch = StatsBatch {
-        order_count: Vec::with_capacity(n),
-        total_spent: Vec::with_capacity(n),
-        average_order_value: Vec::with_capacity(n),
-        first_order_at: Vec::with_capacity(n),
-        last_order_at: Vec::with_capacity(n),
-        days_since_last_order: Vec::with_capacity(n),
-    };
-    for p in profiles {
-        let s = &p.stats;
-        batch.order_count.push(s.order_count);
-        batch.total_spent.push(s.total_spent);
-        batch.average_order_value.push(s.average_order_value);
-        batch.first_order_at.push(s.first_order_at.unwrap_or(NO_TIME));
-        batch.last_order_at.push(s.last_order_at.unwrap_or(NO_TIME));
-        batch.days_since_last_order.push(s.days_since_last_order.unwrap_or(NO_DAYS));
+impl From<&CustomerStats> for patron_sdk::CustomerStats {
+    fn from(s: &CustomerStats) -> Self {
+        Self {
+            order_count: s.order_count,
+            total_spent: s.total_spent,
+            average_order_value: s.average_order_value,
+            first_order_at: s.first_order_at,
+            last_order_at: s.last_order_at,
+            days_since_last_order: s.days_since_last_order,
+        }
     }
-    batch
+}
+
+fn wit_stats_batch(batch: patron_sdk::StatsBatch) -> WitStatsBatch {
+    let c = batch.into_columns();
+    WitStatsBatch {
+        order_count: c.order_count,
+        total_spent: c.total_spent,
+        average_order_value: c.average_order_value,
+        first_order_at: c.first_order_at,
+        last_order_at: c.last_order_at,
+        days_since_last_order: c.days_since_last_order,
+    }
 }
 
 #[derive(Default)]
@@ -276,7 +281,7 @@ impl Instance {
         if self.exports.stats_segmenter.is_none() {
             return self.segment(profiles).map(Memberships::from_lists);
         }
-        let batch = stats_batch(profiles);
+        let batch = wit_stats_batch(stats_batch(profiles));
         let out = self.call(
             World::Segmenter,
             "segment-stats",

@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
+use crate::types::{CustomerStats, Profile};
+
 /// The plugins of this workspace that tests use, built together on first use.
 pub const TEST_PLUGINS: &[&str] = &[
     "segment-example",
@@ -35,6 +37,27 @@ pub const TEST_PLUGINS: &[&str] = &[
     "no-world",
     "wants-kv",
 ];
+
+/// A customer known by order statistics only: `orders` paid orders totalling `spent`
+/// minor units, the last `days` ago; traits `{}`, no email, tags or segments.
+pub fn profile(id: &str, orders: u32, spent: i64, days: Option<u32>) -> Profile {
+    Profile {
+        id: id.into(),
+        external_id: None,
+        email: None,
+        traits: "{}".into(),
+        stats: CustomerStats {
+            order_count: orders,
+            total_spent: spent,
+            average_order_value: 0,
+            first_order_at: None,
+            last_order_at: None,
+            days_since_last_order: days,
+        },
+        tags: vec![],
+        segments: vec![],
+    }
+}
 
 /// The wasm target plugins are built for.
 pub const TARGET: &str = "wasm32-wasip2";

@@ -1,28 +1,8 @@
 //! The contract is plain component-model WIT: a plugin written in Python
 //! (componentize-py, which `.ci/run` installs from PyPI) loads and answers like a Rust one.
 
-use patron_runtime::testing::python_plugin_wasm;
-use patron_runtime::types::{CustomerStats, Profile};
+use patron_runtime::testing::{profile, python_plugin_wasm};
 use patron_runtime::{CallContext, Grants, Limits, Manifest, Runtime, RuntimeConfig, World};
-
-fn profile(orders: u32, spent: i64) -> Profile {
-    Profile {
-        id: "c".into(),
-        external_id: None,
-        email: None,
-        traits: "{}".into(),
-        stats: CustomerStats {
-            order_count: orders,
-            total_spent: spent,
-            average_order_value: 0,
-            first_order_at: None,
-            last_order_at: None,
-            days_since_last_order: None,
-        },
-        tags: vec![],
-        segments: vec![],
-    }
-}
 
 #[test]
 fn a_python_segmenter_loads_and_answers() {
@@ -36,15 +16,12 @@ fn a_python_segmenter_loads_and_answers() {
     let plugin = runtime
         .load(&wasm, &manifest, &Grants::of(info.capabilities.iter().copied()))
         .unwrap_or_else(|e| panic!("{e}"));
-    let limits = Limits {
-        max_memory_bytes: 128 << 20,
-        timeout: std::time::Duration::from_secs(10),
-        ..Limits::default()
-    };
+    let limits =
+        Limits { max_memory_bytes: 128 << 20, timeout: std::time::Duration::from_secs(10), ..Limits::default() };
     let out = plugin
         .segment(
             &CallContext::new("shop").with_limits(limits),
-            &[profile(12, 60_000), profile(1, 100)],
+            &[profile("c", 12, 60_000, None), profile("c", 1, 100, None)],
         )
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out, vec![vec!["big-spender".to_owned(), "loyal".into()], vec![]]);

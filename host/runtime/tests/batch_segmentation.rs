@@ -2,8 +2,8 @@
 //! `segment` path give the same memberships; components built against 0.1.0 take
 //! the `segment` path.
 
-use patron_runtime::testing::plugin_wasm;
-use patron_runtime::types::{CustomerStats, Profile};
+use patron_runtime::testing::{self, plugin_wasm};
+use patron_runtime::types::Profile;
 use patron_runtime::{CallContext, Capability, Grants, Manifest, Memberships, Plugin, Runtime, RuntimeConfig, World};
 
 fn load(package: &str, imports: &[Capability]) -> Plugin {
@@ -18,20 +18,9 @@ fn load(package: &str, imports: &[Capability]) -> Plugin {
 fn profile(i: u32) -> Profile {
     let orders = i % 5;
     Profile {
-        id: format!("c{i}"),
-        external_id: None,
         email: i.is_multiple_of(3).then(|| format!("c{i}@example.com")),
-        traits: "{}".into(),
-        stats: CustomerStats {
-            order_count: orders,
-            total_spent: i64::from(i * 37 % 9_000),
-            average_order_value: 0,
-            first_order_at: None,
-            last_order_at: None,
-            days_since_last_order: (orders > 0).then_some(i % 60),
-        },
         tags: if i.is_multiple_of(4) { vec!["gift".into()] } else { vec![] },
-        segments: vec![],
+        ..testing::profile(&format!("c{i}"), orders, i64::from(i * 37 % 9_000), (orders > 0).then_some(i % 60))
     }
 }
 

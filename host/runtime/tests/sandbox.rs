@@ -3,11 +3,11 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use patron_runtime::testing::plugin_wasm;
-use patron_runtime::types::{CustomerStats, Profile};
+use patron_runtime::testing::{plugin_wasm, profile};
+use patron_runtime::types::Profile;
 use patron_runtime::{
-    CallContext, Capability, CircuitBreaker, ErrorKind, Grants, Limits, LoadError, Manifest, MemoryKv, Plugin,
-    Runtime, RuntimeConfig, World,
+    CallContext, Capability, CircuitBreaker, ErrorKind, Grants, Limits, LoadError, Manifest, MemoryKv, Plugin, Runtime,
+    RuntimeConfig, World,
 };
 
 fn runtime() -> &'static Runtime {
@@ -22,28 +22,7 @@ fn wasm(package: &str) -> Vec<u8> {
 fn load(package: &str, imports: &[Capability]) -> Plugin {
     let mut manifest = Manifest::new(package, "0.1.0", World::Segmenter);
     manifest.imports = imports.to_vec();
-    runtime()
-        .load(&wasm(package), &manifest, &Grants::of(imports.iter().copied()))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn profile(id: &str, orders: u32, spent: i64, days: Option<u32>) -> Profile {
-    Profile {
-        id: id.into(),
-        external_id: None,
-        email: None,
-        traits: "{}".into(),
-        stats: CustomerStats {
-            order_count: orders,
-            total_spent: spent,
-            average_order_value: 0,
-            first_order_at: None,
-            last_order_at: None,
-            days_since_last_order: days,
-        },
-        tags: vec![],
-        segments: vec![],
-    }
+    runtime().load(&wasm(package), &manifest, &Grants::of(imports.iter().copied())).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ctx() -> CallContext {
@@ -53,9 +32,8 @@ fn ctx() -> CallContext {
 /// A normal call on the example segmenter, answered right.
 fn assert_normal_call_works() {
     let example = load("segment-example", &[Capability::Config]);
-    let out = example
-        .segment(&ctx(), &[profile("a", 3, 9000, Some(40)), profile("b", 0, 0, None)])
-        .expect("example answers");
+    let out =
+        example.segment(&ctx(), &[profile("a", 3, 9000, Some(40)), profile("b", 0, 0, None)]).expect("example answers");
     assert_eq!(out, vec![vec!["vip".to_owned(), "lapsed".into()], vec!["prospect".to_owned()]]);
 }
 
@@ -76,10 +54,7 @@ fn example_segmenter_answers() {
 
 #[test]
 fn hostile_plugins_are_contained_and_the_host_answers_on() {
-    let quick = Limits {
-        timeout: Duration::from_millis(200),
-        ..Limits::default()
-    };
+    let quick = Limits { timeout: Duration::from_millis(200), ..Limits::default() };
 
     let started = Instant::now();
     let kind = hostile("hostile-loop", quick.clone());
@@ -95,10 +70,7 @@ fn hostile_plugins_are_contained_and_the_host_answers_on() {
     assert_normal_call_works();
 
     let kind = hostile("hostile-output", quick.clone());
-    assert!(
-        matches!(kind, ErrorKind::OutputTooLarge { size, limit } if size > limit && limit == 4 << 20),
-        "{kind:?}"
-    );
+    assert!(matches!(kind, ErrorKind::OutputTooLarge { size, limit } if size > limit && limit == 4 << 20), "{kind:?}");
     assert_normal_call_works();
 
     let kind = hostile("hostile-trap", quick.clone());
@@ -106,10 +78,7 @@ fn hostile_plugins_are_contained_and_the_host_answers_on() {
     assert_normal_call_works();
 
     let kind = hostile("hostile-panic", quick.clone());
-    assert!(
-        matches!(&kind, ErrorKind::Panic(m) if m.contains("hostile-panic refuses 1 profiles")),
-        "{kind:?}"
-    );
+    assert!(matches!(&kind, ErrorKind::Panic(m) if m.contains("hostile-panic refuses 1 profiles")), "{kind:?}");
     assert_normal_call_works();
 
     // No preopened directory: the read fails inside the guest.
@@ -156,16 +125,12 @@ fn ungranted_imports_are_refused_at_load_by_name() {
 
     // Granted, but the manifest does not request it.
     let manifest = Manifest::new("wants-kv", "0.1.0", World::Segmenter);
-    let err = runtime()
-        .load(&bytes, &manifest, &Grants::none().with(Capability::Kv))
-        .expect_err("kv not requested");
+    let err = runtime().load(&bytes, &manifest, &Grants::none().with(Capability::Kv)).expect_err("kv not requested");
     assert!(err.to_string().contains("not requested in the manifest"), "{err}");
 
     // Requested and granted: loads.
     let manifest = manifest.requesting(Capability::Kv);
-    runtime()
-        .load(&bytes, &manifest, &Grants::none().with(Capability::Kv))
-        .expect("granted");
+    runtime().load(&bytes, &manifest, &Grants::none().with(Capability::Kv)).expect("granted");
 }
 
 #[test]
@@ -193,15 +158,9 @@ fn a_component_implementing_no_world_is_refused_naming_what_it_found() {
 fn kv_quota_is_enforced() {
     let plugin = load("wants-kv", &[Capability::Kv]);
     let kv = Arc::new(MemoryKv::new());
-    let limits = Limits {
-        kv_quota_bytes: 100,
-        ..Limits::default()
-    };
+    let limits = Limits { kv_quota_bytes: 100, ..Limits::default() };
     let ctx = CallContext::new("shop-1").with_kv(kv.clone()).with_limits(limits);
-    let with_bytes = |id: &str, n: u32| Profile {
-        traits: format!(r#"{{"bytes": {n}}}"#),
-        ..profile(id, 0, 0, None)
-    };
+    let with_bytes = |id: &str, n: u32| Profile { traits: format!(r#"{{"bytes": {n}}}"#), ..profile(id, 0, 0, None) };
     assert_eq!(plugin.segment(&ctx, &[with_bytes("a", 60)]).expect("fits"), vec![vec!["stored".to_owned()]]);
     // Replacing a value counts only the new size.
     plugin.segment(&ctx, &[with_bytes("a", 90)]).expect("replacement fits");
@@ -217,10 +176,7 @@ fn kv_quota_is_enforced() {
 fn output_size_cap_is_configurable() {
     let example = load("segment-example", &[Capability::Config]);
     let profiles: Vec<Profile> = (0..1000).map(|i| profile(&i.to_string(), 0, 0, None)).collect();
-    let tight = Limits {
-        max_output_bytes: 1000,
-        ..Limits::default()
-    };
+    let tight = Limits { max_output_bytes: 1000, ..Limits::default() };
     let err = example.segment(&ctx().with_limits(tight), &profiles).expect_err("too large");
     assert!(matches!(err.kind, ErrorKind::OutputTooLarge { limit: 1000, .. }), "{err}");
     example.segment(&ctx(), &profiles).expect("default cap");
@@ -244,10 +200,7 @@ fn the_circuit_breaker_opens_on_a_plugin_that_keeps_failing() {
 #[test]
 fn compiled_components_are_cached_on_disk() {
     let dir = std::env::temp_dir().join(format!("patron-cache-test-{}", std::process::id()));
-    let config = RuntimeConfig {
-        cache_dir: Some(dir.clone()),
-        ..RuntimeConfig::default()
-    };
+    let config = RuntimeConfig { cache_dir: Some(dir.clone()), ..RuntimeConfig::default() };
     let manifest = Manifest::new("segment-example", "0.1.0", World::Segmenter).requesting(Capability::Config);
     let grants = Grants::of([Capability::Config]);
     let bytes = wasm("segment-example");

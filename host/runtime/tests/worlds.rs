@@ -1,24 +1,17 @@
 //! Every world's call path, against the `patron plugin new` templates.
 
-use patron_runtime::testing::plugin_wasm;
-use patron_runtime::types::{
-    Action, CustomerStats, Event, LineItem, Member, Money, Order, OrderStatus, Profile, RecommendRequest, Timer,
-};
+use patron_runtime::testing::{plugin_wasm, profile};
+use patron_runtime::types::{Action, Event, LineItem, Member, Money, Order, OrderStatus, RecommendRequest, Timer};
 use patron_runtime::{CallContext, ErrorKind, Grants, Manifest, Plugin, Runtime, RuntimeConfig, World};
 
 fn load(package: &str, world: World) -> Plugin {
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let wasm = plugin_wasm(package).unwrap_or_else(|e| panic!("{e}"));
-    runtime
-        .load(&wasm, &Manifest::new(package, "0.1.0", world), &Grants::none())
-        .unwrap_or_else(|e| panic!("{e}"))
+    runtime.load(&wasm, &Manifest::new(package, "0.1.0", world), &Grants::none()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn eur(amount: i64) -> Money {
-    Money {
-        amount,
-        currency: "EUR".into(),
-    }
+    Money { amount, currency: "EUR".into() }
 }
 
 fn order(total: i64) -> Order {
@@ -28,42 +21,13 @@ fn order(total: i64) -> Order {
         customer_id: "c1".into(),
         status: OrderStatus::Paid,
         total: eur(total),
-        items: vec![LineItem {
-            product_id: "p1".into(),
-            category: None,
-            quantity: 2,
-            unit_price: eur(total / 2),
-        }],
+        items: vec![LineItem { product_id: "p1".into(), category: None, quantity: 2, unit_price: eur(total / 2) }],
         placed_at: 0,
     }
 }
 
 fn member(spend: i64) -> Member {
-    Member {
-        customer_id: "c1".into(),
-        tier: None,
-        points_balance: 0,
-        rolling_spend: eur(spend),
-    }
-}
-
-fn profile() -> Profile {
-    Profile {
-        id: "c1".into(),
-        external_id: None,
-        email: None,
-        traits: "{}".into(),
-        stats: CustomerStats {
-            order_count: 0,
-            total_spent: 0,
-            average_order_value: 0,
-            first_order_at: None,
-            last_order_at: None,
-            days_since_last_order: None,
-        },
-        tags: vec![],
-        segments: vec![],
-    }
+    Member { customer_id: "c1".into(), tier: None, points_balance: 0, rolling_spend: eur(spend) }
 }
 
 #[test]
@@ -71,10 +35,7 @@ fn loyalty() {
     let plugin = load("template-loyalty", World::Loyalty);
     let ctx = CallContext::new("s");
     let award = |amount: i64, reason: &str| {
-        Action::AwardPoints(patron_runtime::types::PointsAward {
-            amount,
-            reason: reason.into(),
-        })
+        Action::AwardPoints(patron_runtime::types::PointsAward { amount, reason: reason.into() })
     };
     assert_eq!(plugin.on_order(&ctx, &order(12_345), &member(0)).expect("on-order"), [award(123, "order 1042")]);
     assert_eq!(
@@ -99,11 +60,7 @@ fn recommender_trains_in_chunks_and_serves_from_the_model() {
     other.items[0].quantity = 5;
     let model = plugin.train(&ctx, None, &[order(100)], &[]).expect("train 1");
     let model = plugin.train(&ctx, Some(&model), &[other], &[]).expect("train 2");
-    let request = RecommendRequest {
-        customer_id: None,
-        context_products: vec![],
-        limit: 1,
-    };
+    let request = RecommendRequest { customer_id: None, context_products: vec![], limit: 1 };
     let items = plugin.recommend(&ctx, &model, &request).expect("recommend");
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].product_id, "p2");
@@ -113,18 +70,10 @@ fn recommender_trains_in_chunks_and_serves_from_the_model() {
 fn automation_schedules_and_fires_timers() {
     let plugin = load("template-automation", World::Automation);
     let ctx = CallContext::new("s");
-    let event = Event {
-        kind: "add_to_cart".into(),
-        at: 1_000,
-        properties: "{}".into(),
-    };
-    let actions = plugin.on_event(&ctx, &event, &profile()).expect("on-event");
+    let event = Event { kind: "add_to_cart".into(), at: 1_000, properties: "{}".into() };
+    let actions = plugin.on_event(&ctx, &event, &profile("c1", 0, 0, None)).expect("on-event");
     assert!(matches!(&actions[..], [Action::ScheduleTimer(t)] if t.at == 1_000 + 86_400_000), "{actions:?}");
-    let timer = Timer {
-        name: "cart-reminder".into(),
-        at: 0,
-        data: "{}".into(),
-    };
-    let actions = plugin.on_timer(&ctx, &timer, &profile()).expect("on-timer");
+    let timer = Timer { name: "cart-reminder".into(), at: 0, data: "{}".into() };
+    let actions = plugin.on_timer(&ctx, &timer, &profile("c1", 0, 0, None)).expect("on-timer");
     assert!(matches!(&actions[..], [Action::SendMessage(m)] if m.template == "cart-reminder"), "{actions:?}");
 }

@@ -4,7 +4,7 @@
 //! order statistics, so it is a [`StatsSegmenter`]: batch recompute takes the
 //! fast path.
 
-use patron_sdk::{CustomerStats, Memberships, Result, StatsSegmenter};
+use patron_sdk::{CustomerStats, Memberships, Result, StatsBatch, StatsSegmenter};
 use serde::Deserialize;
 
 /// The install's settings.
@@ -23,13 +23,19 @@ impl Default for Config {
     }
 }
 
-/// The segments of one customer under `config`: the plugin's whole logic.
-pub fn classify(config: &Config, stats: &CustomerStats) -> impl Iterator<Item = &'static str> {
+/// The plugin's segments, in the order [`classify`] takes their labels.
+pub const SEGMENTS: [&str; 4] = ["prospect", "new", "vip", "lapsed"];
+
+/// The segments of one customer under `config`, the plugin's whole logic: which of
+/// `labels` (one per entry of [`SEGMENTS`], names or a [`Memberships`]' segments)
+/// apply.
+pub fn classify<L: Copy>(config: &Config, stats: &CustomerStats, labels: [L; 4]) -> impl Iterator<Item = L> {
+    let [prospect, new, vip, lapsed] = labels;
     [
-        (stats.order_count == 0).then_some("prospect"),
-        (stats.order_count == 1).then_some("new"),
-        (stats.total_spent >= config.vip_spend).then_some("vip"),
-        stats.days_since_last_order.is_some_and(|d| d >= config.lapsed_days).then_some("lapsed"),
+        (stats.order_count == 0).then_some(prospect),
+        (stats.order_count == 1).then_some(new),
+        (stats.total_spent >= config.vip_spend).then_some(vip),
+        stats.days_since_last_order.is_some_and(|d| d >= config.lapsed_days).then_some(lapsed),
     ]
     .into_iter()
     .flatten()
@@ -39,10 +45,11 @@ pub fn classify(config: &Config, stats: &CustomerStats) -> impl Iterator<Item = 
 pub struct Example;
 
 impl StatsSegmenter for Example {
-    fn segment_stats(stats: &[CustomerStats], out: &mut Memberships) -> Result<()> {
+    fn segment_stats(stats: &StatsBatch, out: &mut Memberships) -> Result<()> {
         let config: Config = patron_sdk::config()?;
-        for s in stats {
-            out.push(classify(&config, s));
+        let segments = SEGMENTS.map(|name| out.segment(name));
+        for s in stats.iter() {
+            out.push_segments(classify(&config, &s, segments));
         }
         Ok(())
     }
@@ -72,7 +79,8 @@ mod tests {
         };
         let mut host = TestHost::new().config(r#"{"vip-spend": 5000, "lapsed-days": 7}"#);
         let mut out = Memberships::new();
-        let done = host.run(|| Example::segment_stats(&[big, CustomerStats::default(), regular], &mut out));
+        let batch: StatsBatch = [big, CustomerStats::default(), regular].iter().collect();
+        let done = host.run(|| Example::segment_stats(&batch, &mut out));
         assert_eq!(done, Ok(()));
         assert_eq!(
             out.to_lists(),
@@ -83,7 +91,7 @@ mod tests {
     #[test]
     fn bad_config_is_a_plugin_error() {
         let mut host = TestHost::new().config(r#"{"vip-spend": "lots"}"#);
-        let err = host.run(|| Example::segment_stats(&[], &mut Memberships::new())).err();
+        let err = host.run(|| Example::segment_stats(&StatsBatch::default(), &mut Memberships::new())).err();
         assert_eq!(err.map(|e| e.code).as_deref(), Some("bad-config"));
     }
 }
