@@ -89,6 +89,13 @@ impl Memberships {
         self.ends.push(self.members.len() as u32);
     }
 
+    /// Forget every customer but keep the segment names, so that [`Segment`]s given out
+    /// stay valid: for reusing one `Memberships` across batches.
+    pub fn clear(&mut self) {
+        self.ends.clear();
+        self.members.clear();
+    }
+
     /// Customers added so far.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -197,6 +204,10 @@ mod tests {
         by_segment.push_segments([]);
         assert_eq!(by_segment.to_lists(), by_name.to_lists());
         assert_eq!(by_segment.len(), 3);
+        by_segment.clear();
+        assert!(by_segment.is_empty());
+        by_segment.push_segments([vip]);
+        assert_eq!(by_segment.to_lists(), [["vip"]]);
     }
 
     #[test]

@@ -98,6 +98,11 @@ impl StatsBatch {
             })
     }
 
+    /// Remove every customer, keeping the memory for the next batch.
+    pub fn clear(&mut self) {
+        self.truncate(0);
+    }
+
     /// Add a customer at the end.
     pub fn push(&mut self, stats: &CustomerStats) {
         let c = &mut self.columns;
@@ -181,10 +186,16 @@ impl<S: std::borrow::Borrow<CustomerStats>> FromIterator<S> for StatsBatch {
             filled += 1;
         }
         batch.truncate(filled);
-        for stats in iter {
-            batch.push(stats.borrow());
-        }
+        batch.extend(iter);
         batch
+    }
+}
+
+impl<S: std::borrow::Borrow<CustomerStats>> Extend<S> for StatsBatch {
+    fn extend<I: IntoIterator<Item = S>>(&mut self, iter: I) {
+        for stats in iter {
+            self.push(stats.borrow());
+        }
     }
 }
 
@@ -225,6 +236,16 @@ mod tests {
         let longer: StatsBatch = all.iter().chain(all.iter().filter(|_| true)).collect();
         assert_eq!(longer.len(), 4);
         assert_eq!(longer.get(3), Some(CustomerStats::default()));
+    }
+
+    #[test]
+    fn a_cleared_batch_takes_new_customers() {
+        let mut batch: StatsBatch = customers().iter().collect();
+        batch.clear();
+        assert!(batch.is_empty());
+        batch.extend(customers().iter().rev());
+        assert_eq!(batch.get(0), Some(CustomerStats::default()));
+        assert_eq!(batch.len(), 2);
     }
 
     #[test]

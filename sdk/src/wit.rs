@@ -212,21 +212,42 @@ impl<T: crate::Segmenter> segmenter::exports::patron::plugin::segmentation::Gues
 
 use self::stats_segmenter::exports::patron::plugin::stats_segmentation as s;
 
-/// `T::segment_stats` over `stats`, checked to answer once per customer.
-fn segment_stats<T: crate::StatsSegmenter>(stats: &crate::StatsBatch) -> Result<crate::Memberships, w::PluginError> {
-    let mut out = crate::Memberships::with_capacity(stats.len());
-    T::segment_stats(stats, &mut out).map_err(error_out)?;
+/// `T::segment_stats` over `stats` into `out` (which has no customers yet), checked to
+/// answer once per customer.
+fn segment_stats<T: crate::StatsSegmenter>(
+    stats: &crate::StatsBatch,
+    out: &mut crate::Memberships,
+) -> Result<(), w::PluginError> {
+    T::segment_stats(stats, out).map_err(error_out)?;
     if out.len() != stats.len() {
         let message = format!("segment_stats answered {} of {} customers", out.len(), stats.len());
         return Err(error_out(t::Error::new("bad-answer", message)));
     }
-    Ok(out)
+    Ok(())
+}
+
+/// What `segment` keeps from call to call: it is mostly called about one customer,
+/// and allocating six columns and interning every segment name again each time
+/// would cost more than the plugin's logic.
+#[derive(Default)]
+struct Reused {
+    stats: crate::StatsBatch,
+    out: crate::Memberships,
+}
+
+std::thread_local! {
+    static REUSED: std::cell::RefCell<Reused> = std::cell::RefCell::default();
 }
 
 impl<T: crate::StatsSegmenter> segmenter::exports::patron::plugin::segmentation::Guest for StatsGlue<T> {
     fn segment(profiles: Vec<w::Profile>) -> Result<Vec<Vec<String>>, w::PluginError> {
-        let stats: crate::StatsBatch = profiles.into_iter().map(|p| customer_stats(p.stats)).collect();
-        segment_stats::<T>(&stats).map(|m| m.to_lists())
+        REUSED.with_borrow_mut(|Reused { stats, out }| {
+            stats.clear();
+            stats.extend(profiles.into_iter().map(|p| customer_stats(p.stats)));
+            out.clear();
+            segment_stats::<T>(stats, out)?;
+            Ok(out.to_lists())
+        })
     }
 }
 
@@ -241,7 +262,9 @@ impl<T: crate::StatsSegmenter> s::Guest for StatsGlue<T> {
             days_since_last_order: batch.days_since_last_order,
         };
         let stats = crate::StatsBatch::from_columns(columns).map_err(|e| error_out(t::Error::new("bad-input", e)))?;
-        let (names, ends, members) = segment_stats::<T>(&stats)?.into_parts();
+        let mut out = crate::Memberships::with_capacity(stats.len());
+        segment_stats::<T>(&stats, &mut out)?;
+        let (names, ends, members) = out.into_parts();
         Ok(s::Memberships { names, ends, members })
     }
 }
