@@ -13,7 +13,7 @@ use crate::store::coupons::{self, CouponSpec, Discount};
 use crate::store::outbox::{self, OutboxMessage};
 use crate::store::points::{self, Entry, EntryKind};
 use crate::store::shops::Shop;
-use crate::store::{Db, StoreResult, jobs, members, now_ms, segments};
+use crate::store::{Db, StoreResult, WriteTx, jobs, members, now_ms, segments};
 
 /// Most points one action may award.
 pub const MAX_AWARD: i64 = 1_000_000;
@@ -234,7 +234,18 @@ pub async fn apply(
     trigger: Trigger<'_>,
     actions: &[Action],
 ) -> StoreResult<Applied> {
-    let mut w = db.write().await?;
+    apply_and_commit(db.write().await?, shop, customer_id, actor, trigger, actions).await
+}
+
+/// Applies `actions` in `w`, after what it already wrote, and commits it all.
+pub async fn apply_and_commit(
+    mut w: WriteTx<'_>,
+    shop: &Shop,
+    customer_id: i64,
+    actor: &Actor<'_>,
+    trigger: Trigger<'_>,
+    actions: &[Action],
+) -> StoreResult<Applied> {
     let applied = apply_in(&mut w.tx, shop, customer_id, actor, trigger, actions).await?;
     w.commit().await?;
     if !applied.refused.is_empty() {
