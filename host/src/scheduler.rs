@@ -168,7 +168,7 @@ impl Scheduler {
             label: active.plugin.label().to_owned(),
             points_expiry_days: None,
         };
-        actions::apply(&self.db, shop, customer_id, &actor, Trigger::Behaviour, &list).await?;
+        actions::apply(self.db.write().await?, shop, customer_id, &actor, Trigger::Behaviour, &list).await?;
         Ok(())
     }
 

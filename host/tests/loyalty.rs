@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use patron::auth::{NewShopKeys, customer_token};
 use patron::scheduler::{Ran, Scheduler};
 use patron::store::jobs::{INLINE_LEASE_MS, JobStatus, MAX_ATTEMPTS};
-use patron::store::order_hooks::LOYALTY_JOB;
+use patron::store::order_hooks::{LOYALTY_JOB, OrderChange};
 use patron::store::orders::{OrderInput, OrderOutcome, RefundInput};
 use patron::store::shops::Shop;
 use patron::store::{Db, now_ms};
@@ -175,6 +175,15 @@ both_backends!(
     }
 );
 
+/// A shop whose loyalty plugin has `config`, and the scheduler that runs its jobs.
+async fn shop_with_loyalty(db: &Db, config: Value) -> (Shop, NewShopKeys, AppState, Scheduler) {
+    let (shop, keys) = testing::shop(db, "a").await;
+    let state = AppState::new(db.clone());
+    install_loyalty_with(&state, &keys, config).await;
+    let scheduler = Scheduler::new(db.clone(), state.plugins.clone());
+    (shop, keys, state, scheduler)
+}
+
 /// Stores an order as `POST /v1/orders` does, with its loyalty job, and stops there: the
 /// process died before the hooks ran.
 async fn store_order_then_crash(db: &Db, shop: &Shop, order: Value) -> OrderOutcome {
@@ -200,10 +209,7 @@ fn loyalty_ran() -> Ran {
 
 both_backends!(
     async fn an_order_stored_before_a_crash_earns_and_reverses_from_its_job_once(db) {
-        let (shop, keys) = testing::shop(&db, "a").await;
-        let state = AppState::new(db.clone());
-        install_loyalty(&state, &keys).await;
-        let scheduler = Scheduler::new(db.clone(), state.plugins.clone());
+        let (shop, keys, state, scheduler) = shop_with_loyalty(&db, loyalty_config()).await;
 
         let stored = store_order_then_crash(&db, &shop, order("1001", "ada", 60_000)).await;
         let ada = stored.order.customer_id.expect("customer");
@@ -239,10 +245,7 @@ both_backends!(
 
 both_backends!(
     async fn the_request_and_a_late_job_run_of_one_order_apply_its_actions_once(db) {
-        let (shop, keys) = testing::shop(&db, "a").await;
-        let state = AppState::new(db.clone());
-        install_loyalty(&state, &keys).await;
-        let scheduler = Scheduler::new(db.clone(), state.plugins.clone());
+        let (shop, keys, state, scheduler) = shop_with_loyalty(&db, loyalty_config()).await;
         let (status, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order("s1", "ada", 10_000))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         assert_eq!(body["loyalty"]["failures"], json!([]), "{body}");
@@ -270,10 +273,7 @@ both_backends!(
 
 both_backends!(
     async fn a_failing_loyalty_plugin_is_retried_with_backoff_then_left_failed(db) {
-        let (shop, keys) = testing::shop(&db, "a").await;
-        let state = AppState::new(db.clone());
-        install_loyalty_with(&state, &keys, broken_loyalty_config()).await;
-        let scheduler = Scheduler::new(db.clone(), state.plugins.clone());
+        let (shop, keys, state, scheduler) = shop_with_loyalty(&db, broken_loyalty_config()).await;
         let start = now_ms();
         let minutes = |m: i64| start + m * 60_000 + 30_000;
 
@@ -284,6 +284,7 @@ both_backends!(
         let ada = db.customer_by_external_id(shop.id, "ada").await.expect("read").expect("customer").id;
         let install = db.plugin_install(shop.id, "loyalty").await.expect("read").expect("installed");
         assert_eq!(install.failures, 1, "the failed call is recorded against the plugin");
+        assert!(!db.hook_ran(shop.id, "1001", &OrderChange::Placed, "loyalty").await.expect("read"));
         assert_eq!(scheduler.run_due(minutes(0)).await.expect("run"), Ran::Nothing, "the retry waits a minute");
         assert!(matches!(scheduler.run_due(minutes(1)).await.expect("run"), Ran::Failed { ref error, .. } if error.contains("tiers")));
 
@@ -292,6 +293,7 @@ both_backends!(
         assert_eq!(scheduler.run_due(minutes(1)).await.expect("run"), Ran::Nothing, "the next retry waits twice as long");
         assert_eq!(scheduler.run_due(minutes(3)).await.expect("run"), loyalty_ran());
         assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), 750, "fixed, the plugin awarded the order's points");
+        assert!(db.hook_ran(shop.id, "1001", &OrderChange::Placed, "loyalty").await.expect("read"));
 
         let (status, body) = call(&state, "PUT", "/v1/plugins/loyalty/config", Some(&keys.secret), Some(broken_loyalty_config())).await;
         assert_eq!(status, StatusCode::OK, "{body}");

@@ -76,7 +76,7 @@ impl PluginHost {
         trigger: Trigger<'_>,
         list: &[Action],
     ) -> StoreResult<Applied> {
-        let applied = actions::apply_and_commit(w, shop, customer_id, &actor(active), trigger, list).await?;
+        let applied = actions::apply(w, shop, customer_id, &actor(active), trigger, list).await?;
         if let Some(reason) = applied.refused.first() {
             let message = format!("{} refused action(s): {reason}", applied.refused.len());
             self.db().record_plugin_failures(shop.id, &active.install.name, 0, Some(&message), false).await?;

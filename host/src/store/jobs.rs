@@ -65,9 +65,9 @@ pub struct InlineJob {
 /// it over: well past how long its run takes when all is well.
 pub const INLINE_LEASE_MS: i64 = 60 * 1000;
 
-/// Inserts a job unless one with the same `dedup_key` exists; `lease` (owner, until) queues
-/// it as already running, its first attempt. Returns the new job's id.
-async fn insert(
+/// Queues a job unless one with the same `dedup_key` exists in the shop; `lease` (owner,
+/// until) queues it already running, its first attempt. Returns the new job's id.
+pub(crate) async fn enqueue(
     conn: &mut AnyConnection,
     shop_id: i64,
     kind: &str,
@@ -99,17 +99,6 @@ async fn insert(
     Ok((inserted == 1).then_some(id))
 }
 
-pub(crate) async fn enqueue(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    kind: &str,
-    payload: &serde_json::Value,
-    run_at: i64,
-    dedup_key: &str,
-) -> StoreResult<bool> {
-    Ok(insert(conn, shop_id, kind, payload, run_at, dedup_key, None).await?.is_some())
-}
-
 /// Queues a job due now, leased for [`INLINE_LEASE_MS`] to a new owner the caller holds,
 /// unless one with the same `dedup_key` exists.
 pub(crate) async fn enqueue_inline(
@@ -121,7 +110,7 @@ pub(crate) async fn enqueue_inline(
 ) -> StoreResult<Option<InlineJob>> {
     let (now, owner) = (now_ms(), format!("inline-{}", new_id()));
     let lease = Some((owner.as_str(), now + INLINE_LEASE_MS));
-    let Some(id) = insert(conn, shop_id, kind, payload, now, dedup_key, lease).await? else { return Ok(None) };
+    let Some(id) = enqueue(conn, shop_id, kind, payload, now, dedup_key, lease).await? else { return Ok(None) };
     let job = Job { shop_id, id, kind: kind.to_owned(), payload: payload.clone(), run_at: now, attempts: 1 };
     Ok(Some(InlineJob { job, owner }))
 }
@@ -149,9 +138,9 @@ impl Db {
         dedup_key: &str,
     ) -> StoreResult<bool> {
         let mut w = self.write().await?;
-        let queued = enqueue(&mut w.tx, shop_id, kind, payload, run_at, dedup_key).await?;
+        let queued = enqueue(&mut w.tx, shop_id, kind, payload, run_at, dedup_key, None).await?;
         w.commit().await?;
-        Ok(queued)
+        Ok(queued.is_some())
     }
 
     /// Leases the most overdue job (queued, or running with an expired lease) to `owner`
