@@ -306,10 +306,13 @@ both_backends!(
         }
         assert_eq!(retries + 1, MAX_ATTEMPTS);
         assert_eq!(scheduler.run_due(minutes(24 * 60)).await.expect("run"), Ran::Nothing, "after its last attempt the job rests");
-        let failed: Vec<_> = loyalty_jobs(&db, &shop).await.into_iter().filter(|j| j.status == "failed").collect();
-        assert_eq!(failed.len(), 1, "{failed:?}");
-        assert_eq!(failed[0].attempts, MAX_ATTEMPTS);
-        assert!(failed[0].last_error.as_deref().is_some_and(|e| e.contains("loyalty")), "{failed:?}");
+        let (status, jobs) = call(&state, "GET", "/v1/jobs", Some(&keys.secret), None).await;
+        assert_eq!(status, StatusCode::OK, "{jobs}");
+        let failed: Vec<&Value> = jobs.as_array().expect("jobs").iter().filter(|j| j["status"] == "failed").collect();
+        assert_eq!(failed.len(), 1, "the merchant sees the order whose points never came: {jobs}");
+        assert_eq!((&failed[0]["kind"], &failed[0]["payload"]["order_id"]), (&json!(LOYALTY_JOB), &json!("1002")));
+        assert_eq!(failed[0]["attempts"], MAX_ATTEMPTS);
+        assert!(failed[0]["last_error"].as_str().is_some_and(|e| e.contains("loyalty")), "{jobs}");
         assert_eq!(db.points_balance(shop.id, bob).await.expect("balance"), 0);
         let install = db.plugin_install(shop.id, "loyalty").await.expect("read").expect("installed");
         assert_eq!(install.status, "tripped", "five failures in a row trip the plugin's breaker");

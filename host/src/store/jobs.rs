@@ -25,6 +25,7 @@ pub struct Job {
 pub struct JobStatus {
     pub id: i64,
     pub kind: String,
+    pub payload: serde_json::Value,
     pub status: String,
     pub run_at: i64,
     pub attempts: i64,
@@ -41,13 +42,17 @@ pub fn retry_at(now: i64, attempts: i64) -> i64 {
     now + (RETRY_AFTER_MS << (attempts - 1).clamp(0, 16))
 }
 
-fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
+fn payload_from_row(row: &AnyRow) -> StoreResult<serde_json::Value> {
     let payload: String = row.try_get("payload")?;
+    serde_json::from_str(&payload).map_err(|e| super::StoreError::Corrupt(format!("job payload: {e}")))
+}
+
+fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
     Ok(Job {
         shop_id: row.try_get("shop_id")?,
         id: row.try_get("id")?,
         kind: row.try_get("kind")?,
-        payload: serde_json::from_str(&payload).map_err(|e| super::StoreError::Corrupt(format!("job payload: {e}")))?,
+        payload: payload_from_row(row)?,
         run_at: row.try_get("run_at")?,
         attempts: row.try_get("attempts")?,
     })
@@ -222,7 +227,7 @@ impl Db {
 
     pub async fn jobs(&self, shop_id: i64, limit: i64) -> StoreResult<Vec<JobStatus>> {
         let rows = sqlx::query(
-            "SELECT id, kind, status, run_at, attempts, last_error FROM jobs WHERE shop_id = $1 \
+            "SELECT id, kind, payload, status, run_at, attempts, last_error FROM jobs WHERE shop_id = $1 \
              ORDER BY run_at DESC LIMIT $2",
         )
         .bind(shop_id)
@@ -234,6 +239,7 @@ impl Db {
                 Ok(JobStatus {
                     id: r.try_get("id")?,
                     kind: r.try_get("kind")?,
+                    payload: payload_from_row(r)?,
                     status: r.try_get("status")?,
                     run_at: r.try_get("run_at")?,
                     attempts: r.try_get("attempts")?,
