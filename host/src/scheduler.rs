@@ -1,8 +1,9 @@
 //! The scheduler: durable jobs leased from the store and run by whichever host replica
 //! gets them first (points expiry, segment recomputes, recommendation training, journey
 //! timers, order changes the loyalty plugins have not yet all heard of). A job whose
-//! worker dies is retried once its lease runs out; recurring jobs queue their next run
-//! under a dedup key, so replicas never queue one twice.
+//! worker dies is retried once its lease runs out, one that fails after a backoff that
+//! doubles, up to `MAX_ATTEMPTS` in all; recurring jobs queue their next run under a
+//! dedup key, so replicas never queue one twice.
 
 use std::time::Duration;
 

@@ -117,7 +117,9 @@ impl PluginHost {
             Err(failure) => return Ok(Err(failure)),
         };
         let w = self.db().write().await?;
-        outcome.applied.push(self.apply_recording(w, shop, customer_id, active, trigger, &[Action::SetTier(tier)]).await?);
+        outcome
+            .applied
+            .push(self.apply_recording(w, shop, customer_id, active, trigger, &[Action::SetTier(tier)]).await?);
         Ok(Ok(()))
     }
 
@@ -149,12 +151,8 @@ impl PluginHost {
             outcome.coupon_refusals = coupons::redeem_for_order(&mut w.tx, shop.id, order).await?;
             w.commit().await?;
         }
-        let hook = OrderHook {
-            order,
-            customer_id,
-            change: &OrderChange::Placed,
-            call: |p, ctx, o, m| p.on_order(ctx, o, m),
-        };
+        let hook =
+            OrderHook { order, customer_id, change: &OrderChange::Placed, call: |p, ctx, o, m| p.on_order(ctx, o, m) };
         self.run_loyalty(shop, &hook, &mut outcome).await?;
         Ok(outcome)
     }
@@ -162,7 +160,12 @@ impl PluginHost {
     /// An order was refunded (in part or whole) or cancelled: the points it earned are
     /// reversed in proportion, by the host, whatever the plugins do; then loyalty plugins
     /// hear of it and tiers are re-evaluated.
-    pub async fn order_reversed(&self, shop: &Shop, order: &Order, change: &OrderChange) -> StoreResult<LoyaltyOutcome> {
+    pub async fn order_reversed(
+        &self,
+        shop: &Shop,
+        order: &Order,
+        change: &OrderChange,
+    ) -> StoreResult<LoyaltyOutcome> {
         let mut outcome = LoyaltyOutcome::default();
         let Some(customer_id) = order.customer_id else { return Ok(outcome) };
         let fraction = if order.status.is_purchase() { (order.refunded, order.total) } else { (1, 1) };

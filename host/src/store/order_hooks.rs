@@ -118,7 +118,13 @@ pub(crate) async fn record_run(
 
 impl Db {
     /// Whether `plugin` has acted on an order change.
-    pub async fn hook_ran(&self, shop_id: i64, order_id: &str, change: &OrderChange, plugin: &str) -> StoreResult<bool> {
+    pub async fn hook_ran(
+        &self,
+        shop_id: i64,
+        order_id: &str,
+        change: &OrderChange,
+        plugin: &str,
+    ) -> StoreResult<bool> {
         let found: Option<String> = sqlx::query_scalar(
             "SELECT plugin FROM order_hook_runs WHERE shop_id = $1 AND order_id = $2 AND change_key = $3 AND plugin = $4",
         )
@@ -129,5 +135,32 @@ impl Db {
         .fetch_optional(self.pool())
         .await?;
         Ok(found.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_crossing_the_purchase_line_is_a_change() {
+        use OrderStatus::{Cancelled, Fulfilled, Paid, Pending};
+        assert_eq!(OrderChange::between(None, Paid), Some(OrderChange::Placed));
+        assert_eq!(OrderChange::between(Some(Pending), Fulfilled), Some(OrderChange::Placed));
+        assert_eq!(OrderChange::between(Some(Paid), Cancelled), Some(OrderChange::Reversed));
+        assert_eq!(OrderChange::between(Some(Paid), Fulfilled), None);
+        assert_eq!(OrderChange::between(None, Pending), None);
+    }
+
+    #[test]
+    fn a_job_payload_round_trips_and_its_dedup_key_is_one_per_change() {
+        let refund = LoyaltyJob { order_id: "o-1".into(), change: OrderChange::Refunded { refund_id: "r-1".into() } };
+        let json = serde_json::to_value(&refund).expect("serializes");
+        assert_eq!(json, serde_json::json!({"order_id": "o-1", "change": "refunded", "refund_id": "r-1"}));
+        assert_eq!(serde_json::from_value::<LoyaltyJob>(json).expect("parses"), refund);
+        let placed = LoyaltyJob { order_id: "o-1".into(), change: OrderChange::Placed };
+        let reversed = LoyaltyJob { order_id: "o-1".into(), change: OrderChange::Reversed };
+        let keys = [placed.dedup_key(), reversed.dedup_key(), refund.dedup_key()];
+        assert_eq!(keys, ["order.loyalty:placed:o-1", "order.loyalty:reversed:o-1", "order.loyalty:refund:r-1"]);
     }
 }
