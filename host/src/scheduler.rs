@@ -1,8 +1,9 @@
 //! The scheduler: durable jobs leased from the store and run by whichever host replica
 //! gets them first (points expiry, segment recomputes, recommendation training, journey
-//! timers). A job whose
-//! worker dies is retried once its lease runs out; recurring jobs queue their next run
-//! under a dedup key, so replicas never queue one twice.
+//! timers, order changes the loyalty plugins have not yet all heard of). A job whose
+//! worker dies is retried once its lease runs out, one that fails after a backoff that
+//! doubles, up to `MAX_ATTEMPTS` in all; recurring jobs queue their next run under a
+//! dedup key, so replicas never queue one twice.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use crate::plugins::PluginHost;
 use crate::plugins::actions::{self, Actor, TIMER_JOB, Trigger};
 use crate::plugins::convert;
 use crate::store::jobs::Job;
+use crate::store::order_hooks::LOYALTY_JOB;
 use crate::store::shops::Shop;
 use crate::store::{Db, StoreError, StoreResult, now_ms};
 
@@ -73,7 +75,12 @@ impl Scheduler {
 
     /// Leases and runs one due job.
     pub async fn run_once(&self) -> StoreResult<Ran> {
-        let Some(job) = self.db.lease_job(&self.worker, LEASE_MS).await? else { return Ok(Ran::Nothing) };
+        self.run_due(now_ms()).await
+    }
+
+    /// Leases and runs one job that is due at `now` (tests look ahead with a later `now`).
+    pub async fn run_due(&self, now: i64) -> StoreResult<Ran> {
+        let Some(job) = self.db.lease_job_at(&self.worker, now, LEASE_MS).await? else { return Ok(Ran::Nothing) };
         let outcome = self.run(&job).await;
         match outcome {
             Ok(()) => {
@@ -120,6 +127,7 @@ impl Scheduler {
                 self.queue_next(&shop, TRAIN_RECS, job.run_at).await
             }
             TIMER_JOB => self.fire_timer(&shop, job).await,
+            LOYALTY_JOB => self.plugins.run_loyalty_job(&shop, &job.payload).await,
             other => Err(StoreError::Conflict(format!("unknown job kind `{other}`"))),
         }
     }
@@ -161,7 +169,7 @@ impl Scheduler {
             label: active.plugin.label().to_owned(),
             points_expiry_days: None,
         };
-        actions::apply(&self.db, shop, customer_id, &actor, Trigger::Behaviour, &list).await?;
+        actions::apply(self.db.write().await?, shop, customer_id, &actor, Trigger::Behaviour, &list).await?;
         Ok(())
     }
 

@@ -1,12 +1,19 @@
 //! Loyalty end to end: the first-party loyalty plugin installed through the API, orders
-//! earning points once, refunds reversing them, the member panel's state, redemptions.
+//! earning points once, refunds reversing them, the member panel's state, redemptions;
+//! and the order changes' jobs that award and reverse points when the request that
+//! stored the change died first, or a plugin call failed.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
 use http_body_util::BodyExt;
 use patron::auth::{NewShopKeys, customer_token};
+use patron::scheduler::{Ran, Scheduler};
+use patron::store::jobs::{INLINE_LEASE_MS, JobStatus, MAX_ATTEMPTS};
+use patron::store::order_hooks::{LOYALTY_JOB, OrderChange};
+use patron::store::orders::{OrderInput, OrderOutcome, RefundInput};
 use patron::store::shops::Shop;
+use patron::store::{Db, now_ms};
 use patron::{AppState, app, both_backends, testing};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -23,7 +30,21 @@ async fn call(state: &AppState, method: &str, uri: &str, secret: Option<&str>, b
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
+/// The loyalty plugin's config in these tests.
+fn loyalty_config() -> Value {
+    json!({"currency": "USD", "points-expiry-days": 365})
+}
+
+/// Valid for the manifest's schema, but the plugin refuses it: every call fails.
+fn broken_loyalty_config() -> Value {
+    json!({"currency": "USD", "tiers": []})
+}
+
 async fn install_loyalty(state: &AppState, keys: &NewShopKeys) {
+    install_loyalty_with(state, keys, loyalty_config()).await;
+}
+
+async fn install_loyalty_with(state: &AppState, keys: &NewShopKeys, config: Value) {
     let manifest: Value = toml::from_str::<toml::Value>(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/loyalty/patron.toml")).expect("manifest"),
     )
@@ -34,7 +55,7 @@ async fn install_loyalty(state: &AppState, keys: &NewShopKeys) {
         "manifest": manifest,
         "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
         "grants": manifest["imports"],
-        "config": {"currency": "USD", "points-expiry-days": 365},
+        "config": config,
         "enable": true,
     });
     let (status, body) = call(state, "POST", "/v1/plugins", Some(&keys.secret), Some(body)).await;
@@ -151,5 +172,149 @@ both_backends!(
         assert!(db.active_coupons(shop.id, ada).await.expect("coupons").is_empty(), "the coupon is used");
         let (_, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(with_code("a3", "ada", 3_000))).await;
         assert_eq!(body["loyalty"]["coupon_refusals"][0]["reason"], "already used on order a2", "{body}");
+    }
+);
+
+/// A shop whose loyalty plugin has `config`, and the scheduler that runs its jobs.
+async fn shop_with_loyalty(db: &Db, config: Value) -> (Shop, NewShopKeys, AppState, Scheduler) {
+    let (shop, keys) = testing::shop(db, "a").await;
+    let state = AppState::new(db.clone());
+    install_loyalty_with(&state, &keys, config).await;
+    let scheduler = Scheduler::new(db.clone(), state.plugins.clone());
+    (shop, keys, state, scheduler)
+}
+
+/// Stores an order as `POST /v1/orders` does, with its loyalty job, and stops there: the
+/// process died before the hooks ran.
+async fn store_order_then_crash(db: &Db, shop: &Shop, order: Value) -> OrderOutcome {
+    let input: OrderInput = serde_json::from_value(order).expect("order");
+    let (order, customer) = input.validate(&shop.currency).expect("valid");
+    let outcome = db.upsert_order(shop.id, order, customer.as_ref()).await.expect("stored");
+    assert!(outcome.loyalty.as_ref().is_some_and(|work| work.job.is_some()), "a loyalty job is queued with the order");
+    outcome
+}
+
+/// When a job the dead request held is the scheduler's to run.
+fn after_the_request_lease() -> i64 {
+    now_ms() + INLINE_LEASE_MS + 1
+}
+
+async fn loyalty_jobs(db: &Db, shop: &Shop) -> Vec<JobStatus> {
+    db.jobs(shop.id, 100).await.expect("jobs").into_iter().filter(|j| j.kind == LOYALTY_JOB).collect()
+}
+
+fn loyalty_ran() -> Ran {
+    Ran::Done { kind: LOYALTY_JOB.to_owned() }
+}
+
+both_backends!(
+    async fn an_order_stored_before_a_crash_earns_and_reverses_from_its_job_once(db) {
+        let (shop, keys, state, scheduler) = shop_with_loyalty(&db, loyalty_config()).await;
+
+        let stored = store_order_then_crash(&db, &shop, order("1001", "ada", 60_000)).await;
+        let ada = stored.order.customer_id.expect("customer");
+        assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), 0, "the hooks never ran");
+        assert_eq!(scheduler.run_once().await.expect("run"), Ran::Nothing, "the request holds its job a while");
+        assert_eq!(scheduler.run_due(after_the_request_lease()).await.expect("run"), loyalty_ran());
+        assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), 750, "the job awarded the order's points");
+        assert_eq!(db.tier(shop.id, ada).await.expect("tier").as_deref(), Some("gold"));
+        assert_eq!(scheduler.run_due(after_the_request_lease()).await.expect("run"), Ran::Nothing);
+
+        let (status, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order("1001", "ada", 60_000))).await;
+        assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("unchanged")), "{body}");
+        assert_eq!(scheduler.run_due(after_the_request_lease()).await.expect("run"), Ran::Nothing, "a re-post queues nothing");
+        assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), 750, "the order earned once");
+
+        let refund = RefundInput { id: "r1".into(), amount: Some(30_000), reason: None };
+        let refunded = db.refund_order(shop.id, "1001", &refund).await.expect("refund stored");
+        assert!(refunded.loyalty.is_some_and(|work| work.job.is_some()), "a loyalty job is queued with the refund");
+        assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), 750, "the refund's hooks never ran");
+        assert_eq!(scheduler.run_due(after_the_request_lease()).await.expect("run"), loyalty_ran());
+        assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), 375, "half refunded: half reversed");
+
+        let (status, body) = call(&state, "POST", "/v1/orders/1001/refunds", Some(&keys.secret), Some(json!({"id": "r1", "amount": 30_000}))).await;
+        assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("unchanged")), "{body}");
+        assert_eq!(scheduler.run_due(after_the_request_lease()).await.expect("run"), Ran::Nothing);
+        assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), 375, "the refund reversed once");
+        assert_eq!(db.ledger_sum(shop.id, ada).await.expect("sum"), 375);
+        let jobs = loyalty_jobs(&db, &shop).await;
+        assert_eq!(jobs.len(), 2, "one job per change: the placement and the refund");
+        assert!(jobs.iter().all(|j| j.status == "done" && j.attempts == 2), "{jobs:?}");
+    }
+);
+
+both_backends!(
+    async fn the_request_and_a_late_job_run_of_one_order_apply_its_actions_once(db) {
+        let (shop, keys, state, scheduler) = shop_with_loyalty(&db, loyalty_config()).await;
+        let (status, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order("s1", "ada", 10_000))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["loyalty"]["failures"], json!([]), "{body}");
+        assert_eq!(scheduler.run_due(after_the_request_lease()).await.expect("run"), Ran::Nothing, "the request ran its job");
+        let ada = db.customer_by_external_id(shop.id, "ada").await.expect("read").expect("customer").id;
+        assert_eq!(db.tier(shop.id, ada).await.expect("tier").as_deref(), Some("silver"));
+
+        // This order takes ada to gold: points, the tier and a promotion coupon. The
+        // request applies them, then dies before it marks the order's job done.
+        let stored = store_order_then_crash(&db, &shop, order("g1", "ada", 45_000)).await;
+        let applied = state.plugins.order_placed(&shop, &stored.order).await.expect("hooks ran");
+        assert_eq!(applied.applied[0].points_awarded, 450, "{applied:?}");
+        assert_eq!(applied.applied[0].coupons.len(), 1, "a promotion coupon: {applied:?}");
+        let balance = db.points_balance(shop.id, ada).await.expect("balance");
+        let coupons = db.active_coupons(shop.id, ada).await.expect("coupons");
+
+        assert_eq!(scheduler.run_due(after_the_request_lease()).await.expect("run"), loyalty_ran());
+        assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), balance, "the job awarded nothing more");
+        assert_eq!(db.active_coupons(shop.id, ada).await.expect("coupons").len(), coupons.len(), "nor issued another coupon");
+        let earned: Vec<_> = db.ledger(shop.id, ada, 100).await.expect("ledger").into_iter().filter(|row| row.order_id.as_deref() == Some("g1")).collect();
+        assert_eq!(earned.len(), 1, "{earned:?}");
+        assert_eq!(db.tier(shop.id, ada).await.expect("tier").as_deref(), Some("gold"));
+    }
+);
+
+both_backends!(
+    async fn a_failing_loyalty_plugin_is_retried_with_backoff_then_left_failed(db) {
+        let (shop, keys, state, scheduler) = shop_with_loyalty(&db, broken_loyalty_config()).await;
+        let start = now_ms();
+        let minutes = |m: i64| start + m * 60_000 + 30_000;
+
+        let (status, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order("1001", "ada", 60_000))).await;
+        assert_eq!(status, StatusCode::CREATED, "the order is stored whatever the plugin does: {body}");
+        let failure = body["loyalty"]["failures"][0].as_str().unwrap_or_default().to_owned();
+        assert!(failure.starts_with("loyalty@0.1.0: ") && failure.contains("tiers"), "{body}");
+        let ada = db.customer_by_external_id(shop.id, "ada").await.expect("read").expect("customer").id;
+        let install = db.plugin_install(shop.id, "loyalty").await.expect("read").expect("installed");
+        assert_eq!(install.failures, 1, "the failed call is recorded against the plugin");
+        assert!(!db.hook_ran(shop.id, "1001", &OrderChange::Placed, "loyalty").await.expect("read"));
+        assert_eq!(scheduler.run_due(minutes(0)).await.expect("run"), Ran::Nothing, "the retry waits a minute");
+        assert!(matches!(scheduler.run_due(minutes(1)).await.expect("run"), Ran::Failed { ref error, .. } if error.contains("tiers")));
+
+        let (status, body) = call(&state, "PUT", "/v1/plugins/loyalty/config", Some(&keys.secret), Some(loyalty_config())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(scheduler.run_due(minutes(1)).await.expect("run"), Ran::Nothing, "the next retry waits twice as long");
+        assert_eq!(scheduler.run_due(minutes(3)).await.expect("run"), loyalty_ran());
+        assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), 750, "fixed, the plugin awarded the order's points");
+        assert!(db.hook_ran(shop.id, "1001", &OrderChange::Placed, "loyalty").await.expect("read"));
+
+        let (status, body) = call(&state, "PUT", "/v1/plugins/loyalty/config", Some(&keys.secret), Some(broken_loyalty_config())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order("1002", "bob", 10_000))).await;
+        let bob = db.customer_by_external_id(shop.id, "bob").await.expect("read").expect("customer").id;
+        let mut retries = 0;
+        for at in [minutes(1), minutes(3), minutes(7), minutes(15)] {
+            assert!(matches!(scheduler.run_due(at).await.expect("run"), Ran::Failed { .. }));
+            retries += 1;
+        }
+        assert_eq!(retries + 1, MAX_ATTEMPTS);
+        assert_eq!(scheduler.run_due(minutes(24 * 60)).await.expect("run"), Ran::Nothing, "after its last attempt the job rests");
+        let (status, jobs) = call(&state, "GET", "/v1/jobs", Some(&keys.secret), None).await;
+        assert_eq!(status, StatusCode::OK, "{jobs}");
+        let failed: Vec<&Value> = jobs.as_array().expect("jobs").iter().filter(|j| j["status"] == "failed").collect();
+        assert_eq!(failed.len(), 1, "the merchant sees the order whose points never came: {jobs}");
+        assert_eq!((&failed[0]["kind"], &failed[0]["payload"]["order_id"]), (&json!(LOYALTY_JOB), &json!("1002")));
+        assert_eq!(failed[0]["attempts"], MAX_ATTEMPTS);
+        assert!(failed[0]["last_error"].as_str().is_some_and(|e| e.contains("loyalty")), "{jobs}");
+        assert_eq!(db.points_balance(shop.id, bob).await.expect("balance"), 0);
+        let install = db.plugin_install(shop.id, "loyalty").await.expect("read").expect("installed");
+        assert_eq!(install.status, "tripped", "five failures in a row trip the plugin's breaker");
     }
 );

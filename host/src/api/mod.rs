@@ -6,6 +6,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod identify;
+pub mod jobs;
 pub mod json;
 pub mod keys;
 pub mod members;
@@ -40,7 +41,8 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors));
     let back_office = Router::new().merge(customers::router()).merge(products::router()).merge(orders::router()).merge(plugins::router())
         .merge(members::router())
-        .merge(segments::router());
+        .merge(segments::router())
+        .merge(jobs::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)

@@ -11,9 +11,7 @@ use super::json::JsonBody;
 use super::keys::SecretShop;
 use super::state::AppState;
 use crate::plugins::hooks::LoyaltyOutcome;
-use crate::store::StoreResult;
-use crate::store::customers::Upserted;
-use crate::store::orders::{Order, OrderInput, OrderStatus, RefundInput};
+use crate::store::orders::{Order, OrderInput, OrderOutcome, RefundInput};
 use crate::store::shops::Shop;
 
 pub fn router() -> Router<AppState> {
@@ -30,13 +28,7 @@ async fn upsert_order(
 ) -> ApiResult<(StatusCode, Json<Upsert<Order>>)> {
     let (order, customer) = input.validate(&shop.currency)?;
     let outcome = state.db.upsert_order(shop.id, order, customer.as_ref()).await?;
-    let was_purchase = outcome.previous_status.is_some_and(OrderStatus::is_purchase);
-    let loyalty = match (was_purchase, outcome.order.status.is_purchase()) {
-        (false, true) => Some(state.plugins.order_placed(&shop, &outcome.order).await),
-        (true, false) => Some(state.plugins.order_reversed(&shop, &outcome.order).await),
-        _ => None,
-    };
-    let loyalty = settle(&state, &shop, outcome.order.customer_id, loyalty).await;
+    let loyalty = settle(&state, &shop, &outcome).await;
     Ok((upsert_status(outcome.result), Json(Upsert { result: outcome.result, record: outcome.order, loyalty })))
 }
 
@@ -55,23 +47,20 @@ async fn refund_order(
     JsonBody(refund): JsonBody<RefundInput>,
 ) -> ApiResult<Json<Upsert<Order>>> {
     let outcome = state.db.refund_order(shop.id, &id, &refund).await?;
-    let loyalty = match outcome.result {
-        Upserted::Unchanged => None,
-        _ => Some(state.plugins.order_reversed(&shop, &outcome.order).await),
-    };
-    let loyalty = settle(&state, &shop, outcome.order.customer_id, loyalty).await;
+    let loyalty = settle(&state, &shop, &outcome).await;
     Ok(Json(Upsert { result: outcome.result, record: outcome.order, loyalty }))
 }
 
-/// After an order changed: its customer's segments follow their new stats. The order is
-/// stored whatever the plugins do, so hook failures are logged, not returned.
-async fn settle(
-    state: &AppState,
-    shop: &Shop,
-    customer_id: Option<i64>,
-    loyalty: Option<StoreResult<LoyaltyOutcome>>,
-) -> Option<LoyaltyOutcome> {
-    if let Some(customer_id) = customer_id
+/// After an order changed: loyalty plugins hear of it (its job, queued with the change,
+/// covers a crash or a failed plugin call) and its customer's segments follow their new
+/// stats. The order is stored whatever the plugins do, so hook failures are logged, not
+/// returned.
+async fn settle(state: &AppState, shop: &Shop, outcome: &OrderOutcome) -> Option<LoyaltyOutcome> {
+    let loyalty = match &outcome.loyalty {
+        Some(work) => Some(state.plugins.order_changed(shop, &outcome.order, work).await),
+        None => None,
+    };
+    if let Some(customer_id) = outcome.order.customer_id
         && let Err(error) = state.plugins.segment_customer(shop, customer_id).await
     {
         tracing::error!(%error, "re-segmenting after an order failed");

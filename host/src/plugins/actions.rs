@@ -13,7 +13,7 @@ use crate::store::coupons::{self, CouponSpec, Discount};
 use crate::store::outbox::{self, OutboxMessage};
 use crate::store::points::{self, Entry, EntryKind};
 use crate::store::shops::Shop;
-use crate::store::{Db, StoreResult, jobs, members, now_ms, segments};
+use crate::store::{StoreResult, WriteTx, jobs, members, now_ms, segments};
 
 /// Most points one action may award.
 pub const MAX_AWARD: i64 = 1_000_000;
@@ -206,7 +206,7 @@ pub async fn apply_in(
                         "plugin": actor.plugin, "customer_id": customer_id, "name": timer.name, "data": timer.data,
                     });
                     let key = format!("timer:{}:{customer_id}:{}:{}", actor.plugin, timer.name, timer.at);
-                    if jobs::enqueue(conn, shop.id, TIMER_JOB, &payload, timer.at, &key).await? {
+                    if jobs::enqueue(conn, shop.id, TIMER_JOB, &payload, timer.at, &key, None).await?.is_some() {
                         applied.timers_scheduled += 1;
                     }
                     Ok(())
@@ -225,16 +225,15 @@ pub async fn apply_in(
     Ok(applied)
 }
 
-/// Applies `actions` in a transaction of their own.
+/// Applies `actions` in `w`, after what it already wrote, and commits it all.
 pub async fn apply(
-    db: &Db,
+    mut w: WriteTx<'_>,
     shop: &Shop,
     customer_id: i64,
     actor: &Actor<'_>,
     trigger: Trigger<'_>,
     actions: &[Action],
 ) -> StoreResult<Applied> {
-    let mut w = db.write().await?;
     let applied = apply_in(&mut w.tx, shop, customer_id, actor, trigger, actions).await?;
     w.commit().await?;
     if !applied.refused.is_empty() {

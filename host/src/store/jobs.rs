@@ -25,6 +25,7 @@ pub struct Job {
 pub struct JobStatus {
     pub id: i64,
     pub kind: String,
+    pub payload: serde_json::Value,
     pub status: String,
     pub run_at: i64,
     pub attempts: i64,
@@ -33,19 +34,44 @@ pub struct JobStatus {
 
 /// After this many failed attempts a job stays failed.
 pub const MAX_ATTEMPTS: i64 = 5;
+/// How long a job waits after its first failed attempt; each further failure doubles it.
+pub const RETRY_AFTER_MS: i64 = 60 * 1000;
+
+/// When a job that failed its `attempts`-th attempt at `now` is tried again.
+pub fn retry_at(now: i64, attempts: i64) -> i64 {
+    now + (RETRY_AFTER_MS << (attempts - 1).clamp(0, 16))
+}
+
+fn payload_from_row(row: &AnyRow) -> StoreResult<serde_json::Value> {
+    let payload: String = row.try_get("payload")?;
+    serde_json::from_str(&payload).map_err(|e| super::StoreError::Corrupt(format!("job payload: {e}")))
+}
 
 fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
-    let payload: String = row.try_get("payload")?;
     Ok(Job {
         shop_id: row.try_get("shop_id")?,
         id: row.try_get("id")?,
         kind: row.try_get("kind")?,
-        payload: serde_json::from_str(&payload).map_err(|e| super::StoreError::Corrupt(format!("job payload: {e}")))?,
+        payload: payload_from_row(row)?,
         run_at: row.try_get("run_at")?,
         attempts: row.try_get("attempts")?,
     })
 }
 
+/// A job queued already leased to the code that queued it, which runs it at once. If
+/// that code dies first (or fails), the lease runs out and the scheduler runs the job.
+#[derive(Debug, Clone)]
+pub struct InlineJob {
+    pub job: Job,
+    pub owner: String,
+}
+
+/// How long the code that queued an [`InlineJob`] holds it before the scheduler may take
+/// it over: well past how long its run takes when all is well.
+pub const INLINE_LEASE_MS: i64 = 60 * 1000;
+
+/// Queues a job unless one with the same `dedup_key` exists in the shop; `lease` (owner,
+/// until) queues it already running, its first attempt. Returns the new job's id.
 pub(crate) async fn enqueue(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -53,23 +79,45 @@ pub(crate) async fn enqueue(
     payload: &serde_json::Value,
     run_at: i64,
     dedup_key: &str,
-) -> StoreResult<bool> {
-    let now = now_ms();
+    lease: Option<(&str, i64)>,
+) -> StoreResult<Option<i64>> {
+    let (id, now) = (new_id(), now_ms());
     let inserted = sqlx::query(
-        "INSERT INTO jobs (shop_id, id, kind, payload, dedup_key, run_at, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) ON CONFLICT (shop_id, dedup_key) DO NOTHING",
+        "INSERT INTO jobs (shop_id, id, kind, payload, dedup_key, run_at, status, attempts, lease_owner, lease_until, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+         ON CONFLICT (shop_id, dedup_key) DO NOTHING",
     )
     .bind(shop_id)
-    .bind(new_id())
+    .bind(id)
     .bind(kind)
     .bind(payload.to_string())
     .bind(dedup_key)
     .bind(run_at)
+    .bind(if lease.is_some() { "running" } else { "queued" })
+    .bind(i64::from(lease.is_some()))
+    .bind(lease.map(|(owner, _)| owner))
+    .bind(lease.map(|(_, until)| until))
     .bind(now)
     .execute(conn)
     .await?
     .rows_affected();
-    Ok(inserted == 1)
+    Ok((inserted == 1).then_some(id))
+}
+
+/// Queues a job due now, leased for [`INLINE_LEASE_MS`] to a new owner the caller holds,
+/// unless one with the same `dedup_key` exists.
+pub(crate) async fn enqueue_inline(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    kind: &str,
+    payload: &serde_json::Value,
+    dedup_key: &str,
+) -> StoreResult<Option<InlineJob>> {
+    let (now, owner) = (now_ms(), format!("inline-{}", new_id()));
+    let lease = Some((owner.as_str(), now + INLINE_LEASE_MS));
+    let Some(id) = enqueue(conn, shop_id, kind, payload, now, dedup_key, lease).await? else { return Ok(None) };
+    let job = Job { shop_id, id, kind: kind.to_owned(), payload: payload.clone(), run_at: now, attempts: 1 };
+    Ok(Some(InlineJob { job, owner }))
 }
 
 /// Removes queued jobs whose dedup key starts with `prefix`; returns how many.
@@ -95,15 +143,19 @@ impl Db {
         dedup_key: &str,
     ) -> StoreResult<bool> {
         let mut w = self.write().await?;
-        let queued = enqueue(&mut w.tx, shop_id, kind, payload, run_at, dedup_key).await?;
+        let queued = enqueue(&mut w.tx, shop_id, kind, payload, run_at, dedup_key, None).await?;
         w.commit().await?;
-        Ok(queued)
+        Ok(queued.is_some())
     }
 
     /// Leases the most overdue job (queued, or running with an expired lease) to `owner`
     /// until `lease_ms` from now.
     pub async fn lease_job(&self, owner: &str, lease_ms: i64) -> StoreResult<Option<Job>> {
-        let now = now_ms();
+        self.lease_job_at(owner, now_ms(), lease_ms).await
+    }
+
+    /// [`Db::lease_job`] as if it were `now`.
+    pub async fn lease_job_at(&self, owner: &str, now: i64, lease_ms: i64) -> StoreResult<Option<Job>> {
         let lock = match self.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             // One writer at a time already: the lease is taken inside the write lock.
@@ -145,24 +197,27 @@ impl Db {
         self.finish_job(job, owner, "done", None).await
     }
 
-    /// Records a failure; the job is retried after its lease expires, up to [`MAX_ATTEMPTS`].
+    /// Records a failure; the job is retried at [`retry_at`] (its lease is cut short or
+    /// drawn out to then), until it has failed [`MAX_ATTEMPTS`] times and stays failed.
     pub async fn fail_job(&self, job: &Job, owner: &str, error: &str) -> StoreResult<bool> {
         let status = if job.attempts >= MAX_ATTEMPTS { "failed" } else { "running" };
         self.finish_job(job, owner, status, Some(error)).await
     }
 
     async fn finish_job(&self, job: &Job, owner: &str, status: &str, error: Option<&str>) -> StoreResult<bool> {
+        let now = now_ms();
         let mut w = self.write().await?;
         let updated = sqlx::query(
-            "UPDATE jobs SET status = $4, last_error = COALESCE($5, last_error), updated_at = $6 \
-             WHERE shop_id = $1 AND id = $2 AND lease_owner = $3",
+            "UPDATE jobs SET status = $4, last_error = COALESCE($5, last_error), updated_at = $6, \
+             lease_until = COALESCE($7, lease_until) WHERE shop_id = $1 AND id = $2 AND lease_owner = $3",
         )
         .bind(job.shop_id)
         .bind(job.id)
         .bind(owner)
         .bind(status)
         .bind(error)
-        .bind(now_ms())
+        .bind(now)
+        .bind(error.map(|_| retry_at(now, job.attempts)))
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
@@ -172,7 +227,7 @@ impl Db {
 
     pub async fn jobs(&self, shop_id: i64, limit: i64) -> StoreResult<Vec<JobStatus>> {
         let rows = sqlx::query(
-            "SELECT id, kind, status, run_at, attempts, last_error FROM jobs WHERE shop_id = $1 \
+            "SELECT id, kind, payload, status, run_at, attempts, last_error FROM jobs WHERE shop_id = $1 \
              ORDER BY run_at DESC LIMIT $2",
         )
         .bind(shop_id)
@@ -184,6 +239,7 @@ impl Db {
                 Ok(JobStatus {
                     id: r.try_get("id")?,
                     kind: r.try_get("kind")?,
+                    payload: payload_from_row(r)?,
                     status: r.try_get("status")?,
                     run_at: r.try_get("run_at")?,
                     attempts: r.try_get("attempts")?,

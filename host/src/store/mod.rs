@@ -11,6 +11,7 @@ pub mod events;
 pub mod identities;
 pub mod jobs;
 pub mod members;
+pub mod order_hooks;
 pub mod orders;
 pub mod outbox;
 pub mod plugins;

@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::customers::{CustomerInput, InvalidInput, Upserted, refresh_stats, upsert_customer};
+use super::order_hooks::{self, LoyaltyWork, OrderChange};
 use super::{Db, StoreError, StoreResult, now_ms};
 use crate::timestamp::Timestamp;
 
@@ -103,6 +104,10 @@ pub struct OrderOutcome {
     pub order: Order,
     pub result: Upserted,
     pub previous_status: Option<OrderStatus>,
+    /// The change loyalty plugins must hear of, queued with it (by [`Db`]'s writes only:
+    /// imported history earns nothing).
+    #[serde(skip)]
+    pub loyalty: Option<LoyaltyWork>,
 }
 
 /// A refund as the store's back end posts it; `id` makes it idempotent.
@@ -318,7 +323,12 @@ pub(crate) async fn upsert_order(
             order.customer_id = current.customer_id;
         }
         if *current == order {
-            return Ok(OrderOutcome { order, result: Upserted::Unchanged, previous_status: Some(current.status) });
+            return Ok(OrderOutcome {
+                order,
+                result: Upserted::Unchanged,
+                previous_status: Some(current.status),
+                loyalty: None,
+            });
         }
     }
     write_order(conn, shop_id, &order, current.is_some()).await?;
@@ -333,6 +343,7 @@ pub(crate) async fn upsert_order(
         result: if current.is_some() { Upserted::Updated } else { Upserted::Created },
         previous_status: current.map(|c| c.status),
         order,
+        loyalty: None,
     })
 }
 
@@ -344,7 +355,11 @@ impl Db {
         customer: Option<&CustomerInput>,
     ) -> StoreResult<OrderOutcome> {
         let mut w = self.write().await?;
-        let outcome = upsert_order(&mut w.tx, shop_id, order, customer).await?;
+        let mut outcome = upsert_order(&mut w.tx, shop_id, order, customer).await?;
+        if let Some(change) = OrderChange::between(outcome.previous_status, outcome.order.status) {
+            let order = &outcome.order;
+            outcome.loyalty = Some(order_hooks::queue(&mut w.tx, shop_id, &order.id, order.customer_id, change).await?);
+        }
         w.commit().await?;
         Ok(outcome)
     }
@@ -383,7 +398,7 @@ impl Db {
             .await?;
         match already {
             Some(refunded_order) if refunded_order == order_id => {
-                return Ok(OrderOutcome { order, result: Upserted::Unchanged, previous_status });
+                return Ok(OrderOutcome { order, result: Upserted::Unchanged, previous_status, loyalty: None });
             }
             Some(_) => return Err(StoreError::Conflict(format!("refund `{}` belongs to another order", refund.id))),
             None => {}
@@ -419,7 +434,9 @@ impl Db {
         if let Some(customer_id) = order.customer_id {
             refresh_stats(&mut w.tx, shop_id, customer_id).await?;
         }
+        let change = OrderChange::Refunded { refund_id: refund.id.clone() };
+        let loyalty = Some(order_hooks::queue(&mut w.tx, shop_id, order_id, order.customer_id, change).await?);
         w.commit().await?;
-        Ok(OrderOutcome { order, result: Upserted::Updated, previous_status })
+        Ok(OrderOutcome { order, result: Upserted::Updated, previous_status, loyalty })
     }
 }

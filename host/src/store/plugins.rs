@@ -241,6 +241,19 @@ impl Db {
         Ok(installs)
     }
 
+    /// The names of the shop's installs in `world` that the circuit breaker disabled.
+    pub async fn tripped_plugins(&self, shop_id: i64, world: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT i.name FROM plugin_installs i \
+             JOIN plugin_versions v ON v.shop_id = i.shop_id AND v.name = i.name AND v.version = i.active_version \
+             WHERE i.shop_id = $1 AND i.status = 'tripped' AND v.world = $2 ORDER BY i.name",
+        )
+        .bind(shop_id)
+        .bind(world)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     pub async fn plugin_install(&self, shop_id: i64, name: &str) -> StoreResult<Option<PluginInstall>> {
         Ok(self.plugin_installs(shop_id).await?.into_iter().find(|i| i.name == name))
     }
