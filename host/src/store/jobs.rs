@@ -225,6 +225,34 @@ impl Db {
         Ok(updated == 1)
     }
 
+    /// Gives a job that failed for good its attempts back, due now: for after the merchant
+    /// fixed what made it fail. Refused for a job that has not failed for good.
+    pub async fn retry_failed_job(&self, shop_id: i64, id: i64) -> StoreResult<()> {
+        let now = now_ms();
+        let mut w = self.write().await?;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE shop_id = $1 AND id = $2")
+            .bind(shop_id)
+            .bind(id)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        match status.as_deref() {
+            None => return Err(super::StoreError::NotFound("job")),
+            Some("failed") => {}
+            Some(other) => return Err(super::StoreError::Conflict(format!("job {id} is {other}, not failed"))),
+        }
+        sqlx::query(
+            "UPDATE jobs SET status = 'queued', attempts = 0, run_at = $3, lease_owner = NULL, lease_until = NULL, \
+             updated_at = $3 WHERE shop_id = $1 AND id = $2",
+        )
+        .bind(shop_id)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(())
+    }
+
     pub async fn jobs(&self, shop_id: i64, limit: i64) -> StoreResult<Vec<JobStatus>> {
         let rows = sqlx::query(
             "SELECT id, kind, payload, status, run_at, attempts, last_error FROM jobs WHERE shop_id = $1 \
