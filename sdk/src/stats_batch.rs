@@ -72,7 +72,7 @@ impl StatsBatch {
     /// The statistics of customer `i`, if the batch has that many.
     pub fn get(&self, i: usize) -> Option<CustomerStats> {
         let c = &self.columns;
-        Some(stats(
+        Some(decode(
             *c.order_count.get(i)?,
             *c.total_spent.get(i)?,
             *c.average_order_value.get(i)?,
@@ -94,7 +94,7 @@ impl StatsBatch {
             .zip(&c.last_order_at)
             .zip(&c.days_since_last_order)
             .map(|(((((&orders, &spent), &average), &first), &last), &days)| {
-                stats(orders, spent, average, first, last, days)
+                decode(orders, spent, average, first, last, days)
             })
     }
 
@@ -106,12 +106,13 @@ impl StatsBatch {
     /// Add a customer at the end.
     pub fn push(&mut self, stats: &CustomerStats) {
         let c = &mut self.columns;
-        c.order_count.push(stats.order_count);
-        c.total_spent.push(stats.total_spent);
-        c.average_order_value.push(stats.average_order_value);
-        c.first_order_at.push(stats.first_order_at.unwrap_or(NO_TIME));
-        c.last_order_at.push(stats.last_order_at.unwrap_or(NO_TIME));
-        c.days_since_last_order.push(stats.days_since_last_order.unwrap_or(NO_DAYS));
+        let (orders, spent, average, first, last, days) = encode(stats);
+        c.order_count.push(orders);
+        c.total_spent.push(spent);
+        c.average_order_value.push(average);
+        c.first_order_at.push(first);
+        c.last_order_at.push(last);
+        c.days_since_last_order.push(days);
     }
 
     /// `n` customers without orders, to be overwritten.
@@ -139,8 +140,24 @@ impl StatsBatch {
     }
 }
 
+/// One customer's entries in the columns, in column order ("none" written as such).
+type Row = (u32, i64, i64, Timestamp, Timestamp, u32);
+
 #[inline]
-fn stats(
+fn encode(s: &CustomerStats) -> Row {
+    (
+        s.order_count,
+        s.total_spent,
+        s.average_order_value,
+        s.first_order_at.unwrap_or(NO_TIME),
+        s.last_order_at.unwrap_or(NO_TIME),
+        s.days_since_last_order.unwrap_or(NO_DAYS),
+    )
+}
+
+/// The customer whose entries in the columns these are (see [`encode`]).
+#[inline]
+fn decode(
     order_count: u32,
     total_spent: i64,
     average_order_value: i64,
@@ -176,13 +193,7 @@ impl<S: std::borrow::Borrow<CustomerStats>> FromIterator<S> for StatsBatch {
             .zip(&mut c.days_since_last_order);
         let mut filled = 0;
         for ((((((orders, spent), average), first), last), days), stats) in slots.zip(iter.by_ref()) {
-            let stats = stats.borrow();
-            *orders = stats.order_count;
-            *spent = stats.total_spent;
-            *average = stats.average_order_value;
-            *first = stats.first_order_at.unwrap_or(NO_TIME);
-            *last = stats.last_order_at.unwrap_or(NO_TIME);
-            *days = stats.days_since_last_order.unwrap_or(NO_DAYS);
+            (*orders, *spent, *average, *first, *last, *days) = encode(stats.borrow());
             filled += 1;
         }
         batch.truncate(filled);
