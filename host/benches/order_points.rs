@@ -87,7 +87,9 @@ async fn measure(backend: Backend, orders: u64, customers: u64) {
     let db: Db = testing::fresh_db(backend).await;
     let state = AppState::new(db.clone());
     let mut variants = Vec::new();
-    for (name, plugins) in [("none", &[][..]), ("loyalty", &["loyalty"][..]), ("loyalty+seg", &["loyalty", "rfm", "rules"][..])] {
+    for (name, plugins) in
+        [("none", &[][..]), ("loyalty", &["loyalty"][..]), ("loyalty+seg", &["loyalty", "rfm", "rules"][..])]
+    {
         let (shop, keys) = testing::shop(&db, name).await;
         for plugin in plugins {
             let config = match *plugin {
@@ -97,7 +99,13 @@ async fn measure(backend: Backend, orders: u64, customers: u64) {
             };
             install(&state, shop.id, plugin, config).await;
         }
-        variants.push(Variant { name, shop_id: shop.id, secret: keys.secret, loyalty: !plugins.is_empty(), latencies: Vec::new() });
+        variants.push(Variant {
+            name,
+            shop_id: shop.id,
+            secret: keys.secret,
+            loyalty: !plugins.is_empty(),
+            latencies: Vec::new(),
+        });
     }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -151,13 +159,23 @@ async fn measure(backend: Backend, orders: u64, customers: u64) {
         sorted.sort();
         (percentile(&sorted, 0.5), percentile(&sorted, 0.99))
     };
-    println!("{backend:?}: {orders} orders per shop over {customers} customers, sequential, {checked} ledger checks passed");
-    println!("  {:<12} {:>9} {:>9} {:>9} {:>12} {:>12}", "shop", "p50 ms", "p99 ms", "mean ms", "p50 - none", "p99 - none");
+    println!(
+        "{backend:?}: {orders} orders per shop over {customers} customers, sequential, {checked} ledger checks passed"
+    );
+    println!(
+        "  {:<12} {:>9} {:>9} {:>9} {:>12} {:>12}",
+        "shop", "p50 ms", "p99 ms", "mean ms", "p50 - none", "p99 - none"
+    );
     for variant in &mut variants {
         variant.latencies.sort();
         let (p50, p99) = (percentile(&variant.latencies, 0.5), percentile(&variant.latencies, 0.99));
         let mean = variant.latencies.iter().sum::<Duration>().as_secs_f64() * 1e3 / variant.latencies.len() as f64;
-        println!("  {:<12} {p50:>9.2} {p99:>9.2} {mean:>9.2} {:>12.2} {:>12.2}", variant.name, p50 - base.0, p99 - base.1);
+        println!(
+            "  {:<12} {p50:>9.2} {p99:>9.2} {mean:>9.2} {:>12.2} {:>12.2}",
+            variant.name,
+            p50 - base.0,
+            p99 - base.1
+        );
     }
 }
 

@@ -79,7 +79,11 @@ pub enum RedeemError {
 
 /// A coupon as the shopper sees it.
 pub fn coupon_view(coupon: &Coupon) -> CouponView {
-    CouponView { code: coupon.code.clone(), description: coupon.description.clone(), expires_at: coupon.expires_at.map(to_rfc3339) }
+    CouponView {
+        code: coupon.code.clone(),
+        description: coupon.description.clone(),
+        expires_at: coupon.expires_at.map(to_rfc3339),
+    }
 }
 
 impl PluginHost {
@@ -113,7 +117,10 @@ impl PluginHost {
                 let rewards = self.rewards(program).await;
                 (tier, rewards)
             }
-            None => (member.tier.clone().map(|name| TierView { name, next: None, progress: 1.0, remaining_to_next: None }), Vec::new()),
+            None => (
+                member.tier.clone().map(|name| TierView { name, next: None, progress: 1.0, remaining_to_next: None }),
+                Vec::new(),
+            ),
         };
         let now = now_ms();
         let expiring = db.points_expiring_by(shop.id, customer_id, now + EXPIRY_HORIZON_MS).await?;
@@ -121,14 +128,21 @@ impl PluginHost {
             Some(at) if expiring > 0 => vec![ExpiringPoints { points: expiring, at: to_rfc3339(at) }],
             _ => Vec::new(),
         };
-        let name = [customer.first_name.clone(), customer.last_name.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        let name = [customer.first_name.clone(), customer.last_name.clone()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
         Ok(MemberView {
             customer_id: customer.external_id.clone().unwrap_or_else(|| customer.id.to_string()),
             name: (!name.is_empty()).then_some(name),
             tier,
             points: PointsView { balance: member.points_balance, expiring },
             coupons: db.active_coupons(shop.id, customer_id).await?.iter().map(coupon_view).collect(),
-            rewards: rewards.into_iter().map(|r| RewardView { id: r.id, name: r.name, points: r.points_cost }).collect(),
+            rewards: rewards
+                .into_iter()
+                .map(|r| RewardView { id: r.id, name: r.name, points: r.points_cost })
+                .collect(),
         })
     }
 

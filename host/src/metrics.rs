@@ -64,9 +64,11 @@ impl Metrics {
             for ((route, method, status), h) in requests.iter() {
                 let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
                 for (count, bound) in h.buckets.iter().zip(BUCKETS) {
-                    let _ = writeln!(out, "patron_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
+                    let _ =
+                        writeln!(out, "patron_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
                 }
-                let _ = writeln!(out, "patron_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+                let _ =
+                    writeln!(out, "patron_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
                 let _ = writeln!(out, "patron_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
                 let _ = writeln!(out, "patron_http_request_duration_seconds_count{{{labels}}} {}", h.count);
             }

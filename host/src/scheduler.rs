@@ -69,7 +69,14 @@ impl Scheduler {
     /// already queued for the same millisecond is not queued twice).
     pub async fn queue_training_now(db: &Db, shop_id: i64) -> StoreResult<()> {
         let now = now_ms();
-        db.enqueue_job(shop_id, TRAIN_RECS, &serde_json::json!({"once": true}), now, &format!("{TRAIN_RECS}:now:{now}")).await?;
+        db.enqueue_job(
+            shop_id,
+            TRAIN_RECS,
+            &serde_json::json!({"once": true}),
+            now,
+            &format!("{TRAIN_RECS}:now:{now}"),
+        )
+        .await?;
         Ok(())
     }
 
@@ -141,14 +148,13 @@ impl Scheduler {
     /// A journey timer came due: the automation plugin that set it hears of it.
     async fn fire_timer(&self, shop: &Shop, job: &Job) -> StoreResult<()> {
         let payload = &job.payload;
-        let (Some(plugin), Some(customer_id), Some(name)) = (
-            payload["plugin"].as_str(),
-            payload["customer_id"].as_i64(),
-            payload["name"].as_str(),
-        ) else {
+        let (Some(plugin), Some(customer_id), Some(name)) =
+            (payload["plugin"].as_str(), payload["customer_id"].as_i64(), payload["name"].as_str())
+        else {
             return Err(StoreError::Corrupt(format!("timer job payload {payload}")));
         };
-        let Some(active) = self.plugins.active(shop.id, World::Automation).await?.into_iter().find(|a| a.install.name == plugin)
+        let Some(active) =
+            self.plugins.active(shop.id, World::Automation).await?.into_iter().find(|a| a.install.name == plugin)
         else {
             return Ok(()); // The plugin was disabled or removed since: the timer lapses.
         };
@@ -159,16 +165,17 @@ impl Scheduler {
             self.db.current_segments(shop.id, customer_id).await?,
             now_ms(),
         );
-        let timer = Timer { name: name.to_owned(), at: job.run_at, data: payload["data"].as_str().unwrap_or_default().to_owned() };
+        let timer = Timer {
+            name: name.to_owned(),
+            at: job.run_at,
+            data: payload["data"].as_str().unwrap_or_default().to_owned(),
+        };
         let list = match self.plugins.call(&active, move |plugin, ctx| plugin.on_timer(ctx, &timer, &profile)).await {
             Ok(list) => list,
             Err(error) => return Err(StoreError::Conflict(error.to_string())),
         };
-        let actor = Actor {
-            plugin: &active.install.name,
-            label: active.plugin.label().to_owned(),
-            points_expiry_days: None,
-        };
+        let actor =
+            Actor { plugin: &active.install.name, label: active.plugin.label().to_owned(), points_expiry_days: None };
         actions::apply(self.db.write().await?, shop, customer_id, &actor, Trigger::Behaviour, &list).await?;
         Ok(())
     }

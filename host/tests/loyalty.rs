@@ -18,7 +18,13 @@ use patron::{AppState, app, both_backends, testing};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-async fn call(state: &AppState, method: &str, uri: &str, secret: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    secret: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(secret) = secret {
         request = request.header("authorization", format!("Bearer {secret}"));
@@ -46,7 +52,8 @@ async fn install_loyalty(state: &AppState, keys: &NewShopKeys) {
 
 async fn install_loyalty_with(state: &AppState, keys: &NewShopKeys, config: Value) {
     let manifest: Value = toml::from_str::<toml::Value>(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/loyalty/patron.toml")).expect("manifest"),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/loyalty/patron.toml"))
+            .expect("manifest"),
     )
     .map(|m| serde_json::to_value(m).expect("json"))
     .expect("toml");

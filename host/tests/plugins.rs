@@ -40,7 +40,14 @@ async fn call(state: &AppState, method: &str, uri: &str, secret: &str, body: Opt
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-async fn install(state: &AppState, keys: &NewShopKeys, package: &str, manifest: Value, grants: &[&str], enable: bool) -> (StatusCode, Value) {
+async fn install(
+    state: &AppState,
+    keys: &NewShopKeys,
+    package: &str,
+    manifest: Value,
+    grants: &[&str],
+    enable: bool,
+) -> (StatusCode, Value) {
     let body = json!({"manifest": manifest, "wasm_base64": wasm_base64(package), "grants": grants, "enable": enable});
     call(state, "POST", "/v1/plugins", &keys.secret, Some(body)).await
 }

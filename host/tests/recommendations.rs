@@ -27,7 +27,13 @@ async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
     send(state, "GET", uri, None, None).await
 }
 
-async fn send(state: &AppState, method: &str, uri: &str, secret: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+async fn send(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    secret: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(secret) = secret {
         request = request.header("authorization", format!("Bearer {secret}"));
@@ -42,7 +48,8 @@ async fn send(state: &AppState, method: &str, uri: &str, secret: Option<&str>, b
 
 async fn install_recommender(plugins: &PluginHost, shop: &Shop) {
     let manifest_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/recommender/patron.toml");
-    let manifest = patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest")).expect("valid");
+    let manifest =
+        patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest")).expect("valid");
     let grants = manifest.imports.iter().map(|c| c.name().to_owned()).collect();
     let wasm = patron_runtime::testing::plugin_wasm("recommender").expect("recommender plugin builds");
     plugins.install(shop.id, wasm, manifest, grants, None, true).await.expect("install recommender");
@@ -59,7 +66,8 @@ async fn buy(db: &Db, shop: &Shop, order_id: &str, customer: &str, products: &[S
 }
 
 async fn buy_at(db: &Db, shop: &Shop, order_id: &str, customer: &str, products: &[String], at: i64) {
-    let lines: Vec<Value> = products.iter().map(|p| json!({"product_id": p, "title": p, "quantity": 1, "unit_price": 1_000})).collect();
+    let lines: Vec<Value> =
+        products.iter().map(|p| json!({"product_id": p, "title": p, "quantity": 1, "unit_price": 1_000})).collect();
     let input: OrderInput = serde_json::from_value(json!({
         "id": order_id, "customer": {"external_id": customer}, "placed_at": at, "lines": lines
     }))
@@ -208,8 +216,10 @@ both_backends!(
 );
 
 fn impression(id: &str, at: i64, placement: &str, items: &[(&str, &str, &str)]) -> Value {
-    let items: Vec<Value> =
-        items.iter().map(|(rec, product, strategy)| json!({"recommendation_id": rec, "product_id": product, "strategy": strategy})).collect();
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(rec, product, strategy)| json!({"recommendation_id": rec, "product_id": product, "strategy": strategy}))
+        .collect();
     json!({"id": id, "kind": "recommendation_impression", "time": at, "properties": {"placement": placement, "items": items}})
 }
 

@@ -96,9 +96,7 @@ pub mod kv {
 
     /// The JSON value under `key`, deserialized.
     pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>, KvError> {
-        get(key)?
-            .map(|bytes| serde_json::from_slice(&bytes).map_err(|e| KvError::Serde(e.to_string())))
-            .transpose()
+        get(key)?.map(|bytes| serde_json::from_slice(&bytes).map_err(|e| KvError::Serde(e.to_string()))).transpose()
     }
 
     /// Store `value` as JSON under `key`.

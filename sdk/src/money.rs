@@ -14,10 +14,7 @@ pub struct Money {
 impl Money {
     /// `amount` minor units of `currency`.
     pub fn new(amount: i64, currency: impl Into<String>) -> Self {
-        Self {
-            amount,
-            currency: currency.into(),
-        }
+        Self { amount, currency: currency.into() }
     }
 
     /// Zero of `currency`.
@@ -50,10 +47,7 @@ impl Money {
     /// `percent(500)` is 5 %.
     pub fn percent(&self, basis_points: u32) -> Money {
         let amount = i128::from(self.amount) * i128::from(basis_points) / 10_000;
-        Money::new(
-            i64::try_from(amount).unwrap_or(if amount < 0 { i64::MIN } else { i64::MAX }),
-            self.currency.clone(),
-        )
+        Money::new(i64::try_from(amount).unwrap_or(if amount < 0 { i64::MIN } else { i64::MAX }), self.currency.clone())
     }
 
     /// Whole major units (e.g. euros), rounded down: handy for "1 point per euro".

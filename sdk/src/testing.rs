@@ -32,13 +32,7 @@ pub struct TestHost {
 
 impl Default for TestHost {
     fn default() -> Self {
-        Self {
-            config: "{}".into(),
-            now: None,
-            kv: BTreeMap::new(),
-            kv_quota: 1 << 20,
-            logs: Vec::new(),
-        }
+        Self { config: "{}".into(), now: None, kv: BTreeMap::new(), kv_quota: 1 << 20, logs: Vec::new() }
     }
 }
 
@@ -90,12 +84,7 @@ impl TestHost {
 
 /// A profile with `id`, no orders, no tags, traits `{}`: a starting point for tests.
 pub fn profile(id: &str) -> Profile {
-    Profile {
-        id: id.into(),
-        traits: "{}".into(),
-        stats: CustomerStats::default(),
-        ..Profile::default()
-    }
+    Profile { id: id.into(), traits: "{}".into(), stats: CustomerStats::default(), ..Profile::default() }
 }
 
 pub(crate) mod native {
@@ -144,12 +133,8 @@ pub(crate) mod native {
         check(key)?;
         CURRENT.with(|c| {
             let mut host = c.borrow_mut();
-            let used: u64 = host
-                .kv
-                .iter()
-                .filter(|(k, _)| k.as_str() != key)
-                .map(|(k, v)| (k.len() + v.len()) as u64)
-                .sum();
+            let used: u64 =
+                host.kv.iter().filter(|(k, _)| k.as_str() != key).map(|(k, v)| (k.len() + v.len()) as u64).sum();
             if used + (key.len() + value.len()) as u64 > host.kv_quota {
                 return Err(KvError::QuotaExceeded(host.kv_quota));
             }

@@ -17,18 +17,12 @@ pub struct TimeWindow {
 impl TimeWindow {
     /// The `days` days up to `now`.
     pub fn last_days(now: Timestamp, days: u32) -> Self {
-        Self {
-            start: now.saturating_sub(i64::from(days).saturating_mul(DAY_MS)),
-            end: now,
-        }
+        Self { start: now.saturating_sub(i64::from(days).saturating_mul(DAY_MS)), end: now }
     }
 
     /// The `days` days from `now` on.
     pub fn next_days(now: Timestamp, days: u32) -> Self {
-        Self {
-            start: now,
-            end: now.saturating_add(i64::from(days).saturating_mul(DAY_MS)),
-        }
+        Self { start: now, end: now.saturating_add(i64::from(days).saturating_mul(DAY_MS)) }
     }
 
     /// Whether `t` falls inside.

@@ -266,18 +266,12 @@ pub struct Error {
 impl Error {
     /// An error with `code` and `message`.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code: code.into(),
-            message: message.into(),
-        }
+        Self { code: code.into(), message: message.into() }
     }
 
     /// `not-implemented`: what the trait's default methods return.
     pub fn not_implemented(function: &str) -> Self {
-        Self::new(
-            "not-implemented",
-            format!("this plugin does not implement `{function}`"),
-        )
+        Self::new("not-implemented", format!("this plugin does not implement `{function}`"))
     }
 }
 

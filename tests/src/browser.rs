@@ -101,9 +101,7 @@ impl Browser {
         let deadline = Instant::now() + timeout;
         loop {
             let value = self.js(script).await;
-            let truthy = !matches!(&value, Value::Null | Value::Bool(false))
-                && value != json!(0)
-                && value != json!("");
+            let truthy = !matches!(&value, Value::Null | Value::Bool(false)) && value != json!(0) && value != json!("");
             if truthy {
                 return value;
             }

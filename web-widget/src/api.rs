@@ -75,20 +75,23 @@ fn send(url: &str, body: Option<&str>, done: Done) {
         // `keepalive` lets the request finish if the shopper navigates away meanwhile.
         let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
     }
-    settle(&window.fetch_with_str_and_init(url, &init), Box::new(move |value: JsValue| {
-        let Ok(response) = value.dyn_into::<Response>() else { return done(None) };
-        let status = response.status();
-        match response.text() {
-            Ok(text) => settle(
-                &text,
-                Box::new(move |text: JsValue| {
-                    let body = text.as_string().as_deref().and_then(json::parse).unwrap_or(JsValue::NULL);
-                    done(Some(Reply { status, body }));
-                }),
-            ),
-            Err(_) => done(Some(Reply { status, body: JsValue::NULL })),
-        }
-    }));
+    settle(
+        &window.fetch_with_str_and_init(url, &init),
+        Box::new(move |value: JsValue| {
+            let Ok(response) = value.dyn_into::<Response>() else { return done(None) };
+            let status = response.status();
+            match response.text() {
+                Ok(text) => settle(
+                    &text,
+                    Box::new(move |text: JsValue| {
+                        let body = text.as_string().as_deref().and_then(json::parse).unwrap_or(JsValue::NULL);
+                        done(Some(Reply { status, body }));
+                    }),
+                ),
+                Err(_) => done(Some(Reply { status, body: JsValue::NULL })),
+            }
+        }),
+    );
 }
 
 /// Calls `f` once with what `promise` settles to, fulfilled or rejected alike (callers
@@ -104,7 +107,5 @@ fn settle(promise: &Promise, f: Box<dyn FnOnce(JsValue)>) {
 /// Hands `body` to `navigator.sendBeacon`, which delivers it even as the page unloads.
 /// Returns whether the browser accepted it.
 pub(crate) fn beacon(url: &str, body: &str) -> bool {
-    web_sys::window()
-        .and_then(|w| w.navigator().send_beacon_with_opt_str(url, Some(body)).ok())
-        .unwrap_or(false)
+    web_sys::window().and_then(|w| w.navigator().send_beacon_with_opt_str(url, Some(body)).ok()).unwrap_or(false)
 }

@@ -92,9 +92,10 @@ pub(crate) fn on_click(target: &JsValue) -> Option<Event> {
         }
     }
     if (name == "add_to_cart" || name == "remove_from_cart")
-        && !Reflect::has(&properties, &"quantity".into()).unwrap_or(false) {
-            set(&properties, "quantity", 1.into());
-        }
+        && !Reflect::has(&properties, &"quantity".into()).unwrap_or(false)
+    {
+        set(&properties, "quantity", 1.into());
+    }
     Some(event(&kind_for(&name), &properties))
 }
 

@@ -71,9 +71,7 @@ impl Consent {
     pub(crate) fn refused(&self) -> bool {
         let pending = match self.policy {
             None => true,
-            Some(p) => {
-                p.consent_required && self.answer == Answer::Unanswered && !(p.honor_dnt && self.do_not_track)
-            }
+            Some(p) => p.consent_required && self.answer == Answer::Unanswered && !(p.honor_dnt && self.do_not_track),
         };
         !pending && !self.allows_tracking()
     }

@@ -71,11 +71,7 @@ pub(crate) fn number(obj: &JsValue, key: &str) -> Option<f64> {
 /// `obj[key]` as a list; empty unless it is an array.
 pub(crate) fn list(obj: &JsValue, key: &str) -> Vec<JsValue> {
     let value = get(obj, key);
-    if Array::is_array(&value) {
-        Array::from(&value).iter().collect()
-    } else {
-        Vec::new()
-    }
+    if Array::is_array(&value) { Array::from(&value).iter().collect() } else { Vec::new() }
 }
 
 /// Whether `value` is neither `null` nor `undefined`.

@@ -58,11 +58,7 @@ impl CircuitBreaker {
     /// and stays open until [`reset`](Self::reset), or until `cooldown` passes
     /// if one is given.
     pub fn new(threshold: u32, cooldown: Option<Duration>) -> Self {
-        Self {
-            threshold: threshold.max(1),
-            cooldown,
-            inner: Mutex::new(Inner::default()),
-        }
+        Self { threshold: threshold.max(1), cooldown, inner: Mutex::new(Inner::default()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -81,9 +77,7 @@ impl CircuitBreaker {
             inner.trial_in_flight = true;
             return Ok(());
         }
-        Err(BreakerOpen {
-            last_error: inner.last_error.clone().unwrap_or_default(),
-        })
+        Err(BreakerOpen { last_error: inner.last_error.clone().unwrap_or_default() })
     }
 
     /// Record a successful call: closes the breaker.
@@ -131,13 +125,8 @@ impl CircuitBreaker {
     pub fn state(&self) -> BreakerState {
         let inner = self.lock();
         match inner.opened_at {
-            Some(since) => BreakerState::Open {
-                since,
-                last_error: inner.last_error.clone().unwrap_or_default(),
-            },
-            None => BreakerState::Closed {
-                consecutive_failures: inner.consecutive_failures,
-            },
+            Some(since) => BreakerState::Open { since, last_error: inner.last_error.clone().unwrap_or_default() },
+            None => BreakerState::Closed { consecutive_failures: inner.consecutive_failures },
         }
     }
 
@@ -176,12 +165,7 @@ mod tests {
         breaker.record_failure(&failure());
         breaker.record::<()>(&Ok(()));
         breaker.record_failure(&failure());
-        assert_eq!(
-            breaker.state(),
-            BreakerState::Closed {
-                consecutive_failures: 1
-            }
-        );
+        assert_eq!(breaker.state(), BreakerState::Closed { consecutive_failures: 1 });
     }
 
     #[test]

@@ -174,10 +174,6 @@ pub struct PluginError {
 impl PluginError {
     /// A failure of `function` of `plugin` (`name@version`).
     pub fn new(plugin: impl Into<String>, function: &'static str, kind: ErrorKind) -> Self {
-        Self {
-            plugin: plugin.into(),
-            function,
-            kind,
-        }
+        Self { plugin: plugin.into(), function, kind }
     }
 }

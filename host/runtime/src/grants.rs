@@ -65,10 +65,7 @@ impl FromStr for Capability {
     type Err = UnknownCapability;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|c| c.name() == s)
-            .ok_or_else(|| UnknownCapability(s.to_owned()))
+        Self::ALL.into_iter().find(|c| c.name() == s).ok_or_else(|| UnknownCapability(s.to_owned()))
     }
 }
 
@@ -90,14 +87,8 @@ impl Grants {
     }
 
     /// Parse grant names (`"log"`, `"kv"`, ...); an unknown name is an error.
-    pub fn from_names<S: AsRef<str>>(
-        names: impl IntoIterator<Item = S>,
-    ) -> Result<Self, UnknownCapability> {
-        names
-            .into_iter()
-            .map(|n| n.as_ref().parse())
-            .collect::<Result<_, _>>()
-            .map(Self)
+    pub fn from_names<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Result<Self, UnknownCapability> {
+        names.into_iter().map(|n| n.as_ref().parse()).collect::<Result<_, _>>().map(Self)
     }
 
     /// This set plus `capability`.
@@ -143,10 +134,7 @@ mod tests {
     #[test]
     fn names_round_trip_and_unknown_names_are_refused() {
         let grants = Grants::from_names(["config", "clock"]).expect("known names");
-        assert_eq!(
-            grants.iter().collect::<Vec<_>>(),
-            [Capability::Clock, Capability::Config]
-        );
+        assert_eq!(grants.iter().collect::<Vec<_>>(), [Capability::Clock, Capability::Config]);
         let err = Grants::from_names(["log", "network"]).expect_err("unknown name");
         assert_eq!(err, UnknownCapability("network".into()));
     }

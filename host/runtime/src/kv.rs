@@ -40,9 +40,7 @@ impl MemoryKv {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>>, KvBackendError> {
-        self.entries
-            .lock()
-            .map_err(|_| KvBackendError("kv store lock poisoned".into()))
+        self.entries.lock().map_err(|_| KvBackendError("kv store lock poisoned".into()))
     }
 }
 
@@ -62,10 +60,6 @@ impl KvStore for MemoryKv {
     }
 
     fn used_bytes(&self) -> Result<u64, KvBackendError> {
-        Ok(self
-            .lock()?
-            .iter()
-            .map(|(k, v)| (k.len() + v.len()) as u64)
-            .sum())
+        Ok(self.lock()?.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum())
     }
 }

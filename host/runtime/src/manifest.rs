@@ -23,12 +23,7 @@ pub enum World {
 
 impl World {
     /// Every world, in a stable order.
-    pub const ALL: [World; 4] = [
-        Self::Segmenter,
-        Self::Loyalty,
-        Self::Recommender,
-        Self::Automation,
-    ];
+    pub const ALL: [World; 4] = [Self::Segmenter, Self::Loyalty, Self::Recommender, Self::Automation];
 
     /// The world's name in WIT and in manifests.
     pub fn name(self) -> &'static str {
@@ -52,9 +47,7 @@ impl World {
 
     /// The world whose export interface is `interface` (without version), if any.
     pub fn from_export_interface(interface: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|w| w.export_interface() == interface)
+        Self::ALL.into_iter().find(|w| w.export_interface() == interface)
     }
 }
 
@@ -162,10 +155,7 @@ impl Manifest {
     pub fn validate(&self) -> Result<(), ManifestError> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && self.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !self.name.starts_with('-');
         if !name_ok {
             return Err(ManifestError::Invalid(format!(
@@ -174,22 +164,15 @@ impl Manifest {
             )));
         }
         let parts: Vec<&str> = self.version.split('.').collect();
-        let version_ok = parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        let version_ok =
+            parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
         if !version_ok {
-            return Err(ManifestError::Invalid(format!(
-                "version `{}` must be MAJOR.MINOR.PATCH",
-                self.version
-            )));
+            return Err(ManifestError::Invalid(format!("version `{}` must be MAJOR.MINOR.PATCH", self.version)));
         }
         if let Some(schema) = &self.config_schema
             && !schema.is_object()
         {
-            return Err(ManifestError::Invalid(
-                "config-schema must be a JSON schema object".into(),
-            ));
+            return Err(ManifestError::Invalid("config-schema must be a JSON schema object".into()));
         }
         Ok(())
     }
@@ -225,10 +208,8 @@ mod tests {
 
     #[test]
     fn parses_json() {
-        let manifest = Manifest::from_json(
-            r#"{"name":"pts","version":"0.1.0","world":"loyalty","imports":["kv"]}"#,
-        )
-        .expect("valid manifest");
+        let manifest = Manifest::from_json(r#"{"name":"pts","version":"0.1.0","world":"loyalty","imports":["kv"]}"#)
+            .expect("valid manifest");
         assert_eq!(manifest.world, World::Loyalty);
     }
 

@@ -81,10 +81,7 @@ impl Runtime {
         let engine = Engine::new(&wasm).map_err(|e| RuntimeError::Engine(e.to_string()))?;
 
         if let Some(dir) = &config.cache_dir {
-            std::fs::create_dir_all(dir).map_err(|source| RuntimeError::CacheDir {
-                path: dir.clone(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| RuntimeError::CacheDir { path: dir.clone(), source })?;
         }
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -103,14 +100,7 @@ impl Runtime {
             })
             .map_err(|e| RuntimeError::Engine(format!("epoch thread: {e}")))?;
 
-        Ok(Self {
-            inner: Arc::new(Inner {
-                engine,
-                config,
-                engine_hash,
-                compiled: Mutex::new(HashMap::new()),
-            }),
-        })
+        Ok(Self { inner: Arc::new(Inner { engine, config, engine_hash, compiled: Mutex::new(HashMap::new()) }) })
     }
 
     /// The configuration the runtime was built with.
@@ -133,32 +123,19 @@ impl Runtime {
     /// anything other than Patron's interfaces and WASI.
     pub fn load(&self, wasm: &[u8], manifest: &Manifest, grants: &Grants) -> Result<Plugin, LoadError> {
         let label = manifest.label();
-        manifest.validate().map_err(|source| LoadError::Manifest {
-            plugin: label.clone(),
-            source,
-        })?;
+        manifest.validate().map_err(|source| LoadError::Manifest { plugin: label.clone(), source })?;
         let component = self.compile(&label, wasm)?;
         let info = inspect(&self.inner.engine, &component);
 
         if info.worlds.is_empty() {
-            return Err(LoadError::NoWorld {
-                plugin: label,
-                found: list_or_nothing(&info.exports),
-            });
+            return Err(LoadError::NoWorld { plugin: label, found: list_or_nothing(&info.exports) });
         }
         if !info.worlds.contains(&manifest.world) {
             let found: Vec<String> = info.worlds.iter().map(ToString::to_string).collect();
-            return Err(LoadError::WorldMismatch {
-                plugin: label,
-                declared: manifest.world,
-                found: found.join(", "),
-            });
+            return Err(LoadError::WorldMismatch { plugin: label, declared: manifest.world, found: found.join(", ") });
         }
         if !info.unknown_imports.is_empty() {
-            return Err(LoadError::UnknownImports {
-                plugin: label,
-                imports: info.unknown_imports,
-            });
+            return Err(LoadError::UnknownImports { plugin: label, imports: info.unknown_imports });
         }
         let refused: Vec<String> = info
             .capabilities
@@ -174,25 +151,13 @@ impl Runtime {
             })
             .collect();
         if !refused.is_empty() {
-            return Err(LoadError::NotGranted {
-                plugin: label,
-                imports: refused,
-            });
+            return Err(LoadError::NotGranted { plugin: label, imports: refused });
         }
 
         // Link WASI (deny-all, see `StoreState::new`) and the capabilities that
         // are both requested and granted: nothing else.
-        let linked = Grants::of(
-            manifest
-                .imports
-                .iter()
-                .copied()
-                .filter(|&c: &Capability| grants.allows(c)),
-        );
-        let link_error = |e: wasmtime::Error| LoadError::Link {
-            plugin: label.clone(),
-            reason: format!("{e:#}"),
-        };
+        let linked = Grants::of(manifest.imports.iter().copied().filter(|&c: &Capability| grants.allows(c)));
+        let link_error = |e: wasmtime::Error| LoadError::Link { plugin: label.clone(), reason: format!("{e:#}") };
         let mut linker: Linker<StoreState> = Linker::new(&self.inner.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
         capability::link_granted(&mut linker, &linked).map_err(link_error)?;
@@ -220,20 +185,14 @@ impl Runtime {
             Some(dir) => self.compile_cached(dir, &key, wasm),
             None => Component::new(&self.inner.engine, wasm),
         }
-        .map_err(|e| LoadError::InvalidComponent {
-            plugin: label.to_owned(),
-            reason: format!("{e:#}"),
-        })?;
+        .map_err(|e| LoadError::InvalidComponent { plugin: label.to_owned(), reason: format!("{e:#}") })?;
         self.lock_compiled().insert(key, component.clone());
         Ok(component)
     }
 
     fn lock_compiled(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
         // The map only ever holds complete entries; a poisoned lock is still usable.
-        self.inner
-            .compiled
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn compile_cached(&self, dir: &Path, key: &str, wasm: &[u8]) -> wasmtime::Result<Component> {
@@ -274,9 +233,5 @@ fn load_cached_artifact(engine: &Engine, path: &Path) -> wasmtime::Result<Compon
 }
 
 fn list_or_nothing(items: &[String]) -> String {
-    if items.is_empty() {
-        "nothing".to_owned()
-    } else {
-        items.join(", ")
-    }
+    if items.is_empty() { "nothing".to_owned() } else { items.join(", ") }
 }

@@ -96,7 +96,9 @@ pub fn is_valid_kind(kind: &str) -> bool {
         return true;
     }
     kind.strip_prefix("custom:").is_some_and(|name| {
-        !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
     })
 }
 
@@ -169,14 +171,14 @@ async fn post_events(
             None => None,
         },
         _ => {
-            return Err(ApiError::bad_request(
-                "incomplete_customer",
-                "customer_id and customer_token come together",
-            ));
+            return Err(ApiError::bad_request("incomplete_customer", "customer_id and customer_token come together"));
         }
     };
     if batch.anonymous_id.is_none() && customer_id.is_none() {
-        return Err(ApiError::bad_request("missing_anonymous_id", "a batch needs an anonymous_id or a verified customer"));
+        return Err(ApiError::bad_request(
+            "missing_anonymous_id",
+            "a batch needs an anonymous_id or a verified customer",
+        ));
     }
 
     let now = now_ms();

@@ -33,10 +33,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::Invalid(crate::store::customers::InvalidInput::new(
-            "body",
-            e.to_string(),
-        )),
+        serde_json::error::Category::Data => {
+            ApiError::Invalid(crate::store::customers::InvalidInput::new("body", e.to_string()))
+        }
         _ => ApiError::bad_request("malformed_json", format!("request body is not valid JSON: {e}")),
     })
 }

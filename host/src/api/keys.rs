@@ -66,9 +66,14 @@ impl FromRequestParts<AppState> for SecretShop {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("missing_key", "send the shop's secret key as `Authorization: Bearer sk_…`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing_key", "send the shop's secret key as `Authorization: Bearer sk_…`")
+            })?;
         if bearer.starts_with("pk_") {
-            return Err(ApiError::forbidden("secret_key_required", "this endpoint needs the secret key, not the publishable key"));
+            return Err(ApiError::forbidden(
+                "secret_key_required",
+                "this endpoint needs the secret key, not the publishable key",
+            ));
         }
         state
             .shops

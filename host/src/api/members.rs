@@ -39,7 +39,8 @@ async fn member(
     Path(external_id): Path<String>,
     Query(query): Query<HistoryQuery>,
 ) -> ApiResult<Json<MemberWithHistory>> {
-    let customer = state.db.customer_by_external_id(shop.id, &external_id).await?.ok_or(ApiError::NotFound("customer"))?;
+    let customer =
+        state.db.customer_by_external_id(shop.id, &external_id).await?.ok_or(ApiError::NotFound("customer"))?;
     let member = state.plugins.member_view(&shop, customer.id).await?;
     let ledger = state.db.ledger(shop.id, customer.id, query.history.clamp(1, 1000)).await?;
     Ok(Json(MemberWithHistory { member, ledger }))

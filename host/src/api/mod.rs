@@ -39,7 +39,11 @@ pub fn app(state: AppState) -> Router {
         .merge(rewards::router())
         .merge(recommendations::router())
         .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors));
-    let back_office = Router::new().merge(customers::router()).merge(products::router()).merge(orders::router()).merge(plugins::router())
+    let back_office = Router::new()
+        .merge(customers::router())
+        .merge(products::router())
+        .merge(orders::router())
+        .merge(plugins::router())
         .merge(members::router())
         .merge(segments::router())
         .merge(jobs::router());

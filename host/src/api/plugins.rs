@@ -75,19 +75,35 @@ async fn list(State(state): State<AppState>, SecretShop(shop): SecretShop) -> Ap
     Ok(Json(state.db.plugin_installs(shop.id).await?))
 }
 
-async fn show(State(state): State<AppState>, SecretShop(shop): SecretShop, Path(name): Path<String>) -> ApiResult<Json<PluginInstall>> {
+async fn show(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Path(name): Path<String>,
+) -> ApiResult<Json<PluginInstall>> {
     state.db.plugin_install(shop.id, &name).await?.map(Json).ok_or(ApiError::NotFound("plugin"))
 }
 
-async fn enable(State(state): State<AppState>, SecretShop(shop): SecretShop, Path(name): Path<String>) -> ApiResult<Json<PluginInstall>> {
+async fn enable(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Path(name): Path<String>,
+) -> ApiResult<Json<PluginInstall>> {
     Ok(Json(state.plugins.set_enabled(shop.id, &name, true).await?))
 }
 
-async fn disable(State(state): State<AppState>, SecretShop(shop): SecretShop, Path(name): Path<String>) -> ApiResult<Json<PluginInstall>> {
+async fn disable(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Path(name): Path<String>,
+) -> ApiResult<Json<PluginInstall>> {
     Ok(Json(state.plugins.set_enabled(shop.id, &name, false).await?))
 }
 
-async fn rollback(State(state): State<AppState>, SecretShop(shop): SecretShop, Path(name): Path<String>) -> ApiResult<Json<PluginInstall>> {
+async fn rollback(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Path(name): Path<String>,
+) -> ApiResult<Json<PluginInstall>> {
     Ok(Json(state.plugins.rollback(shop.id, &name).await?))
 }
 
@@ -100,11 +116,19 @@ async fn configure(
     Ok(Json(state.plugins.configure(shop.id, &name, config).await?))
 }
 
-async fn uninstall(State(state): State<AppState>, SecretShop(shop): SecretShop, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn uninstall(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     state.plugins.uninstall(shop.id, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn dry_run(State(state): State<AppState>, SecretShop(shop): SecretShop, Path(name): Path<String>) -> ApiResult<Json<DryRunReport>> {
+async fn dry_run(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Path(name): Path<String>,
+) -> ApiResult<Json<DryRunReport>> {
     Ok(Json(crate::plugins::dry_run::run(&state.plugins, &shop, &name).await?))
 }

@@ -35,9 +35,7 @@ pub const DEFAULT_LIMIT: usize = 8;
 pub const DEFAULT_REPORT_DAYS: i64 = 30;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/recommendations", get(recommendations))
-        .route("/v1/recommendations/report", get(report))
+    Router::new().route("/v1/recommendations", get(recommendations)).route("/v1/recommendations/report", get(report))
 }
 
 #[derive(Deserialize)]
@@ -67,11 +65,22 @@ fn request(query: &RecsQuery, customer_id: Option<i64>) -> Result<RecsRequest, I
         return Err(InvalidInput::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
     }
     let product = query.product_id.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned);
-    let cart: Vec<String> =
-        query.cart.as_deref().unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    let cart: Vec<String> = query
+        .cart
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
     let context = match placement {
-        Placement::Product => vec![product.ok_or_else(|| InvalidInput::new("product_id", "the product placement needs the page's product"))?],
-        Placement::Cart if cart.is_empty() => return Err(InvalidInput::new("cart", "the cart placement needs the cart's product ids")),
+        Placement::Product => vec![
+            product.ok_or_else(|| InvalidInput::new("product_id", "the product placement needs the page's product"))?,
+        ],
+        Placement::Cart if cart.is_empty() => {
+            return Err(InvalidInput::new("cart", "the cart placement needs the cart's product ids"));
+        }
         Placement::Cart => cart.clone(),
         Placement::Home | Placement::ForYou => Vec::new(),
     };
@@ -85,7 +94,8 @@ async fn recommendations(
     PublicShop(shop): PublicShop,
     Query(query): Query<RecsQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let customer_id = verified_shopper(&state, &shop, query.customer_id.as_deref(), query.customer_token.as_deref()).await?;
+    let customer_id =
+        verified_shopper(&state, &shop, query.customer_id.as_deref(), query.customer_token.as_deref()).await?;
     let request = request(&query, customer_id)?;
     let items = state.plugins.recommend(&shop, &request).await?;
     let body = RecsResponse { placement: request.placement.name(), items };

@@ -37,7 +37,9 @@ impl From<RedeemError> for ApiError {
         match error {
             RedeemError::UnknownReward(_) => ApiError::NotFound("reward"),
             RedeemError::NoProgram => ApiError::Conflict(error.to_string()),
-            RedeemError::Points(PointsError::Insufficient { .. }) => ApiError::Refused { code: "insufficient_points", message: error.to_string() },
+            RedeemError::Points(PointsError::Insufficient { .. }) => {
+                ApiError::Refused { code: "insufficient_points", message: error.to_string() }
+            }
             RedeemError::Points(PointsError::Store(store)) | RedeemError::Store(store) => store.into(),
         }
     }
@@ -48,9 +50,10 @@ async fn redeem(
     PublicShop(shop): PublicShop,
     JsonBody(request): JsonBody<RedeemRequest>,
 ) -> ApiResult<Json<Redeemed>> {
-    let customer_id = verified_shopper(&state, &shop, Some(&request.customer_id), Some(&request.customer_token))
-        .await?
-        .ok_or_else(|| ApiError::forbidden("invalid_customer_token", "the customer token does not verify for this customer"))?;
+    let customer_id =
+        verified_shopper(&state, &shop, Some(&request.customer_id), Some(&request.customer_token)).await?.ok_or_else(
+            || ApiError::forbidden("invalid_customer_token", "the customer token does not verify for this customer"),
+        )?;
     let coupon = state.plugins.redeem(&shop, customer_id, &request.reward_id).await?;
     state.widget_states.forget(shop.id, customer_id);
     let member = state.plugins.member_view(&shop, customer_id).await?;

@@ -13,8 +13,8 @@ use super::keys::SecretShop;
 use super::state::AppState;
 use crate::scheduler::RECOMPUTE_SEGMENTS;
 use crate::store::customers::{Customer, InvalidInput};
-use crate::store::segments::SegmentSize;
 use crate::store::now_ms;
+use crate::store::segments::SegmentSize;
 use crate::timestamp::Timestamp;
 
 const MAX_PAGE: i64 = 1_000;
@@ -33,9 +33,17 @@ struct SizesQuery {
     at: Option<String>,
 }
 
-async fn sizes(State(state): State<AppState>, SecretShop(shop): SecretShop, Query(query): Query<SizesQuery>) -> ApiResult<Json<Vec<SegmentSize>>> {
+async fn sizes(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Query(query): Query<SizesQuery>,
+) -> ApiResult<Json<Vec<SegmentSize>>> {
     let at = match query.at {
-        Some(text) => Timestamp::parse(&text).ok_or_else(|| InvalidInput::new("at", format!("`{text}` is not an RFC 3339 time")))?.0,
+        Some(text) => {
+            Timestamp::parse(&text)
+                .ok_or_else(|| InvalidInput::new("at", format!("`{text}` is not an RFC 3339 time")))?
+                .0
+        }
         None => now_ms(),
     };
     Ok(Json(state.db.segment_sizes(shop.id, at).await?))
@@ -56,7 +64,11 @@ struct MembersPage {
 }
 
 fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_owned() }
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
 }
 
 async fn members(
@@ -74,7 +86,8 @@ async fn members(
             Ok(Json(MembersPage { members, next_after }).into_response())
         }
         Some("csv") => {
-            let mut csv = String::from("external_id,email,first_name,last_name,order_count,total_spent,last_order_at\n");
+            let mut csv =
+                String::from("external_id,email,first_name,last_name,order_count,total_spent,last_order_at\n");
             let mut after = None;
             loop {
                 let ids = state.db.segment_members(shop.id, &name, after, EXPORT_PAGE).await?;
@@ -96,16 +109,38 @@ async fn members(
                     _ => break,
                 }
             }
-            let disposition = format!("attachment; filename=\"{}.csv\"", name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"));
-            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], csv).into_response())
+            let disposition = format!(
+                "attachment; filename=\"{}.csv\"",
+                name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
+            );
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                csv,
+            )
+                .into_response())
         }
         Some(other) => Err(InvalidInput::new("format", format!("`{other}` is not json or csv")).into()),
     }
 }
 
-async fn recompute(State(state): State<AppState>, SecretShop(shop): SecretShop) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+async fn recompute(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let now = now_ms();
-    let queued = state.db.enqueue_job(shop.id, RECOMPUTE_SEGMENTS, &serde_json::json!({}), now, &format!("{RECOMPUTE_SEGMENTS}:manual:{now}")).await?;
+    let queued = state
+        .db
+        .enqueue_job(
+            shop.id,
+            RECOMPUTE_SEGMENTS,
+            &serde_json::json!({}),
+            now,
+            &format!("{RECOMPUTE_SEGMENTS}:manual:{now}"),
+        )
+        .await?;
     if !queued {
         return Err(ApiError::Conflict("a recompute was just queued".into()));
     }

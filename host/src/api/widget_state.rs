@@ -142,7 +142,11 @@ async fn widget_state(
                 Some(id) => Some(state.plugins.member_view(&shop, id).await?),
                 None => None,
             };
-            let view = Arc::new(WidgetState { shop: shop_view(&shop), member, recommendations: for_you(&state, &shop, customer_id).await });
+            let view = Arc::new(WidgetState {
+                shop: shop_view(&shop),
+                member,
+                recommendations: for_you(&state, &shop, customer_id).await,
+            });
             state.widget_states.put(key, view.clone());
             view
         }

@@ -26,10 +26,10 @@ use super::recommendations::{
     DAY_MS, HISTORY, Progress, RECENT_PURCHASE_DAYS, TRAIN_CHUNK, failure, history_of, is_replenishable,
 };
 use super::{Active, PluginHost};
+use crate::store::StoreResult;
 use crate::store::orders::Order;
 use crate::store::recommendations::Touch;
 use crate::store::shops::Shop;
-use crate::store::StoreResult;
 
 /// The strategies evaluated, the popularity baseline first.
 pub const STRATEGIES: [&str; 4] = ["popular", "frequently-bought-together", "for-you", "recently-viewed"];

@@ -65,7 +65,9 @@ impl CouponSpec {
     pub fn validate(&self) -> Result<(), InvalidInput> {
         match self.discount {
             Discount::Percent(p) if p == 0 || p > 100 => Err(InvalidInput::new("discount", "percent must be 1 to 100")),
-            Discount::Fixed(amount) if amount <= 0 => Err(InvalidInput::new("discount", "fixed amount must be positive")),
+            Discount::Fixed(amount) if amount <= 0 => {
+                Err(InvalidInput::new("discount", "fixed amount must be positive"))
+            }
             _ if self.minimum_spend < 0 => Err(InvalidInput::new("minimum_spend", "must not be negative")),
             _ => Ok(()),
         }
@@ -86,8 +88,7 @@ pub struct Coupon {
     pub created_at: i64,
 }
 
-const COUPON_COLUMNS: &str =
-    "code, customer_id, discount_kind, discount_value, currency, minimum_spend, expires_at, description, source, created_at";
+const COUPON_COLUMNS: &str = "code, customer_id, discount_kind, discount_value, currency, minimum_spend, expires_at, description, source, created_at";
 
 fn coupon_from_row(row: &AnyRow) -> StoreResult<Coupon> {
     let kind: String = row.try_get("discount_kind")?;
@@ -188,7 +189,9 @@ pub(crate) async fn redeem_for_order(
         let refusal = match used_on {
             Some(used) if used == order.id => continue,
             Some(used) => Some(format!("already used on order {used}")),
-            None if coupon.customer_id.is_some_and(|owner| owner != customer_id) => Some("issued to another customer".into()),
+            None if coupon.customer_id.is_some_and(|owner| owner != customer_id) => {
+                Some("issued to another customer".into())
+            }
             None if coupon.expires_at.is_some_and(|at| at < order.placed_at) => Some("expired".into()),
             None if order.subtotal < coupon.minimum_spend => Some("order is below the minimum spend".into()),
             None => None,

@@ -8,12 +8,18 @@ use super::{Db, StoreResult, now_ms};
 pub const ROLLING_WINDOW_MS: i64 = 365 * 24 * 60 * 60 * 1000;
 
 /// Sets a customer's tier; returns whether it changed.
-pub(crate) async fn set_tier(conn: &mut AnyConnection, shop_id: i64, customer_id: i64, tier: &str) -> StoreResult<bool> {
-    let current: Option<String> = sqlx::query_scalar("SELECT tier FROM members WHERE shop_id = $1 AND customer_id = $2")
-        .bind(shop_id)
-        .bind(customer_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+pub(crate) async fn set_tier(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    tier: &str,
+) -> StoreResult<bool> {
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT tier FROM members WHERE shop_id = $1 AND customer_id = $2")
+            .bind(shop_id)
+            .bind(customer_id)
+            .fetch_optional(&mut *conn)
+            .await?;
     if current.as_deref() == Some(tier) {
         return Ok(false);
     }
@@ -55,12 +61,11 @@ impl Db {
 
     /// How many members hold each tier.
     pub async fn tier_counts(&self, shop_id: i64) -> StoreResult<Vec<(String, i64)>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT tier, COUNT(*) FROM members WHERE shop_id = $1 GROUP BY tier ORDER BY tier",
-        )
-        .bind(shop_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT tier, COUNT(*) FROM members WHERE shop_id = $1 GROUP BY tier ORDER BY tier")
+                .bind(shop_id)
+                .fetch_all(self.pool())
+                .await?;
         Ok(rows)
     }
 }

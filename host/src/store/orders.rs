@@ -178,7 +178,12 @@ impl OrderInput {
             tax: self.tax,
             total,
             refunded: 0,
-            coupon_codes: self.coupon_codes.into_iter().map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()).collect(),
+            coupon_codes: self
+                .coupon_codes
+                .into_iter()
+                .map(|c| c.trim().to_uppercase())
+                .filter(|c| !c.is_empty())
+                .collect(),
             placed_at: self.placed_at.map_or(PLACED_AT_UNSET, |t| t.0),
             lines: self.lines,
         };
@@ -333,9 +338,8 @@ pub(crate) async fn upsert_order(
     }
     write_order(conn, shop_id, &order, current.is_some()).await?;
     let previous_customer = current.as_ref().and_then(|c| c.customer_id);
-    for customer_id in [order.customer_id, previous_customer.filter(|p| Some(*p) != order.customer_id)]
-        .into_iter()
-        .flatten()
+    for customer_id in
+        [order.customer_id, previous_customer.filter(|p| Some(*p) != order.customer_id)].into_iter().flatten()
     {
         refresh_stats(conn, shop_id, customer_id).await?;
     }
@@ -406,7 +410,9 @@ impl Db {
         let remaining = order.total - order.refunded;
         let amount = refund.amount.unwrap_or(remaining);
         if amount <= 0 || amount > remaining {
-            return Err(InvalidInput::new("amount", format!("must be between 1 and the {remaining} left to refund")).into());
+            return Err(
+                InvalidInput::new("amount", format!("must be between 1 and the {remaining} left to refund")).into()
+            );
         }
         sqlx::query(
             "INSERT INTO refunds (shop_id, id, order_id, amount, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6)",

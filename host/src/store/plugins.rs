@@ -45,14 +45,13 @@ impl Db {
     /// Stores a version (replacing nothing: a version is immutable once installed).
     pub async fn add_plugin_version(&self, shop_id: i64, version: &PluginVersion) -> StoreResult<()> {
         let mut w = self.write().await?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT sha256 FROM plugin_versions WHERE shop_id = $1 AND name = $2 AND version = $3",
-        )
-        .bind(shop_id)
-        .bind(&version.name)
-        .bind(&version.version)
-        .fetch_optional(&mut *w.tx)
-        .await?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT sha256 FROM plugin_versions WHERE shop_id = $1 AND name = $2 AND version = $3")
+                .bind(shop_id)
+                .bind(&version.name)
+                .bind(&version.version)
+                .fetch_optional(&mut *w.tx)
+                .await?;
         match existing {
             Some(sha) if sha == version.sha256 => {}
             Some(_) => {
@@ -144,8 +143,13 @@ impl Db {
     }
 
     pub async fn set_plugin_status(&self, shop_id: i64, name: &str, status: &str) -> StoreResult<()> {
-        self.update_install(shop_id, name, "status = $3, failures = CASE WHEN $3 = 'enabled' THEN 0 ELSE failures END", status)
-            .await
+        self.update_install(
+            shop_id,
+            name,
+            "status = $3, failures = CASE WHEN $3 = 'enabled' THEN 0 ELSE failures END",
+            status,
+        )
+        .await
     }
 
     pub async fn set_plugin_config(&self, shop_id: i64, name: &str, config: &serde_json::Value) -> StoreResult<()> {
@@ -154,16 +158,15 @@ impl Db {
 
     async fn update_install(&self, shop_id: i64, name: &str, set: &str, value: &str) -> StoreResult<()> {
         let mut w = self.write().await?;
-        let updated = sqlx::query(&format!(
-            "UPDATE plugin_installs SET {set}, updated_at = $4 WHERE shop_id = $1 AND name = $2"
-        ))
-        .bind(shop_id)
-        .bind(name)
-        .bind(value)
-        .bind(now_ms())
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
+        let updated =
+            sqlx::query(&format!("UPDATE plugin_installs SET {set}, updated_at = $4 WHERE shop_id = $1 AND name = $2"))
+                .bind(shop_id)
+                .bind(name)
+                .bind(value)
+                .bind(now_ms())
+                .execute(&mut *w.tx)
+                .await?
+                .rows_affected();
         w.commit().await?;
         if updated == 0 {
             return Err(StoreError::NotFound("plugin"));

@@ -33,7 +33,13 @@ pub(super) fn placeholders(first: usize, count: usize) -> String {
 impl Db {
     /// Stores the model an install's training run built, replacing the previous one;
     /// returns its `built_at`.
-    pub async fn save_recommendation_model(&self, shop_id: i64, plugin: &str, model: &[u8], orders_seen: i64) -> StoreResult<i64> {
+    pub async fn save_recommendation_model(
+        &self,
+        shop_id: i64,
+        plugin: &str,
+        model: &[u8],
+        orders_seen: i64,
+    ) -> StoreResult<i64> {
         let built_at = now_ms();
         let mut w = self.write().await?;
         sqlx::query(
@@ -130,7 +136,13 @@ impl Db {
 
     /// The distinct products a customer bought since `since` (paid or fulfilled orders),
     /// each with the time of its latest purchase, most recent first, at most `limit`.
-    pub async fn recent_purchases(&self, shop_id: i64, customer_id: i64, since: i64, limit: i64) -> StoreResult<Vec<Touch>> {
+    pub async fn recent_purchases(
+        &self,
+        shop_id: i64,
+        customer_id: i64,
+        since: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Touch>> {
         let rows = sqlx::query(
             // CROSS JOIN fixes SQLite's join order: orders by customer first. Left to choose,
             // it starts from `order_lines_product` and reads every line of the shop.
@@ -151,7 +163,13 @@ impl Db {
     /// The distinct products a customer viewed before `before` (`product_view` events
     /// with a `product_id` property), each at its latest view, most recent first, read
     /// from at most their `limit` latest views.
-    pub async fn recent_product_views(&self, shop_id: i64, customer_id: i64, before: i64, limit: i64) -> StoreResult<Vec<Touch>> {
+    pub async fn recent_product_views(
+        &self,
+        shop_id: i64,
+        customer_id: i64,
+        before: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Touch>> {
         let rows = sqlx::query(
             "SELECT properties, occurred_at FROM events WHERE shop_id = $1 AND customer_id = $2 AND kind = 'product_view' \
              AND occurred_at < $3 ORDER BY occurred_at DESC LIMIT $4",
@@ -167,7 +185,9 @@ impl Db {
             let properties: String = row.try_get("properties")?;
             // Browser events are untrusted: a view without a usable product id is skipped.
             let Ok(value) = serde_json::from_str::<serde_json::Value>(&properties) else { continue };
-            let Some(product_id) = value.get("product_id").and_then(|p| p.as_str()).filter(|p| !p.is_empty()) else { continue };
+            let Some(product_id) = value.get("product_id").and_then(|p| p.as_str()).filter(|p| !p.is_empty()) else {
+                continue;
+            };
             if touches.iter().any(|t| t.product_id == product_id) {
                 continue;
             }
@@ -191,8 +211,6 @@ impl Db {
             query = query.bind(id);
         }
         let rows = query.fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|row| super::products::product_from_row(row).map(|p| (p.id.clone(), p)))
-            .collect()
+        rows.iter().map(|row| super::products::product_from_row(row).map(|p| (p.id.clone(), p))).collect()
     }
 }

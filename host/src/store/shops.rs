@@ -124,9 +124,8 @@ impl Db {
     }
 
     pub async fn shops(&self) -> StoreResult<Vec<Shop>> {
-        let rows = sqlx::query(&format!("SELECT {SHOP_COLUMNS} FROM shops ORDER BY name"))
-            .fetch_all(self.pool())
-            .await?;
+        let rows =
+            sqlx::query(&format!("SELECT {SHOP_COLUMNS} FROM shops ORDER BY name")).fetch_all(self.pool()).await?;
         rows.iter().map(shop_from_row).collect()
     }
 

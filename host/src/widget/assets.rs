@@ -95,12 +95,17 @@ async fn asset(
     } else {
         match tokio::fs::read(&served).await {
             Ok(bytes) => bytes.into_response(),
-            Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "widget_not_built", "the widget could not be read"),
+            Err(_) => {
+                return error(StatusCode::SERVICE_UNAVAILABLE, "widget_not_built", "the widget could not be read");
+            }
         }
     };
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(if versioned { CACHE_VERSIONED } else { CACHE_UNVERSIONED }));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if versioned { CACHE_VERSIONED } else { CACHE_UNVERSIONED }),
+    );
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

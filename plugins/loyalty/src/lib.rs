@@ -30,16 +30,10 @@ pub fn order_actions(program: &Program, order: &Order, member: &Member, now: i64
         return Vec::new();
     }
     let mut actions = Vec::new();
-    let earning_tier = member
-        .tier
-        .clone()
-        .unwrap_or_else(|| program.tier_info(&member.rolling_spend).tier);
+    let earning_tier = member.tier.clone().unwrap_or_else(|| program.tier_info(&member.rolling_spend).tier);
     let points = program.points_for(order.total.amount, Some(&earning_tier), false);
     if points > 0 {
-        actions.push(Action::AwardPoints {
-            amount: points,
-            reason: format!("order #{}", order.external_id),
-        });
+        actions.push(Action::AwardPoints { amount: points, reason: format!("order #{}", order.external_id) });
     }
     if let Some(tier) = program.promotion(member.tier.as_deref(), member.rolling_spend.amount) {
         actions.push(Action::SetTier(tier.name.clone()));

@@ -35,12 +35,7 @@ fn one() -> f64 {
 }
 
 fn tier(name: &str, threshold: i64, points_multiplier: f64, discount_percent: u8) -> Tier {
-    Tier {
-        name: name.to_owned(),
-        threshold,
-        points_multiplier,
-        discount_percent,
-    }
+    Tier { name: name.to_owned(), threshold, points_multiplier, discount_percent }
 }
 
 /// What a reward's coupon takes off, in config: `"free-shipping"`,
@@ -154,10 +149,7 @@ impl Program {
             .iter()
             .find(|t| t.name.trim().is_empty() || t.points_multiplier < 0.0 || t.discount_percent > 100)
         {
-            return Some(format!(
-                "tiers: `{}` needs a name, a multiplier >= 0 and a discount of 0-100 %",
-                t.name
-            ));
+            return Some(format!("tiers: `{}` needs a name, a multiplier >= 0 and a discount of 0-100 %", t.name));
         }
         self.rewards.iter().find_map(|r| {
             let bad_discount = match r.discount {
@@ -207,9 +199,7 @@ impl Program {
     /// `tier` (its multiplier; unknown: 1), in their birthday month or not.
     /// Rounded down; never negative.
     pub fn points_for(&self, amount: i64, tier: Option<&str>, birthday_month: bool) -> i64 {
-        let tier_multiplier = tier
-            .and_then(|t| self.rank_of(t))
-            .map_or(1.0, |rank| self.tiers[rank].points_multiplier);
+        let tier_multiplier = tier.and_then(|t| self.rank_of(t)).map_or(1.0, |rank| self.tiers[rank].points_multiplier);
         let birthday = if birthday_month { self.birthday_multiplier } else { 1.0 };
         let numerator =
             i128::from(amount.max(0)) * scaled(self.points_per_unit) * scaled(tier_multiplier) * scaled(birthday);
@@ -261,16 +251,9 @@ mod tests {
         assert_eq!(p.points_for(10_000, None, true), 200);
         assert_eq!(p.points_for(10_000, Some("unknown"), false), 100);
         assert_eq!(p.points_for(-500, Some("gold"), false), 0);
-        let odd = Program {
-            points_per_unit: 0.29,
-            ..Program::default()
-        };
+        let odd = Program { points_per_unit: 0.29, ..Program::default() };
         assert_eq!(odd.points_for(10_000, None, false), 29, "no float truncation: 0.29 × 100");
-        let yen = Program {
-            unit: 1,
-            points_per_unit: 0.01,
-            ..Program::default()
-        };
+        let yen = Program { unit: 1, points_per_unit: 0.01, ..Program::default() };
         assert_eq!(yen.points_for(12_345, None, false), 123, "1 point per 100 JPY");
     }
 

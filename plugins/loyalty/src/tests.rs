@@ -35,18 +35,12 @@ fn on_order(config: &str, order: Order, member: Member) -> Vec<Action> {
 }
 
 fn award(amount: i64) -> Action {
-    Action::AwardPoints {
-        amount,
-        reason: "order #1042".into(),
-    }
+    Action::AwardPoints { amount, reason: "order #1042".into() }
 }
 
 #[test]
 fn defaults_earn_one_point_per_unit_and_welcome_new_members() {
-    assert_eq!(
-        on_order("{}", order(4_250), member(None, 4_250)),
-        vec![award(42), Action::SetTier("silver".into())]
-    );
+    assert_eq!(on_order("{}", order(4_250), member(None, 4_250)), vec![award(42), Action::SetTier("silver".into())]);
     assert_eq!(on_order("{}", order(4_250), member(Some("silver"), 20_000)), vec![award(42)]);
 }
 

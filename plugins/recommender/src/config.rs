@@ -37,14 +37,9 @@ impl Strategy {
 
     /// The strategy named `name`, if any.
     pub fn from_name(name: &str) -> Option<Self> {
-        [
-            Self::Popular,
-            Self::FrequentlyBoughtTogether,
-            Self::ForYou,
-            Self::RecentlyViewed,
-        ]
-        .into_iter()
-        .find(|s| s.name() == name)
+        [Self::Popular, Self::FrequentlyBoughtTogether, Self::ForYou, Self::RecentlyViewed]
+            .into_iter()
+            .find(|s| s.name() == name)
     }
 }
 
@@ -122,12 +117,10 @@ impl Config {
 
     /// The strategy of `placement`: the merchant's, else the default one.
     pub fn strategy_of(&self, placement: &str) -> Option<Strategy> {
-        self.placements.get(placement).copied().or_else(|| {
-            Self::default_placements()
-                .into_iter()
-                .find(|(name, _)| *name == placement)
-                .map(|(_, s)| s)
-        })
+        self.placements
+            .get(placement)
+            .copied()
+            .or_else(|| Self::default_placements().into_iter().find(|(name, _)| *name == placement).map(|(_, s)| s))
     }
 
     /// What is wrong with the config, if anything (beyond its types).

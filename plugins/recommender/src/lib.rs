@@ -25,7 +25,13 @@ pub fn load_config() -> Result<Config> {
 
 /// Fold `orders` and `catalogue` into `model` (`None` or empty: a new model)
 /// under `config`, at `now`.
-pub fn train(config: &Config, model: Option<&[u8]>, orders: &[Order], catalogue: &[Product], now: i64) -> Result<Vec<u8>> {
+pub fn train(
+    config: &Config,
+    model: Option<&[u8]>,
+    orders: &[Order],
+    catalogue: &[Product],
+    now: i64,
+) -> Result<Vec<u8>> {
     let mut counts = match model.filter(|m| !m.is_empty()) {
         Some(blob) => Counts::decode(blob)?,
         None => Counts::new(config),

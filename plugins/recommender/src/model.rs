@@ -100,10 +100,7 @@ pub struct Counts {
 impl Counts {
     /// An empty model with the window of `config`.
     pub fn new(config: &Config) -> Self {
-        Self {
-            window_days: config.window_days,
-            ..Self::default()
-        }
+        Self { window_days: config.window_days, ..Self::default() }
     }
 
     /// The popularity window this model counts over, in days.
@@ -239,10 +236,7 @@ impl Counts {
                 };
                 row.sort_unstable_by(|x, y| {
                     let (sx, sy) = (rank(x), rank(y));
-                    sy.0.cmp(&sx.0)
-                        .then(sy.1.total_cmp(&sx.1))
-                        .then(sy.2.cmp(&sx.2))
-                        .then(x.0.cmp(&y.0))
+                    sy.0.cmp(&sx.0).then(sy.1.total_cmp(&sx.1)).then(sy.2.cmp(&sx.2)).then(x.0.cmp(&y.0))
                 });
                 row.truncate(keep);
             }
@@ -333,7 +327,16 @@ impl Counts {
         out.u32(window.iter().copied().max().unwrap_or(0));
         out.i64(base);
         for section in [
-            &ids_off, &ids, &records, &row_off, &row_bytes, &cat_off, &cat_names, &list_off, &list_bytes, &bucket_bytes,
+            &ids_off,
+            &ids,
+            &records,
+            &row_off,
+            &row_bytes,
+            &cat_off,
+            &cat_names,
+            &list_off,
+            &list_bytes,
+            &bucket_bytes,
         ] {
             out.section(&section.buf)?;
         }
@@ -343,12 +346,8 @@ impl Counts {
     /// The training state a blob holds (as cut by [`Counts::encode`]).
     pub fn decode(blob: &[u8]) -> Result<Self, Error> {
         let view = ModelView::parse(blob)?;
-        let mut counts = Counts {
-            window_days: view.window_days,
-            orders: view.orders,
-            newest: view.newest,
-            ..Counts::default()
-        };
+        let mut counts =
+            Counts { window_days: view.window_days, orders: view.orders, newest: view.newest, ..Counts::default() };
         for c in 0..view.categories {
             let name = view.category_name(c).ok_or_else(|| bad_model("category name"))?;
             counts.category_id(name)?;
@@ -374,10 +373,7 @@ impl Counts {
         let mut r = Reader::new(view.buckets);
         let n = r.varint()?;
         for _ in 0..n {
-            let b = view
-                .bucket_base
-                .checked_add_unsigned(r.varint()?)
-                .ok_or_else(|| bad_model("bucket"))?;
+            let b = view.bucket_base.checked_add_unsigned(r.varint()?).ok_or_else(|| bad_model("bucket"))?;
             let i = r.varint_u32()?;
             if i as usize >= view.products {
                 return Err(bad_model("bucket product"));
@@ -505,11 +501,7 @@ impl<'a> ModelView<'a> {
     pub fn record(&self, i: usize) -> Record {
         let word = |k| u32_at(self.records, i * 3 + k).unwrap_or(0);
         let category = u32_at(self.records, i * 3).filter(|&c| c != NO_CATEGORY);
-        Record {
-            category: category.filter(|&c| (c as usize) < self.categories),
-            orders: word(1),
-            window: word(2),
-        }
+        Record { category: category.filter(|&c| (c as usize) < self.categories), orders: word(1), window: word(2) }
     }
 
     /// Call `f(neighbour, orders together)` for each co-purchase of product `i`.
@@ -545,9 +537,6 @@ impl<'a> ModelView<'a> {
         let start = u32_at(self.list_off, list).unwrap_or(0) as usize;
         let end = u32_at(self.list_off, list + 1).unwrap_or(0) as usize;
         let (lists, products) = (self.lists, self.products);
-        (start..end)
-            .filter_map(move |k| u32_at(lists, k))
-            .map(|i| i as usize)
-            .filter(move |&i| i < products)
+        (start..end).filter_map(move |k| u32_at(lists, k)).map(|i| i as usize).filter(move |&i| i < products)
     }
 }

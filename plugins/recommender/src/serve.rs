@@ -60,11 +60,7 @@ impl<'r> Context<'r> {
         self.strategy
             .and_then(Strategy::from_name)
             .or_else(|| self.placement.and_then(|p| config.strategy_of(p)))
-            .unwrap_or(if self.products.is_empty() {
-                Strategy::Popular
-            } else {
-                Strategy::FrequentlyBoughtTogether
-            })
+            .unwrap_or(if self.products.is_empty() { Strategy::Popular } else { Strategy::FrequentlyBoughtTogether })
     }
 }
 
@@ -96,10 +92,7 @@ impl Picker<'_> {
             *n += 1;
         }
         self.seen.insert(id.to_owned());
-        self.out.push(ScoredItem {
-            product_id: id.to_owned(),
-            score,
-        });
+        self.out.push(ScoredItem { product_id: id.to_owned(), score });
     }
 
     /// Offer product `i` of `view`.
@@ -147,12 +140,8 @@ pub fn recommend(view: Option<&ModelView<'_>>, config: &Config, request: &Recomm
         picker.exclude = context.products.iter().copied().collect();
     }
     // Context products the model knows, with their position in the context.
-    let known: Vec<(usize, usize)> = context
-        .products
-        .iter()
-        .enumerate()
-        .filter_map(|(k, id)| view.find(id).map(|i| (k, i)))
-        .collect();
+    let known: Vec<(usize, usize)> =
+        context.products.iter().enumerate().filter_map(|(k, id)| view.find(id).map(|i| (k, i))).collect();
 
     let candidates = match strategy {
         Strategy::FrequentlyBoughtTogether => rank_neighbours(view, config, &known),

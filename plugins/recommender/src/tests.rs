@@ -96,9 +96,8 @@ fn train_chunks(config: &str, chunks: &[&[Order]]) -> Vec<u8> {
     let mut host = host(config);
     let mut model = None;
     for chunk in chunks {
-        let blob = host
-            .run(|| RecommenderPlugin::train(model.take(), chunk.to_vec(), catalogue()))
-            .expect("train succeeds");
+        let blob =
+            host.run(|| RecommenderPlugin::train(model.take(), chunk.to_vec(), catalogue())).expect("train succeeds");
         model = Some(blob);
     }
     model.unwrap_or_default()
@@ -110,9 +109,7 @@ fn ask(config: &str, model: &[u8], context: &[&str], limit: u32) -> Vec<ScoredIt
         context_products: context.iter().map(|s| (*s).to_owned()).collect(),
         limit,
     };
-    host(config)
-        .run(|| RecommenderPlugin::recommend(model.to_vec(), request))
-        .expect("recommend succeeds")
+    host(config).run(|| RecommenderPlugin::recommend(model.to_vec(), request)).expect("recommend succeeds")
 }
 
 fn ids(items: &[ScoredItem]) -> Vec<&str> {
@@ -127,7 +124,13 @@ fn position(items: &[ScoredItem], id: &str) -> Option<usize> {
 fn frequently_bought_together_ranks_the_planted_partner_above_the_best_seller() {
     let orders = shop();
     // Raw co-purchase counts favour the best seller: every A order has C.
-    let with_a = |p: &str| orders.iter().filter(|o| o.items.iter().any(|i| i.product_id == "A")).filter(|o| o.items.iter().any(|i| i.product_id == p)).count();
+    let with_a = |p: &str| {
+        orders
+            .iter()
+            .filter(|o| o.items.iter().any(|i| i.product_id == "A"))
+            .filter(|o| o.items.iter().any(|i| i.product_id == p))
+            .count()
+    };
     assert!(with_a("C") > with_a("B"), "the test plants a best seller that raw counts would put first");
 
     for similarity in ["cosine", "lift"] {
@@ -198,13 +201,7 @@ fn an_empty_model_gives_an_empty_list() {
     let no_sales = train_chunks("{}", &[&[]]);
     assert!(!no_sales.is_empty());
     assert_eq!(ask("{}", &no_sales, &["A"], 10), vec![]);
-    let cancelled: Vec<Order> = shop()
-        .into_iter()
-        .map(|o| Order {
-            status: OrderStatus::Cancelled,
-            ..o
-        })
-        .collect();
+    let cancelled: Vec<Order> = shop().into_iter().map(|o| Order { status: OrderStatus::Cancelled, ..o }).collect();
     let model = train_chunks("{}", &[&cancelled]);
     assert_eq!(ask("{}", &model, &["patron:placement=home"], 10), vec![], "only paid orders count");
 }
@@ -314,11 +311,7 @@ fn neighbours_are_bounded_per_product() {
 
 #[test]
 fn bad_models_and_configs_are_errors() {
-    let request = RecommendRequest {
-        context_products: vec!["A".into()],
-        limit: 3,
-        ..RecommendRequest::default()
-    };
+    let request = RecommendRequest { context_products: vec!["A".into()], limit: 3, ..RecommendRequest::default() };
     let err = host("{}").run(|| RecommenderPlugin::recommend(b"nonsense".to_vec(), request.clone()));
     assert_eq!(err.err().map(|e| e.code).as_deref(), Some("bad-model"));
     let mut truncated = train_chunks("{}", &[&shop()]);
@@ -357,7 +350,8 @@ fn the_manifest_schema_matches_the_config() {
         }
     }
     assert_eq!(defaults.len(), properties.len() - 1, "every key but placements has a default");
-    let config: Config = serde_json::from_value(serde_json::Value::Object(defaults)).expect("schema keys are config keys");
+    let config: Config =
+        serde_json::from_value(serde_json::Value::Object(defaults)).expect("schema keys are config keys");
     assert_eq!(config, Config::default());
     let placements = properties
         .get("placements")
@@ -394,12 +388,7 @@ fn a_large_shop_gives_a_bounded_model() {
                     }
                 })
                 .collect();
-            Order {
-                id: format!("o{k}"),
-                items,
-                placed_at: NOW - (k as i64 % 400) * DAY_MS,
-                ..Order::default()
-            }
+            Order { id: format!("o{k}"), items, placed_at: NOW - (k as i64 % 400) * DAY_MS, ..Order::default() }
         })
         .collect();
     let config = r#"{"max-neighbours": 20}"#;

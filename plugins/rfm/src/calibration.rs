@@ -110,10 +110,7 @@ pub fn fold(config: &Config, profiles: &[Profile], now: Timestamp) -> Result<Opt
     if live.is_none() && profiles.len() < config.calibration_batch as usize {
         return Ok(None);
     }
-    let mut pass = live.unwrap_or_else(|| Pass {
-        window_days: config.window_days,
-        ..Pass::default()
-    });
+    let mut pass = live.unwrap_or_else(|| Pass { window_days: config.window_days, ..Pass::default() });
     for profile in profiles {
         pass.histogram.add(profile, config.window_days);
     }

@@ -155,10 +155,7 @@ impl Segmenter for Rfm {
         };
         let boundaries = config.boundaries.over(learned);
         if boundaries.is_none() {
-            log(
-                Level::Warn,
-                "rfm: no quintile boundaries yet; run a batch recompute (see README) to calibrate",
-            );
+            log(Level::Warn, "rfm: no quintile boundaries yet; run a batch recompute (see README) to calibrate");
         }
         Ok(classify(&config, boundaries.as_ref(), &profiles))
     }

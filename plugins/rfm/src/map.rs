@@ -30,13 +30,7 @@ pub struct SegmentRule {
 
 impl SegmentRule {
     fn new(name: &str, r: Range, fm: Range) -> Self {
-        Self {
-            name: name.to_owned(),
-            r: Some(r),
-            f: None,
-            m: None,
-            fm: Some(fm),
-        }
+        Self { name: name.to_owned(), r: Some(r), f: None, m: None, fm: Some(fm) }
     }
 
     /// Whether `score` falls in every range of this rule.
@@ -50,15 +44,14 @@ impl SegmentRule {
         if self.name.trim().is_empty() {
             return Some("a segment-map entry has an empty name".into());
         }
-        [("r", self.r), ("f", self.f), ("m", self.m), ("fm", self.fm)]
-            .into_iter()
-            .find_map(|(key, range)| match range {
-                Some([lo, hi]) if !(1..=5).contains(&lo) || !(1..=5).contains(&hi) || lo > hi => Some(format!(
-                    "segment-map `{}`: {key} must be [low, high] with 1 <= low <= high <= 5",
-                    self.name
-                )),
+        [("r", self.r), ("f", self.f), ("m", self.m), ("fm", self.fm)].into_iter().find_map(
+            |(key, range)| match range {
+                Some([lo, hi]) if !(1..=5).contains(&lo) || !(1..=5).contains(&hi) || lo > hi => {
+                    Some(format!("segment-map `{}`: {key} must be [low, high] with 1 <= low <= high <= 5", self.name))
+                }
                 _ => None,
-            })
+            },
+        )
     }
 }
 

@@ -21,17 +21,17 @@ fn customer(id: &str, days: u32, orders: u32, spent: i64) -> Profile {
 /// window and one prospect.
 fn shop() -> Vec<(Profile, &'static str)> {
     vec![
-        (customer("a", 1, 10, 10_000), "champions"),      // R5 F5 M5
-        (customer("b", 2, 1, 1_000), "new"),              // R5 F1 M1
-        (customer("c", 9, 9, 9_000), "cant-lose-them"),   // R1 F5 M5
-        (customer("d", 10, 2, 2_000), "lost"),            // R1 F1 M1
-        (customer("e", 5, 5, 5_000), "need-attention"),   // R3 F3 M3
-        (customer("f", 6, 6, 6_000), "need-attention"),   // R3 F3 M3
+        (customer("a", 1, 10, 10_000), "champions"),         // R5 F5 M5
+        (customer("b", 2, 1, 1_000), "new"),                 // R5 F1 M1
+        (customer("c", 9, 9, 9_000), "cant-lose-them"),      // R1 F5 M5
+        (customer("d", 10, 2, 2_000), "lost"),               // R1 F1 M1
+        (customer("e", 5, 5, 5_000), "need-attention"),      // R3 F3 M3
+        (customer("f", 6, 6, 6_000), "need-attention"),      // R3 F3 M3
         (customer("g", 3, 3, 3_000), "potential-loyalists"), // R4 F2 M2
-        (customer("h", 4, 8, 8_000), "loyal"),            // R4 F4 M4
-        (customer("i", 7, 4, 4_000), "hibernating"),      // R2 F2 M2
-        (customer("j", 8, 7, 7_000), "at-risk"),          // R2 F4 M4
-        (customer("old", 500, 1, 1_000), "lost"),         // outside the window: R1 F1 M1
+        (customer("h", 4, 8, 8_000), "loyal"),               // R4 F4 M4
+        (customer("i", 7, 4, 4_000), "hibernating"),         // R2 F2 M2
+        (customer("j", 8, 7, 7_000), "at-risk"),             // R2 F4 M4
+        (customer("old", 500, 1, 1_000), "lost"),            // outside the window: R1 F1 M1
         (profile("prospect"), "prospect"),
     ]
 }
@@ -48,9 +48,7 @@ fn run(host: &mut TestHost, batch: Vec<Profile>) -> Vec<Vec<String>> {
 fn a_batch_recompute_learns_the_shop_quintiles() {
     let shop = shop();
     let profiles: Vec<Profile> = shop.iter().map(|(p, _)| p.clone()).collect();
-    let mut host = TestHost::new()
-        .at(NOW)
-        .config(r#"{"calibration-batch": 5, "prospect-segment": "prospect"}"#);
+    let mut host = TestHost::new().at(NOW).config(r#"{"calibration-batch": 5, "prospect-segment": "prospect"}"#);
 
     // First pass ever: batches are scored against the pass so far; the second
     // batch already sees the whole population of the window.
@@ -163,9 +161,9 @@ fn fixed_boundaries_renames_and_custom_maps() {
     let out = run(
         &mut host,
         vec![
-            customer("top", 20, 4, 30_000),  // R5 F4 M4
-            customer("once", 10, 1, 2_000),  // F1
-            customer("mid", 100, 3, 8_000),  // R3 F3 M2: no entry
+            customer("top", 20, 4, 30_000), // R5 F4 M4
+            customer("once", 10, 1, 2_000), // F1
+            customer("mid", 100, 3, 8_000), // R3 F3 M2: no entry
             profile("prospect"),
         ],
     );

@@ -102,21 +102,11 @@ pub struct TraitTest {
 impl TraitTest {
     /// The numeric bounds of the test.
     fn compare(&self) -> Compare {
-        Compare {
-            gt: self.gt,
-            gte: self.gte,
-            lt: self.lt,
-            lte: self.lte,
-            eq: None,
-        }
+        Compare { gt: self.gt, gte: self.gte, lt: self.lt, lte: self.lte, eq: None }
     }
 
     fn holds(&self, traits: &Value) -> bool {
-        let value = self
-            .key
-            .split('.')
-            .try_fold(traits, |v, part| v.get(part))
-            .filter(|v| !v.is_null());
+        let value = self.key.split('.').try_fold(traits, |v, part| v.get(part)).filter(|v| !v.is_null());
         self.exists.is_none_or(|e| e == value.is_some())
             && self.eq.as_ref().is_none_or(|want| value == Some(want))
             && self.one_of.as_ref().is_none_or(|set| value.is_some_and(|v| set.contains(v)))
@@ -139,11 +129,7 @@ pub struct Subject<'a> {
 impl<'a> Subject<'a> {
     /// `profile` as of `now`.
     pub fn new(profile: &'a Profile, now: Timestamp) -> Self {
-        Self {
-            traits: profile.traits_json(),
-            profile,
-            now,
-        }
+        Self { traits: profile.traits_json(), profile, now }
     }
 
     /// Years of customer life for the per-year rates: at least one.
@@ -176,18 +162,14 @@ impl Condition {
             Self::TotalSpent(c) => c.holds(Some(spent)),
             Self::AverageOrderValue(c) => c.holds(Some(stats.average_order_value as f64)),
             Self::DaysSinceLastOrder(c) => c.holds(stats.days_since_last_order.map(f64::from)),
-            Self::DaysSinceFirstOrder(c) => {
-                c.holds(stats.first_order_at.map(|t| f64::from(days_between(t, s.now))))
-            }
+            Self::DaysSinceFirstOrder(c) => c.holds(stats.first_order_at.map(|t| f64::from(days_between(t, s.now)))),
             Self::OrdersPerYear(c) => c.holds(Some(s.years().map_or(0.0, |y| count / y))),
             Self::SpentPerYear(c) => c.holds(Some(s.years().map_or(0.0, |y| spent / y))),
             Self::HasOrdered(want) => (stats.order_count > 0) == *want,
             Self::HasTag(tag) => s.profile.has_tag(tag),
             Self::InSegment(segment) => s.profile.segments.iter().any(|x| x == segment),
             Self::Trait(test) => test.holds(&s.traits),
-            Self::BirthdayThisMonth(want) => {
-                (s.birthday_month() == Some(month_of(s.now))) == *want
-            }
+            Self::BirthdayThisMonth(want) => (s.birthday_month() == Some(month_of(s.now))) == *want,
         }
     }
 
@@ -204,9 +186,7 @@ impl Condition {
             | Self::OrdersPerYear(c)
             | Self::SpentPerYear(c) => c.is_empty().then(|| "a comparison needs gt, gte, lt, lte or eq".to_owned()),
             Self::Trait(t) if t.key.is_empty() => Some("a trait test needs a key".to_owned()),
-            Self::Trait(t)
-                if t.eq.is_none() && t.one_of.is_none() && t.exists.is_none() && t.compare().is_empty() =>
-            {
+            Self::Trait(t) if t.eq.is_none() && t.one_of.is_none() && t.exists.is_none() && t.compare().is_empty() => {
                 Some(format!("trait `{}`: give eq, in, exists or a bound", t.key))
             }
             _ => None,
@@ -254,7 +234,8 @@ mod tests {
         p.stats.total_spent = 20_000;
         p.stats.first_order_at = Some(NOW - 730 * DAY_MS);
         p.stats.days_since_last_order = Some(100);
-        p.traits = r#"{"birthday": "1990-11-02", "marketing_consent": true, "consent": {"sms": false}, "age": "41"}"#.into();
+        p.traits =
+            r#"{"birthday": "1990-11-02", "marketing_consent": true, "consent": {"sms": false}, "age": "41"}"#.into();
         p.tags = vec!["wholesale".into()];
         p.segments = vec!["dormant".into()];
         let s = Subject::new(&p, NOW);

@@ -8,11 +8,9 @@ struct Plugin;
 impl Automation for Plugin {
     fn on_event(event: Event, _profile: Profile) -> Result<Vec<Action>> {
         Ok(match event.kind.as_str() {
-            "add_to_cart" => vec![Action::ScheduleTimer {
-                name: "cart-reminder".into(),
-                at: event.at + DAY_MS,
-                data: "{}".into(),
-            }],
+            "add_to_cart" => {
+                vec![Action::ScheduleTimer { name: "cart-reminder".into(), at: event.at + DAY_MS, data: "{}".into() }]
+            }
             "checkout" => vec![Action::CancelTimer("cart-reminder".into())],
             _ => vec![],
         })

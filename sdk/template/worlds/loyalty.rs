@@ -26,16 +26,10 @@ impl Loyalty for Plugin {
     fn tier_for(member: Member) -> Result<TierInfo> {
         let gold = Money::new(100_000, member.rolling_spend.currency.clone());
         Ok(match gold.checked_sub(&member.rolling_spend) {
-            Some(missing) if missing.amount > 0 => TierInfo {
-                tier: "member".into(),
-                next_tier: Some("gold".into()),
-                spend_to_next: Some(missing),
-            },
-            _ => TierInfo {
-                tier: "gold".into(),
-                next_tier: None,
-                spend_to_next: None,
-            },
+            Some(missing) if missing.amount > 0 => {
+                TierInfo { tier: "member".into(), next_tier: Some("gold".into()), spend_to_next: Some(missing) }
+            }
+            _ => TierInfo { tier: "gold".into(), next_tier: None, spend_to_next: None },
         })
     }
 }
@@ -48,18 +42,8 @@ mod tests {
 
     #[test]
     fn an_order_earns_a_point_per_unit() {
-        let order = Order {
-            external_id: "1042".into(),
-            total: Money::new(12_345, "EUR"),
-            ..Order::default()
-        };
+        let order = Order { external_id: "1042".into(), total: Money::new(12_345, "EUR"), ..Order::default() };
         let actions = Plugin::on_order(order, Member::default());
-        assert_eq!(
-            actions,
-            Ok(vec![Action::AwardPoints {
-                amount: 123,
-                reason: "order 1042".into()
-            }])
-        );
+        assert_eq!(actions, Ok(vec![Action::AwardPoints { amount: 123, reason: "order 1042".into() }]));
     }
 }

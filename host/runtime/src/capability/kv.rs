@@ -15,10 +15,7 @@ impl StoreState {
         if key.is_empty() || key.len() > MAX_KEY_BYTES {
             return Err(KvError::InvalidKey);
         }
-        self.ctx
-            .kv
-            .as_deref()
-            .ok_or_else(|| KvError::Unavailable("no key-value store for this call".into()))
+        self.ctx.kv.as_deref().ok_or_else(|| KvError::Unavailable("no key-value store for this call".into()))
     }
 }
 
@@ -30,13 +27,8 @@ impl Host for StoreState {
     fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {
         let quota = self.ctx.limits.kv_quota_bytes;
         let store = self.kv_store(&key)?;
-        let previous = store
-            .get(&key)?
-            .map_or(0, |v| (key.len() + v.len()) as u64);
-        let after = store
-            .used_bytes()?
-            .saturating_sub(previous)
-            .saturating_add((key.len() + value.len()) as u64);
+        let previous = store.get(&key)?.map_or(0, |v| (key.len() + v.len()) as u64);
+        let after = store.used_bytes()?.saturating_sub(previous).saturating_add((key.len() + value.len()) as u64);
         if after > quota {
             return Err(KvError::QuotaExceeded(quota));
         }
