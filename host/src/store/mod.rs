@@ -7,6 +7,7 @@
 pub mod bulk;
 pub mod coupons;
 pub mod customers;
+pub mod delivery;
 pub mod events;
 pub mod identities;
 pub mod jobs;
