@@ -3,6 +3,7 @@
 //! a webhook's `whsec_` secret is shown once, when it is made, and can be rotated with
 //! the old one still valid for an overlap.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
@@ -90,7 +91,8 @@ async fn configure(
     let keeps_secret = existing.as_ref().is_some_and(|e| e.kind == settings.kind() && e.secret.is_some());
     let new_secret =
         (matches!(settings, ChannelSettings::Webhook(_)) && !keeps_secret).then(channels::new_webhook_secret);
-    let stored = state.db.put_channel(shop.id, &name, settings.kind(), &settings.to_json(), new_secret.as_deref()).await?;
+    let stored =
+        state.db.put_channel(shop.id, &name, settings.kind(), &settings.to_json(), new_secret.as_deref()).await?;
     let status = if existing.is_some() { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(ChannelView::of(stored, new_secret))))
 }
@@ -100,7 +102,11 @@ async fn remove(
     SecretShop(shop): SecretShop,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if state.db.delete_channel(shop.id, &name).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound("channel")) }
+    if state.db.delete_channel(shop.id, &name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("channel"))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,9 +128,14 @@ async fn rotate(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
     Path(name): Path<String>,
-    body: Option<JsonBody<RotateBody>>,
+    body: Bytes,
 ) -> ApiResult<Json<Rotated>> {
-    let overlap = body.and_then(|JsonBody(b)| b.overlap_hours).unwrap_or(DEFAULT_OVERLAP_HOURS);
+    let body: RotateBody = if body.is_empty() {
+        RotateBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| InvalidInput::new("body", e.to_string()))?
+    };
+    let overlap = body.overlap_hours.unwrap_or(DEFAULT_OVERLAP_HOURS);
     if !(0..=MAX_OVERLAP_HOURS).contains(&overlap) {
         return Err(InvalidInput::new("overlap_hours", format!("must be 0 to {MAX_OVERLAP_HOURS}")).into());
     }

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, Redirect};
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};

@@ -80,7 +80,11 @@ impl DeliveryConfig {
     pub fn from_env(default_public_url: &str) -> Self {
         let public_url = std::env::var("PATRON_PUBLIC_URL").unwrap_or_else(|_| default_public_url.to_owned());
         let allow = std::env::var("PATRON_WEBHOOK_ALLOW_PRIVATE").is_ok_and(|v| v == "1" || v == "true");
-        Self { public_url: public_url.trim_end_matches('/').to_owned(), allow_private_targets: allow, ..Self::default() }
+        Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            allow_private_targets: allow,
+            ..Self::default()
+        }
     }
 }
 
@@ -207,13 +211,15 @@ impl Worker {
             let worker = self.clone();
             sends.spawn(async move {
                 let outcome = worker.deliver(&claimed, now).await;
-                worker.record(&claimed, &outcome, now).await.map(|_| outcome)
+                worker.record(&claimed, &outcome, now).await
             });
         }
         while let Some(joined) = sends.join_next().await {
             match joined {
-                Ok(Ok(Outcome::Sent)) => pass.sent += 1,
-                Ok(Ok(Outcome::Failed(_))) => pass.failed += 1,
+                Ok(Ok(Some("sent"))) => pass.sent += 1,
+                Ok(Ok(Some("deferred"))) => pass.deferred += 1,
+                Ok(Ok(Some(_))) => pass.failed += 1,
+                Ok(Ok(None)) => tracing::warn!("a message's lease ran out while it was being sent"),
                 Ok(Err(error)) => tracing::error!(%error, "recording a delivery failed"),
                 Err(error) => tracing::error!(%error, "a delivery task panicked"),
             }
@@ -419,8 +425,15 @@ impl Worker {
         }
     }
 
-    /// Records the outcome of a send, if this worker still holds the message.
-    pub async fn record(&self, claimed: &Claimed, outcome: &Outcome, now: i64) -> Result<bool, StoreError> {
+    /// Records the outcome of a send, if this worker still holds the message: the
+    /// status it now has (`sent`, `deferred` for a retry, `failed`), `None` if it no
+    /// longer held it.
+    pub async fn record(
+        &self,
+        claimed: &Claimed,
+        outcome: &Outcome,
+        now: i64,
+    ) -> Result<Option<&'static str>, StoreError> {
         let message = &claimed.message;
         let attempts = message.attempts + 1;
         let reason;
@@ -436,7 +449,7 @@ impl Worker {
             Outcome::Failed(SendError::Transient(error)) => match retry_at(message.created_at, now, attempts) {
                 Some(at) => Transition {
                     status: "deferred",
-                    reason: Some(error),
+                    reason: Some(error.as_str()),
                     next_attempt_at: Some(at),
                     sent_at: None,
                     lease_until: None,
@@ -452,7 +465,7 @@ impl Worker {
         let mut w = self.inner.db.write().await?;
         let applied = outbox::transition(&mut w.tx, message, &self.inner.owner, now, &transition).await?;
         w.commit().await?;
-        Ok(applied)
+        Ok(applied.then_some(transition.status))
     }
 }
 
@@ -468,7 +481,14 @@ fn suppressed(reason: policy::Suppression) -> Transition<'static> {
 }
 
 fn failed(reason: &str) -> Transition<'_> {
-    Transition { status: "failed", reason: Some(reason), next_attempt_at: None, sent_at: None, lease_until: None, count_attempt: false }
+    Transition {
+        status: "failed",
+        reason: Some(reason),
+        next_attempt_at: None,
+        sent_at: None,
+        lease_until: None,
+        count_attempt: false,
+    }
 }
 
 /// The `webhook-id` of a message: the same on every attempt.

@@ -94,7 +94,9 @@ impl Suppression {
 pub enum Decision {
     Send,
     /// Quiet hours: try again at `until` (unix ms), when they end.
-    Defer { until: i64 },
+    Defer {
+        until: i64,
+    },
     Suppress(Suppression),
 }
 
@@ -168,7 +170,10 @@ pub fn quiet_hours_end(settings: &PolicySettings, tz: Tz, now: i64) -> Option<i6
     }
     let wake = day.and_time(end);
     // A wake-up time that a DST change skips is taken an hour later.
-    let at = tz.from_local_datetime(&wake).earliest().or_else(|| tz.from_local_datetime(&(wake + Duration::hours(1))).earliest())?;
+    let at = tz
+        .from_local_datetime(&wake)
+        .earliest()
+        .or_else(|| tz.from_local_datetime(&(wake + Duration::hours(1))).earliest())?;
     Some(at.timestamp_millis())
 }
 
@@ -249,7 +254,13 @@ mod tests {
         assert_eq!(in_holdout(7, 123, 5.0), in_holdout(7, 123, 5.0));
         assert!((0..1000).all(|c| !in_holdout(7, c, 0.0)));
         let c = (0..).find(|c| in_holdout(7, *c, 5.0)).expect("someone is held out");
-        assert_eq!(decide(&PolicySettings::default(), &Facts { customer_id: c, shop_id: 7, ..facts(berlin("2026-07-01 12:00")) }), Decision::Suppress(Suppression::Holdout));
+        assert_eq!(
+            decide(
+                &PolicySettings::default(),
+                &Facts { customer_id: c, shop_id: 7, ..facts(berlin("2026-07-01 12:00")) }
+            ),
+            Decision::Suppress(Suppression::Holdout)
+        );
     }
 
     #[test]

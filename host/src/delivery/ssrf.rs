@@ -58,10 +58,8 @@ pub async fn check_host(host: &str, port: u16, allow_private: bool) -> Result<()
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return if is_private(ip) && !allow_private { Err(TargetError::Private(host.to_owned())) } else { Ok(()) };
     }
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
-        .await
-        .map_err(|_| TargetError::Unresolvable(host.to_owned()))?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        tokio::net::lookup_host((bare, port)).await.map_err(|_| TargetError::Unresolvable(host.to_owned()))?.collect();
     if addrs.is_empty() {
         return Err(TargetError::Unresolvable(host.to_owned()));
     }
@@ -100,7 +98,19 @@ mod tests {
 
     #[test]
     fn internal_ranges_are_private_and_public_ones_not() {
-        for internal in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"] {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_private(internal.parse().expect("ip")), "{internal}");
         }
         for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {

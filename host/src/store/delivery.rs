@@ -109,13 +109,12 @@ impl Db {
     }
 
     pub async fn channel(&self, shop_id: i64, name: &str) -> StoreResult<Option<StoredChannel>> {
-        let row = sqlx::query(&format!(
-            "SELECT {CHANNEL_COLUMNS} FROM delivery_channels WHERE shop_id = $1 AND name = $2"
-        ))
-        .bind(shop_id)
-        .bind(name)
-        .fetch_optional(self.pool())
-        .await?;
+        let row =
+            sqlx::query(&format!("SELECT {CHANNEL_COLUMNS} FROM delivery_channels WHERE shop_id = $1 AND name = $2"))
+                .bind(shop_id)
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(channel_from_row).transpose()
     }
 
@@ -140,7 +139,14 @@ impl Db {
         Ok(deleted == 1)
     }
 
-    pub async fn put_template(&self, shop_id: i64, name: &str, locale: &str, subject: &str, body: &str) -> StoreResult<()> {
+    pub async fn put_template(
+        &self,
+        shop_id: i64,
+        name: &str,
+        locale: &str,
+        subject: &str,
+        body: &str,
+    ) -> StoreResult<()> {
         let mut w = self.write().await?;
         sqlx::query(
             "INSERT INTO message_templates (shop_id, name, locale, subject, body, updated_at) \
@@ -187,8 +193,10 @@ impl Db {
             .bind(shop_id)
             .fetch_optional(self.pool())
             .await?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| super::StoreError::Corrupt(format!("delivery settings: {e}"))))
-            .transpose()
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| super::StoreError::Corrupt(format!("delivery settings: {e}")))
+        })
+        .transpose()
     }
 
     pub async fn put_delivery_settings(&self, shop_id: i64, settings: &serde_json::Value) -> StoreResult<()> {

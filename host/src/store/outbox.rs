@@ -312,7 +312,9 @@ impl Db {
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok(HistoryEntry { at: r.try_get("at")?, status: r.try_get("status")?, reason: r.try_get("reason")? }))
+            .map(|r| {
+                Ok(HistoryEntry { at: r.try_get("at")?, status: r.try_get("status")?, reason: r.try_get("reason")? })
+            })
             .collect()
     }
 
@@ -388,7 +390,10 @@ mod tests {
     #[test]
     fn reserved_keys_are_read_and_anything_but_transactional_is_marketing() {
         let (journey, step, purpose) = reserved_keys(r#"{"journey":"welcome","step":"1","purpose":"transactional"}"#);
-        assert_eq!((journey.as_deref(), step.as_deref(), purpose), (Some("welcome"), Some("1"), Purpose::Transactional));
+        assert_eq!(
+            (journey.as_deref(), step.as_deref(), purpose),
+            (Some("welcome"), Some("1"), Purpose::Transactional)
+        );
         assert_eq!(reserved_keys(r#"{"purpose":"Transactional "}"#).2, Purpose::Marketing);
         assert_eq!(reserved_keys("not json"), (None, None, Purpose::Marketing));
     }
