@@ -345,7 +345,7 @@ both_backends!(
         t.queue(&li, "email", "cart_reminder_1", json!({"journey": "cart_abandonment", "step": "1"})).await;
         let pass = t.worker().run_once_at(at(chrono_tz::Asia::Shanghai, "2027-06-01 10:00")).await.expect("pass");
         assert_eq!(pass.sent, 1, "{pass:?}");
-        let mail = &sink.received()[0];
+        let mail = sink.received()[0].clone();
         assert_eq!(mail["subject"], "您的购物车里还有商品");
         let text = mail["body"].as_str().expect("body");
         let link = text.split_whitespace().find(|w| w.starts_with("http://patron.test/r/")).expect("cart link");
@@ -390,7 +390,7 @@ both_backends!(
         assert_eq!(payload["data"]["id"], json!(first.to_string()));
 
         let tampered = Received { body: got[0].body.replace("1001", "9999"), ..got[0].clone() };
-        let verdicts = verify_independently(&[(&secret, &got[0]), (&secret, &tampered), (&secret, &got[1])]);
+        let verdicts = verify_independently(&[(secret.as_str(), &got[0]), (secret.as_str(), &tampered), (secret.as_str(), &got[1])]);
         assert_eq!(verdicts[0], "ok", "{verdicts:?}");
         assert!(verdicts[1].starts_with("rejected"), "tampered body: {verdicts:?}");
         assert!(verdicts[2].starts_with("rejected"), "stale timestamp: {verdicts:?}");
@@ -403,7 +403,7 @@ both_backends!(
         assert_eq!(t.worker().run_once_at(now_ms()).await.expect("pass").sent, 1);
         let third = sink.at("/ok").pop().expect("third");
         assert_eq!(third.signature.split(' ').count(), 2, "{}", third.signature);
-        let verdicts = verify_independently(&[(&secret, &third), (&new_secret, &third), (&new_secret, &got[0])]);
+        let verdicts = verify_independently(&[(secret.as_str(), &third), (new_secret.as_str(), &third), (new_secret.as_str(), &got[0])]);
         assert_eq!(verdicts[..2], ["ok", "ok"], "{verdicts:?}");
         assert!(verdicts[2].starts_with("rejected"), "the new secret did not sign old messages: {verdicts:?}");
     }
@@ -617,3 +617,32 @@ both_backends!(
         assert!(body.starts_with("Hello! http://patron.test/r/"), "{body}");
     }
 );
+
+/// Webhook delivery throughput to a local sink, on both backends:
+/// `cargo test -p patron --release --test delivery -- --ignored --nocapture throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn throughput() {
+    for backend in [patron::testing::Backend::Sqlite, patron::testing::Backend::Postgres] {
+        let db = patron::testing::fresh_db(backend).await;
+        let sink = WebhookSink::start().await;
+        let t = test_shop(&db, "UTC", "en").await;
+        t.webhook_channel("sms", &sink.url("/ok")).await;
+        let customer = t.customer("load", true, Some("+15550100")).await;
+        let count = 5_000;
+        for _ in 0..count {
+            t.queue(&customer, "sms", "review_request", json!({"purpose": "transactional"})).await;
+        }
+        let worker = Worker::new(db.clone(), DeliveryConfig { batch: 256, ..config() }).expect("worker");
+        let started = Instant::now();
+        let mut sent = 0;
+        while sent < count {
+            let pass = worker.run_once_at(now_ms()).await.expect("pass");
+            assert!(pass.sent > 0, "stalled at {sent}");
+            sent += pass.sent;
+        }
+        let elapsed = started.elapsed();
+        assert_eq!(sink.at("/ok").len(), count);
+        println!("{backend:?}: {count} webhooks in {elapsed:.2?}: {:.0}/s", count as f64 / elapsed.as_secs_f64());
+    }
+}

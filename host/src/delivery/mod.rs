@@ -211,17 +211,22 @@ impl Worker {
             let worker = self.clone();
             sends.spawn(async move {
                 let outcome = worker.deliver(&claimed, now).await;
-                worker.record(&claimed, &outcome, now).await
+                (claimed, outcome)
             });
         }
+        let mut results = Vec::new();
         while let Some(joined) = sends.join_next().await {
             match joined {
-                Ok(Ok(Some("sent"))) => pass.sent += 1,
-                Ok(Ok(Some("deferred"))) => pass.deferred += 1,
-                Ok(Ok(Some(_))) => pass.failed += 1,
-                Ok(Ok(None)) => tracing::warn!("a message's lease ran out while it was being sent"),
-                Ok(Err(error)) => tracing::error!(%error, "recording a delivery failed"),
+                Ok(result) => results.push(result),
                 Err(error) => tracing::error!(%error, "a delivery task panicked"),
+            }
+        }
+        for status in self.record_all(&results, now).await? {
+            match status {
+                Some("sent") => pass.sent += 1,
+                Some("deferred") => pass.deferred += 1,
+                Some(_) => pass.failed += 1,
+                None => tracing::warn!("a message's lease ran out while it was being sent"),
             }
         }
         Ok(pass)
@@ -434,38 +439,55 @@ impl Worker {
         outcome: &Outcome,
         now: i64,
     ) -> Result<Option<&'static str>, StoreError> {
-        let message = &claimed.message;
-        let attempts = message.attempts + 1;
-        let reason;
-        let transition = match outcome {
-            Outcome::Sent => Transition {
-                status: "sent",
-                reason: (message.purpose == Purpose::Transactional).then_some("transactional"),
-                next_attempt_at: None,
-                sent_at: Some(now),
-                lease_until: None,
-                count_attempt: false,
-            },
-            Outcome::Failed(SendError::Transient(error)) => match retry_at(message.created_at, now, attempts) {
-                Some(at) => Transition {
-                    status: "deferred",
-                    reason: Some(error.as_str()),
-                    next_attempt_at: Some(at),
-                    sent_at: None,
+        let statuses = self.record_all(&[(claimed.clone(), outcome.clone())], now).await?;
+        Ok(statuses.into_iter().next().flatten())
+    }
+
+    /// [`Worker::record`] for a whole pass, in one transaction.
+    pub async fn record_all(
+        &self,
+        results: &[(Claimed, Outcome)],
+        now: i64,
+    ) -> Result<Vec<Option<&'static str>>, StoreError> {
+        let mut statuses = Vec::with_capacity(results.len());
+        if results.is_empty() {
+            return Ok(statuses);
+        }
+        let mut w = self.inner.db.write().await?;
+        for (claimed, outcome) in results {
+            let message = &claimed.message;
+            let attempts = message.attempts + 1;
+            let gave_up;
+            let transition = match outcome {
+                Outcome::Sent => Transition {
+                    status: "sent",
+                    reason: (message.purpose == Purpose::Transactional).then_some("transactional"),
+                    next_attempt_at: None,
+                    sent_at: Some(now),
                     lease_until: None,
                     count_attempt: false,
                 },
-                None => {
-                    reason = format!("gave up after {attempts} attempts: {error}");
-                    failed(&reason)
-                }
-            },
-            Outcome::Failed(SendError::Permanent(error)) => failed(error),
-        };
-        let mut w = self.inner.db.write().await?;
-        let applied = outbox::transition(&mut w.tx, message, &self.inner.owner, now, &transition).await?;
+                Outcome::Failed(SendError::Transient(error)) => match retry_at(message.created_at, now, attempts) {
+                    Some(at) => Transition {
+                        status: "deferred",
+                        reason: Some(error.as_str()),
+                        next_attempt_at: Some(at),
+                        sent_at: None,
+                        lease_until: None,
+                        count_attempt: false,
+                    },
+                    None => {
+                        gave_up = format!("gave up after {attempts} attempts: {error}");
+                        failed(&gave_up)
+                    }
+                },
+                Outcome::Failed(SendError::Permanent(error)) => failed(error),
+            };
+            let applied = outbox::transition(&mut w.tx, message, &self.inner.owner, now, &transition).await?;
+            statuses.push(applied.then_some(transition.status));
+        }
         w.commit().await?;
-        Ok(applied.then_some(transition.status))
+        Ok(statuses)
     }
 }
 

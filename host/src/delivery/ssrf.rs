@@ -77,19 +77,17 @@ pub struct GuardedResolver {
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| allow_private || !is_private(a.ip()))
-                .collect();
-            if addrs.is_empty() {
-                return Err(Box::new(TargetError::Private(host)) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
-        })
+        Box::pin(resolve_guarded(name.as_str().to_owned(), self.allow_private))
     }
+}
+
+async fn resolve_guarded(host: String, allow_private: bool) -> Result<Addrs, Box<dyn std::error::Error + Send + Sync>> {
+    let addrs: Vec<SocketAddr> =
+        tokio::net::lookup_host((host.as_str(), 0)).await?.filter(|a| allow_private || !is_private(a.ip())).collect();
+    if addrs.is_empty() {
+        return Err(Box::new(TargetError::Private(host)));
+    }
+    Ok(Box::new(addrs.into_iter()))
 }
 
 #[cfg(test)]

@@ -228,13 +228,13 @@ pub(crate) async fn recent_marketing_sends(
 /// A change of a message's status, applied only while `owner` holds its lease.
 #[derive(Debug, Clone)]
 pub(crate) struct Transition<'a> {
-    pub status: &'a str,
-    pub reason: Option<&'a str>,
-    pub next_attempt_at: Option<i64>,
-    pub sent_at: Option<i64>,
+    pub(crate) status: &'static str,
+    pub(crate) reason: Option<&'a str>,
+    pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) sent_at: Option<i64>,
     /// Keeps the lease (while sending) instead of releasing it.
-    pub lease_until: Option<i64>,
-    pub count_attempt: bool,
+    pub(crate) lease_until: Option<i64>,
+    pub(crate) count_attempt: bool,
 }
 
 /// Applies `transition` to a message `owner` holds; returns whether it still held it.
