@@ -18,14 +18,13 @@ CREATE INDEX outbox_customer ON outbox (shop_id, customer_id, channel, sent_at);
 -- Every status a message went through, oldest first.
 CREATE TABLE outbox_history (
     shop_id BIGINT NOT NULL,
-    id BIGINT NOT NULL,
     message_id BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
     at BIGINT NOT NULL,
     status TEXT NOT NULL,
     reason TEXT,
-    PRIMARY KEY (shop_id, id)
+    PRIMARY KEY (shop_id, message_id, seq)
 );
-CREATE INDEX outbox_history_message ON outbox_history (shop_id, message_id, at);
 
 -- A shop's channels by the name messages address (`email`, `sms`, …): kind `smtp` or
 -- `webhook`, its settings as JSON. A webhook's signing secret, and the one it replaced

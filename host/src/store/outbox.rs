@@ -86,11 +86,13 @@ async fn add_history(
     status: &str,
     reason: Option<&str>,
 ) -> StoreResult<()> {
+    // Only the lease holder writes a message's history, so the next number is free.
     sqlx::query(
-        "INSERT INTO outbox_history (shop_id, id, message_id, at, status, reason) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO outbox_history (shop_id, message_id, seq, at, status, reason) \
+         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5 FROM outbox_history \
+         WHERE shop_id = $1 AND message_id = $2",
     )
     .bind(shop_id)
-    .bind(new_id())
     .bind(message_id)
     .bind(at)
     .bind(status)
@@ -305,7 +307,7 @@ impl Db {
     /// Every status a message went through, oldest first.
     pub async fn message_history(&self, shop_id: i64, id: i64) -> StoreResult<Vec<HistoryEntry>> {
         let rows = sqlx::query(
-            "SELECT at, status, reason FROM outbox_history WHERE shop_id = $1 AND message_id = $2 ORDER BY at, id",
+            "SELECT at, status, reason FROM outbox_history WHERE shop_id = $1 AND message_id = $2 ORDER BY seq",
         )
         .bind(shop_id)
         .bind(id)
