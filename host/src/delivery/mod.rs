@@ -27,6 +27,7 @@ pub mod templates;
 pub mod webhook;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -247,10 +248,11 @@ impl Worker {
         // One order for customer locks, so two workers never wait on each other in a cycle.
         due.sort_by_key(|m| (m.shop_id, m.customer_id, m.created_at));
         for message in due {
-            if !shops.contains_key(&message.shop_id) {
-                shops.insert(message.shop_id, self.shop_context(message.shop_id).await?);
+            let context = match shops.entry(message.shop_id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(vacant) => vacant.insert(self.shop_context(message.shop_id).await?),
             }
-            let context = shops.get_mut(&message.shop_id).and_then(Option::as_mut);
+            .as_mut();
             let (Some(context), Some(customer)) =
                 (context, lock_customer(&mut w.tx, db.backend(), message.shop_id, message.customer_id).await?)
             else {
