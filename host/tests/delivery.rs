@@ -650,3 +650,58 @@ async fn throughput() {
         println!("{backend:?}: {count} webhooks in {elapsed:.2?}: {:.0}/s", count as f64 / elapsed.as_secs_f64());
     }
 }
+
+both_backends!(
+    async fn the_journey_report_counts_per_step_and_says_when_the_shop_is_too_small(db) {
+        let sink = WebhookSink::start().await;
+        let t = test_shop(&db, "UTC", "en").await;
+        t.webhook_channel("sms", &sink.url("/ok")).await;
+        t.no_quiet_hours().await;
+        let step = json!({"journey": "welcome", "step": "day_0"});
+        let ann = t.customer_by_holdout("ann", false).await;
+        let hal = t.customer_by_holdout("hal", true).await;
+        let ned = t.customer("ned", false, Some("+15550114")).await;
+        for customer in [&ann, &hal, &ned] {
+            t.queue(customer, "sms", "welcome_1", step.clone()).await;
+        }
+        t.queue(&ann, "sms", "welcome_2", json!({"journey": "welcome", "step": "day_3"})).await;
+        let now = now_ms();
+        t.worker().run_once_at(now).await.expect("pass");
+        // ann clicks the first message's link.
+        let first = sink.at("/ok").into_iter().find(|r| r.body.contains("Thanks for joining")).expect("welcome_1");
+        let payload: Value = serde_json::from_str(&first.body).expect("json");
+        let text = payload["data"]["body"].as_str().expect("body");
+        let link = text.split_whitespace().find(|w| w.starts_with("http://patron.test/r/")).expect("link");
+        assert!(t.raw("GET", link.trim_start_matches("http://patron.test"), None, false).await.0.is_redirection());
+        // Orders: two by ann within the week (two currencies), one long after; one by hal.
+        for (id, who, currency, price, after) in [
+            ("o1", &ann, "USD", 2500, HOUR_MS),
+            ("o2", &ann, "EUR", 1200, 2 * HOUR_MS),
+            ("o3", &ann, "USD", 9900, 10 * 24 * HOUR_MS),
+            ("o4", &hal, "USD", 1000, HOUR_MS),
+        ] {
+            let order = json!({"id": id, "customer": {"external_id": who.external_id}, "currency": currency,
+                "lines": [{"title": "Tea", "quantity": 1, "unit_price": price}], "placed_at": now + after});
+            let (status, body) = t.call("POST", "/v1/orders", Some(order)).await;
+            assert!(status.is_success(), "{body}");
+        }
+        let (status, report) = t.call("GET", "/v1/journeys/report", None).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        let steps = report["steps"].as_array().expect("steps");
+        assert_eq!(steps.len(), 2, "{report}");
+        let day0 = &steps[0];
+        assert_eq!((day0["journey"].as_str(), day0["step"].as_str()), (Some("welcome"), Some("day_0")));
+        assert_eq!(day0["sent"], 1);
+        assert_eq!(day0["suppressed"], json!({"holdout": 1, "no_consent": 1}));
+        assert_eq!(day0["clicks"], 1);
+        assert_eq!(day0["conversions"], 1);
+        assert_eq!(day0["revenue"], json!({"EUR": 1200, "USD": 2500}), "the late order is outside the window");
+        assert_eq!((day0["uplift"]["holdout"].as_i64(), day0["uplift"]["holdout_conversions"].as_i64()), (Some(1), Some(1)));
+        assert!(day0["uplift"]["verdict"].as_str().expect("verdict").starts_with("too small to tell"), "{day0}");
+        assert_eq!(day0["uplift"]["ci95_points"], Value::Null);
+        assert_eq!((steps[1]["step"].as_str(), steps[1]["sent"].as_i64()), (Some("day_3"), Some(0)), "capped: {}", steps[1]);
+        assert_eq!(steps[1]["suppressed"], json!({"frequency_cap": 1}));
+        let (status, _) = t.call("GET", "/v1/journeys/report?window_days=0", None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+);

@@ -9,6 +9,7 @@ pub mod events;
 pub mod health;
 pub mod identify;
 pub mod jobs;
+pub mod journey_report;
 pub mod json;
 pub mod keys;
 pub mod members;
@@ -55,7 +56,8 @@ pub fn app(state: AppState) -> Router {
         .merge(messages::router())
         .merge(channels::router())
         .merge(templates::router())
-        .merge(contact_policy::router());
+        .merge(contact_policy::router())
+        .merge(journey_report::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)

@@ -21,6 +21,7 @@
 pub mod channels;
 pub mod links;
 pub mod policy;
+pub mod report;
 pub mod smtp;
 pub mod ssrf;
 pub mod templates;

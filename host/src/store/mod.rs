@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod events;
 pub mod identities;
 pub mod jobs;
+pub mod journey_report;
 pub mod members;
 pub mod order_hooks;
 pub mod orders;
