@@ -705,3 +705,24 @@ both_backends!(
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 );
+
+both_backends!(
+    async fn an_unreachable_smtp_server_shows_as_a_retry_with_its_reason_never_a_silent_drop(db) {
+        let t = test_shop(&db, "UTC", "en").await;
+        // A port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let settings = json!({"kind": "smtp", "host": "127.0.0.1", "port": port, "tls": "none", "from": "hello@tea.test"});
+        assert_eq!(t.call("PUT", "/v1/channels/email", Some(settings)).await.0, StatusCode::CREATED);
+        let (_, listed) = t.call("GET", "/v1/channels/email", None).await;
+        assert_eq!(listed["settings"]["port"], json!(port), "{listed}");
+        let jo = t.customer("jo", false, None).await;
+        let id = t.queue(&jo, "email", "review_request", json!({"purpose": "transactional"})).await;
+        let now = now_ms();
+        let pass = t.worker().run_once_at(now).await.expect("pass");
+        assert_eq!(pass.deferred, 1, "{pass:?}");
+        let shown = t.message(id).await;
+        assert_eq!(shown["status"], "deferred");
+        assert!(shown["reason"].as_str().expect("reason").starts_with("smtp:"), "{shown}");
+        assert_eq!(shown["next_attempt_at"], json!(now + MINUTE_MS));
+    }
+);
