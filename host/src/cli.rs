@@ -275,9 +275,17 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(scheduler.run_until(async {
         let _ = scheduler_stopped.await;
     }));
+    state.delivery = crate::delivery::DeliveryConfig::from_env(&format!("http://{address}"));
+    let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
+    let delivery = crate::delivery::Worker::new(state.db.clone(), state.delivery.clone())?;
+    let delivery = tokio::spawn(delivery.run_until(async {
+        let _ = delivery_stopped.await;
+    }));
     crate::serve(listener, state, shutdown_signal()).await?;
     let _ = stop_scheduler.send(());
+    let _ = stop_delivery.send(());
     let _ = scheduler.await;
+    let _ = delivery.await;
     Ok(())
 }
 

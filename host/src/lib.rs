@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod import;
 pub mod loyalty;

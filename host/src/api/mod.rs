@@ -1,5 +1,7 @@
 //! The HTTP API: one module per resource, merged here.
 
+pub mod channels;
+pub mod contact_policy;
 pub mod cors;
 pub mod customers;
 pub mod error;
@@ -7,9 +9,12 @@ pub mod events;
 pub mod health;
 pub mod identify;
 pub mod jobs;
+pub mod journey_report;
 pub mod json;
 pub mod keys;
 pub mod members;
+pub mod message_links;
+pub mod messages;
 pub mod orders;
 pub mod plugins;
 pub mod products;
@@ -17,6 +22,7 @@ pub mod recommendations;
 pub mod rewards;
 pub mod segments;
 pub mod state;
+pub mod templates;
 pub mod widget_state;
 
 use std::time::Instant;
@@ -46,11 +52,17 @@ pub fn app(state: AppState) -> Router {
         .merge(plugins::router())
         .merge(members::router())
         .merge(segments::router())
-        .merge(jobs::router());
+        .merge(jobs::router())
+        .merge(messages::router())
+        .merge(channels::router())
+        .merge(templates::router())
+        .merge(contact_policy::router())
+        .merge(journey_report::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)
         .merge(health::router())
+        .merge(message_links::router())
         .merge(crate::widget::router(state.widget.clone(), state.demo.clone()))
         .layer(DefaultBodyLimit::max(json::DEFAULT_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

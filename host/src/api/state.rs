@@ -25,6 +25,8 @@ pub struct AppState {
     pub widget: WidgetAssets,
     /// The demo storefront under `/demo/`, for `patron serve --demo`.
     pub demo: Option<DemoStore>,
+    /// The operator's delivery settings (the SSRF guard's allowance, link base URL).
+    pub delivery: crate::delivery::DeliveryConfig,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             widget: WidgetAssets::from_env(),
             demo: None,
+            delivery: crate::delivery::DeliveryConfig::from_env("http://127.0.0.1:8080"),
         }
     }
 }

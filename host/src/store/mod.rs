@@ -7,9 +7,11 @@
 pub mod bulk;
 pub mod coupons;
 pub mod customers;
+pub mod delivery;
 pub mod events;
 pub mod identities;
 pub mod jobs;
+pub mod journey_report;
 pub mod members;
 pub mod order_hooks;
 pub mod orders;

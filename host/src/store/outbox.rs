@@ -1,9 +1,12 @@
-//! Messages plugins asked the host to send, queued for a delivery worker.
+//! Messages plugins asked the host to send, and what became of each: the outbox a
+//! delivery worker leases from (`crate::delivery`), with every status a message went
+//! through kept in `outbox_history`.
 
 use serde::Serialize;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Db, StoreResult, new_id, now_ms};
+use super::{Backend, Db, StoreError, StoreResult, new_id, now_ms};
 
 /// A message to queue.
 #[derive(Debug, Clone, Serialize)]
@@ -11,50 +14,389 @@ pub struct OutboxMessage {
     pub customer_id: i64,
     pub channel: String,
     pub template: String,
-    /// A JSON document for the template.
+    /// A JSON document for the template. Its reserved keys `journey`, `step` and
+    /// `purpose` are also stored in their own columns.
     pub data: String,
     pub source: String,
 }
 
-pub(crate) async fn push(conn: &mut AnyConnection, shop_id: i64, message: &OutboxMessage) -> StoreResult<()> {
+/// Marketing needs consent and counts against frequency caps; transactional does neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    Marketing,
+    Transactional,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Marketing => "marketing",
+            Self::Transactional => "transactional",
+        }
+    }
+
+    /// Anything but `transactional` is marketing: a typo must not bypass consent.
+    pub fn parse(text: &str) -> Self {
+        if text == "transactional" { Self::Transactional } else { Self::Marketing }
+    }
+}
+
+/// The reserved keys of a message's data: (journey, step, purpose).
+fn reserved_keys(data: &str) -> (Option<String>, Option<String>, Purpose) {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(data) else {
+        return (None, None, Purpose::Marketing);
+    };
+    let text = |key: &str| map.get(key).and_then(|v| v.as_str()).map(|s| s.chars().take(64).collect::<String>());
+    let purpose = text("purpose").map_or(Purpose::Marketing, |p| Purpose::parse(&p));
+    (text("journey"), text("step"), purpose)
+}
+
+/// Queues a message, due now; returns its id.
+pub(crate) async fn push(conn: &mut AnyConnection, shop_id: i64, message: &OutboxMessage) -> StoreResult<i64> {
+    let (id, now) = (new_id(), now_ms());
+    let (journey, step, purpose) = reserved_keys(&message.data);
     sqlx::query(
-        "INSERT INTO outbox (shop_id, id, customer_id, channel, template, data, source, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)",
+        "INSERT INTO outbox (shop_id, id, customer_id, channel, template, data, source, status, created_at, \
+         journey, step, purpose, next_attempt_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $8, $8)",
     )
     .bind(shop_id)
-    .bind(new_id())
+    .bind(id)
     .bind(message.customer_id)
     .bind(&message.channel)
     .bind(&message.template)
     .bind(&message.data)
     .bind(&message.source)
-    .bind(now_ms())
+    .bind(now)
+    .bind(journey)
+    .bind(step)
+    .bind(purpose.as_str())
+    .execute(&mut *conn)
+    .await?;
+    add_history(conn, shop_id, id, now, "queued", None).await?;
+    Ok(id)
+}
+
+async fn add_history(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    message_id: i64,
+    at: i64,
+    status: &str,
+    reason: Option<&str>,
+) -> StoreResult<()> {
+    // Only the lease holder writes a message's history, so the next number is free.
+    sqlx::query(
+        "INSERT INTO outbox_history (shop_id, message_id, seq, at, status, reason) \
+         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5 FROM outbox_history \
+         WHERE shop_id = $1 AND message_id = $2",
+    )
+    .bind(shop_id)
+    .bind(message_id)
+    .bind(at)
+    .bind(status)
+    .bind(reason)
     .execute(conn)
     .await?;
     Ok(())
 }
 
+/// A stored message and where it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub shop_id: i64,
+    pub id: i64,
+    pub customer_id: i64,
+    pub channel: String,
+    pub template: String,
+    pub data: serde_json::Value,
+    pub source: String,
+    pub journey: Option<String>,
+    pub step: Option<String>,
+    pub purpose: Purpose,
+    /// queued, deferred, sending, sent, failed (dead-lettered) or suppressed.
+    pub status: String,
+    pub reason: Option<String>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+const MESSAGE_COLUMNS: &str = "shop_id, id, customer_id, channel, template, data, source, journey, step, purpose, \
+     status, reason, attempts, next_attempt_at, created_at, sent_at, updated_at";
+
+fn message_from_row(row: &AnyRow) -> StoreResult<Message> {
+    let data: String = row.try_get("data")?;
+    Ok(Message {
+        shop_id: row.try_get("shop_id")?,
+        id: row.try_get("id")?,
+        customer_id: row.try_get("customer_id")?,
+        channel: row.try_get("channel")?,
+        template: row.try_get("template")?,
+        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data)),
+        source: row.try_get("source")?,
+        journey: row.try_get("journey")?,
+        step: row.try_get("step")?,
+        purpose: Purpose::parse(&row.try_get::<String, _>("purpose")?),
+        status: row.try_get("status")?,
+        reason: row.try_get("reason")?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        created_at: row.try_get("created_at")?,
+        sent_at: row.try_get("sent_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// One status a message went through.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    pub at: i64,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// Which messages a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub customer_id: Option<i64>,
+    pub status: Option<String>,
+    pub limit: i64,
+}
+
+/// Leases the messages due at `now` to `owner` until `lease_until`: queued or deferred
+/// ones whose time has come, and ones left `sending` by a worker whose lease ran out.
+/// On PostgreSQL `SKIP LOCKED` keeps two workers off one message; on SQLite the write
+/// transaction already does. Each comes back with the status it had.
+pub(crate) async fn lease_due(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    now: i64,
+    owner: &str,
+    lease_until: i64,
+    limit: i64,
+) -> StoreResult<Vec<Message>> {
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE \
+         (status IN ('queued', 'deferred') AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until < $1) \
+         ORDER BY next_attempt_at LIMIT $2 {lock}"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let messages = rows.iter().map(message_from_row).collect::<StoreResult<Vec<_>>>()?;
+    for message in &messages {
+        sqlx::query("UPDATE outbox SET lease_owner = $3, lease_until = $4 WHERE shop_id = $1 AND id = $2")
+            .bind(message.shop_id)
+            .bind(message.id)
+            .bind(owner)
+            .bind(lease_until)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(messages)
+}
+
+/// Marketing messages on `channel` to a customer sent (or being sent) since `since`:
+/// how many, and when the latest.
+pub(crate) async fn recent_marketing_sends(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    channel: &str,
+    since: i64,
+) -> StoreResult<(i64, Option<i64>)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MAX(sent_at) AS latest FROM outbox WHERE shop_id = $1 AND customer_id = $2 \
+         AND channel = $3 AND purpose = 'marketing' AND status IN ('sending', 'sent') AND sent_at >= $4",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(channel)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("latest")?))
+}
+
+/// A change of a message's status, applied only while `owner` holds its lease.
+#[derive(Debug, Clone)]
+pub(crate) struct Transition<'a> {
+    pub(crate) status: &'static str,
+    pub(crate) reason: Option<&'a str>,
+    pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) sent_at: Option<i64>,
+    /// Keeps the lease (while sending) instead of releasing it.
+    pub(crate) lease_until: Option<i64>,
+    pub(crate) count_attempt: bool,
+}
+
+/// Applies `transition` to a message `owner` holds; returns whether it still held it.
+pub(crate) async fn transition(
+    conn: &mut AnyConnection,
+    message: &Message,
+    owner: &str,
+    now: i64,
+    transition: &Transition<'_>,
+) -> StoreResult<bool> {
+    let updated = sqlx::query(
+        "UPDATE outbox SET status = $4, reason = $5, next_attempt_at = COALESCE($6, next_attempt_at), \
+         sent_at = $7, lease_until = $8, lease_owner = CASE WHEN $8 IS NULL THEN NULL ELSE lease_owner END, \
+         attempts = attempts + $9, updated_at = $10 WHERE shop_id = $1 AND id = $2 AND lease_owner = $3",
+    )
+    .bind(message.shop_id)
+    .bind(message.id)
+    .bind(owner)
+    .bind(transition.status)
+    .bind(transition.reason)
+    .bind(transition.next_attempt_at)
+    .bind(transition.sent_at)
+    .bind(transition.lease_until)
+    .bind(i64::from(transition.count_attempt))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated == 1 {
+        add_history(conn, message.shop_id, message.id, now, transition.status, transition.reason).await?;
+    }
+    Ok(updated == 1)
+}
+
 impl Db {
-    /// Queued messages of a shop, oldest first.
-    pub async fn queued_messages(&self, shop_id: i64, limit: i64) -> StoreResult<Vec<OutboxMessage>> {
+    /// Queues a message as a plugin's `send-message` action would; returns its id.
+    pub async fn queue_message(&self, shop_id: i64, message: &OutboxMessage) -> StoreResult<i64> {
+        let mut w = self.write().await?;
+        let id = push(&mut w.tx, shop_id, message).await?;
+        w.commit().await?;
+        Ok(id)
+    }
+
+    /// A shop's messages, newest first.
+    pub async fn messages(&self, shop_id: i64, filter: &MessageFilter) -> StoreResult<Vec<Message>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE shop_id = $1 AND ($2 IS NULL OR customer_id = $2) \
+             AND ($3 IS NULL OR status = $3) ORDER BY created_at DESC, id DESC LIMIT $4"
+        ))
+        .bind(shop_id)
+        .bind(filter.customer_id)
+        .bind(filter.status.as_deref())
+        .bind(filter.limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    pub async fn message(&self, shop_id: i64, id: i64) -> StoreResult<Option<Message>> {
+        let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE shop_id = $1 AND id = $2"))
+            .bind(shop_id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    /// Every status a message went through, oldest first.
+    pub async fn message_history(&self, shop_id: i64, id: i64) -> StoreResult<Vec<HistoryEntry>> {
         let rows = sqlx::query(
-            "SELECT customer_id, channel, template, data, source FROM outbox WHERE shop_id = $1 AND status = 'queued' \
-             ORDER BY created_at LIMIT $2",
+            "SELECT at, status, reason FROM outbox_history WHERE shop_id = $1 AND message_id = $2 ORDER BY seq",
         )
         .bind(shop_id)
-        .bind(limit)
+        .bind(id)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(OutboxMessage {
-                    customer_id: r.try_get("customer_id")?,
-                    channel: r.try_get("channel")?,
-                    template: r.try_get("template")?,
-                    data: r.try_get("data")?,
-                    source: r.try_get("source")?,
-                })
+                Ok(HistoryEntry { at: r.try_get("at")?, status: r.try_get("status")?, reason: r.try_get("reason")? })
             })
             .collect()
+    }
+
+    /// Records a click on a tracked link of a message of the shop.
+    pub async fn record_click(&self, shop_id: i64, message_id: i64, url: &str) -> StoreResult<()> {
+        let mut w = self.write().await?;
+        sqlx::query("INSERT INTO message_clicks (shop_id, id, message_id, url, at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(shop_id)
+            .bind(new_id())
+            .bind(message_id)
+            .bind(url)
+            .bind(now_ms())
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    pub async fn message_clicks(&self, shop_id: i64, message_id: i64) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM message_clicks WHERE shop_id = $1 AND message_id = $2")
+            .bind(shop_id)
+            .bind(message_id)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Unsubscribes a message's recipient from marketing: clears their consent and
+    /// remembers why. Returns the customer, `NotFound` for no such message.
+    pub async fn unsubscribe(&self, shop_id: i64, message_id: i64) -> StoreResult<i64> {
+        let now = now_ms();
+        let mut w = self.write().await?;
+        let customer_id: i64 = sqlx::query_scalar("SELECT customer_id FROM outbox WHERE shop_id = $1 AND id = $2")
+            .bind(shop_id)
+            .bind(message_id)
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        sqlx::query("UPDATE customers SET marketing_consent = 0, updated_at = $3 WHERE shop_id = $1 AND id = $2")
+            .bind(shop_id)
+            .bind(customer_id)
+            .bind(now)
+            .execute(&mut *w.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO unsubscribes (shop_id, customer_id, message_id, at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (shop_id, customer_id) DO UPDATE SET message_id = $3, at = $4",
+        )
+        .bind(shop_id)
+        .bind(customer_id)
+        .bind(message_id)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(customer_id)
+    }
+}
+
+/// Whether the customer unsubscribed through a message's link.
+pub(crate) async fn unsubscribed(conn: &mut AnyConnection, shop_id: i64, customer_id: i64) -> StoreResult<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT at FROM unsubscribes WHERE shop_id = $1 AND customer_id = $2")
+        .bind(shop_id)
+        .bind(customer_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_keys_are_read_and_anything_but_transactional_is_marketing() {
+        let (journey, step, purpose) = reserved_keys(r#"{"journey":"welcome","step":"1","purpose":"transactional"}"#);
+        assert_eq!(
+            (journey.as_deref(), step.as_deref(), purpose),
+            (Some("welcome"), Some("1"), Purpose::Transactional)
+        );
+        assert_eq!(reserved_keys(r#"{"purpose":"Transactional "}"#).2, Purpose::Marketing);
+        assert_eq!(reserved_keys("not json"), (None, None, Purpose::Marketing));
     }
 }
