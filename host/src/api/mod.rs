@@ -4,8 +4,10 @@ pub mod cors;
 pub mod customers;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod health;
 pub mod identify;
+pub mod ids;
 pub mod jobs;
 pub mod json;
 pub mod keys;
@@ -13,6 +15,7 @@ pub mod members;
 pub mod orders;
 pub mod plugins;
 pub mod products;
+pub mod rate_limit;
 pub mod recommendations;
 pub mod rewards;
 pub mod segments;
@@ -38,7 +41,8 @@ pub fn app(state: AppState) -> Router {
         .merge(widget_state::router())
         .merge(rewards::router())
         .merge(recommendations::router())
-        .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors));
+        .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_public));
     let back_office = Router::new()
         .merge(customers::router())
         .merge(products::router())
@@ -52,6 +56,8 @@ pub fn app(state: AppState) -> Router {
         .merge(back_office)
         .merge(health::router())
         .merge(crate::widget::router(state.widget.clone(), state.demo.clone()))
+        .fallback(extract::not_found)
+        .method_not_allowed_fallback(extract::method_not_allowed)
         .layer(DefaultBodyLimit::max(json::DEFAULT_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TraceLayer::new_for_http())

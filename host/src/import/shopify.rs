@@ -209,10 +209,24 @@ mod tests {
                           Lineitem price,Lineitem sku,Refunded Amount,Cancelled at,Id";
 
     fn read_orders(body: &str) -> Vec<Parsed> {
+        read_orders_in("EUR", body)
+    }
+
+    fn read_orders_in(shop_currency: &str, body: &str) -> Vec<Parsed> {
         let text = format!("{HEADER}\n{body}");
         let table = Table::open(std::io::Cursor::new(text.into_bytes())).expect("header");
         assert!(is_order_export(&table.columns));
-        orders(table, "USD".into()).map(|p| p.expect("readable")).collect()
+        orders(table, shop_currency.into()).map(|p| p.expect("readable")).collect()
+    }
+
+    #[test]
+    fn an_order_in_another_currency_than_the_shops_is_refused() {
+        let parsed = read_orders_in(
+            "USD",
+            "#1002,bo@example.com,paid,,,CNY,432.00,0,0,432.00,,,2024-03-05 14:06:00 +0100,1,Tea,432.00,T-1,,,77\n",
+        );
+        let [Parsed::Rejected(rejection)] = parsed.as_slice() else { panic!("expected a refusal, got {parsed:?}") };
+        assert!(rejection.reason.contains("CNY") && rejection.reason.contains("USD"), "{rejection:?}");
     }
 
     #[test]
