@@ -339,10 +339,10 @@ both_backends!(
             let (status, body) = call(&state, method, uri, Some(&keys.secret), body).await;
             assert_eq!(status, StatusCode::OK, "{uri}: {body}");
         }
-        let (status, body) = retry(failed_id).await;
+        let (status, body) = retry(failed_id.clone()).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         assert_eq!(scheduler.run_due(now_ms()).await.expect("run"), loyalty_ran(), "due at once, with its attempts back");
         assert!(db.points_balance(shop.id, bob).await.expect("balance") > 0, "bob's points came at last");
-        assert_eq!(retry(failed_id.to_string()).await.0, StatusCode::CONFLICT, "done now");
+        assert_eq!(retry(failed_id).await.0, StatusCode::CONFLICT, "done now");
     }
 );

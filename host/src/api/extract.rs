@@ -4,6 +4,8 @@
 use axum::extract::FromRequestParts;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -47,7 +49,17 @@ pub async fn not_found() -> ApiError {
     ApiError::NotFound("route")
 }
 
-/// The answer for a route asked with a method it does not take.
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+/// Gives axum's bare 405 (a route asked with a method it does not take) the error
+/// format, keeping its `Allow` header. A mapping of the response rather than a fallback
+/// so that middleware on routes (CORS preflights) still sees the request first.
+pub async fn method_not_allowed(response: Response) -> Response {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED || response.headers().contains_key(header::CONTENT_TYPE) {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut json = ApiError::MethodNotAllowed.into_response();
+    if let Some(allow) = allow {
+        json.headers_mut().insert(header::ALLOW, allow);
+    }
+    json
 }

@@ -57,7 +57,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(crate::widget::router(state.widget.clone(), state.demo.clone()))
         .fallback(extract::not_found)
-        .method_not_allowed_fallback(extract::method_not_allowed)
+        .layer(middleware::map_response(extract::method_not_allowed))
         .layer(DefaultBodyLimit::max(json::DEFAULT_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TraceLayer::new_for_http())
