@@ -413,7 +413,7 @@ both_backends!(
         let state_uri = format!("/v1/widget/state?key={}&customer_id=gus&customer_token={token}", shop.publishable_key);
         let (_, panel, _) = send(&router, request("GET", &state_uri, None, None)).await;
         let rewards = panel["member"]["rewards"].as_array().expect("rewards").clone();
-        let reward = rewards.iter().filter(|r| r["points"].as_i64().is_some_and(|p| p <= earned / 4)).last().expect("affordable");
+        let reward = rewards.iter().rfind(|r| r["points"].as_i64().is_some_and(|p| p <= earned / 4)).expect("affordable");
         let cost = reward["points"].as_i64().expect("cost");
         let redeem = |key: Option<&str>| {
             let mut body = json!({"customer_id": "gus", "customer_token": token, "reward_id": reward["id"]});
