@@ -261,6 +261,11 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
     let mut state = crate::AppState::new(db);
+    state.metrics_token = config.metrics_token.clone().map(Into::into);
+    state.rate_limits = crate::api::rate_limit::RateLimits::new(
+        crate::api::rate_limit::Quota::per_second(config.rate_limit_per_key),
+        crate::api::rate_limit::Quota::per_second(config.rate_limit_per_ip),
+    );
     state.plugins = crate::plugins::PluginHost::new(state.db.clone(), Some(config.data_dir.join("plugin-cache")));
     if demo {
         state.demo = Some(demo_store(&state.plugins, &format!("http://{address}")).await?);

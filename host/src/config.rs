@@ -24,6 +24,15 @@ pub struct Settings {
     /// Address the HTTP server listens on.
     #[arg(long, env = "PATRON_LISTEN", global = true)]
     pub listen: Option<SocketAddr>,
+    /// Bearer token `/metrics` asks for; without one, `/metrics` answers loopback callers only.
+    #[arg(long, env = "PATRON_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Requests per second one publishable key may make to the public endpoints (bursts of 5×).
+    #[arg(long, env = "PATRON_RATE_LIMIT_PER_KEY", global = true)]
+    pub rate_limit_per_key: Option<u32>,
+    /// Requests per second one client IP may make to the public endpoints (bursts of 5×).
+    #[arg(long, env = "PATRON_RATE_LIMIT_PER_IP", global = true)]
+    pub rate_limit_per_ip: Option<u32>,
 }
 
 impl Settings {
@@ -33,6 +42,9 @@ impl Settings {
             database_url: self.database_url.or(other.database_url),
             data_dir: self.data_dir.or(other.data_dir),
             listen: self.listen.or(other.listen),
+            metrics_token: self.metrics_token.or(other.metrics_token),
+            rate_limit_per_key: self.rate_limit_per_key.or(other.rate_limit_per_key),
+            rate_limit_per_ip: self.rate_limit_per_ip.or(other.rate_limit_per_ip),
         }
     }
 }
@@ -43,6 +55,10 @@ pub struct Config {
     pub database_url: String,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    pub metrics_token: Option<String>,
+    /// Public endpoints' requests per second per publishable key and per client IP.
+    pub rate_limit_per_key: u32,
+    pub rate_limit_per_ip: u32,
 }
 
 impl Config {
@@ -67,7 +83,15 @@ impl Config {
             Some(listen) => listen,
             None => DEFAULT_LISTEN.parse()?,
         };
-        Ok(Self { database_url, data_dir, listen })
+        let metrics_token = settings.metrics_token.filter(|token| !token.is_empty());
+        Ok(Self {
+            database_url,
+            data_dir,
+            listen,
+            metrics_token,
+            rate_limit_per_key: settings.rate_limit_per_key.unwrap_or(crate::api::rate_limit::DEFAULT_PER_KEY),
+            rate_limit_per_ip: settings.rate_limit_per_ip.unwrap_or(crate::api::rate_limit::DEFAULT_PER_IP),
+        })
     }
 }
 

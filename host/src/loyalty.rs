@@ -77,6 +77,13 @@ pub enum RedeemError {
     Store(#[from] StoreError),
 }
 
+impl RedeemError {
+    /// A concurrent redemption with the same key won the race; running again finds it.
+    fn is_retryable(&self) -> bool {
+        matches!(self, Self::Store(error) | Self::Points(PointsError::Store(error)) if error.is_retryable())
+    }
+}
+
 /// A coupon as the shopper sees it.
 pub fn coupon_view(coupon: &Coupon) -> CouponView {
     CouponView {
@@ -148,7 +155,15 @@ impl PluginHost {
 
     /// Spends points on a reward from the loyalty plugin's catalogue, issuing its coupon,
     /// in one transaction: concurrent redemptions can never overspend the balance.
-    pub async fn redeem(&self, shop: &Shop, customer_id: i64, reward_id: &str) -> Result<Coupon, RedeemError> {
+    /// Spends points on a reward and issues its coupon. With the client's `idempotency_key`,
+    /// asking again (a retry) returns the first coupon and spends nothing more.
+    pub async fn redeem(
+        &self,
+        shop: &Shop,
+        customer_id: i64,
+        reward_id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Coupon, RedeemError> {
         let program = self.loyalty_program(shop).await?.ok_or(RedeemError::NoProgram)?;
         let reward = self
             .rewards(&program)
@@ -162,22 +177,49 @@ impl PluginHost {
         let label = program.plugin.label().to_owned();
         let spec = actions::coupon_spec(&reward.coupon, shop, customer_id, &label)
             .map_err(|reason| StoreError::Conflict(format!("reward `{reward_id}` has an invalid coupon: {reason}")))?;
+        let key = idempotency_key.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        let mut attempt = 1;
+        loop {
+            match self.spend_on_reward(shop, customer_id, &reward, &spec, &label, &key).await {
+                Err(error) if error.is_retryable() && attempt < crate::store::WRITE_ATTEMPTS => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// One transaction of [`PluginHost::redeem`]: the points and the coupon, or the coupon
+    /// an earlier redemption with `key` gave.
+    async fn spend_on_reward(
+        &self,
+        shop: &Shop,
+        customer_id: i64,
+        reward: &Reward,
+        spec: &coupons::CouponSpec,
+        label: &str,
+        key: &str,
+    ) -> Result<Coupon, RedeemError> {
         let mut w = self.db().write().await?;
+        points::lock_balance(&mut w.tx, shop.id, customer_id).await?;
+        if let Some(coupon) = coupons::redeemed_with_key(&mut w.tx, shop.id, customer_id, key).await? {
+            w.rollback().await?;
+            return Ok(coupon);
+        }
         let entry = Entry {
             customer_id,
             delta: -reward.points_cost,
             kind: EntryKind::Redeem,
             reason: &reward.name,
             order_id: None,
-            source: &label,
-            idempotency_key: format!("redeem:{}", uuid::Uuid::new_v4()),
+            source: label,
+            idempotency_key: format!("redeem:{customer_id}:{key}"),
             expires_at: None,
         };
         if let Err(refused) = points::append(&mut w.tx, shop.id, &entry).await {
             w.rollback().await?;
             return Err(refused.into());
         }
-        let coupon = coupons::issue(&mut w.tx, shop.id, &spec).await?;
+        let coupon = coupons::issue(&mut w.tx, shop.id, spec).await?;
+        coupons::record_redemption(&mut w.tx, shop.id, customer_id, key, &reward.id, &coupon.code).await?;
         w.commit().await?;
         Ok(coupon)
     }

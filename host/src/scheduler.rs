@@ -88,7 +88,23 @@ impl Scheduler {
     /// Leases and runs one job that is due at `now` (tests look ahead with a later `now`).
     pub async fn run_due(&self, now: i64) -> StoreResult<Ran> {
         let Some(job) = self.db.lease_job_at(&self.worker, now, LEASE_MS).await? else { return Ok(Ran::Nothing) };
-        let outcome = self.run(&job).await;
+        // While the job runs its lease is renewed, so a long job is not run twice.
+        let heartbeat = async {
+            let period = Duration::from_millis(u64::try_from(LEASE_MS / 3).unwrap_or(60_000));
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                ticks.tick().await;
+                match self.db.renew_lease(&job, &self.worker, now_ms() + LEASE_MS).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(kind = %job.kind, "a running job's lease was lost"),
+                    Err(error) => tracing::warn!(kind = %job.kind, %error, "could not renew a job's lease"),
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = self.run(&job) => outcome,
+            () = heartbeat => unreachable!("the heartbeat never ends"),
+        };
         match outcome {
             Ok(()) => {
                 self.db.complete_job(&job, &self.worker).await?;

@@ -3,6 +3,15 @@
 
 use serde::{Deserialize, Deserializer, de};
 
+/// The latest time Patron accepts: the end of year 9999, in unix milliseconds. With the
+/// earliest (1970), it keeps differences and sums of times far from overflowing `i64`.
+pub const LATEST_MS: i64 = 253_402_300_799_999;
+
+/// Whether `ms` is between 1970 and the end of year 9999.
+pub fn in_range(ms: i64) -> bool {
+    (0..=LATEST_MS).contains(&ms)
+}
+
 /// A point in time in unix milliseconds, read from either an RFC 3339 string or a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(pub i64);
@@ -45,11 +54,15 @@ impl<'de> Deserialize<'de> for Timestamp {
             Millis(i64),
             Text(String),
         }
-        match Raw::deserialize(deserializer)? {
-            Raw::Millis(ms) => Ok(Self(ms)),
+        let time = match Raw::deserialize(deserializer)? {
+            Raw::Millis(ms) => Self(ms),
             Raw::Text(text) => Self::parse(&text)
-                .ok_or_else(|| de::Error::custom(format!("`{text}` is not an RFC 3339 time or unix milliseconds"))),
+                .ok_or_else(|| de::Error::custom(format!("`{text}` is not an RFC 3339 time or unix milliseconds")))?,
+        };
+        if !in_range(time.0) {
+            return Err(de::Error::custom(format!("{} is not a time between 1970 and 9999", time.0)));
         }
+        Ok(time)
     }
 }
 

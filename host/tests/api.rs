@@ -329,7 +329,10 @@ both_backends!(
             let response = router.clone().oneshot(Request::get(path).body(Body::empty()).expect("request")).await.expect("response");
             assert_eq!(response.status(), StatusCode::OK, "{path}");
         }
-        let response = router.oneshot(Request::get("/metrics").body(Body::empty()).expect("request")).await.expect("response");
+        // `/metrics` answers callers on this machine when no token is configured.
+        let mut request = Request::get("/metrics").body(Body::empty()).expect("request");
+        request.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 9))));
+        let response = router.oneshot(request).await.expect("response");
         let text = String::from_utf8(response.into_body().collect().await.expect("body").to_bytes().to_vec()).expect("utf8");
         assert!(text.contains("patron_events_total{outcome=\"accepted\"} 1"), "{text}");
         assert!(text.contains("route=\"/v1/events\",method=\"POST\",status=\"200\""), "{text}");

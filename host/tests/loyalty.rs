@@ -325,13 +325,13 @@ both_backends!(
         assert_eq!(install.status, "tripped", "five failures in a row trip the plugin's breaker");
 
         // Fixed and re-enabled, the merchant runs the failed job again.
-        let failed_id = failed[0]["id"].as_i64().expect("id");
+        let failed_id = failed[0]["id"].as_str().expect("ids are strings").to_owned();
         let retry = |id: String| {
             let state = state.clone();
             let secret = keys.secret.clone();
             async move { call(&state, "POST", &format!("/v1/jobs/{id}/retry"), Some(&secret), None).await }
         };
-        let done_id = jobs.as_array().expect("jobs").iter().find(|j| j["status"] == "done").expect("ada's job")["id"].to_string();
+        let done_id = jobs.as_array().expect("jobs").iter().find(|j| j["status"] == "done").expect("ada's job")["id"].as_str().expect("id").to_owned();
         assert_eq!(retry(done_id).await.0, StatusCode::CONFLICT, "only a job that failed for good is retried");
         assert_eq!(retry("987654321".into()).await.0, StatusCode::NOT_FOUND);
         assert_eq!(retry("not-a-job".into()).await.0, StatusCode::NOT_FOUND);
@@ -339,10 +339,10 @@ both_backends!(
             let (status, body) = call(&state, method, uri, Some(&keys.secret), body).await;
             assert_eq!(status, StatusCode::OK, "{uri}: {body}");
         }
-        let (status, body) = retry(failed_id.to_string()).await;
+        let (status, body) = retry(failed_id.clone()).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         assert_eq!(scheduler.run_due(now_ms()).await.expect("run"), loyalty_ran(), "due at once, with its attempts back");
         assert!(db.points_balance(shop.id, bob).await.expect("balance") > 0, "bob's points came at last");
-        assert_eq!(retry(failed_id.to_string()).await.0, StatusCode::CONFLICT, "done now");
+        assert_eq!(retry(failed_id).await.0, StatusCode::CONFLICT, "done now");
     }
 );

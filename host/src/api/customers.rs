@@ -1,6 +1,8 @@
 //! Secret-key API for customers: the store's back end upserts them by external id.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};

@@ -27,6 +27,10 @@ pub enum ApiError {
     Refused { code: &'static str, message: String },
     #[error("request body is larger than this endpoint accepts")]
     PayloadTooLarge,
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
+    #[error("too many requests; retry after the time in Retry-After")]
+    RateLimited,
     #[error("internal error: {0}")]
     Internal(#[source] anyhow::Error),
 }
@@ -57,6 +61,8 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::Refused { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,10 +73,12 @@ impl ApiError {
             | Self::Unauthorized { code, .. }
             | Self::Forbidden { code, .. }
             | Self::Refused { code, .. } => code,
-            Self::Invalid(_) => "invalid_field",
+            Self::Invalid(invalid) => invalid.code,
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::RateLimited => "rate_limited",
             Self::Internal(_) => "internal",
         }
     }

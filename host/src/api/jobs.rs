@@ -3,7 +3,9 @@
 //! loyalty plugins never heard of it shows. A failed job can be run again once what made
 //! it fail is fixed.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};

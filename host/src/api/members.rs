@@ -1,7 +1,9 @@
 //! Secret-key API for loyalty members: status and points history, for the store's back
 //! office and customer service.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Path, Query};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};

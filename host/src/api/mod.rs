@@ -6,8 +6,10 @@ pub mod cors;
 pub mod customers;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod health;
 pub mod identify;
+pub mod ids;
 pub mod jobs;
 pub mod journey_report;
 pub mod json;
@@ -18,6 +20,7 @@ pub mod messages;
 pub mod orders;
 pub mod plugins;
 pub mod products;
+pub mod rate_limit;
 pub mod recommendations;
 pub mod rewards;
 pub mod segments;
@@ -44,7 +47,8 @@ pub fn app(state: AppState) -> Router {
         .merge(widget_state::router())
         .merge(rewards::router())
         .merge(recommendations::router())
-        .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors));
+        .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_public));
     let back_office = Router::new()
         .merge(customers::router())
         .merge(products::router())
@@ -64,6 +68,8 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(message_links::router())
         .merge(crate::widget::router(state.widget.clone(), state.demo.clone()))
+        .fallback(extract::not_found)
+        .layer(middleware::map_response(extract::method_not_allowed))
         .layer(DefaultBodyLimit::max(json::DEFAULT_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TraceLayer::new_for_http())

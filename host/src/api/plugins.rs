@@ -1,7 +1,9 @@
 //! Secret-key API for the merchant's plugins: install (or upgrade), list, enable,
 //! disable, configure, roll back, uninstall, and dry-run.
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
+
+use super::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};

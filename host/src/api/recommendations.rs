@@ -12,7 +12,9 @@
 //! and attributed orders per placement and strategy, over `since`..`until` (RFC 3339 or
 //! unix ms; default the last 30 days) with an attribution `window_days` (default 7).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::extract::Query;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -115,8 +117,14 @@ fn time(field: &'static str, text: Option<&str>) -> Result<Option<i64>, InvalidI
         .parse::<i64>()
         .ok()
         .or_else(|| Timestamp::parse(text).map(|t| t.0))
+        .filter(|ms| crate::timestamp::in_range(*ms))
         .map(Some)
-        .ok_or_else(|| InvalidInput::new(field, format!("`{text}` is neither an RFC 3339 time nor unix milliseconds")))
+        .ok_or_else(|| {
+            InvalidInput::new(
+                field,
+                format!("`{text}` is not an RFC 3339 time or unix milliseconds between 1970 and 9999"),
+            )
+        })
 }
 
 fn period(query: &ReportQuery, now: i64) -> Result<ReportPeriod, InvalidInput> {

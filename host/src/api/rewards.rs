@@ -2,6 +2,7 @@
 //! with the customer token the store signed.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use super::keys::PublicShop;
 use super::state::AppState;
 use super::widget_state::verified_shopper;
 use crate::loyalty::{CouponView, MemberView, RedeemError, coupon_view};
+use crate::store::customers::InvalidInput;
 use crate::store::points::PointsError;
 
 pub fn router() -> Router<AppState> {
@@ -24,6 +26,30 @@ struct RedeemRequest {
     customer_id: String,
     customer_token: String,
     reward_id: String,
+    /// Makes a retry safe: redeeming again with the same key spends nothing more and
+    /// answers with the first coupon. The `Idempotency-Key` header works too.
+    idempotency_key: Option<String>,
+}
+
+/// Longest idempotency key accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The client's idempotency key, from the body or the `Idempotency-Key` header.
+fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> Result<Option<String>, InvalidInput> {
+    let header = match headers.get("idempotency-key") {
+        Some(value) => Some(
+            value.to_str().map_err(|_| InvalidInput::new("idempotency_key", "must be printable ASCII"))?.to_owned(),
+        ),
+        None => None,
+    };
+    let Some(key) = body.or(header) else { return Ok(None) };
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(InvalidInput::new(
+            "idempotency_key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
+        ));
+    }
+    Ok(Some(key))
 }
 
 #[derive(Serialize)]
@@ -48,13 +74,15 @@ impl From<RedeemError> for ApiError {
 async fn redeem(
     State(state): State<AppState>,
     PublicShop(shop): PublicShop,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<RedeemRequest>,
 ) -> ApiResult<Json<Redeemed>> {
+    let key = idempotency_key(&headers, request.idempotency_key)?;
     let customer_id =
         verified_shopper(&state, &shop, Some(&request.customer_id), Some(&request.customer_token)).await?.ok_or_else(
             || ApiError::forbidden("invalid_customer_token", "the customer token does not verify for this customer"),
         )?;
-    let coupon = state.plugins.redeem(&shop, customer_id, &request.reward_id).await?;
+    let coupon = state.plugins.redeem(&shop, customer_id, &request.reward_id, key.as_deref()).await?;
     state.widget_states.forget(shop.id, customer_id);
     let member = state.plugins.member_view(&shop, customer_id).await?;
     Ok(Json(Redeemed { coupon: coupon_view(&coupon), member }))

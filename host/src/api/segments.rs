@@ -1,7 +1,9 @@
 //! Secret-key API for segments: sizes now or at any past moment, members (paged JSON or
 //! a CSV export), and a recompute on demand.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -60,15 +62,17 @@ struct MembersQuery {
 struct MembersPage {
     members: Vec<Customer>,
     /// Pass as `after` for the next page.
+    #[serde(serialize_with = "crate::api::ids::option_string")]
     next_after: Option<i64>,
 }
 
+/// One CSV cell. A cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab or
+/// carriage return first) is prefixed with `'`, so a customer's name cannot run code in the
+/// merchant's spreadsheet.
 fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
+    let value =
+        if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
+    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
 }
 
 async fn members(
@@ -133,16 +137,32 @@ async fn recompute(
     let now = now_ms();
     let queued = state
         .db
-        .enqueue_job(
+        .enqueue_job_unless_due(
             shop.id,
             RECOMPUTE_SEGMENTS,
             &serde_json::json!({}),
-            now,
             &format!("{RECOMPUTE_SEGMENTS}:manual:{now}"),
         )
         .await?;
     if !queued {
-        return Err(ApiError::Conflict("a recompute was just queued".into()));
+        return Err(ApiError::Conflict("a recompute is already queued".into()));
     }
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"queued": RECOMPUTE_SEGMENTS}))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_quoting_still_applies() {
+        assert_eq!(csv_field("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("-2"), "'-2");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(csv_field("\rx"), "\"'\rx\"");
+        assert_eq!(csv_field("Ada, Lovelace"), "\"Ada, Lovelace\"");
+        assert_eq!(csv_field("ada@example.com"), "ada@example.com");
+    }
 }

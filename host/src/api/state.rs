@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use super::rate_limit::RateLimits;
 use super::widget_state::StateCache;
 use crate::metrics::Metrics;
 use crate::plugins::PluginHost;
@@ -27,6 +28,10 @@ pub struct AppState {
     pub demo: Option<DemoStore>,
     /// The operator's delivery settings (the SSRF guard's allowance, link base URL).
     pub delivery: crate::delivery::DeliveryConfig,
+    /// The bearer token `/metrics` asks for; `None`: loopback callers only.
+    pub metrics_token: Option<Arc<str>>,
+    /// Per-key and per-IP limits of the public endpoints.
+    pub rate_limits: RateLimits,
 }
 
 impl AppState {
@@ -40,6 +45,8 @@ impl AppState {
             widget: WidgetAssets::from_env(),
             demo: None,
             delivery: crate::delivery::DeliveryConfig::from_env("http://127.0.0.1:8080"),
+            metrics_token: None,
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -48,24 +55,33 @@ impl AppState {
 /// lookups stay off the database on the ingest path while origin changes still apply soon.
 const SHOP_TTL: Duration = Duration::from_secs(10);
 
-type CachedShop = (Arc<Shop>, Instant);
+/// Most keys each cache holds; past it the cache starts again empty.
+const MAX_CACHED_KEYS: usize = 10_000;
 
-/// Shops by publishable key or secret hash, cached briefly.
+/// A shop, or `None` for a key no shop has, and when it was read.
+type CachedShop = (Option<Arc<Shop>>, Instant);
+
+/// Shops by publishable key or secret hash, cached briefly. Unknown keys are cached too
+/// (for as long), so a flood of made-up keys does not reach the database.
 #[derive(Clone, Default)]
 pub struct ShopCache {
     entries: Arc<RwLock<HashMap<String, CachedShop>>>,
 }
 
 impl ShopCache {
-    fn cached(&self, cache_key: &str) -> Option<Arc<Shop>> {
+    /// `Some(answer)` while a lookup of `cache_key` is fresh, `None` if it must be read.
+    fn cached(&self, cache_key: &str) -> Option<Option<Arc<Shop>>> {
         let entries = self.entries.read().ok()?;
         let (shop, at) = entries.get(cache_key)?;
         (at.elapsed() < SHOP_TTL).then(|| shop.clone())
     }
 
-    fn remember(&self, cache_key: String, shop: Arc<Shop>) {
+    fn remember(&self, cache_key: String, shop: Option<Arc<Shop>>) {
         if let Ok(mut entries) = self.entries.write() {
-            if entries.len() > 10_000 {
+            if entries.len() >= MAX_CACHED_KEYS {
+                entries.retain(|_, (_, at)| at.elapsed() < SHOP_TTL);
+            }
+            if entries.len() >= MAX_CACHED_KEYS {
                 entries.clear();
             }
             entries.insert(cache_key, (shop, Instant::now()));
@@ -75,20 +91,20 @@ impl ShopCache {
     pub async fn by_publishable_key(&self, db: &Db, key: &str) -> StoreResult<Option<Arc<Shop>>> {
         let cache_key = format!("pk:{key}");
         if let Some(shop) = self.cached(&cache_key) {
-            return Ok(Some(shop));
+            return Ok(shop);
         }
-        let Some(shop) = db.shop_by_publishable_key(key).await?.map(Arc::new) else { return Ok(None) };
+        let shop = db.shop_by_publishable_key(key).await?.map(Arc::new);
         self.remember(cache_key, shop.clone());
-        Ok(Some(shop))
+        Ok(shop)
     }
 
     pub async fn by_secret(&self, db: &Db, secret: &str) -> StoreResult<Option<Arc<Shop>>> {
         let cache_key = format!("sk:{}", crate::auth::secret_hash(secret));
         if let Some(shop) = self.cached(&cache_key) {
-            return Ok(Some(shop));
+            return Ok(shop);
         }
-        let Some(shop) = db.shop_by_secret(secret).await?.map(Arc::new) else { return Ok(None) };
+        let shop = db.shop_by_secret(secret).await?.map(Arc::new);
         self.remember(cache_key, shop.clone());
-        Ok(Some(shop))
+        Ok(shop)
     }
 }

@@ -209,10 +209,24 @@ mod tests {
                           Lineitem price,Lineitem sku,Refunded Amount,Cancelled at,Id";
 
     fn read_orders(body: &str) -> Vec<Parsed> {
+        read_orders_in("EUR", body)
+    }
+
+    fn read_orders_in(shop_currency: &str, body: &str) -> Vec<Parsed> {
         let text = format!("{HEADER}\n{body}");
         let table = Table::open(std::io::Cursor::new(text.into_bytes())).expect("header");
         assert!(is_order_export(&table.columns));
-        orders(table, "USD".into()).map(|p| p.expect("readable")).collect()
+        orders(table, shop_currency.into()).map(|p| p.expect("readable")).collect()
+    }
+
+    #[test]
+    fn an_order_in_another_currency_than_the_shops_is_refused() {
+        let parsed = read_orders_in(
+            "USD",
+            "#1002,bo@example.com,paid,,,CNY,432.00,0,0,432.00,,,2024-03-05 14:06:00 +0100,1,Tea,432.00,T-1,,,77\n",
+        );
+        let [Parsed::Rejected(rejection)] = parsed.as_slice() else { panic!("expected a refusal, got {parsed:?}") };
+        assert!(rejection.reason.contains("CNY") && rejection.reason.contains("USD"), "{rejection:?}");
     }
 
     #[test]
@@ -239,7 +253,8 @@ mod tests {
 
     #[test]
     fn maps_statuses_and_rejects_bad_amounts() {
-        let parsed = read_orders(
+        let parsed = read_orders_in(
+            "USD",
             "#1,a@b.co,refunded,,,USD,10,0,0,10,,,2024-01-01 00:00:00 +0000,1,X,10,,,,\n\
              #2,a@b.co,paid,,,USD,10,0,0,10,,,2024-01-01 00:00:00 +0000,1,X,10,,,2024-01-02 00:00:00 +0000,\n\
              #3,a@b.co,paid,,,USD,10,0,0,ten,,,2024-01-01 00:00:00 +0000,1,X,10,,,,\n\
@@ -255,7 +270,10 @@ mod tests {
         );
         assert!(matches!(&parsed[2], Parsed::Rejected(r) if r.row == 4 && r.reason.starts_with("Total:")));
         assert!(matches!(&parsed[3], Parsed::Rejected(r) if r.row == 6 && r.reason.contains("decimal places")));
-        assert!(matches!(&parsed[4], Parsed::Record { record: Record::Order { order, customer: None, .. }, .. }
+        assert!(matches!(&parsed[4], Parsed::Rejected(r) if r.row == 7 && r.reason.contains("JPY")), "{parsed:?}");
+        let parsed =
+            read_orders_in("JPY", "#5,,pending,,,JPY,1500,0,0,1500,,,2024-01-01 00:00:00 +0000,1,Z,1500,,,,\n");
+        assert!(matches!(&parsed[0], Parsed::Record { record: Record::Order { order, customer: None, .. }, .. }
             if order.total == 1500 && order.status == OrderStatus::Pending));
     }
 

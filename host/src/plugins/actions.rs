@@ -17,7 +17,12 @@ use crate::store::{StoreResult, WriteTx, jobs, members, now_ms, segments};
 
 /// Most points one action may award.
 pub const MAX_AWARD: i64 = 1_000_000;
-const MAX_TAG_LEN: usize = 64;
+/// Most points all the actions of one plugin call may award together.
+pub const MAX_AWARD_PER_CALL: i64 = 10_000_000;
+/// Longest `points-expiry-days` honoured (a hundred years); longer is read as this.
+pub const MAX_EXPIRY_DAYS: i64 = 36_500;
+/// Longest tag or segment name, in bytes.
+pub const MAX_TAG_LEN: usize = 64;
 const MAX_MESSAGE_DATA: usize = 16 * 1024;
 const MAX_TIMER_AHEAD_MS: i64 = 400 * 24 * 60 * 60 * 1000;
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -67,7 +72,8 @@ pub struct Applied {
     pub refused: Vec<String>,
 }
 
-fn check_name(what: &str, value: &str, max: usize) -> Result<(), String> {
+/// Checks a tag, tier or segment name: 1 to `max` bytes, no control characters.
+pub(crate) fn check_name(what: &str, value: &str, max: usize) -> Result<(), String> {
     if value.trim().is_empty() || value.len() > max || value.chars().any(char::is_control) {
         return Err(format!("{what} `{value}` must be 1 to {max} printable characters"));
     }
@@ -134,6 +140,10 @@ pub async fn apply_in(
             Action::AwardPoints(award) if award.amount <= 0 || award.amount > MAX_AWARD => {
                 Err(format!("award of {} points is outside 1..={MAX_AWARD}", award.amount))
             }
+            // Both are at most 10^7, so the sum cannot overflow.
+            Action::AwardPoints(award) if applied.points_awarded + award.amount > MAX_AWARD_PER_CALL => {
+                Err(format!("awards of one call may total at most {MAX_AWARD_PER_CALL} points"))
+            }
             Action::AwardPoints(award) => {
                 let order_id = match trigger {
                     Trigger::Order { order_id } => Some(order_id),
@@ -151,7 +161,8 @@ pub async fn apply_in(
                     order_id,
                     source: &actor.label,
                     idempotency_key: key,
-                    expires_at: actor.points_expiry_days.map(|days| now + days * DAY_MS),
+                    // At most 100 years of days, so this cannot overflow for any real `now`.
+                    expires_at: actor.points_expiry_days.map(|days| now + days.clamp(1, MAX_EXPIRY_DAYS) * DAY_MS),
                 };
                 if points::append(conn, shop.id, &entry).await? {
                     applied.points_awarded += award.amount;

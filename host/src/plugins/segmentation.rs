@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use patron_runtime::World;
 use patron_runtime::types::Profile;
+use patron_runtime::{ErrorKind, Memberships, PluginError, World};
 use serde::Serialize;
 
+use super::actions::{MAX_TAG_LEN, check_name};
 use super::{Active, CallFailure, PluginHost, convert};
 use crate::store::segments::MembershipChange;
 use crate::store::shops::Shop;
@@ -16,6 +17,34 @@ use crate::store::{StoreError, StoreResult, now_ms};
 pub const BATCH: i64 = 1_000;
 /// Sample customers kept per segment in a report.
 const SAMPLES: usize = 5;
+/// Most bytes of segment names one answer may expand to once every customer's
+/// memberships are written out (names are shared in the answer, copied per customer after).
+pub const MAX_EXPANDED_BYTES: usize = 8 * 1024 * 1024;
+
+/// Checks a segmenter's answer before the host expands it: every name at most 64 bytes
+/// without control characters (as tags; blank names mean no segment and are skipped), and
+/// the names of all customers together within [`MAX_EXPANDED_BYTES`]. Refused answers are
+/// plugin errors.
+fn check_answer(plugin: &str, function: &'static str, answer: &[Vec<&str>]) -> Result<(), PluginError> {
+    let invalid = |message: String| PluginError::new(plugin, function, ErrorKind::InvalidOutput(message));
+    let mut expanded: usize = 0;
+    for name in answer.iter().flatten().filter(|name| !name.trim().is_empty()) {
+        if name.len() > MAX_TAG_LEN {
+            return Err(invalid(format!("a segment name of {} bytes is longer than {MAX_TAG_LEN}", name.len())));
+        }
+        check_name("segment", name, MAX_TAG_LEN).map_err(invalid)?;
+        expanded += name.len();
+        if expanded > MAX_EXPANDED_BYTES {
+            return Err(invalid(format!("segment names expand past {MAX_EXPANDED_BYTES} bytes across the customers")));
+        }
+    }
+    Ok(())
+}
+
+fn check_memberships(plugin: &str, memberships: &Memberships) -> Result<(), PluginError> {
+    let lists: Vec<Vec<&str>> = (0..memberships.len()).map(|i| memberships.segments(i).collect()).collect();
+    check_answer(plugin, "segment", &lists)
+}
 
 /// What a segmenter did (or would do) across the shop.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -102,7 +131,12 @@ impl PluginHost {
             let ids: Vec<i64> = profiles.iter().filter_map(|p| p.id.parse().ok()).collect();
             let batch = profiles.clone();
             // The plugin's stats-only path when it has one, else `segment`: the same memberships.
-            match self.call(active, move |plugin, ctx| plugin.segment_batch(ctx, &batch)).await {
+            let checked = move |plugin: &patron_runtime::Plugin, ctx: &patron_runtime::CallContext| {
+                let memberships = plugin.segment_batch(ctx, &batch)?;
+                check_memberships(plugin.label(), &memberships)?;
+                Ok(memberships)
+            };
+            match self.call(active, checked).await {
                 Ok(results) => {
                     let (first, last) = (ids.first().copied().unwrap_or(0), ids.last().copied().unwrap_or(0));
                     let mut current_all = db.segments_in_range_from(shop.id, first, last, &active.install.name).await?;
@@ -178,8 +212,13 @@ impl PluginHost {
                 db.current_segments(shop.id, customer_id).await?,
                 now_ms(),
             );
-            if let Ok(mut results) =
-                self.call(&active, move |plugin, ctx| plugin.segment(ctx, std::slice::from_ref(&profile))).await
+            let checked = move |plugin: &patron_runtime::Plugin, ctx: &patron_runtime::CallContext| {
+                let results = plugin.segment(ctx, std::slice::from_ref(&profile))?;
+                let lists: Vec<Vec<&str>> = results.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+                check_answer(plugin.label(), "segment", &lists)?;
+                Ok(results)
+            };
+            if let Ok(mut results) = self.call(&active, checked).await
                 && let Some(segments) = results.pop()
             {
                 let wanted = segments.into_iter().filter(|s| !s.trim().is_empty()).collect();
@@ -187,5 +226,30 @@ impl PluginHost {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_or_control_segment_names_are_plugin_errors() {
+        let huge = "x".repeat(3_900_000);
+        let error = check_answer("seg@1.0.0", "segment", &[vec![huge.as_str()]]).expect_err("refused");
+        assert!(matches!(error.kind, ErrorKind::InvalidOutput(_)));
+        assert!(error.to_string().len() < 300, "the error does not repeat the name");
+        assert!(check_answer("seg@1.0.0", "segment", &[vec!["vip\u{7}"]]).is_err());
+        assert!(check_answer("seg@1.0.0", "segment", &[vec!["vip", "", "rfm:5-4-3"], vec![]]).is_ok());
+    }
+
+    #[test]
+    fn an_answer_that_would_expand_past_the_budget_is_refused() {
+        let name = "n".repeat(MAX_TAG_LEN);
+        let per_customer: Vec<&str> = vec![name.as_str(); 1_000];
+        let answer = vec![per_customer; MAX_EXPANDED_BYTES / (MAX_TAG_LEN * 1_000) + 1];
+        let error = check_answer("seg@1.0.0", "segment", &answer).expect_err("refused");
+        assert!(error.to_string().contains("expand"), "{error}");
+        assert!(check_answer("seg@1.0.0", "segment", &answer[..2]).is_ok());
     }
 }

@@ -78,6 +78,7 @@ impl CouponSpec {
 #[derive(Debug, Clone, Serialize)]
 pub struct Coupon {
     pub code: String,
+    #[serde(serialize_with = "crate::api::ids::option_string")]
     pub customer_id: Option<i64>,
     pub discount: Discount,
     pub currency: String,
@@ -192,7 +193,9 @@ pub(crate) async fn redeem_for_order(
             None if coupon.customer_id.is_some_and(|owner| owner != customer_id) => {
                 Some("issued to another customer".into())
             }
-            None if coupon.expires_at.is_some_and(|at| at < order.placed_at) => Some("expired".into()),
+            // Expiry is checked against when the order reaches Patron, not the time it
+            // claims: a backdated order cannot revive an expired coupon.
+            None if coupon.expires_at.is_some_and(|at| at < now_ms()) => Some("expired".into()),
             None if order.subtotal < coupon.minimum_spend => Some("order is below the minimum spend".into()),
             None => None,
         };
@@ -212,6 +215,49 @@ pub(crate) async fn redeem_for_order(
         .await?;
     }
     Ok(refusals)
+}
+
+/// The coupon a reward redemption with this client idempotency key gave, if one did.
+pub(crate) async fn redeemed_with_key(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    key: &str,
+) -> StoreResult<Option<Coupon>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COUPON_COLUMNS} FROM coupons WHERE shop_id = $1 AND code = \
+         (SELECT coupon_code FROM reward_redemptions WHERE shop_id = $1 AND customer_id = $2 AND idempotency_key = $3)"
+    ))
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(coupon_from_row).transpose()
+}
+
+/// Records which coupon a reward redemption with this idempotency key gave.
+pub(crate) async fn record_redemption(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    key: &str,
+    reward_id: &str,
+    coupon_code: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO reward_redemptions (shop_id, customer_id, idempotency_key, reward_id, coupon_code, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(key)
+    .bind(reward_id)
+    .bind(coupon_code)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 impl Db {

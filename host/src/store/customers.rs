@@ -37,6 +37,7 @@ pub struct CustomerStats {
 /// A stored customer.
 #[derive(Debug, Clone, Serialize)]
 pub struct Customer {
+    #[serde(serialize_with = "crate::api::ids::string")]
     pub id: i64,
     pub external_id: Option<String>,
     pub email: Option<String>,
@@ -63,13 +64,19 @@ pub enum Upserted {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{field}: {reason}")]
 pub struct InvalidInput {
+    /// The error code clients see; `invalid_field` unless a rule has its own.
+    pub code: &'static str,
     pub field: &'static str,
     pub reason: String,
 }
 
 impl InvalidInput {
     pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self { field, reason: reason.into() }
+        Self::coded("invalid_field", field, reason)
+    }
+
+    pub fn coded(code: &'static str, field: &'static str, reason: impl Into<String>) -> Self {
+        Self { code, field, reason: reason.into() }
     }
 }
 
@@ -97,6 +104,9 @@ impl CustomerInput {
             && !is_valid_birthday(birthday)
         {
             return Err(InvalidInput::new("birthday", format!("`{birthday}` is not YYYY-MM-DD or --MM-DD")));
+        }
+        if self.created_at.is_some_and(|at| !crate::timestamp::in_range(at)) {
+            return Err(InvalidInput::new("created_at", "must be unix milliseconds between 1970 and 9999"));
         }
         for (field, value) in [("external_id", &self.external_id), ("email", &self.email)] {
             if value.as_ref().is_some_and(|v| v.len() > 255) {
@@ -360,22 +370,42 @@ pub(crate) async fn merge_customers(
 
 /// Recomputes a customer's stats from their orders. Pending, cancelled and fully
 /// refunded orders do not count as purchases; partial refunds reduce the amount spent.
+/// The customer row is locked first, so concurrent orders of one customer (PostgreSQL)
+/// each see the other's committed order. The sum is checked: a lifetime spend beyond
+/// `i64` refuses the order that would cause it, and the customer stays as they were.
 pub(crate) async fn refresh_stats(conn: &mut AnyConnection, shop_id: i64, customer_id: i64) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE customers SET \
-           order_count = (SELECT COUNT(*) FROM orders o WHERE o.shop_id = $1 AND o.customer_id = $2 \
-                          AND o.status IN ('paid', 'fulfilled')), \
-           total_spent = (SELECT COALESCE(CAST(SUM(o.total - o.refunded) AS BIGINT), 0) FROM orders o \
-                          WHERE o.shop_id = $1 AND o.customer_id = $2 AND o.status IN ('paid', 'fulfilled')), \
-           first_order_at = (SELECT MIN(o.placed_at) FROM orders o WHERE o.shop_id = $1 AND o.customer_id = $2 \
-                          AND o.status IN ('paid', 'fulfilled')), \
-           last_order_at = (SELECT MAX(o.placed_at) FROM orders o WHERE o.shop_id = $1 AND o.customer_id = $2 \
-                          AND o.status IN ('paid', 'fulfilled')), \
-           updated_at = $3 \
-         WHERE shop_id = $1 AND id = $2",
+    sqlx::query(&format!("SELECT id FROM customers WHERE shop_id = $1 AND id = $2 {}", super::for_update(conn)))
+        .bind(shop_id)
+        .bind(customer_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let purchases: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT total - refunded, placed_at FROM orders WHERE shop_id = $1 AND customer_id = $2 \
+         AND status IN ('paid', 'fulfilled')",
     )
     .bind(shop_id)
     .bind(customer_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut total_spent: i64 = 0;
+    for (net, _) in &purchases {
+        total_spent = total_spent.checked_add(*net).ok_or_else(|| {
+            InvalidInput::new("total", "the customer's total spend would exceed what Patron can count")
+        })?;
+    }
+    let order_count = i64::try_from(purchases.len()).unwrap_or(i64::MAX);
+    let first_order_at = purchases.iter().map(|(_, at)| *at).min();
+    let last_order_at = purchases.iter().map(|(_, at)| *at).max();
+    sqlx::query(
+        "UPDATE customers SET order_count = $3, total_spent = $4, first_order_at = $5, last_order_at = $6, \
+         updated_at = $7 WHERE shop_id = $1 AND id = $2",
+    )
+    .bind(shop_id)
+    .bind(customer_id)
+    .bind(order_count)
+    .bind(total_spent)
+    .bind(first_order_at)
+    .bind(last_order_at)
     .bind(now_ms())
     .execute(conn)
     .await?;
@@ -386,11 +416,24 @@ pub(crate) async fn refresh_stats(conn: &mut AnyConnection, shop_id: i64, custom
 #[derive(Debug, Clone, Serialize)]
 pub struct CustomerPage {
     pub customers: Vec<Customer>,
+    #[serde(serialize_with = "crate::api::ids::option_string")]
     pub next_after: Option<i64>,
 }
 
 impl Db {
+    /// Stores a customer; a transaction that lost a race with a concurrent first post of
+    /// the same customer runs again and finds the winner's row.
     pub async fn upsert_customer(&self, shop_id: i64, input: &CustomerInput) -> StoreResult<(Customer, Upserted)> {
+        let mut attempt = 1;
+        loop {
+            match self.try_upsert_customer(shop_id, input).await {
+                Err(error) if error.is_retryable() && attempt < super::WRITE_ATTEMPTS => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn try_upsert_customer(&self, shop_id: i64, input: &CustomerInput) -> StoreResult<(Customer, Upserted)> {
         let mut w = self.write().await?;
         let (id, outcome) = upsert_customer(&mut w.tx, shop_id, input).await?;
         let customer = customer_by_id(&mut w.tx, shop_id, id).await?.ok_or(StoreError::NotFound("customer"))?;

@@ -27,6 +27,7 @@ pub struct StoredEvent {
     pub kind: String,
     pub occurred_at: i64,
     pub anonymous_id: Option<String>,
+    #[serde(serialize_with = "crate::api::ids::option_string")]
     pub customer_id: Option<i64>,
     pub url: Option<String>,
     pub properties: serde_json::Value,

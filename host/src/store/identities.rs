@@ -44,6 +44,7 @@ pub(crate) async fn customer_for_anonymous(
 /// What linking an anonymous browser to a customer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Identified {
+    #[serde(serialize_with = "crate::api::ids::string")]
     pub customer_id: i64,
     /// Anonymous events that joined the customer's history.
     pub events_attributed: u64,

@@ -12,7 +12,9 @@ use super::{Backend, Db, StoreResult, new_id, now_ms};
 /// A leased job.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
+    #[serde(serialize_with = "crate::api::ids::string")]
     pub shop_id: i64,
+    #[serde(serialize_with = "crate::api::ids::string")]
     pub id: i64,
     pub kind: String,
     pub payload: serde_json::Value,
@@ -23,6 +25,7 @@ pub struct Job {
 /// The state of a job, for listings.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobStatus {
+    #[serde(serialize_with = "crate::api::ids::string")]
     pub id: i64,
     pub kind: String,
     pub payload: serde_json::Value,
@@ -148,6 +151,33 @@ impl Db {
         Ok(queued.is_some())
     }
 
+    /// Queues a job due now unless a job of the same kind is already queued and due in
+    /// the shop (a second one would redo the same work); returns whether it was queued.
+    pub async fn enqueue_job_unless_due(
+        &self,
+        shop_id: i64,
+        kind: &str,
+        payload: &serde_json::Value,
+        dedup_key: &str,
+    ) -> StoreResult<bool> {
+        let now = now_ms();
+        let mut w = self.write().await?;
+        let pending: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE shop_id = $1 AND kind = $2 AND status = 'queued' AND run_at <= $3 LIMIT 1",
+        )
+        .bind(shop_id)
+        .bind(kind)
+        .bind(now)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let queued = match pending {
+            Some(_) => None,
+            None => enqueue(&mut w.tx, shop_id, kind, payload, now, dedup_key, None).await?,
+        };
+        w.commit().await?;
+        Ok(queued.is_some())
+    }
+
     /// Leases the most overdue job (queued, or running with an expired lease) to `owner`
     /// until `lease_ms` from now.
     pub async fn lease_job(&self, owner: &str, lease_ms: i64) -> StoreResult<Option<Job>> {
@@ -162,6 +192,17 @@ impl Db {
             Backend::Sqlite => "",
         };
         let mut w = self.write().await?;
+        // A worker that died in a job's last attempt left it running; it will not be
+        // leased again, so it fails for good here (and can be retried by the merchant).
+        sqlx::query(
+            "UPDATE jobs SET status = 'failed', updated_at = $1, \
+             last_error = 'its worker stopped during the last attempt' \
+             WHERE status = 'running' AND lease_until < $1 AND attempts >= $2",
+        )
+        .bind(now)
+        .bind(MAX_ATTEMPTS)
+        .execute(&mut *w.tx)
+        .await?;
         let candidate = sqlx::query(&format!(
             "SELECT shop_id, id FROM jobs WHERE run_at <= $1 AND attempts < $2 \
              AND (status = 'queued' OR (status = 'running' AND lease_until < $1)) \
@@ -190,6 +231,27 @@ impl Db {
         .await?;
         w.commit().await?;
         job_from_row(&row).map(Some)
+    }
+
+    /// Extends `owner`'s lease of a running job to `until` (a heartbeat, so a job longer
+    /// than a lease is not taken over by another worker); returns whether `owner` still
+    /// held it.
+    pub async fn renew_lease(&self, job: &Job, owner: &str, until: i64) -> StoreResult<bool> {
+        let mut w = self.write().await?;
+        let renewed = sqlx::query(
+            "UPDATE jobs SET lease_until = $4, updated_at = $5 \
+             WHERE shop_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running'",
+        )
+        .bind(job.shop_id)
+        .bind(job.id)
+        .bind(owner)
+        .bind(until)
+        .bind(now_ms())
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(renewed == 1)
     }
 
     /// Marks a job done, if `owner` still holds its lease; returns whether it did.

@@ -52,6 +52,29 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// Whether running the whole transaction again can succeed: a concurrent first insert
+    /// of the same key won (unique violation), or PostgreSQL broke a deadlock or a
+    /// serialization conflict by aborting this transaction.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Sqlx(sqlx::Error::Database(db)) => {
+                db.is_unique_violation() || matches!(db.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// How many times a write transaction that lost a race is run again.
+pub(crate) const WRITE_ATTEMPTS: usize = 3;
+
+/// The row-lock clause for a `SELECT` of a row the transaction will rewrite: `FOR UPDATE`
+/// on PostgreSQL; nothing on SQLite, whose writers hold the database lock from `BEGIN`.
+pub(crate) fn for_update(conn: &sqlx::AnyConnection) -> &'static str {
+    if conn.backend_name().eq_ignore_ascii_case("sqlite") { "" } else { "FOR UPDATE" }
+}
+
 /// Which SQL engine a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

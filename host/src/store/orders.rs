@@ -84,6 +84,7 @@ pub struct OrderInput {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Order {
     pub id: String,
+    #[serde(serialize_with = "crate::api::ids::option_string")]
     pub customer_id: Option<i64>,
     pub status: OrderStatus,
     pub currency: String,
@@ -120,6 +121,24 @@ pub struct RefundInput {
     pub reason: Option<String>,
 }
 
+/// The largest amount (minor units) any price, fee or total may have: 10^15, a trillion
+/// dollars in cents, far beyond any order and far enough below `i64::MAX` that sums of
+/// many such amounts still fit.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+/// The largest quantity one order line may have.
+pub const MAX_QUANTITY: i64 = 1_000_000;
+
+/// Checks that `value` is an amount between 0 and [`MAX_AMOUNT`].
+pub fn check_amount(field: &'static str, value: i64) -> Result<i64, InvalidInput> {
+    if value < 0 {
+        Err(InvalidInput::new(field, "must not be negative"))
+    } else if value > MAX_AMOUNT {
+        Err(InvalidInput::new(field, format!("must be at most {MAX_AMOUNT} minor units")))
+    } else {
+        Ok(value)
+    }
+}
+
 pub fn validate_currency(currency: &str) -> Result<(), InvalidInput> {
     if currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(())
@@ -137,35 +156,40 @@ impl OrderInput {
         }
         let currency = self.currency.unwrap_or_else(|| shop_currency.to_owned());
         validate_currency(&currency)?;
+        // One currency per shop: amounts in another would be summed as if they were the
+        // shop's (Patron does not convert).
+        if currency != shop_currency {
+            return Err(InvalidInput::coded(
+                "currency_mismatch",
+                "currency",
+                format!("the order is in {currency} but the shop counts in {shop_currency}"),
+            ));
+        }
         let mut subtotal: i64 = 0;
         for line in &self.lines {
-            if line.quantity <= 0 {
-                return Err(InvalidInput::new("lines.quantity", "must be positive"));
+            if !(1..=MAX_QUANTITY).contains(&line.quantity) {
+                return Err(InvalidInput::new("lines.quantity", format!("must be between 1 and {MAX_QUANTITY}")));
             }
-            if line.unit_price < 0 {
-                return Err(InvalidInput::new("lines.unit_price", "must not be negative"));
-            }
+            check_amount("lines.unit_price", line.unit_price)?;
             subtotal = line
                 .quantity
                 .checked_mul(line.unit_price)
                 .and_then(|amount| subtotal.checked_add(amount))
-                .ok_or_else(|| InvalidInput::new("lines", "amounts overflow"))?;
+                .filter(|sum| *sum <= MAX_AMOUNT)
+                .ok_or_else(|| InvalidInput::new("lines", format!("the subtotal exceeds {MAX_AMOUNT} minor units")))?;
         }
-        for (field, value) in [("discount", self.discount), ("shipping", self.shipping), ("tax", self.tax)] {
-            if value < 0 {
-                return Err(InvalidInput::new(field, "must not be negative"));
-            }
-        }
+        let discount = check_amount("discount", self.discount)?;
+        let shipping = check_amount("shipping", self.shipping)?;
+        let tax = check_amount("tax", self.tax)?;
         let total = match self.total {
             Some(total) => total,
             None if self.lines.is_empty() => {
                 return Err(InvalidInput::new("total", "an order without lines needs a total"));
             }
-            None => subtotal - self.discount + self.shipping + self.tax,
+            // Each term is at most MAX_AMOUNT, so this cannot overflow.
+            None => subtotal - discount + shipping + tax,
         };
-        if total < 0 {
-            return Err(InvalidInput::new("total", "must not be negative"));
-        }
+        let total = check_amount("total", total)?;
         let customer = self.customer.map(CustomerInput::validate).transpose()?;
         let order = Order {
             id,
@@ -173,9 +197,9 @@ impl OrderInput {
             status: self.status,
             currency,
             subtotal,
-            discount: self.discount,
-            shipping: self.shipping,
-            tax: self.tax,
+            discount,
+            shipping,
+            tax,
             total,
             refunded: 0,
             coupon_codes: self
@@ -250,40 +274,54 @@ pub(crate) async fn order_by_id(conn: &mut AnyConnection, shop_id: i64, id: &str
     order_from_row(&row, lines).map(Some)
 }
 
+/// Locks an order's row until the transaction ends (PostgreSQL), so a refund and a
+/// re-post of one order, or two refunds, run one after the other.
+async fn lock_order(conn: &mut AnyConnection, shop_id: i64, id: &str) -> StoreResult<()> {
+    sqlx::query(&format!("SELECT id FROM orders WHERE shop_id = $1 AND id = $2 {}", super::for_update(conn)))
+        .bind(shop_id)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes an order: an existing row is updated in place (not deleted and inserted, which
+/// would let a transaction waiting on its lock find it gone).
 async fn write_order(conn: &mut AnyConnection, shop_id: i64, order: &Order, exists: bool) -> StoreResult<()> {
     let codes = serde_json::to_string(&order.coupon_codes).unwrap_or_else(|_| "[]".into());
-    if exists {
+    let sql = if exists {
         sqlx::query("DELETE FROM order_lines WHERE shop_id = $1 AND order_id = $2")
             .bind(shop_id)
             .bind(&order.id)
             .execute(&mut *conn)
             .await?;
-        sqlx::query("DELETE FROM orders WHERE shop_id = $1 AND id = $2")
-            .bind(shop_id)
-            .bind(&order.id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    sqlx::query(&format!(
-        "INSERT INTO orders (shop_id, {ORDER_COLUMNS}, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-    ))
-    .bind(shop_id)
-    .bind(&order.id)
-    .bind(order.customer_id)
-    .bind(order.status.as_str())
-    .bind(&order.currency)
-    .bind(order.subtotal)
-    .bind(order.discount)
-    .bind(order.shipping)
-    .bind(order.tax)
-    .bind(order.total)
-    .bind(order.refunded)
-    .bind(codes)
-    .bind(order.placed_at)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
+        "UPDATE orders SET customer_id = $3, status = $4, currency = $5, subtotal = $6, discount = $7, \
+         shipping = $8, tax = $9, total = $10, refunded = $11, coupon_codes = $12, placed_at = $13, updated_at = $14 \
+         WHERE shop_id = $1 AND id = $2"
+            .to_owned()
+    } else {
+        format!(
+            "INSERT INTO orders (shop_id, {ORDER_COLUMNS}, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        )
+    };
+    sqlx::query(&sql)
+        .bind(shop_id)
+        .bind(&order.id)
+        .bind(order.customer_id)
+        .bind(order.status.as_str())
+        .bind(&order.currency)
+        .bind(order.subtotal)
+        .bind(order.discount)
+        .bind(order.shipping)
+        .bind(order.tax)
+        .bind(order.total)
+        .bind(order.refunded)
+        .bind(codes)
+        .bind(order.placed_at)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
     for (line_no, line) in order.lines.iter().enumerate() {
         sqlx::query(
             "INSERT INTO order_lines (shop_id, order_id, line_no, product_id, sku, title, category, quantity, unit_price) \
@@ -311,6 +349,8 @@ pub(crate) async fn upsert_order(
     mut order: Order,
     customer: Option<&CustomerInput>,
 ) -> StoreResult<OrderOutcome> {
+    // The order before its customer: a refund locks them in that order too.
+    lock_order(conn, shop_id, &order.id).await?;
     if let Some(customer) = customer {
         order.customer_id = Some(upsert_customer(conn, shop_id, customer).await?.0);
     }
@@ -320,6 +360,13 @@ pub(crate) async fn upsert_order(
     }
     if let Some(current) = &current {
         // A refund recorded here outlives a re-post of the order by the store.
+        if order.total < current.refunded {
+            return Err(InvalidInput::new(
+                "total",
+                format!("is below the {} already refunded on this order", current.refunded),
+            )
+            .into());
+        }
         order.refunded = current.refunded;
         if current.status == OrderStatus::Refunded && order.status.is_purchase() {
             order.status = OrderStatus::Refunded;
@@ -352,7 +399,24 @@ pub(crate) async fn upsert_order(
 }
 
 impl Db {
+    /// Stores an order; a transaction that lost a race with a concurrent first post of
+    /// the same order or customer runs again and finds the winner's rows.
     pub async fn upsert_order(
+        &self,
+        shop_id: i64,
+        order: Order,
+        customer: Option<&CustomerInput>,
+    ) -> StoreResult<OrderOutcome> {
+        let mut attempt = 1;
+        loop {
+            match self.try_upsert_order(shop_id, order.clone(), customer).await {
+                Err(error) if error.is_retryable() && attempt < super::WRITE_ATTEMPTS => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn try_upsert_order(
         &self,
         shop_id: i64,
         order: Order,
@@ -392,7 +456,18 @@ impl Db {
 
     /// Records a refund once per refund id; a full refund marks the order refunded.
     pub async fn refund_order(&self, shop_id: i64, order_id: &str, refund: &RefundInput) -> StoreResult<OrderOutcome> {
+        let mut attempt = 1;
+        loop {
+            match self.try_refund_order(shop_id, order_id, refund).await {
+                Err(error) if error.is_retryable() && attempt < super::WRITE_ATTEMPTS => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn try_refund_order(&self, shop_id: i64, order_id: &str, refund: &RefundInput) -> StoreResult<OrderOutcome> {
         let mut w = self.write().await?;
+        lock_order(&mut w.tx, shop_id, order_id).await?;
         let mut order = order_by_id(&mut w.tx, shop_id, order_id).await?.ok_or(StoreError::NotFound("order"))?;
         let previous_status = Some(order.status);
         let already: Option<String> = sqlx::query_scalar("SELECT order_id FROM refunds WHERE shop_id = $1 AND id = $2")

@@ -91,6 +91,20 @@ pub(crate) async fn balance(conn: &mut AnyConnection, shop_id: i64, customer_id:
 
 /// Appends `entry` unless its idempotency key was used; returns whether it was appended.
 /// A debit larger than the balance is refused, and nothing is written.
+/// Locks a customer's balance row until the transaction ends (PostgreSQL), so spends of
+/// one customer run one after the other and each sees what the one before it did.
+pub(crate) async fn lock_balance(conn: &mut AnyConnection, shop_id: i64, customer_id: i64) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "SELECT balance FROM points_balances WHERE shop_id = $1 AND customer_id = $2 {}",
+        super::for_update(conn)
+    ))
+    .bind(shop_id)
+    .bind(customer_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn append(conn: &mut AnyConnection, shop_id: i64, entry: &Entry<'_>) -> Result<bool, PointsError> {
     let exists: Option<i64> =
         sqlx::query_scalar("SELECT id FROM points_ledger WHERE shop_id = $1 AND idempotency_key = $2")
@@ -166,7 +180,12 @@ pub(crate) async fn reverse_for_order(
     let earned: i64 = row.try_get("earned")?;
     let reversed: i64 = row.try_get("reversed")?;
     let (refunded, total) = refunded_fraction;
-    let due = if total <= 0 || refunded >= total { earned } else { earned * refunded / total };
+    let due = if total <= 0 || refunded >= total {
+        earned
+    } else {
+        // In i128 the product cannot overflow; the quotient is below `earned`, so it fits.
+        i64::try_from(i128::from(earned) * i128::from(refunded) / i128::from(total)).unwrap_or(earned)
+    };
     let available = balance(conn, shop_id, customer_id).await?;
     let amount = (due - reversed).min(available);
     if amount <= 0 {
