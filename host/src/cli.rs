@@ -275,7 +275,9 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(scheduler.run_until(async {
         let _ = scheduler_stopped.await;
     }));
-    crate::serve(listener, state, shutdown_signal()).await?;
+    axum::serve(listener, crate::api::app_with_timeout(state, config.request_timeout))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     let _ = stop_scheduler.send(());
     let _ = scheduler.await;
     Ok(())

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -24,6 +25,9 @@ pub struct Settings {
     /// Address the HTTP server listens on.
     #[arg(long, env = "PATRON_LISTEN", global = true)]
     pub listen: Option<SocketAddr>,
+    /// Seconds one HTTP request may take before it is answered `503` (default 30).
+    #[arg(long, env = "PATRON_REQUEST_TIMEOUT_SECS", global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: Option<u64>,
 }
 
 impl Settings {
@@ -33,6 +37,7 @@ impl Settings {
             database_url: self.database_url.or(other.database_url),
             data_dir: self.data_dir.or(other.data_dir),
             listen: self.listen.or(other.listen),
+            request_timeout_secs: self.request_timeout_secs.or(other.request_timeout_secs),
         }
     }
 }
@@ -43,6 +48,8 @@ pub struct Config {
     pub database_url: String,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// How long one HTTP request may take.
+    pub request_timeout: Duration,
 }
 
 impl Config {
@@ -67,7 +74,12 @@ impl Config {
             Some(listen) => listen,
             None => DEFAULT_LISTEN.parse()?,
         };
-        Ok(Self { database_url, data_dir, listen })
+        let request_timeout = match settings.request_timeout_secs {
+            Some(0) => anyhow::bail!("request_timeout_secs must be at least 1"),
+            Some(secs) => Duration::from_secs(secs),
+            None => crate::api::timeout::DEFAULT_REQUEST_TIMEOUT,
+        };
+        Ok(Self { database_url, data_dir, listen, request_timeout })
     }
 }
 
@@ -85,11 +97,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("patron-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("patron.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\ndatabase_url = \"postgres://file\"\n").expect("write");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ndatabase_url = \"postgres://file\"\nrequest_timeout_secs = 5\n",
+        )
+        .expect("write");
         let cli = Settings { database_url: Some("postgres://flag".into()), ..Settings::default() };
         let config = Config::resolve(cli, Some(&file)).expect("resolves");
         assert_eq!(config.database_url, "postgres://flag");
         assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.request_timeout, Duration::from_secs(5));
 
         let defaults = Settings { data_dir: Some(dir.join("data")), ..Settings::default() };
         let config = Config::resolve(defaults, Some(&dir.join("absent.toml")));
@@ -98,6 +115,7 @@ mod tests {
         let config = Config::resolve(Settings { data_dir: Some(dir.join("data")), ..Settings::default() }, None)
             .expect("defaults");
         assert!(config.database_url.starts_with("sqlite://"));
+        assert_eq!(config.request_timeout, crate::api::timeout::DEFAULT_REQUEST_TIMEOUT);
         assert!(dir.join("data").is_dir());
     }
 }
