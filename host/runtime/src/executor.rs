@@ -52,7 +52,8 @@ mod tests {
     fn a_call_past_its_limit_is_cut_short() {
         let executor = Executor::new().expect("executor");
         let started = std::time::Instant::now();
-        let out = executor.run(Duration::from_millis(50), tokio::time::sleep(Duration::from_secs(3600)));
+        let out =
+            executor.run(Duration::from_millis(50), async { tokio::time::sleep(Duration::from_secs(3600)).await });
         assert!(out.is_err());
         assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
         assert_eq!(executor.run(Duration::from_secs(1), async { 7 }).ok(), Some(7));

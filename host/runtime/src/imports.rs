@@ -10,6 +10,7 @@ use wasmtime_wasi::WasiView;
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, IoError};
 use wasmtime_wasi::random::WasiRandom;
 
 use crate::capability;
@@ -60,12 +61,29 @@ pub(crate) fn link(
 ) -> wasmtime::Result<()> {
     link_wasi(linker)?;
     capability::link_granted(linker, granted)?;
-    for (name, item) in component.component_type().imports(engine) {
-        let (interface, _) = split_version(name);
-        let linked = LINKED_WASI.contains(&interface)
+    let component_type = component.component_type();
+    let imports: Vec<_> = component_type.imports(engine).collect();
+    let is_linked = |interface: &str| {
+        LINKED_WASI.contains(&interface)
             || interface == "patron:plugin/types"
-            || Capability::from_interface(interface).is_some_and(|c| granted.allows(c));
-        if linked {
+            || Capability::from_interface(interface).is_some_and(|c| granted.allows(c))
+    };
+    // Resources of linked `wasi:io` that stubbed interfaces use too (a filesystem
+    // descriptor's streams): a stub must name the very host type the linker has.
+    let mut shared = Vec::new();
+    for (name, item) in &imports {
+        let (interface, _) = split_version(name);
+        if let (true, ComponentItem::ComponentInstance(instance)) = (is_linked(interface), &item.ty) {
+            for (export, item) in instance.exports(engine) {
+                if let (ComponentItem::Resource(ty), Some(host)) = (&item.ty, io_resource(interface, export)) {
+                    shared.push((*ty, host));
+                }
+            }
+        }
+    }
+    for (name, item) in imports {
+        let (interface, _) = split_version(name);
+        if is_linked(interface) {
             continue;
         }
         let ComponentItem::ComponentInstance(instance) = item.ty else {
@@ -82,14 +100,27 @@ pub(crate) fn link(
                         bail!("{reason}")
                     })?;
                 }
-                ComponentItem::Resource(_) => {
-                    stubs.resource(export, ResourceType::host::<Unavailable>(), |_, _| Ok(()))?;
+                ComponentItem::Resource(ty) => {
+                    let host =
+                        shared.iter().find(|(t, _)| *t == ty).map_or_else(ResourceType::host::<Unavailable>, |s| s.1);
+                    stubs.resource(export, host, |_, _| Ok(()))?;
                 }
                 _ => {}
             }
         }
     }
     Ok(())
+}
+
+/// The host type of a `wasi:io` resource, as `link_wasi` links it.
+fn io_resource(interface: &str, name: &str) -> Option<ResourceType> {
+    match (interface, name) {
+        ("wasi:io/poll", "pollable") => Some(ResourceType::host::<DynPollable>()),
+        ("wasi:io/streams", "input-stream") => Some(ResourceType::host::<DynInputStream>()),
+        ("wasi:io/streams", "output-stream") => Some(ResourceType::host::<DynOutputStream>()),
+        ("wasi:io/error", "error") => Some(ResourceType::host::<IoError>()),
+        _ => None,
+    }
 }
 
 /// Why an import is stubbed, as the failed call reports it.
