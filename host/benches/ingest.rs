@@ -91,7 +91,7 @@ async fn measure(backend: Backend, clients: usize, seconds: u64) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/v1/events?key={}", listener.local_addr().expect("addr"), shop.publishable_key);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(patron::serve(listener, patron::AppState::new(db.clone()), async {
+    let server = tokio::spawn(patron::serve(listener, patron::api::app(patron::AppState::new(db.clone())), async {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();

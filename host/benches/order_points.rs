@@ -111,7 +111,7 @@ async fn measure(backend: Backend, orders: u64, customers: u64) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/v1/orders", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(patron::serve(listener, state, async {
+    let server = tokio::spawn(patron::serve(listener, patron::api::app(state), async {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();

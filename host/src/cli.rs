@@ -286,7 +286,7 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
     let delivery = tokio::spawn(delivery.run_until(async {
         let _ = delivery_stopped.await;
     }));
-    crate::serve(listener, state, shutdown_signal()).await?;
+    crate::serve(listener, crate::api::app_with_timeout(state, config.request_timeout), shutdown_signal()).await?;
     let _ = stop_scheduler.send(());
     let _ = stop_delivery.send(());
     let _ = scheduler.await;

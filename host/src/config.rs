@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -33,6 +34,9 @@ pub struct Settings {
     /// Requests per second one client IP may make to the public endpoints (bursts of 5×).
     #[arg(long, env = "PATRON_RATE_LIMIT_PER_IP", global = true)]
     pub rate_limit_per_ip: Option<u32>,
+    /// Seconds one HTTP request may take before it is answered `503` (default 30).
+    #[arg(long, env = "PATRON_REQUEST_TIMEOUT_SECS", global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: Option<u64>,
 }
 
 impl Settings {
@@ -45,6 +49,7 @@ impl Settings {
             metrics_token: self.metrics_token.or(other.metrics_token),
             rate_limit_per_key: self.rate_limit_per_key.or(other.rate_limit_per_key),
             rate_limit_per_ip: self.rate_limit_per_ip.or(other.rate_limit_per_ip),
+            request_timeout_secs: self.request_timeout_secs.or(other.request_timeout_secs),
         }
     }
 }
@@ -59,6 +64,8 @@ pub struct Config {
     /// Public endpoints' requests per second per publishable key and per client IP.
     pub rate_limit_per_key: u32,
     pub rate_limit_per_ip: u32,
+    /// How long one HTTP request may take.
+    pub request_timeout: Duration,
 }
 
 impl Config {
@@ -84,10 +91,16 @@ impl Config {
             None => DEFAULT_LISTEN.parse()?,
         };
         let metrics_token = settings.metrics_token.filter(|token| !token.is_empty());
+        let request_timeout = match settings.request_timeout_secs {
+            Some(0) => anyhow::bail!("request_timeout_secs must be at least 1"),
+            Some(secs) => Duration::from_secs(secs),
+            None => crate::api::timeout::DEFAULT_REQUEST_TIMEOUT,
+        };
         Ok(Self {
             database_url,
             data_dir,
             listen,
+            request_timeout,
             metrics_token,
             rate_limit_per_key: settings.rate_limit_per_key.unwrap_or(crate::api::rate_limit::DEFAULT_PER_KEY),
             rate_limit_per_ip: settings.rate_limit_per_ip.unwrap_or(crate::api::rate_limit::DEFAULT_PER_IP),
@@ -109,11 +122,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("patron-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("patron.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\ndatabase_url = \"postgres://file\"\n").expect("write");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ndatabase_url = \"postgres://file\"\nrequest_timeout_secs = 5\n",
+        )
+        .expect("write");
         let cli = Settings { database_url: Some("postgres://flag".into()), ..Settings::default() };
         let config = Config::resolve(cli, Some(&file)).expect("resolves");
         assert_eq!(config.database_url, "postgres://flag");
         assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.request_timeout, Duration::from_secs(5));
 
         let defaults = Settings { data_dir: Some(dir.join("data")), ..Settings::default() };
         let config = Config::resolve(defaults, Some(&dir.join("absent.toml")));
@@ -122,6 +140,7 @@ mod tests {
         let config = Config::resolve(Settings { data_dir: Some(dir.join("data")), ..Settings::default() }, None)
             .expect("defaults");
         assert!(config.database_url.starts_with("sqlite://"));
+        assert_eq!(config.request_timeout, crate::api::timeout::DEFAULT_REQUEST_TIMEOUT);
         assert!(dir.join("data").is_dir());
     }
 }

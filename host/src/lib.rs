@@ -25,14 +25,14 @@ pub use api::app;
 pub use api::state::AppState;
 pub use store::Db;
 
-/// Serves the HTTP API on `listener` until `shutdown` completes.
+/// Serves `app` (see [`api::app`]) on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // The peer address lets `/metrics` tell loopback callers from others.
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -76,9 +76,17 @@ both_backends!(
     async fn install_checks_grants_and_config_and_dry_run_applies_nothing(db) {
         let (shop, keys) = testing::shop(&db, "a").await;
         let state = AppState::new(db.clone());
-        let (status, body) = install(&state, &keys, "segment-example", manifest("segment-example", "0.1.0", &["config"]), &[], false).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert!(body["error"]["message"].as_str().unwrap_or_default().contains("config"), "names the ungranted import: {body}");
+        // Deliberately changed: an import that was not granted no longer refuses the
+        // install; it is a stub, and the call that uses it fails naming it.
+        let (status, body) = install(&state, &keys, "segment-example", manifest("ungranted", "0.1.0", &["config"]), &[], true).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, _) = call(&state, "POST", "/v1/customers", &keys.secret, Some(json!({"external_id": "big"}))).await;
+        assert!(status.is_success(), "the host answers despite the plugin");
+        let ungranted = db.plugin_install(shop.id, "ungranted").await.expect("read").expect("installed");
+        let last_error = ungranted.last_error.unwrap_or_default();
+        assert!(last_error.contains("capability `config` not granted to plugin ungranted@0.1.0"), "{last_error}");
+        let (status, _) = call(&state, "DELETE", "/v1/plugins/ungranted", &keys.secret, None).await;
+        assert!(status.is_success(), "{status}");
         assert!(db.plugin_installs(shop.id).await.expect("list").is_empty());
 
         let (status, body) = install(&state, &keys, "no-world", manifest("no-world", "0.1.0", &[]), &[], false).await;

@@ -2,7 +2,8 @@
 //!
 //! One invocation per world; the interfaces the worlds share (`types`, `log`,
 //! `clock`, `config`, `kv`) are generated once, by the `segmenter` invocation,
-//! and reused by the others through `with`.
+//! and reused by the others through `with`. Exports are called asynchronously, so that
+//! a call's wall-clock limit holds even while the guest waits in a host call.
 
 #![allow(missing_docs, unreachable_pub, clippy::all)]
 
@@ -12,6 +13,7 @@ pub mod segmenter {
         path: "../../wit",
         world: "segmenter",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        exports: { default: async },
     });
 }
 
@@ -28,6 +30,7 @@ pub mod stats_segmenter {
             }
         ",
         world: "patron:host/stats-segmentation-export",
+        exports: { default: async },
         with: { "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types },
     });
 }
@@ -37,6 +40,7 @@ pub mod loyalty {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "loyalty",
+        exports: { default: async },
         with: {
             "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types,
             "patron:plugin/log": crate::bindings::segmenter::patron::plugin::log,
@@ -53,6 +57,7 @@ pub mod recommender {
         path: "../../wit",
         world: "recommender",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        exports: { default: async },
         with: {
             "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types,
             "patron:plugin/log": crate::bindings::segmenter::patron::plugin::log,
@@ -68,6 +73,7 @@ pub mod automation {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "automation",
+        exports: { default: async },
         with: {
             "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types,
             "patron:plugin/log": crate::bindings::segmenter::patron::plugin::log,

@@ -57,15 +57,6 @@ pub enum LoadError {
         /// The worlds detected, comma separated.
         found: String,
     },
-    /// The component imports capabilities that were not granted (or not
-    /// requested in its manifest).
-    #[error("plugin {plugin}: imports not granted: {}", imports.join(", "))]
-    NotGranted {
-        /// `name@version`.
-        plugin: String,
-        /// Each refused import: interface name and why.
-        imports: Vec<String>,
-    },
     /// The component imports something Patron never provides.
     #[error("plugin {plugin}: imports that Patron does not provide: {}", imports.join(", "))]
     UnknownImports {
@@ -133,10 +124,13 @@ pub enum ErrorKind {
     /// A previous call on this warm instance failed; instantiate a new one.
     #[error("instance unusable after an earlier failure")]
     Poisoned,
-    /// The host could not instantiate the plugin (for example, the instance
-    /// pool is exhausted).
+    /// The host could not instantiate the plugin.
     #[error("could not instantiate: {0}")]
     Instantiate(String),
+    /// The host is busy: the instance pool, or the shop's share of it, is full. The
+    /// load's fault, not the plugin's.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
 }
 
 impl ErrorKind {
@@ -155,7 +149,14 @@ impl ErrorKind {
             Self::WrongWorld(_) => "wrong-world",
             Self::Poisoned => "poisoned",
             Self::Instantiate(_) => "instantiate",
+            Self::Overloaded(_) => "overloaded",
         }
+    }
+
+    /// Whether the failure says something about the plugin (and so counts toward its
+    /// circuit breaker), rather than about the host's load at the time.
+    pub fn is_plugin_fault(&self) -> bool {
+        !matches!(self, Self::Overloaded(_))
     }
 }
 

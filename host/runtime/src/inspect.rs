@@ -30,7 +30,7 @@ pub struct ComponentInfo {
 }
 
 /// Split `ns:pkg/iface@1.2.3` into (`ns:pkg/iface`, `1.2.3`).
-fn split_version(name: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_version(name: &str) -> (&str, Option<&str>) {
     match name.split_once('@') {
         Some((iface, version)) => (iface, Some(version)),
         None => (name, None),

@@ -4,23 +4,29 @@
 //! - One [`Runtime`] per process: one wasmtime engine with a pooling
 //!   allocator and epoch interruption, and a cache of compiled components
 //!   (in memory, and on disk keyed by the sha256 of the bytes).
-//! - [`Runtime::load`] checks a component against its [`Manifest`] and the
-//!   merchant's [`Grants`] and links it: WASI deny-all plus only the granted
-//!   capabilities. The result, a [`Plugin`], is one installed version.
+//! - [`Runtime::load`] checks a component against its [`Manifest`] and links it:
+//!   a few harmless WASI interfaces, the capabilities the merchant's [`Grants`]
+//!   allow, and stubs that fail the call for every other import. The result, a
+//!   [`Plugin`], is one installed version.
 //! - Calls ([`Plugin::segment`], [`Plugin::on_order`], ...) take a
 //!   [`CallContext`] (shop, config, kv store, [`Limits`]) and run in a fresh,
 //!   short-lived store; [`Plugin::instantiate`] gives a warm [`Instance`] for
-//!   several calls. Every failure is a [`PluginError`] naming the plugin.
+//!   several calls. Every failure is a [`PluginError`] naming the plugin. A
+//!   call's time limit holds wherever it is (wasm or a host call); a shop holds
+//!   at most [`RuntimeConfig::max_instances_per_shop`] instances at once.
 //! - [`CircuitBreaker`] switches off a plugin that keeps failing.
 //!
-//! Calls are synchronous; run them on a blocking thread.
+//! Calls are synchronous for the caller (run them on a blocking thread); inside,
+//! each is a future driven under its wall-clock limit.
 
 pub mod bindings;
 mod breaker;
 mod capability;
 mod context;
 mod error;
+mod executor;
 mod grants;
+mod imports;
 mod inspect;
 mod kv;
 mod limits;
@@ -28,6 +34,7 @@ mod manifest;
 mod output;
 mod plugin;
 mod runtime;
+mod shop_slots;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,10 +1,13 @@
 //! A loaded plugin, and instances of it: where calls happen.
 
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::InstancePre;
-use wasmtime::{Store, Trap};
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 
 use crate::Memberships;
 use crate::bindings::automation::{Automation, AutomationIndices};
@@ -21,9 +24,11 @@ use crate::bindings::types::{
 };
 use crate::context::CallContext;
 use crate::error::{ErrorKind, PluginError};
+use crate::executor::{Elapsed, Executor};
 use crate::inspect::ComponentInfo;
 use crate::manifest::{Manifest, World};
 use crate::output::OutputSize;
+use crate::shop_slots::{ShopSlots, Slot};
 use crate::store::StoreState;
 
 /// A plugin version, compiled, checked and linked: ready to instantiate.
@@ -44,8 +49,17 @@ struct PluginInner {
     loyalty: Option<LoyaltyIndices>,
     recommender: Option<RecommenderIndices>,
     automation: Option<AutomationIndices>,
-    memory_ceiling: usize,
-    epoch_tick: Duration,
+    shared: Shared,
+}
+
+/// What every plugin of one [`Runtime`](crate::Runtime) shares.
+pub(crate) struct Shared {
+    /// Ceiling of any instance's linear memory.
+    pub(crate) memory_ceiling: usize,
+    /// Drives calls under their time limits.
+    pub(crate) executor: Arc<Executor>,
+    /// Live instances per shop.
+    pub(crate) slots: Arc<ShopSlots>,
 }
 
 impl Plugin {
@@ -54,8 +68,7 @@ impl Plugin {
         manifest: Manifest,
         info: ComponentInfo,
         pre: InstancePre<StoreState>,
-        memory_ceiling: usize,
-        epoch_tick: Duration,
+        shared: Shared,
     ) -> wasmtime::Result<Self> {
         let has = |w: World| info.worlds.contains(&w);
         let segmenter = has(World::Segmenter).then(|| SegmenterIndices::new(&pre)).transpose()?;
@@ -75,8 +88,7 @@ impl Plugin {
                 loyalty,
                 recommender,
                 automation,
-                memory_ceiling,
-                epoch_tick,
+                shared,
             }),
         })
     }
@@ -97,22 +109,34 @@ impl Plugin {
     }
 
     /// A fresh instance in its own store, carrying `ctx`'s limits. Use it for
-    /// several calls in a row (a warm instance); drop it when done.
+    /// several calls in a row (a warm instance); drop it when done. It holds one
+    /// of the shop's instance slots until then.
     pub fn instantiate(&self, ctx: CallContext) -> Result<Instance, PluginError> {
         let inner = &self.inner;
-        let deadline = ticks(ctx.limits.timeout, inner.epoch_tick);
-        let state = StoreState::new(Arc::clone(&inner.label), ctx, inner.memory_ceiling);
+        let fail = |kind| PluginError::new(&*inner.label, "instantiate", kind);
+        let slots = &inner.shared.slots;
+        let Some(slot) = slots.acquire(&ctx.shop_id) else {
+            let message = format!("shop {} already holds {} plugin instances", ctx.shop_id, slots.limit());
+            return Err(fail(ErrorKind::Overloaded(message)));
+        };
+        let timeout = ctx.limits.timeout;
+        let state = StoreState::new(Arc::clone(&inner.label), ctx, inner.shared.memory_ceiling);
         let mut store = Store::new(inner.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(deadline);
-        store.epoch_deadline_trap();
-        let fail = |function, kind| PluginError::new(&*inner.label, function, kind);
-        let instance = inner
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| fail("instantiate", ErrorKind::Instantiate(format!("{e:#}"))))?;
+        // Wasm yields to the executor at every epoch tick, so the call's timer can
+        // end it; the limit itself is that timer (`Executor::run`).
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        let instance = match inner.shared.executor.run(timeout, inner.pre.instantiate_async(&mut store)) {
+            Ok(Ok(instance)) => instance,
+            Ok(Err(e)) if e.is::<PoolConcurrencyLimitError>() => {
+                return Err(fail(ErrorKind::Overloaded(format!("{e:#}"))));
+            }
+            Ok(Err(e)) => return Err(fail(ErrorKind::Instantiate(format!("{e:#}")))),
+            Err(Elapsed) => return Err(fail(ErrorKind::Timeout(timeout))),
+        };
         let mut exports = Exports::default();
-        let load_error = |e: wasmtime::Error| fail("instantiate", ErrorKind::Instantiate(format!("{e:#}")));
+        let load_error = |e: wasmtime::Error| fail(ErrorKind::Instantiate(format!("{e:#}")));
         if let Some(ix) = &inner.segmenter {
             exports.segmenter = Some(ix.load(&mut store, &instance).map_err(load_error)?);
         }
@@ -128,7 +152,7 @@ impl Plugin {
         if let Some(ix) = &inner.automation {
             exports.automation = Some(ix.load(&mut store, &instance).map_err(load_error)?);
         }
-        Ok(Instance { plugin: self.clone(), store, exports, poisoned: false })
+        Ok(Instance { plugin: self.clone(), store, exports, poisoned: false, _slot: slot })
     }
 
     /// `segmenter`: one fresh instance, one [`Instance::segment`] call.
@@ -202,13 +226,6 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
-/// Epoch ticks covering `timeout`: rounded up, plus one for the tick in progress.
-fn ticks(timeout: Duration, tick: Duration) -> u64 {
-    let tick = tick.as_nanos().max(1);
-    let n = timeout.as_nanos().div_ceil(tick);
-    u64::try_from(n).unwrap_or(u64::MAX).saturating_add(1)
-}
-
 /// The order statistics of `profiles`, as [`Instance::segment_batch`] sends them to a
 /// stats segmenter: the SDK's [`StatsBatch`](patron_sdk::StatsBatch), so that the
 /// same logic run natively starts from the same columns.
@@ -259,7 +276,14 @@ pub struct Instance {
     store: Store<StoreState>,
     exports: Exports,
     poisoned: bool,
+    /// Released when the instance is dropped (after its store).
+    _slot: Slot,
 }
+
+/// A call of one export, borrowing the instance's store for `'a`; the last
+/// argument bounds `'a` by the call's inputs (`'p`).
+type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<Result<R, GuestError>>> + Send + 'a>>;
+type Inputs<'a, 'p> = PhantomData<&'a &'p ()>;
 
 impl Instance {
     /// For each profile, its segments (exactly one entry per profile).
@@ -268,7 +292,7 @@ impl Instance {
             World::Segmenter,
             "segment",
             |e| e.segmenter.as_ref(),
-            |b, s| b.patron_plugin_segmentation().call_segment(s, profiles),
+            |b, s, _| Box::pin(b.patron_plugin_segmentation().call_segment(s, profiles)),
         )?;
         self.check_answers("segment", out.len(), profiles.len())?;
         Ok(out)
@@ -286,7 +310,7 @@ impl Instance {
             World::Segmenter,
             "segment-stats",
             |e| e.stats_segmenter.as_ref(),
-            |b, s| b.call_segment_stats(s, &batch),
+            |b, s, _| Box::pin(b.call_segment_stats(s, &batch)),
         )?;
         let memberships = Memberships::from_parts(out.names, out.ends, out.members)
             .map_err(|reason| self.error("segment-stats", ErrorKind::InvalidOutput(reason)))?;
@@ -308,7 +332,7 @@ impl Instance {
             World::Loyalty,
             "on-order",
             |e| e.loyalty.as_ref(),
-            |b, s| b.patron_plugin_loyalty_program().call_on_order(s, order, member),
+            |b, s, _| Box::pin(b.patron_plugin_loyalty_program().call_on_order(s, order, member)),
         )
     }
 
@@ -318,7 +342,7 @@ impl Instance {
             World::Loyalty,
             "on-refund",
             |e| e.loyalty.as_ref(),
-            |b, s| b.patron_plugin_loyalty_program().call_on_refund(s, order, member),
+            |b, s, _| Box::pin(b.patron_plugin_loyalty_program().call_on_refund(s, order, member)),
         )
     }
 
@@ -328,7 +352,7 @@ impl Instance {
             World::Loyalty,
             "tier-for",
             |e| e.loyalty.as_ref(),
-            |b, s| b.patron_plugin_loyalty_program().call_tier_for(s, member),
+            |b, s, _| Box::pin(b.patron_plugin_loyalty_program().call_tier_for(s, member)),
         )
     }
 
@@ -338,7 +362,7 @@ impl Instance {
             World::Loyalty,
             "rewards",
             |e| e.loyalty.as_ref(),
-            |b, s| b.patron_plugin_loyalty_program().call_rewards(s),
+            |b, s, _| Box::pin(b.patron_plugin_loyalty_program().call_rewards(s)),
         )
     }
 
@@ -353,7 +377,7 @@ impl Instance {
             World::Recommender,
             "train",
             |e| e.recommender.as_ref(),
-            |b, s| b.patron_plugin_recommendation().call_train(s, model, orders, catalogue),
+            |b, s, _| Box::pin(b.patron_plugin_recommendation().call_train(s, model, orders, catalogue)),
         )
     }
 
@@ -363,7 +387,7 @@ impl Instance {
             World::Recommender,
             "recommend",
             |e| e.recommender.as_ref(),
-            |b, s| b.patron_plugin_recommendation().call_recommend(s, model, request),
+            |b, s, _| Box::pin(b.patron_plugin_recommendation().call_recommend(s, model, request)),
         )
     }
 
@@ -373,7 +397,7 @@ impl Instance {
             World::Automation,
             "on-event",
             |e| e.automation.as_ref(),
-            |b, s| b.patron_plugin_automation_hooks().call_on_event(s, event, profile),
+            |b, s, _| Box::pin(b.patron_plugin_automation_hooks().call_on_event(s, event, profile)),
         )
     }
 
@@ -383,7 +407,7 @@ impl Instance {
             World::Automation,
             "on-timer",
             |e| e.automation.as_ref(),
-            |b, s| b.patron_plugin_automation_hooks().call_on_timer(s, timer, profile),
+            |b, s, _| Box::pin(b.patron_plugin_automation_hooks().call_on_timer(s, timer, profile)),
         )
     }
 
@@ -393,12 +417,12 @@ impl Instance {
 
     /// Run one export under the store's limits and turn every way it can fail
     /// into a [`PluginError`].
-    fn call<B, R: OutputSize>(
+    fn call<'p, B, R: OutputSize>(
         &mut self,
         world: World,
         function: &'static str,
         bindings: impl FnOnce(&Exports) -> Option<&B>,
-        f: impl FnOnce(&B, &mut Store<StoreState>) -> wasmtime::Result<Result<R, GuestError>>,
+        f: impl for<'a> FnOnce(&'a B, &'a mut Store<StoreState>, Inputs<'a, 'p>) -> CallFuture<'a, R>,
     ) -> Result<R, PluginError> {
         if self.poisoned {
             return Err(self.error(function, ErrorKind::Poisoned));
@@ -408,20 +432,24 @@ impl Instance {
         };
         let limits = &self.store.data().ctx.limits;
         let (timeout, max_output) = (limits.timeout, limits.max_output_bytes);
-        let deadline = ticks(timeout, self.plugin.inner.epoch_tick);
-        self.store.set_epoch_deadline(deadline);
+        self.store.set_epoch_deadline(1);
         self.store.data_mut().begin_call();
 
-        let outcome = f(b, &mut self.store);
+        let executor = Arc::clone(&self.plugin.inner.shared.executor);
+        let outcome = executor.run(timeout, f(b, &mut self.store, PhantomData));
         let denied = self.store.data().denials();
         let kind = match outcome {
-            Err(trap) => {
+            Err(Elapsed) => {
+                self.poisoned = true;
+                ErrorKind::Timeout(timeout)
+            }
+            Ok(Err(trap)) => {
                 self.poisoned = true;
                 self.classify(&trap, timeout)
             }
             Ok(_) if denied.is_some() => ErrorKind::Denied(denied.unwrap_or_default()),
-            Ok(Err(guest)) => ErrorKind::Guest { code: guest.code, message: guest.message },
-            Ok(Ok(out)) => {
+            Ok(Ok(Err(guest))) => ErrorKind::Guest { code: guest.code, message: guest.message },
+            Ok(Ok(Ok(out))) => {
                 let size = out.output_size();
                 if size <= max_output {
                     return Ok(out);

@@ -10,12 +10,14 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::capability;
 use crate::error::{LoadError, RuntimeError};
+use crate::executor::Executor;
 use crate::grants::{Capability, Grants};
+use crate::imports;
 use crate::inspect::{ComponentInfo, inspect};
 use crate::manifest::Manifest;
-use crate::plugin::Plugin;
+use crate::plugin::{Plugin, Shared};
+use crate::shop_slots::ShopSlots;
 use crate::store::StoreState;
 
 /// How the process-wide runtime is set up. Per-call limits are in
@@ -27,6 +29,9 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Instances that may exist at once (the pooling allocator's slots).
     pub max_instances: u32,
+    /// Instances one shop may hold at once, so that one shop's traffic cannot take
+    /// every slot; an instantiation over it fails as [`ErrorKind::Overloaded`](crate::ErrorKind::Overloaded).
+    pub max_instances_per_shop: u32,
     /// Ceiling of any instance's linear memory, in bytes; per-call limits above
     /// it are lowered to it.
     pub max_memory_bytes: usize,
@@ -41,6 +46,7 @@ impl Default for RuntimeConfig {
         Self {
             cache_dir: None,
             max_instances: 256,
+            max_instances_per_shop: 64,
             max_memory_bytes: 256 << 20,
             epoch_tick: Duration::from_millis(5),
             max_wasm_stack: 512 << 10,
@@ -61,6 +67,10 @@ struct Inner {
     engine_hash: u64,
     /// Components compiled (or deserialized) in this process, by sha256 of the bytes.
     compiled: Mutex<HashMap<String, Component>>,
+    /// Drives calls under their wall-clock limits.
+    executor: Arc<Executor>,
+    /// Live instances per shop.
+    slots: Arc<ShopSlots>,
 }
 
 impl Runtime {
@@ -72,6 +82,7 @@ impl Runtime {
             .total_core_instances(config.max_instances.saturating_mul(8))
             .total_memories(config.max_instances.saturating_mul(2))
             .total_tables(config.max_instances.saturating_mul(4))
+            .total_stacks(config.max_instances)
             .max_memory_size(config.max_memory_bytes);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
@@ -100,7 +111,18 @@ impl Runtime {
             })
             .map_err(|e| RuntimeError::Engine(format!("epoch thread: {e}")))?;
 
-        Ok(Self { inner: Arc::new(Inner { engine, config, engine_hash, compiled: Mutex::new(HashMap::new()) }) })
+        let executor = Arc::new(Executor::new().map_err(|e| RuntimeError::Engine(format!("executor: {e}")))?);
+        let slots = ShopSlots::new(config.max_instances_per_shop);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                engine_hash,
+                compiled: Mutex::new(HashMap::new()),
+                executor,
+                slots,
+            }),
+        })
     }
 
     /// The configuration the runtime was built with.
@@ -118,9 +140,10 @@ impl Runtime {
     /// Compile (or fetch from cache), check and link a plugin.
     ///
     /// Refused when: the manifest is invalid; the component implements no
-    /// Patron world, or not the manifest's; it imports a capability that its
-    /// manifest does not request or that `grants` does not allow; it imports
-    /// anything other than Patron's interfaces and WASI.
+    /// Patron world, or not the manifest's; it imports anything other than
+    /// Patron's interfaces and WASI. Capabilities it imports but its manifest
+    /// does not request, or `grants` does not allow, are linked as stubs: calling
+    /// one fails that call (`capability `kv` not granted to plugin ...`).
     pub fn load(&self, wasm: &[u8], manifest: &Manifest, grants: &Grants) -> Result<Plugin, LoadError> {
         let label = manifest.label();
         manifest.validate().map_err(|source| LoadError::Manifest { plugin: label.clone(), source })?;
@@ -137,41 +160,19 @@ impl Runtime {
         if !info.unknown_imports.is_empty() {
             return Err(LoadError::UnknownImports { plugin: label, imports: info.unknown_imports });
         }
-        let refused: Vec<String> = info
-            .capabilities
-            .iter()
-            .filter_map(|&cap| {
-                if !manifest.imports.contains(&cap) {
-                    Some(format!("{} (`{cap}` not requested in the manifest)", cap.interface()))
-                } else if !grants.allows(cap) {
-                    Some(format!("{} (`{cap}` requested but not granted)", cap.interface()))
-                } else {
-                    None
-                }
-            })
-            .collect();
-        if !refused.is_empty() {
-            return Err(LoadError::NotGranted { plugin: label, imports: refused });
-        }
 
-        // Link WASI (deny-all, see `StoreState::new`) and the capabilities that
-        // are both requested and granted: nothing else.
         let linked = Grants::of(manifest.imports.iter().copied().filter(|&c: &Capability| grants.allows(c)));
         let link_error = |e: wasmtime::Error| LoadError::Link { plugin: label.clone(), reason: format!("{e:#}") };
         let mut linker: Linker<StoreState> = Linker::new(&self.inner.engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
-        capability::link_granted(&mut linker, &linked).map_err(link_error)?;
+        imports::link(&mut linker, &self.inner.engine, &component, &linked, &label).map_err(link_error)?;
         let pre = linker.instantiate_pre(&component).map_err(link_error)?;
 
-        Plugin::new(
-            label.clone(),
-            manifest.clone(),
-            info,
-            pre,
-            self.inner.config.max_memory_bytes,
-            self.inner.config.epoch_tick,
-        )
-        .map_err(link_error)
+        let shared = Shared {
+            memory_ceiling: self.inner.config.max_memory_bytes,
+            executor: Arc::clone(&self.inner.executor),
+            slots: Arc::clone(&self.inner.slots),
+        };
+        Plugin::new(label.clone(), manifest.clone(), info, pre, shared).map_err(link_error)
     }
 
     /// The compiled component for `wasm`: from this process's memory, from the

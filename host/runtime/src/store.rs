@@ -1,6 +1,6 @@
-//! What one short-lived `Store` carries: the call's context, limits and WASI deny-all.
+//! What one short-lived `Store` carries: the call's context, limits and a WASI context with nothing in it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -24,8 +24,8 @@ pub(crate) struct StoreState {
     pub(crate) stderr: MemoryOutputPipe,
     /// Memory limiter; remembers whether the limit was hit.
     pub(crate) limiter: MemoryLimiter,
-    /// Network uses the guest attempted (and was refused).
-    pub(crate) denied: Arc<Mutex<Vec<String>>>,
+    /// Imports the guest called that it may not use (stubs), during this call.
+    denied: Vec<String>,
     /// Log lines written during the current call.
     pub(crate) log_lines: u32,
 }
@@ -33,24 +33,9 @@ pub(crate) struct StoreState {
 impl StoreState {
     pub(crate) fn new(plugin: Arc<str>, ctx: CallContext, memory_ceiling: usize) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        let denied = Arc::new(Mutex::new(Vec::new()));
-        let record = Arc::clone(&denied);
-        // No preopened directories, no environment, no arguments, stdin empty,
-        // stdout discarded, stderr captured. Sockets: TCP and UDP sockets can be
-        // created (so that the attempt is seen) but every address is refused and
-        // the attempt is recorded; name lookup is off.
-        let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
-            .allow_ip_name_lookup(false)
-            .allow_tcp(true)
-            .allow_udp(true)
-            .socket_addr_check(move |addr, usage| {
-                if let Ok(mut denied) = record.lock() {
-                    denied.push(format!("network access ({usage:?} {addr})"));
-                }
-                Box::pin(async { false })
-            })
-            .build();
+        // No environment, no arguments, stdin empty, stdout discarded, stderr
+        // captured. Filesystem and sockets are not linked at all (`imports`).
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).allow_ip_name_lookup(false).build();
         let memory_limit = ctx.limits.max_memory_bytes.min(memory_ceiling);
         Self {
             plugin,
@@ -59,7 +44,7 @@ impl StoreState {
             table: ResourceTable::new(),
             stderr,
             limiter: MemoryLimiter { limit: memory_limit, hit: false },
-            denied,
+            denied: Vec::new(),
             log_lines: 0,
         }
     }
@@ -68,15 +53,17 @@ impl StoreState {
     pub(crate) fn begin_call(&mut self) {
         self.limiter.hit = false;
         self.log_lines = 0;
-        if let Ok(mut denied) = self.denied.lock() {
-            denied.clear();
-        }
+        self.denied.clear();
     }
 
-    /// The network uses refused during this call, if any, joined.
+    /// Record a call of a stubbed import (it then traps).
+    pub(crate) fn deny(&mut self, reason: &str) {
+        self.denied.push(reason.to_owned());
+    }
+
+    /// The stubbed imports called during this call, if any, joined.
     pub(crate) fn denials(&self) -> Option<String> {
-        let denied = self.denied.lock().ok()?;
-        (!denied.is_empty()).then(|| denied.join(", "))
+        (!self.denied.is_empty()).then(|| self.denied.join(", "))
     }
 }
 

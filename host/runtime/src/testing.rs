@@ -34,6 +34,7 @@ pub const TEST_PLUGINS: &[&str] = &[
     "hostile-file",
     "hostile-env",
     "hostile-socket",
+    "hostile-sleep",
     "no-world",
     "wants-kv",
 ];

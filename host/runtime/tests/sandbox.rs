@@ -81,14 +81,24 @@ fn hostile_plugins_are_contained_and_the_host_answers_on() {
     assert!(matches!(&kind, ErrorKind::Panic(m) if m.contains("hostile-panic refuses 1 profiles")), "{kind:?}");
     assert_normal_call_works();
 
-    // No preopened directory: the read fails inside the guest.
+    // The filesystem is not linked (a stub): the attempt fails the call. (Before
+    // filesystem imports were stubs, the read failed inside the guest instead.)
     let kind = hostile("hostile-file", quick.clone());
-    assert!(matches!(&kind, ErrorKind::Guest { code, .. } if code == "io"), "{kind:?}");
+    assert!(
+        matches!(&kind, ErrorKind::Denied(m) if m.contains("wasi:filesystem/") && m.contains("hostile-file@0.1.0")),
+        "{kind:?}"
+    );
     assert_normal_call_works();
 
-    // The network: every address is refused, and the attempt fails the call.
+    // The network is not linked either: the attempt fails the call.
     let kind = hostile("hostile-socket", quick.clone());
     assert!(matches!(&kind, ErrorKind::Denied(m) if m.contains("network access")), "{kind:?}");
+    assert_normal_call_works();
+
+    // Waiting in a host call (a one-hour sleep on the monotonic clock) ends at the limit.
+    let started = Instant::now();
+    assert_eq!(hostile("hostile-sleep", quick.clone()), ErrorKind::Timeout(Duration::from_millis(200)));
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
     assert_normal_call_works();
 
     // The environment and arguments are empty.
@@ -111,26 +121,68 @@ fn a_warm_instance_serves_many_calls_and_is_poisoned_by_a_trap() {
     assert_eq!(warm.segment(&[]).map_err(|e| e.kind), Err(ErrorKind::Poisoned));
 }
 
+/// Several sleepers at once, each holding its thread in a host call: every one ends at
+/// its limit, and a normal call made meanwhile answers at once.
 #[test]
-fn ungranted_imports_are_refused_at_load_by_name() {
+fn sleepers_in_host_calls_end_at_their_limit_and_others_answer_meanwhile() {
+    let sleeper = load("hostile-sleep", &[]);
+    let limit = Duration::from_millis(500);
+    let started = Instant::now();
+    let sleepers: Vec<_> = (0..4)
+        .map(|i| {
+            let sleeper = sleeper.clone();
+            let ctx = CallContext::new(format!("shop-{i}")).with_limits(Limits { timeout: limit, ..Limits::default() });
+            std::thread::spawn(move || sleeper.segment(&ctx, &[profile("a", 0, 0, None)]).map_err(|e| e.kind))
+        })
+        .collect();
+    let normal = Instant::now();
+    assert_normal_call_works();
+    assert!(normal.elapsed() < limit, "a normal call waited for the sleepers: {:?}", normal.elapsed());
+    for sleeper in sleepers {
+        assert_eq!(sleeper.join().expect("thread"), Err(ErrorKind::Timeout(limit)));
+    }
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+}
+
+/// Behaviour changed deliberately: a component importing a capability it was not
+/// granted (or that its manifest does not request) used to be refused at load; it now
+/// loads with a stub there, and only a call that uses the capability fails, naming it.
+#[test]
+fn ungranted_imports_are_stubs_that_fail_the_call_by_name() {
     let bytes = wasm("wants-kv");
+    let stored = |plugin: &Plugin| {
+        let ctx = CallContext::new("shop-1").with_kv(Arc::new(MemoryKv::new()));
+        let traits = r#"{"bytes": 3}"#.to_owned();
+        plugin.segment(&ctx, &[Profile { traits, ..profile("a", 0, 0, None) }])
+    };
+    let denied = |plugin: &Plugin| {
+        let err = stored(plugin).expect_err("kv is a stub");
+        assert!(matches!(&err.kind, ErrorKind::Denied(_)), "{err}");
+        err.to_string()
+    };
+
     // Requested but not granted.
     let manifest = Manifest::new("wants-kv", "0.1.0", World::Segmenter).requesting(Capability::Kv);
-    let err = runtime().load(&bytes, &manifest, &Grants::none()).expect_err("kv not granted");
-    assert!(matches!(&err, LoadError::NotGranted { imports, .. } if imports.len() == 1), "{err}");
-    let message = err.to_string();
-    assert!(message.contains("wants-kv@0.1.0"), "{message}");
-    assert!(message.contains("patron:plugin/kv"), "{message}");
-    assert!(message.contains("requested but not granted"), "{message}");
+    let plugin = runtime().load(&bytes, &manifest, &Grants::none()).expect("loads with a stub");
+    let message = denied(&plugin);
+    assert!(message.contains("capability `kv` not granted to plugin wants-kv@0.1.0"), "{message}");
 
     // Granted, but the manifest does not request it.
     let manifest = Manifest::new("wants-kv", "0.1.0", World::Segmenter);
-    let err = runtime().load(&bytes, &manifest, &Grants::none().with(Capability::Kv)).expect_err("kv not requested");
-    assert!(err.to_string().contains("not requested in the manifest"), "{err}");
+    let plugin = runtime().load(&bytes, &manifest, &Grants::none().with(Capability::Kv)).expect("loads with a stub");
+    assert!(denied(&plugin).contains("capability `kv` not granted"));
 
-    // Requested and granted: loads.
+    // A call that does not touch kv works; after one that did, the instance is
+    // poisoned like after any trap.
+    let mut warm = plugin.instantiate(CallContext::new("shop-1")).expect("instantiate");
+    assert_eq!(warm.segment(&[]).expect("no kv used"), Vec::<Vec<String>>::new());
+    assert!(matches!(warm.segment(&[profile("a", 0, 0, None)]).map_err(|e| e.kind), Err(ErrorKind::Denied(_))));
+    assert_eq!(warm.segment(&[]).map_err(|e| e.kind), Err(ErrorKind::Poisoned));
+
+    // Requested and granted: works.
     let manifest = manifest.requesting(Capability::Kv);
-    runtime().load(&bytes, &manifest, &Grants::none().with(Capability::Kv)).expect("granted");
+    let plugin = runtime().load(&bytes, &manifest, &Grants::none().with(Capability::Kv)).expect("granted");
+    assert_eq!(stored(&plugin).expect("stored"), vec![vec!["stored".to_owned()]]);
 }
 
 #[test]

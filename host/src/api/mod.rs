@@ -26,9 +26,10 @@ pub mod rewards;
 pub mod segments;
 pub mod state;
 pub mod templates;
+pub mod timeout;
 pub mod widget_state;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -39,8 +40,14 @@ use tower_http::trace::TraceLayer;
 use error::InternalCause;
 use state::AppState;
 
-/// The whole HTTP application; tests drive it without a socket.
+/// The whole HTTP application, requests bounded by [`timeout::DEFAULT_REQUEST_TIMEOUT`];
+/// tests drive it without a socket.
 pub fn app(state: AppState) -> Router {
+    app_with_timeout(state, timeout::DEFAULT_REQUEST_TIMEOUT)
+}
+
+/// The whole HTTP application, each request bounded by `request_timeout`.
+pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let storefront = Router::new()
         .merge(events::router().layer(DefaultBodyLimit::max(events::BODY_LIMIT)))
         .merge(identify::router())
@@ -71,6 +78,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(extract::not_found)
         .layer(middleware::map_response(extract::method_not_allowed))
         .layer(DefaultBodyLimit::max(json::DEFAULT_BODY_LIMIT))
+        .layer(middleware::from_fn(move |req, next| timeout::bounded(request_timeout, req, next)))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

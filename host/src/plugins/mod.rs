@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use patron_runtime::{
-    BreakerOpen, CallContext, Capability, CircuitBreaker, Grants, LoadError, Manifest, ManifestError, Plugin,
-    PluginError, Runtime, RuntimeConfig, World,
+    BreakerOpen, BreakerState, CallContext, Capability, CircuitBreaker, Grants, LoadError, Manifest, ManifestError,
+    Plugin, PluginError, Runtime, RuntimeConfig, World,
 };
 use sha2::{Digest, Sha256};
 
@@ -28,11 +28,18 @@ use crate::store::plugins::{PluginInstall, PluginVersion};
 use crate::store::{Db, StoreError};
 use config_schema::ConfigMismatch;
 
-/// Consecutive failures after which an install is switched off until re-enabled.
+/// Consecutive failures (the plugin's fault, not the host's load) after which an
+/// install is skipped and marked `tripped`.
 pub const BREAKER_THRESHOLD: u32 = 5;
+/// How long a tripped install is skipped before one trial call; a successful trial
+/// marks it `enabled` again, a failed one starts another cooldown. The merchant can
+/// re-enable it at once.
+pub const BREAKER_COOLDOWN: Duration = Duration::from_secs(60);
 /// How long the list of a shop's active installs is trusted, so that a change made by
 /// another process (the CLI, another replica) takes effect without a restart.
 const ACTIVE_TTL: Duration = Duration::from_secs(2);
+/// The status of an install its breaker switched off.
+const TRIPPED: &str = "tripped";
 
 /// What can go wrong managing installs.
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +170,7 @@ impl PluginHost {
     fn breaker(&self, shop_id: i64, name: &str) -> Arc<CircuitBreaker> {
         lock(&self.inner.breakers)
             .entry((shop_id, name.to_owned()))
-            .or_insert_with(|| Arc::new(CircuitBreaker::new(BREAKER_THRESHOLD, None)))
+            .or_insert_with(|| Arc::new(CircuitBreaker::new(BREAKER_THRESHOLD, Some(BREAKER_COOLDOWN))))
             .clone()
     }
 
@@ -307,13 +314,12 @@ impl PluginHost {
         let plugin = tokio::task::spawn_blocking(move || host.load(&stored.wasm, &manifest, &grants, &stored.sha256))
             .await
             .map_err(|e| StoreError::Conflict(format!("loading the plugin was abandoned: {e}")))??;
-        Ok(Active {
-            shop_id,
-            world: plugin.manifest().world,
-            install: install.clone(),
-            plugin,
-            breaker: self.breaker(shop_id, &install.name),
-        })
+        let breaker = self.breaker(shop_id, &install.name);
+        if install.status == TRIPPED && matches!(breaker.state(), BreakerState::Closed { .. }) {
+            // Tripped before this process knew it (a restart, another replica).
+            breaker.restore_open(install.last_error.clone());
+        }
+        Ok(Active { shop_id, world: plugin.manifest().world, install: install.clone(), plugin, breaker })
     }
 
     /// The shop's enabled installs in `world`. An install that no longer loads is skipped
@@ -326,7 +332,8 @@ impl PluginHost {
             None => {
                 let mut all = Vec::new();
                 for install in self.inner.db.plugin_installs(shop_id).await? {
-                    if install.status != "enabled" {
+                    // A tripped install stays here: its breaker skips it until a trial.
+                    if install.status != "enabled" && install.status != TRIPPED {
                         continue;
                     }
                     match self.load_install(shop_id, &install).await {
@@ -349,8 +356,10 @@ impl PluginHost {
     }
 
     /// Calls an install on a blocking thread, behind its circuit breaker. A failure is
-    /// logged with the plugin's name and version and recorded against the install; the
-    /// failure that opens the breaker marks the install `tripped`.
+    /// logged with the plugin's name and version and, if it is the plugin's fault,
+    /// recorded against the install; the failure that opens the breaker marks the
+    /// install `tripped`. A refusal under load (instance pool or the shop's share of it
+    /// full) is neither recorded nor counted.
     pub async fn call<T, F>(&self, active: &Active, function: F) -> Result<T, CallFailure>
     where
         T: Send + 'static,
@@ -361,14 +370,32 @@ impl PluginHost {
         if active.install.grants.iter().any(|g| g == Capability::Kv.name()) {
             ctx = ctx.with_kv(Arc::new(kv::DbKv::new(self.inner.db.clone(), active.shop_id, &active.install.name)));
         }
-        let plugin = active.plugin.clone();
-        let outcome = tokio::task::spawn_blocking(move || function(&plugin, &ctx))
-            .await
-            .map_err(|e| CallFailure::Abandoned(e.to_string()))?;
+        let (host, active) = (self.clone(), active.clone());
+        // Its own task: the outcome is recorded (breaker, failures) even if the caller
+        // is dropped meanwhile, e.g. by the request timeout.
+        tokio::spawn(async move {
+            let plugin = active.plugin.clone();
+            let outcome = tokio::task::spawn_blocking(move || function(&plugin, &ctx))
+                .await
+                .map_err(|e| CallFailure::Abandoned(e.to_string()))?;
+            host.record(&active, outcome).await
+        })
+        .await
+        .map_err(|e| CallFailure::Abandoned(e.to_string()))?
+    }
+
+    async fn record<T>(&self, active: &Active, outcome: Result<T, PluginError>) -> Result<T, CallFailure> {
         match outcome {
             Ok(value) => {
-                active.breaker.record_success();
+                if active.breaker.record_success() {
+                    self.recovered(active).await;
+                }
                 Ok(value)
+            }
+            Err(error) if !error.kind.is_plugin_fault() => {
+                active.breaker.record_failure(&error);
+                tracing::warn!(plugin = %error.plugin, function = error.function, %error, "plugin call refused under load");
+                Err(error.into())
             }
             Err(error) => {
                 let tripped = active.breaker.record_failure(&error);
@@ -388,5 +415,15 @@ impl PluginHost {
                 Err(error.into())
             }
         }
+    }
+
+    /// A tripped install's trial call succeeded: it is `enabled` again.
+    async fn recovered(&self, active: &Active) {
+        tracing::info!(plugin = %active.install.name, shop = active.shop_id, "plugin recovered after its breaker's cooldown");
+        if let Err(store_error) = self.inner.db.set_plugin_status(active.shop_id, &active.install.name, "enabled").await
+        {
+            tracing::error!(%store_error, "could not record a plugin's recovery");
+        }
+        lock(&self.inner.active).remove(&active.shop_id);
     }
 }
