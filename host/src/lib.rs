@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod import;
+pub mod journeys;
 pub mod loyalty;
 pub mod metrics;
 pub mod plugins;

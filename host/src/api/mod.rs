@@ -7,6 +7,7 @@ pub mod events;
 pub mod health;
 pub mod identify;
 pub mod jobs;
+pub mod journeys;
 pub mod json;
 pub mod keys;
 pub mod members;
@@ -46,7 +47,8 @@ pub fn app(state: AppState) -> Router {
         .merge(plugins::router())
         .merge(members::router())
         .merge(segments::router())
-        .merge(jobs::router());
+        .merge(jobs::router())
+        .merge(journeys::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)

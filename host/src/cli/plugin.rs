@@ -258,12 +258,19 @@ pub fn run_offline(name: &str, world: WorldArg, dir: Option<PathBuf>, sdk: Optio
     };
     let sdk = sdk.canonicalize().with_context(|| format!("Patron's sdk/ is not at {} (pass --sdk)", sdk.display()))?;
     let sdk_spec = format!("{{ path = {:?} }}", sdk.display().to_string());
+    // What the automation template's `on_event` waits for.
+    let triggers = match world.name() {
+        "automation" => "# What on-event hears: event kinds and host triggers (order.placed, segment.entered:<name>, ...).\n\
+                         triggers = [\"add_to_cart\", \"checkout_started\"]\n",
+        _ => "",
+    };
     let fill = |template: &str| {
         template
             .replace("{{name}}", name)
             .replace("{{crate_name}}", &name.replace('-', "_"))
             .replace("{{world}}", world.name())
             .replace("{{sdk}}", &sdk_spec)
+            .replace("{{triggers}}\n", triggers)
     };
     std::fs::create_dir_all(dir.join("src"))?;
     let files = [
