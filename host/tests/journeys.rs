@@ -20,7 +20,13 @@ use tower::ServiceExt;
 
 const HOUR: i64 = 60 * 60 * 1000;
 
-async fn call(state: &AppState, method: &str, uri: &str, secret: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    secret: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut request = Request::builder().method(method).uri(uri).header("content-type", "application/json");
     if let Some(secret) = secret {
         request = request.header("authorization", format!("Bearer {secret}"));
@@ -61,7 +67,8 @@ async fn setup(db: Db, config: Value) -> (AppState, Shop, NewShopKeys, Scheduler
 
 /// Creates a customer through the API; returns Patron's id.
 async fn customer(state: &AppState, shop: &Shop, keys: &NewShopKeys, external_id: &str) -> i64 {
-    let body = json!({"external_id": external_id, "email": format!("{external_id}@example.com"), "marketing_consent": true});
+    let body =
+        json!({"external_id": external_id, "email": format!("{external_id}@example.com"), "marketing_consent": true});
     let (status, body) = call(state, "POST", "/v1/customers", Some(&keys.secret), Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     state.db.customer_by_external_id(shop.id, external_id).await.expect("read").expect("stored").id
@@ -149,7 +156,8 @@ async fn abandoned_cart(db: &Db) -> (AppState, Shop, Scheduler, i64) {
     let config = json!({"welcome": {"enabled": false}, "browse-abandonment": {"enabled": false}});
     let (state, shop, keys, scheduler) = setup(db.clone(), config).await;
     customer(&state, &shop, &keys, "ada").await;
-    events(&state, &shop, "ada", json!([{"id": "e1", "kind": "add_to_cart", "properties": {"product_id": "tea"}}])).await;
+    events(&state, &shop, "ada", json!([{"id": "e1", "kind": "add_to_cart", "properties": {"product_id": "tea"}}]))
+        .await;
     let now = now_ms();
     assert_eq!(drain(&scheduler, now).await, [TRIGGER_JOB]);
     assert!(outbox(db, &shop).await.is_empty());

@@ -136,9 +136,9 @@ pub fn is_trigger(trigger: &str) -> bool {
     is_event_kind(trigger)
         || HOST_TRIGGERS.contains(&trigger)
         || ["segment.entered:", "segment.left:"].iter().any(|prefix| {
-            trigger.strip_prefix(prefix).is_some_and(|name| {
-                !name.is_empty() && name.len() <= 64 && !name.chars().any(char::is_control)
-            })
+            trigger
+                .strip_prefix(prefix)
+                .is_some_and(|name| !name.is_empty() && name.len() <= 64 && !name.chars().any(char::is_control))
         })
 }
 

@@ -28,9 +28,9 @@ async fn journey_state(
     SecretShop(shop): SecretShop,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<JourneyState>> {
-    let raw = query
-        .get("customer_id")
-        .ok_or_else(|| ApiError::bad_request("missing_customer_id", "customer_id (Patron's customer id) is required"))?;
+    let raw = query.get("customer_id").ok_or_else(|| {
+        ApiError::bad_request("missing_customer_id", "customer_id (Patron's customer id) is required")
+    })?;
     let customer_id: i64 = raw
         .parse()
         .map_err(|_| ApiError::bad_request("invalid_customer_id", "customer_id must be a Patron customer id"))?;

@@ -260,8 +260,10 @@ pub fn run_offline(name: &str, world: WorldArg, dir: Option<PathBuf>, sdk: Optio
     let sdk_spec = format!("{{ path = {:?} }}", sdk.display().to_string());
     // What the automation template's `on_event` waits for.
     let triggers = match world.name() {
-        "automation" => "# What on-event hears: event kinds and host triggers (order.placed, segment.entered:<name>, ...).\n\
-                         triggers = [\"add_to_cart\", \"checkout_started\"]\n",
+        "automation" => {
+            "# What on-event hears: event kinds and host triggers (order.placed, segment.entered:<name>, ...).\n\
+                         triggers = [\"add_to_cart\", \"checkout_started\"]\n"
+        }
         _ => "",
     };
     let fill = |template: &str| {

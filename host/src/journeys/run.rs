@@ -25,7 +25,14 @@ struct Hearing<'a> {
 
 /// Calls the install `hearing.plugin` of the shop with the customer's profile, then
 /// settles `job` and applies the actions in one transaction.
-async fn hear<F>(host: &PluginHost, shop: &Shop, job: &Job, owner: &str, hearing: Hearing<'_>, call: F) -> StoreResult<()>
+async fn hear<F>(
+    host: &PluginHost,
+    shop: &Shop,
+    job: &Job,
+    owner: &str,
+    hearing: Hearing<'_>,
+    call: F,
+) -> StoreResult<()>
 where
     F: FnOnce(&Plugin, &CallContext, &Profile) -> Result<Vec<Action>, PluginError> + Send + 'static,
 {

@@ -114,7 +114,12 @@ pub(crate) async fn events(
 }
 
 /// `customer.created`.
-pub(crate) async fn customer_created(conn: &mut AnyConnection, shop_id: i64, customer_id: i64, at: i64) -> StoreResult<()> {
+pub(crate) async fn customer_created(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    at: i64,
+) -> StoreResult<()> {
     let cause = Cause {
         kind: "customer.created",
         key: format!("customer.created:{customer_id}"),
@@ -171,7 +176,8 @@ pub(crate) async fn segments_changed(
     change: &MembershipChange,
     at: i64,
 ) -> StoreResult<()> {
-    let moves = change.joined.iter().map(|s| ("segment.entered", s)).chain(change.left.iter().map(|s| ("segment.left", s)));
+    let moves =
+        change.joined.iter().map(|s| ("segment.entered", s)).chain(change.left.iter().map(|s| ("segment.left", s)));
     for (what, segment) in moves {
         let kind = format!("{what}:{segment}");
         let plugins = listeners.of(&kind);
@@ -208,7 +214,12 @@ pub(crate) async fn segments_changed_one(
 }
 
 /// `tier.changed`: a member moved to `tier`.
-pub(crate) async fn tier_changed(conn: &mut AnyConnection, shop_id: i64, customer_id: i64, tier: &str) -> StoreResult<()> {
+pub(crate) async fn tier_changed(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    tier: &str,
+) -> StoreResult<()> {
     let cause = Cause {
         kind: "tier.changed",
         key: format!("tier.changed:{customer_id}:{}", new_id()),

@@ -64,7 +64,12 @@ pub struct Welcome {
 
 impl Default for Welcome {
     fn default() -> Self {
-        Self { enabled: true, signup_event: "custom:newsletter_signup".into(), days: vec![0, 3, 7], reentry: Reentry::Never }
+        Self {
+            enabled: true,
+            signup_event: "custom:newsletter_signup".into(),
+            days: vec![0, 3, 7],
+            reentry: Reentry::Never,
+        }
     }
 }
 

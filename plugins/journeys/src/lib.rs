@@ -48,7 +48,11 @@ fn cart(config: &Config) -> Journey {
 
 fn browse(config: &Config) -> Journey {
     let b = &config.browse_abandonment;
-    Journey { name: BROWSE, reentry: b.reentry, steps: vec![Step::new("reminder", "browse_reminder", hours(b.delay_hours))] }
+    Journey {
+        name: BROWSE,
+        reentry: b.reentry,
+        steps: vec![Step::new("reminder", "browse_reminder", hours(b.delay_hours))],
+    }
 }
 
 fn win_back(config: &Config) -> Journey {

@@ -141,7 +141,11 @@ fn repeated_views_of_one_product_without_a_cart_start_a_browse_reminder() {
         on_event(&mut host, "product_view", T0 + hour * HOUR, json!({"product_id": "tea"}), &carol);
     }
     on_event(&mut host, "add_to_cart", T0 + 4 * HOUR, json!({"product_id": "tea"}), &carol);
-    let browse = Timer { name: "browse_abandonment:reminder".into(), at: T0 + 4 * HOUR, data: json!({"run": T0 + 2 * HOUR}).to_string() };
+    let browse = Timer {
+        name: "browse_abandonment:reminder".into(),
+        at: T0 + 4 * HOUR,
+        data: json!({"run": T0 + 2 * HOUR}).to_string(),
+    };
     assert!(messages(&fire(&mut host, &browse, &carol)).is_empty());
 }
 
@@ -203,7 +207,9 @@ fn a_review_request_follows_an_order_unless_it_is_refunded() {
 
 #[test]
 fn journeys_switch_off_and_reentry_reads_never_always_or_days() {
-    let mut host = TestHost::new().at(T0).config(r#"{"welcome": {"enabled": false}, "cart-abandonment": {"second-hours": 0, "reentry": 2}}"#);
+    let mut host = TestHost::new()
+        .at(T0)
+        .config(r#"{"welcome": {"enabled": false}, "cart-abandonment": {"second-hours": 0, "reentry": 2}}"#);
     let ada = profile("1");
     assert!(on_event(&mut host, "customer.created", T0, json!({}), &ada).is_empty());
     let due = timers(&on_event(&mut host, "add_to_cart", T0, json!({}), &ada));
