@@ -94,10 +94,13 @@ pub async fn rebuild(db: &Db, shop_id: i64) -> StoreResult<()> {
     w.commit().await
 }
 
+/// A shop's listeners and when they were read.
+type Cached = (Instant, Arc<Listeners>);
+
 /// Each shop's listeners, read at most every [`CACHE_TTL`]; cloning it is cheap.
 #[derive(Clone, Default)]
 pub struct ListenerCache {
-    shops: Arc<Mutex<HashMap<i64, (Instant, Arc<Listeners>)>>>,
+    shops: Arc<Mutex<HashMap<i64, Cached>>>,
 }
 
 impl ListenerCache {

@@ -222,7 +222,7 @@ pub fn timer_actions(config: &Config, timer: &Timer, profile: &Profile) -> Resul
         BROWSE => {
             let carted = run::run_of(CART, customer)?;
             journey.fire(customer, timer, |run| {
-                not_ordered(run) && !carted.is_some_and(|cart| cart.entered_at >= run.entered_at)
+                not_ordered(run) && carted.is_none_or(|cart| cart.entered_at < run.entered_at)
             })
         }
         _ => journey.fire(customer, timer, |_| true),
