@@ -260,3 +260,19 @@ pub async fn apply(
     }
     Ok(applied)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::with_coupon_code;
+
+    #[test]
+    fn a_message_after_a_coupon_carries_its_code_unless_it_names_one() {
+        let code = "WB-1234".to_owned();
+        let data: serde_json::Value =
+            serde_json::from_str(&with_coupon_code(r#"{"journey":"win_back"}"#, Some(&code))).expect("json");
+        assert_eq!(data, serde_json::json!({"journey": "win_back", "coupon_code": "WB-1234"}));
+        assert_eq!(with_coupon_code(r#"{"coupon_code":"MINE"}"#, Some(&code)), r#"{"coupon_code":"MINE"}"#);
+        assert_eq!(with_coupon_code("not json", Some(&code)), "not json");
+        assert_eq!(with_coupon_code(r#"{"a":1}"#, None), r#"{"a":1}"#);
+    }
+}
