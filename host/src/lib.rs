@@ -8,6 +8,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod import;
+pub mod journeys;
 pub mod loyalty;
 pub mod metrics;
 pub mod plugins;

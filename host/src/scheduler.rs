@@ -1,6 +1,6 @@
 //! The scheduler: durable jobs leased from the store and run by whichever host replica
 //! gets them first (points expiry, segment recomputes, recommendation training, journey
-//! timers, order changes the loyalty plugins have not yet all heard of). A job whose
+//! timers and triggers, order changes the loyalty plugins have not yet all heard of). A job whose
 //! worker dies is retried once its lease runs out, one that fails after a backoff that
 //! doubles, up to `MAX_ATTEMPTS` in all; recurring jobs queue their next run under a
 //! dedup key, so replicas never queue one twice.
@@ -8,11 +8,10 @@
 use std::time::Duration;
 
 use patron_runtime::World;
-use patron_runtime::types::Timer;
 
+use crate::journeys::{self, TRIGGER_JOB};
 use crate::plugins::PluginHost;
-use crate::plugins::actions::{self, Actor, TIMER_JOB, Trigger};
-use crate::plugins::convert;
+use crate::plugins::actions::TIMER_JOB;
 use crate::store::jobs::Job;
 use crate::store::order_hooks::LOYALTY_JOB;
 use crate::store::shops::Shop;
@@ -149,7 +148,8 @@ impl Scheduler {
                 }
                 self.queue_next(&shop, TRAIN_RECS, job.run_at).await
             }
-            TIMER_JOB => self.fire_timer(&shop, job).await,
+            TIMER_JOB => journeys::run::fire_timer(&self.plugins, &shop, job, &self.worker).await,
+            TRIGGER_JOB => journeys::run::run_trigger(&self.plugins, &shop, job, &self.worker).await,
             LOYALTY_JOB => self.plugins.run_loyalty_job(&shop, &job.payload).await,
             other => Err(StoreError::Conflict(format!("unknown job kind `{other}`"))),
         }
@@ -158,41 +158,6 @@ impl Scheduler {
     async fn queue_next(&self, shop: &Shop, kind: &str, after: i64) -> StoreResult<()> {
         let at = next_midnight(after.max(now_ms() - DAY_MS));
         self.db.enqueue_job(shop.id, kind, &serde_json::json!({}), at, &format!("{kind}:{at}")).await?;
-        Ok(())
-    }
-
-    /// A journey timer came due: the automation plugin that set it hears of it.
-    async fn fire_timer(&self, shop: &Shop, job: &Job) -> StoreResult<()> {
-        let payload = &job.payload;
-        let (Some(plugin), Some(customer_id), Some(name)) =
-            (payload["plugin"].as_str(), payload["customer_id"].as_i64(), payload["name"].as_str())
-        else {
-            return Err(StoreError::Corrupt(format!("timer job payload {payload}")));
-        };
-        let Some(active) =
-            self.plugins.active(shop.id, World::Automation).await?.into_iter().find(|a| a.install.name == plugin)
-        else {
-            return Ok(()); // The plugin was disabled or removed since: the timer lapses.
-        };
-        let Some(customer) = self.db.customer(shop.id, customer_id).await? else { return Ok(()) };
-        let profile = convert::profile(
-            &customer,
-            self.db.tags(shop.id, customer_id).await?,
-            self.db.current_segments(shop.id, customer_id).await?,
-            now_ms(),
-        );
-        let timer = Timer {
-            name: name.to_owned(),
-            at: job.run_at,
-            data: payload["data"].as_str().unwrap_or_default().to_owned(),
-        };
-        let list = match self.plugins.call(&active, move |plugin, ctx| plugin.on_timer(ctx, &timer, &profile)).await {
-            Ok(list) => list,
-            Err(error) => return Err(StoreError::Conflict(error.to_string())),
-        };
-        let actor =
-            Actor { plugin: &active.install.name, label: active.plugin.label().to_owned(), points_expiry_days: None };
-        actions::apply(self.db.write().await?, shop, customer_id, &actor, Trigger::Behaviour, &list).await?;
         Ok(())
     }
 

@@ -46,7 +46,7 @@ pub use grants::{Capability, Grants, UnknownCapability};
 pub use inspect::ComponentInfo;
 pub use kv::{KvBackendError, KvStore, MAX_KEY_BYTES, MemoryKv};
 pub use limits::Limits;
-pub use manifest::{Manifest, ManifestError, World};
+pub use manifest::{EVENT_KINDS, HOST_TRIGGERS, Manifest, ManifestError, World, is_event_kind, is_trigger};
 /// Batch segmentation's answer: segment names once, per customer indexes into them.
 pub use patron_sdk::Memberships;
 pub use plugin::{Instance, Plugin, stats_batch};

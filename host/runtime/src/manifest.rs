@@ -99,6 +99,47 @@ pub struct Manifest {
     /// One-line description shown in `plugin list`.
     #[serde(default)]
     pub description: Option<String>,
+    /// What an `automation` plugin listens to: event kinds ([`EVENT_KINDS`] or
+    /// `custom:<name>`) and host triggers ([`HOST_TRIGGERS`], `segment.entered:<name>`,
+    /// `segment.left:<name>`). Other worlds declare none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<String>,
+}
+
+/// Event kinds every storefront may send; others must be `custom:<name>`.
+pub const EVENT_KINDS: &[&str] = &[
+    "page_view",
+    "product_view",
+    "search",
+    "add_to_cart",
+    "remove_from_cart",
+    "checkout_started",
+    "recommendation_impression",
+    "recommendation_click",
+];
+
+/// Triggers the host raises itself, beside `segment.entered:<name>` and `segment.left:<name>`.
+pub const HOST_TRIGGERS: &[&str] = &["customer.created", "order.placed", "order.refunded", "tier.changed"];
+
+/// Whether `kind` is an event kind a storefront may send: standard, or `custom:<name>`.
+pub fn is_event_kind(kind: &str) -> bool {
+    EVENT_KINDS.contains(&kind)
+        || kind.strip_prefix("custom:").is_some_and(|name| {
+            !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        })
+}
+
+/// Whether an automation plugin may listen to `trigger`.
+pub fn is_trigger(trigger: &str) -> bool {
+    is_event_kind(trigger)
+        || HOST_TRIGGERS.contains(&trigger)
+        || ["segment.entered:", "segment.left:"].iter().any(|prefix| {
+            trigger
+                .strip_prefix(prefix)
+                .is_some_and(|name| !name.is_empty() && name.len() <= 64 && !name.chars().any(char::is_control))
+        })
 }
 
 /// A manifest that could not be parsed or is invalid.
@@ -139,6 +180,7 @@ impl Manifest {
             imports: Vec::new(),
             config_schema: None,
             description: None,
+            triggers: Vec::new(),
         }
     }
 
@@ -174,6 +216,20 @@ impl Manifest {
         {
             return Err(ManifestError::Invalid("config-schema must be a JSON schema object".into()));
         }
+        if !self.triggers.is_empty() && self.world != World::Automation {
+            return Err(ManifestError::Invalid(format!(
+                "triggers are for automation plugins, not {} ones",
+                self.world
+            )));
+        }
+        if let Some(unknown) = self.triggers.iter().find(|t| !is_trigger(t)) {
+            return Err(ManifestError::Invalid(format!(
+                "unknown trigger `{unknown}`: use an event kind ({}, or custom:<name>), {}, \
+                 segment.entered:<name> or segment.left:<name>",
+                EVENT_KINDS.join(", "),
+                HOST_TRIGGERS.join(", ")
+            )));
+        }
         Ok(())
     }
 
@@ -204,6 +260,24 @@ mod tests {
         assert_eq!(manifest.imports, [Capability::Log, Capability::Config]);
         assert_eq!(manifest.label(), "vip@1.2.0");
         assert!(manifest.config_schema.is_some());
+    }
+
+    #[test]
+    fn automation_triggers_are_checked() {
+        let with = |world: &str, trigger: &str| {
+            Manifest::from_json(&format!(
+                r#"{{"name":"j","version":"0.1.0","world":"{world}","triggers":["{trigger}"]}}"#
+            ))
+        };
+        for trigger in ["add_to_cart", "custom:newsletter_signup", "order.placed", "segment.entered:at-risk"] {
+            assert!(with("automation", trigger).is_ok(), "refused {trigger}");
+        }
+        for trigger in ["checkout", "order.shipped", "segment.entered:", "custom:"] {
+            let error = with("automation", trigger).expect_err(trigger).to_string();
+            assert!(error.contains(&format!("unknown trigger `{trigger}`")), "{error}");
+        }
+        let error = with("loyalty", "order.placed").expect_err("loyalty with triggers").to_string();
+        assert!(error.contains("triggers are for automation plugins"), "{error}");
     }
 
     #[test]

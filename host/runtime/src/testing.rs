@@ -25,6 +25,7 @@ pub const TEST_PLUGINS: &[&str] = &[
     "template-loyalty",
     "template-recommender",
     "template-automation",
+    "journeys",
     "hostile-loop",
     "hostile-memory",
     "hostile-recursion",

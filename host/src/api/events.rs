@@ -32,16 +32,7 @@ const MAX_CLOCK_SKEW_MS: i64 = 60 * 60 * 1000;
 const MAX_EVENT_AGE_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 /// Event kinds every storefront may send; others must be `custom:<name>`.
-pub const STANDARD_KINDS: &[&str] = &[
-    "page_view",
-    "product_view",
-    "search",
-    "add_to_cart",
-    "remove_from_cart",
-    "checkout_started",
-    "recommendation_impression",
-    "recommendation_click",
-];
+pub const STANDARD_KINDS: &[&str] = patron_runtime::EVENT_KINDS;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/events", post(post_events))
@@ -92,14 +83,7 @@ struct BatchResponse {
 }
 
 pub fn is_valid_kind(kind: &str) -> bool {
-    if STANDARD_KINDS.contains(&kind) {
-        return true;
-    }
-    kind.strip_prefix("custom:").is_some_and(|name| {
-        !name.is_empty()
-            && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-    })
+    patron_runtime::is_event_kind(kind)
 }
 
 fn check_id(field: &str, value: &str) -> Result<(), String> {
@@ -198,7 +182,8 @@ async fn post_events(
             Err(reason) => results.push(EventResult { id, status: Status::Rejected, reason: Some(reason) }),
         }
     }
-    let inserted = state.db.insert_events(shop.id, &to_store).await?;
+    let listeners = state.plugins.listeners(shop.id).await?;
+    let inserted = state.db.insert_events_triggering(shop.id, &to_store, &listeners).await?;
     for result in &mut results {
         if result.status == Status::Accepted && !result.id.as_ref().is_some_and(|id| inserted.contains(id)) {
             result.status = Status::Duplicate;

@@ -12,6 +12,7 @@ pub mod identify;
 pub mod ids;
 pub mod jobs;
 pub mod journey_report;
+pub mod journeys;
 pub mod json;
 pub mod keys;
 pub mod members;
@@ -68,7 +69,8 @@ pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
         .merge(channels::router())
         .merge(templates::router())
         .merge(contact_policy::router())
-        .merge(journey_report::router());
+        .merge(journey_report::router())
+        .merge(journeys::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)

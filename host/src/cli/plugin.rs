@@ -258,12 +258,21 @@ pub fn run_offline(name: &str, world: WorldArg, dir: Option<PathBuf>, sdk: Optio
     };
     let sdk = sdk.canonicalize().with_context(|| format!("Patron's sdk/ is not at {} (pass --sdk)", sdk.display()))?;
     let sdk_spec = format!("{{ path = {:?} }}", sdk.display().to_string());
+    // What the automation template's `on_event` waits for.
+    let triggers = match world.name() {
+        "automation" => {
+            "# What on-event hears: event kinds and host triggers (order.placed, segment.entered:<name>, ...).\n\
+                         triggers = [\"add_to_cart\", \"checkout_started\"]\n"
+        }
+        _ => "",
+    };
     let fill = |template: &str| {
         template
             .replace("{{name}}", name)
             .replace("{{crate_name}}", &name.replace('-', "_"))
             .replace("{{world}}", world.name())
             .replace("{{sdk}}", &sdk_spec)
+            .replace("{{triggers}}\n", triggers)
     };
     std::fs::create_dir_all(dir.join("src"))?;
     let files = [
@@ -278,4 +287,24 @@ pub fn run_offline(name: &str, world: WorldArg, dir: Option<PathBuf>, sdk: Optio
     }
     println!("created {} ({} plugin); see its README.md", dir.display(), world.name());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scaffold_has_a_valid_manifest_and_an_automation_one_listens_to_real_kinds() {
+        let root = std::env::temp_dir().join(format!("patron-scaffold-{}", crate::store::new_id()));
+        for world in [WorldArg::Segmenter, WorldArg::Loyalty, WorldArg::Recommender, WorldArg::Automation] {
+            let dir = root.join(world.name());
+            run_offline("scaffolded", world, Some(dir.clone()), None).expect("scaffold");
+            let text = std::fs::read_to_string(dir.join("patron.toml")).expect("manifest written");
+            let manifest = patron_runtime::Manifest::from_toml(&text).expect("a valid manifest");
+            let expected: &[&str] =
+                if matches!(world, WorldArg::Automation) { &["add_to_cart", "checkout_started"] } else { &[] };
+            assert_eq!(manifest.triggers, expected, "{}", world.name());
+        }
+        std::fs::remove_dir_all(&root).expect("clean up");
+    }
 }

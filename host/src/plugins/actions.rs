@@ -9,6 +9,7 @@ use patron_runtime::types::{Action, CouponSpec as WitCouponSpec, Discount as Wit
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use crate::journeys;
 use crate::store::coupons::{self, CouponSpec, Discount};
 use crate::store::outbox::{self, OutboxMessage};
 use crate::store::points::{self, Entry, EntryKind};
@@ -36,6 +37,9 @@ pub enum Trigger<'a> {
     Order { order_id: &'a str },
     /// A batch run the merchant started (trusted).
     Batch,
+    /// A trusted write other than an order: a customer created with the secret key, a
+    /// segment or tier change.
+    Host,
     /// A storefront event or a timer (untrusted).
     Behaviour,
 }
@@ -107,6 +111,20 @@ pub fn coupon_spec(spec: &WitCouponSpec, shop: &Shop, customer_id: i64, source: 
     Ok(spec)
 }
 
+/// A message's data with the code of the coupon issued just before it in the same list
+/// as `coupon_code` (a plugin cannot know the code the host generates), unless the
+/// data names one already or is not a JSON object.
+fn with_coupon_code(data: &str, code: Option<&String>) -> String {
+    let Some(code) = code else { return data.to_owned() };
+    match serde_json::from_str::<serde_json::Value>(data) {
+        Ok(serde_json::Value::Object(mut object)) if !object.contains_key("coupon_code") => {
+            object.insert("coupon_code".into(), code.clone().into());
+            serde_json::Value::Object(object).to_string()
+        }
+        _ => data.to_owned(),
+    }
+}
+
 /// Applies `actions` for `customer_id` in the transaction `conn`.
 pub async fn apply_in(
     conn: &mut AnyConnection,
@@ -172,6 +190,7 @@ pub async fn apply_in(
             Action::SetTier(tier) => match check_name("tier", tier, 32) {
                 Ok(()) => {
                     if members::set_tier(conn, shop.id, customer_id, tier).await? {
+                        journeys::triggers::tier_changed(conn, shop.id, customer_id, tier).await?;
                         applied.tier = Some(tier.clone());
                     }
                     Ok(())
@@ -198,7 +217,7 @@ pub async fn apply_in(
                             customer_id,
                             channel: message.channel.clone(),
                             template: message.template.clone(),
-                            data: message.data.clone(),
+                            data: with_coupon_code(&message.data, applied.coupons.last()),
                             source: actor.label.clone(),
                         };
                         outbox::push(conn, shop.id, &queued).await?;
@@ -251,4 +270,20 @@ pub async fn apply(
         tracing::warn!(plugin = %actor.label, refused = ?applied.refused, "plugin actions refused");
     }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_coupon_code;
+
+    #[test]
+    fn a_message_after_a_coupon_carries_its_code_unless_it_names_one() {
+        let code = "WB-1234".to_owned();
+        let data: serde_json::Value =
+            serde_json::from_str(&with_coupon_code(r#"{"journey":"win_back"}"#, Some(&code))).expect("json");
+        assert_eq!(data, serde_json::json!({"journey": "win_back", "coupon_code": "WB-1234"}));
+        assert_eq!(with_coupon_code(r#"{"coupon_code":"MINE"}"#, Some(&code)), r#"{"coupon_code":"MINE"}"#);
+        assert_eq!(with_coupon_code("not json", Some(&code)), "not json");
+        assert_eq!(with_coupon_code(r#"{"a":1}"#, None), r#"{"a":1}"#);
+    }
 }

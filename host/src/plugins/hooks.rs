@@ -67,7 +67,7 @@ impl PluginHost {
 
     /// Applies a plugin's actions in `w` and commits; refused actions are recorded
     /// against the plugin.
-    async fn apply_recording(
+    pub(crate) async fn apply_recording(
         &self,
         w: WriteTx<'_>,
         shop: &Shop,

@@ -24,6 +24,8 @@ use patron_runtime::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::journeys::Listeners;
+use crate::journeys::listeners::ListenerCache;
 use crate::store::plugins::{PluginInstall, PluginVersion};
 use crate::store::{Db, StoreError};
 use config_schema::ConfigMismatch;
@@ -96,6 +98,8 @@ struct Inner {
     active: Mutex<HashMap<i64, ActiveAt>>,
     /// Recommendation models read from the store, by (shop, install).
     models: recommendations::ModelCache,
+    /// Which automation install listens to which trigger, by shop.
+    listeners: ListenerCache,
 }
 
 /// A shop's enabled installs and when they were read.
@@ -142,6 +146,7 @@ impl PluginHost {
                 breakers: Mutex::default(),
                 active: Mutex::default(),
                 models: recommendations::ModelCache::default(),
+                listeners: ListenerCache::default(),
             }),
         }
     }
@@ -174,10 +179,19 @@ impl PluginHost {
             .clone()
     }
 
-    /// Forgets what this process cached about a shop's installs after a change.
-    fn changed(&self, shop_id: i64, name: &str) {
+    /// Forgets what this process cached about a shop's installs after a change, and
+    /// rebuilds which install listens to which trigger.
+    async fn changed(&self, shop_id: i64, name: &str) -> Result<(), StoreError> {
         lock(&self.inner.active).remove(&shop_id);
         self.breaker(shop_id, name).reset();
+        crate::journeys::listeners::rebuild(&self.inner.db, shop_id).await?;
+        self.inner.listeners.forget(shop_id);
+        Ok(())
+    }
+
+    /// Which of the shop's automation installs listen to which trigger (cached briefly).
+    pub async fn listeners(&self, shop_id: i64) -> Result<Arc<Listeners>, StoreError> {
+        self.inner.listeners.get(&self.inner.db, shop_id).await
     }
 
     /// Installs a version of a plugin (an upgrade, when the name is installed already):
@@ -221,7 +235,7 @@ impl PluginHost {
             .db
             .activate_plugin_version(shop_id, &manifest.name, &manifest.version, &grants, &config, status)
             .await?;
-        self.changed(shop_id, &manifest.name);
+        self.changed(shop_id, &manifest.name).await?;
         self.installed(shop_id, &manifest.name).await
     }
 
@@ -241,7 +255,7 @@ impl PluginHost {
     ) -> Result<PluginInstall, PluginAdminError> {
         self.installed(shop_id, name).await?;
         self.inner.db.set_plugin_status(shop_id, name, if enabled { "enabled" } else { "disabled" }).await?;
-        self.changed(shop_id, name);
+        self.changed(shop_id, name).await?;
         self.installed(shop_id, name).await
     }
 
@@ -257,7 +271,7 @@ impl PluginHost {
             config_schema::validate(schema, &config)?;
         }
         self.inner.db.set_plugin_config(shop_id, name, &config).await?;
-        self.changed(shop_id, name);
+        self.changed(shop_id, name).await?;
         self.installed(shop_id, name).await
     }
 
@@ -282,14 +296,14 @@ impl PluginHost {
             .db
             .activate_plugin_version(shop_id, name, &previous, &grant_names, &install.config, &install.status)
             .await?;
-        self.changed(shop_id, name);
+        self.changed(shop_id, name).await?;
         self.installed(shop_id, name).await
     }
 
     pub async fn uninstall(&self, shop_id: i64, name: &str) -> Result<(), PluginAdminError> {
         self.installed(shop_id, name).await?;
         self.inner.db.uninstall_plugin(shop_id, name).await?;
-        self.changed(shop_id, name);
+        self.changed(shop_id, name).await?;
         Ok(())
     }
 

@@ -437,6 +437,9 @@ impl Db {
         let mut w = self.write().await?;
         let (id, outcome) = upsert_customer(&mut w.tx, shop_id, input).await?;
         let customer = customer_by_id(&mut w.tx, shop_id, id).await?.ok_or(StoreError::NotFound("customer"))?;
+        if outcome == Upserted::Created {
+            crate::journeys::triggers::customer_created(&mut w.tx, shop_id, id, now_ms()).await?;
+        }
         w.commit().await?;
         Ok((customer, outcome))
     }

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use sqlx::Row;
 
 use super::{Db, StoreResult, now_ms};
+use crate::journeys::Listeners;
 
 /// An event that passed validation and is ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +40,17 @@ impl Db {
     /// Stores a batch in one statement and one transaction; returns the ids that were new
     /// (the others were already stored: duplicates). Durable when this returns.
     pub async fn insert_events(&self, shop_id: i64, events: &[NewEvent]) -> StoreResult<HashSet<String>> {
+        self.insert_events_triggering(shop_id, events, &Listeners::default()).await
+    }
+
+    /// [`Db::insert_events`], queueing in the same transaction a trigger for each
+    /// new event of a known customer whose kind an automation install listens to.
+    pub async fn insert_events_triggering(
+        &self,
+        shop_id: i64,
+        events: &[NewEvent],
+        listeners: &Listeners,
+    ) -> StoreResult<HashSet<String>> {
         if events.is_empty() {
             return Ok(HashSet::new());
         }
@@ -66,8 +78,10 @@ impl Db {
         }
         let mut w = self.write().await?;
         let rows = query.fetch_all(&mut *w.tx).await?;
+        let inserted = rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect::<StoreResult<HashSet<String>>>()?;
+        crate::journeys::triggers::events(&mut w.tx, shop_id, listeners, events, &inserted).await?;
         w.commit().await?;
-        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+        Ok(inserted)
     }
 
     /// The most recent events of a shop, newest first (for inspection and tests).

@@ -426,6 +426,7 @@ impl Db {
         let mut outcome = upsert_order(&mut w.tx, shop_id, order, customer).await?;
         if let Some(change) = OrderChange::between(outcome.previous_status, outcome.order.status) {
             let order = &outcome.order;
+            crate::journeys::triggers::order_changed(&mut w.tx, shop_id, order, &change).await?;
             outcome.loyalty = Some(order_hooks::queue(&mut w.tx, shop_id, &order.id, order.customer_id, change).await?);
         }
         w.commit().await?;
@@ -516,6 +517,7 @@ impl Db {
             refresh_stats(&mut w.tx, shop_id, customer_id).await?;
         }
         let change = OrderChange::Refunded { refund_id: refund.id.clone() };
+        crate::journeys::triggers::order_changed(&mut w.tx, shop_id, &order, &change).await?;
         let loyalty = Some(order_hooks::queue(&mut w.tx, shop_id, order_id, order.customer_id, change).await?);
         w.commit().await?;
         Ok(OrderOutcome { order, result: Upserted::Updated, previous_status, loyalty })

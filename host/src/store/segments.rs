@@ -55,6 +55,7 @@ pub(crate) async fn set_segments(
         .execute(&mut *conn)
         .await?;
     }
+    crate::journeys::triggers::segments_changed_one(conn, shop_id, customer_id, &change, at).await?;
     Ok(change)
 }
 
@@ -259,6 +260,13 @@ impl Db {
                 query = query.bind(shop_id).bind(*segment).bind(*customer_id).bind(source).bind(now);
             }
             query.execute(&mut *w.tx).await?;
+        }
+        let listeners = crate::journeys::listeners::load(&mut w.tx, shop_id).await?;
+        if !listeners.is_empty() {
+            for (customer_id, change) in changes {
+                crate::journeys::triggers::segments_changed(&mut w.tx, shop_id, &listeners, *customer_id, change, now)
+                    .await?;
+            }
         }
         w.commit().await
     }

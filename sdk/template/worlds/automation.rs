@@ -11,7 +11,7 @@ impl Automation for Plugin {
             "add_to_cart" => {
                 vec![Action::ScheduleTimer { name: "cart-reminder".into(), at: event.at + DAY_MS, data: "{}".into() }]
             }
-            "checkout" => vec![Action::CancelTimer("cart-reminder".into())],
+            "checkout_started" => vec![Action::CancelTimer("cart-reminder".into())],
             _ => vec![],
         })
     }

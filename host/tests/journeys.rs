@@ -1,0 +1,319 @@
+//! Journeys end to end: the first-party journeys plugin, built to wasm and installed
+//! through the API, hears triggers queued with their causes and drained by the
+//! scheduler; its messages land in the outbox once, whichever worker runs them.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use http_body_util::BodyExt;
+use patron::auth::{NewShopKeys, customer_token};
+use patron::journeys::TRIGGER_JOB;
+use patron::plugins::actions::TIMER_JOB;
+use patron::scheduler::{Ran, Scheduler};
+use patron::store::jobs::JobStatus;
+use patron::store::outbox::OutboxMessage;
+use patron::store::shops::Shop;
+use patron::store::{Db, now_ms};
+use patron::{AppState, app, both_backends, testing};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const HOUR: i64 = 60 * 60 * 1000;
+
+async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    secret: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+    if let Some(secret) = secret {
+        request = request.header("authorization", format!("Bearer {secret}"));
+    }
+    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
+    let response = app(state.clone()).oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn manifest() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/journeys/patron.toml"))
+        .expect("manifest");
+    serde_json::to_value(toml::from_str::<toml::Value>(&text).expect("toml")).expect("json")
+}
+
+async fn install(state: &AppState, keys: &NewShopKeys, manifest: Value, config: Value) -> (StatusCode, Value) {
+    let wasm = patron_runtime::testing::plugin_wasm("journeys").expect("journeys plugin builds");
+    let body = json!({
+        "manifest": manifest,
+        "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
+        "grants": ["log", "config", "kv"],
+        "config": config,
+        "enable": true,
+    });
+    call(state, "POST", "/v1/plugins", Some(&keys.secret), Some(body)).await
+}
+
+async fn setup(db: Db, config: Value) -> (AppState, Shop, NewShopKeys, Scheduler) {
+    let (shop, keys) = testing::shop(&db, "journeys").await;
+    let state = AppState::new(db.clone());
+    let (status, body) = install(&state, &keys, manifest(), config).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let scheduler = Scheduler::new(db, state.plugins.clone());
+    (state, shop, keys, scheduler)
+}
+
+/// Creates a customer through the API; returns Patron's id.
+async fn customer(state: &AppState, shop: &Shop, keys: &NewShopKeys, external_id: &str) -> i64 {
+    let body =
+        json!({"external_id": external_id, "email": format!("{external_id}@example.com"), "marketing_consent": true});
+    let (status, body) = call(state, "POST", "/v1/customers", Some(&keys.secret), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    state.db.customer_by_external_id(shop.id, external_id).await.expect("read").expect("stored").id
+}
+
+/// Posts storefront events of a signed-in customer.
+async fn events(state: &AppState, shop: &Shop, external_id: &str, events: Value) {
+    let token = customer_token(&shop.secret_hash, external_id).expect("token");
+    let body = json!({"customer_id": external_id, "customer_token": token, "events": events});
+    let uri = format!("/v1/events?key={}", shop.publishable_key);
+    let (status, body) = call(state, "POST", &uri, None, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rejected"], 0, "{body}");
+}
+
+/// Runs every job due at `at`; none may fail.
+async fn drain(scheduler: &Scheduler, at: i64) -> Vec<String> {
+    let mut ran = Vec::new();
+    loop {
+        match scheduler.run_due(at).await.expect("scheduler") {
+            Ran::Nothing => return ran,
+            Ran::Done { kind } => ran.push(kind),
+            Ran::Failed { kind, error } => panic!("{kind} failed: {error}"),
+        }
+    }
+}
+
+async fn outbox(db: &Db, shop: &Shop) -> Vec<OutboxMessage> {
+    db.queued_messages(shop.id, 1000).await.expect("outbox")
+}
+
+fn templates(messages: &[OutboxMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.template.as_str()).collect()
+}
+
+async fn jobs_of(db: &Db, shop: &Shop, kind: &str) -> Vec<JobStatus> {
+    db.jobs(shop.id, 10_000).await.expect("jobs").into_iter().filter(|j| j.kind == kind).collect()
+}
+
+both_backends!(
+    async fn a_new_customer_gets_welcome_1_when_the_scheduler_drains(db) {
+        let (state, shop, keys, scheduler) = setup(db.clone(), json!({})).await;
+        let ada = customer(&state, &shop, &keys, "ada").await;
+        assert!(outbox(&db, &shop).await.is_empty(), "the request only queues the trigger");
+        assert_eq!(jobs_of(&db, &shop, TRIGGER_JOB).await.len(), 1);
+
+        let now = now_ms();
+        assert_eq!(drain(&scheduler, now).await, [TRIGGER_JOB]);
+        let sent = outbox(&db, &shop).await;
+        assert_eq!(templates(&sent), ["welcome_1"]);
+        assert_eq!(sent[0].customer_id, ada);
+        assert_eq!(sent[0].channel, "email");
+        let data: Value = serde_json::from_str(&sent[0].data).expect("json");
+        assert_eq!(data, json!({"journey": "welcome", "step": "email_1", "purpose": "marketing"}));
+
+        // The next steps are visible as pending timers, and fire on days 3 and 7.
+        let uri = format!("/v1/journeys/state?customer_id={ada}");
+        let (status, body) = call(&state, "GET", &uri, Some(&keys.secret), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["customer_id"], ada.to_string());
+        let timers = &body["installs"][0]["timers"];
+        assert_eq!(body["installs"][0]["plugin"], "journeys");
+        let names: Vec<&str> = timers.as_array().expect("timers").iter().filter_map(|t| t["name"].as_str()).collect();
+        assert_eq!(names, ["welcome:email_2", "welcome:email_3"]);
+        let day_3 = timers[0]["due_at"].as_i64().expect("due");
+        assert!(day_3 >= now + 3 * 24 * HOUR - 60_000 && day_3 <= now + 3 * 24 * HOUR + 60_000, "{day_3}");
+
+        assert_eq!(drain(&scheduler, now + 3 * 24 * HOUR + 60_000).await, [TIMER_JOB]);
+        assert_eq!(drain(&scheduler, now + 8 * 24 * HOUR).await, [TIMER_JOB]);
+        assert_eq!(templates(&outbox(&db, &shop).await), ["welcome_1", "welcome_2", "welcome_3"]);
+
+        // Bad input: clear errors, nothing read.
+        let (status, body) = call(&state, "GET", "/v1/journeys/state?customer_id=x", Some(&keys.secret), None).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_customer_id")));
+        let (status, _) = call(&state, "GET", "/v1/journeys/state?customer_id=42", Some(&keys.secret), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = call(&state, "GET", &uri, None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+);
+
+/// A shop whose only journey in play is cart abandonment, with `ada` holding a cart
+/// since `now`; returns when the first reminder went out (4 h later).
+async fn abandoned_cart(db: &Db) -> (AppState, Shop, Scheduler, i64) {
+    let config = json!({"welcome": {"enabled": false}, "browse-abandonment": {"enabled": false}});
+    let (state, shop, keys, scheduler) = setup(db.clone(), config).await;
+    customer(&state, &shop, &keys, "ada").await;
+    events(&state, &shop, "ada", json!([{"id": "e1", "kind": "add_to_cart", "properties": {"product_id": "tea"}}]))
+        .await;
+    let now = now_ms();
+    // `customer.created` (the welcome series is off: nothing) and the cart.
+    assert_eq!(drain(&scheduler, now).await, [TRIGGER_JOB; 2]);
+    assert!(outbox(db, &shop).await.is_empty());
+    assert!(drain(&scheduler, now + 3 * HOUR).await.is_empty(), "nothing before 4 h");
+    assert_eq!(drain(&scheduler, now + 4 * HOUR + 60_000).await, [TIMER_JOB]);
+    let sent = outbox(db, &shop).await;
+    assert_eq!(templates(&sent), ["cart_reminder_1"]);
+    let data: Value = serde_json::from_str(&sent[0].data).expect("json");
+    assert_eq!(data["products"], json!(["tea"]));
+    assert_eq!((data["journey"].as_str(), data["step"].as_str()), (Some("cart_abandonment"), Some("reminder_1")));
+    (state, shop, scheduler, now)
+}
+
+both_backends!(
+    async fn cart_abandonment_reminds_after_4_hours_and_not_after_checkout(db) {
+        let (state, shop, scheduler, now) = abandoned_cart(&db).await;
+        events(&state, &shop, "ada", json!([{"id": "e2", "kind": "checkout_started"}])).await;
+        assert_eq!(drain(&scheduler, now + 4 * HOUR + 60_000).await, [TRIGGER_JOB]);
+        assert!(drain(&scheduler, now + 25 * HOUR).await.is_empty(), "the second reminder was cancelled");
+        assert_eq!(templates(&outbox(&db, &shop).await), ["cart_reminder_1"]);
+    }
+);
+
+both_backends!(
+    async fn a_reminder_whose_cancel_raced_its_firing_is_checked_again_and_not_sent(db) {
+        let (state, shop, scheduler, now) = abandoned_cart(&db).await;
+        // A worker took the second reminder just before the checkout and died: the
+        // cancel cannot remove a running timer, which fires again once the lease is out.
+        let taken = db.lease_job_at("dead-worker", now + 24 * HOUR + 1, 1000).await.expect("lease").expect("a timer");
+        assert_eq!(taken.kind, TIMER_JOB);
+        events(&state, &shop, "ada", json!([{"id": "e2", "kind": "checkout_started"}])).await;
+        assert_eq!(drain(&scheduler, now + 4 * HOUR + 60_000).await, [TRIGGER_JOB]);
+        assert_eq!(drain(&scheduler, now + 25 * HOUR).await, [TIMER_JOB], "the raced timer fires");
+        assert_eq!(templates(&outbox(&db, &shop).await), ["cart_reminder_1"], "and sends nothing");
+    }
+);
+
+both_backends!(
+    async fn two_schedulers_handle_each_trigger_once(db) {
+        let (state, shop, keys, first) = setup(db.clone(), json!({})).await;
+        let second = Scheduler::new(db.clone(), state.plugins.clone());
+        const CUSTOMERS: usize = 12;
+        for n in 0..CUSTOMERS {
+            customer(&state, &shop, &keys, &format!("c{n}")).await;
+        }
+        let now = now_ms();
+        let (a, b) = tokio::join!(drain(&first, now), drain(&second, now));
+        assert_eq!(a.len() + b.len(), CUSTOMERS, "each trigger ran once: {a:?} {b:?}");
+        let sent = outbox(&db, &shop).await;
+        assert_eq!(sent.len(), CUSTOMERS);
+        let mut customers: Vec<i64> = sent.iter().map(|m| m.customer_id).collect();
+        customers.sort_unstable();
+        customers.dedup();
+        assert_eq!(customers.len(), CUSTOMERS, "one welcome_1 per customer");
+        assert!(jobs_of(&db, &shop, TRIGGER_JOB).await.iter().all(|j| j.status == "done"));
+    }
+);
+
+both_backends!(
+    async fn the_scaffold_template_hears_real_kinds_and_a_taken_over_timer_applies_once(db) {
+        let (shop, keys) = testing::shop(&db, "template").await;
+        let state = AppState::new(db.clone());
+        let wasm = patron_runtime::testing::plugin_wasm("template-automation").expect("template builds");
+        let manifest = json!({"name": "template-automation", "version": "0.1.0", "world": "automation",
+            "imports": ["log", "config"], "triggers": ["add_to_cart", "checkout_started"]});
+        let body = json!({"manifest": manifest, "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
+            "grants": ["log", "config"], "enable": true});
+        let (status, body) = call(&state, "POST", "/v1/plugins", Some(&keys.secret), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let scheduler = Scheduler::new(db.clone(), state.plugins.clone());
+        customer(&state, &shop, &keys, "ada").await;
+        customer(&state, &shop, &keys, "bob").await;
+        events(&state, &shop, "ada", json!([{"id": "a1", "kind": "add_to_cart"}])).await;
+        events(&state, &shop, "bob", json!([{"id": "b1", "kind": "add_to_cart"}])).await;
+        events(&state, &shop, "bob", json!([{"id": "b2", "kind": "checkout_started"}])).await;
+        let now = now_ms();
+        assert_eq!(drain(&scheduler, now).await, [TRIGGER_JOB; 3]);
+
+        // A slow worker takes ada's reminder; its lease runs out and the scheduler fires it.
+        let day = 24 * HOUR;
+        let slow = db.lease_job_at("slow-worker", now + day + 1, 1).await.expect("lease").expect("ada's timer");
+        assert_eq!(drain(&scheduler, now + day + 10).await, [TIMER_JOB], "bob checked out: no timer of his");
+        // The slow worker's call returns late: what it returned must not apply again.
+        patron::journeys::run::fire_timer(&state.plugins, &shop, &slow, "slow-worker").await.expect("runs");
+        let sent = outbox(&db, &shop).await;
+        assert_eq!(templates(&sent), ["cart-reminder"]);
+        let ada = db.customer_by_external_id(shop.id, "ada").await.expect("read").expect("ada").id;
+        assert_eq!(sent[0].customer_id, ada);
+    }
+);
+
+both_backends!(
+    async fn events_no_install_listens_to_queue_no_trigger(db) {
+        let (shop, keys) = testing::shop(&db, "quiet").await;
+        let state = AppState::new(db.clone());
+        customer(&state, &shop, &keys, "ada").await;
+        // No journeys installed: a cart is stored and queues nothing.
+        events(&state, &shop, "ada", json!([{"id": "e0", "kind": "add_to_cart"}])).await;
+        assert!(jobs_of(&db, &shop, TRIGGER_JOB).await.is_empty());
+
+        let (status, body) = install(&state, &keys, manifest(), json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        // Kinds the plugin does not list, and anonymous shoppers, queue nothing either.
+        events(&state, &shop, "ada", json!([{"id": "e1", "kind": "page_view"}, {"id": "e2", "kind": "search"}])).await;
+        let anonymous = json!({"anonymous_id": "anon-1", "events": [{"id": "e3", "kind": "add_to_cart"}]});
+        let (status, _) =
+            call(&state, "POST", &format!("/v1/events?key={}", shop.publishable_key), None, Some(anonymous)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(jobs_of(&db, &shop, TRIGGER_JOB).await.is_empty());
+        // A listened kind queues one trigger, a retried batch no second one.
+        for _ in 0..2 {
+            events(&state, &shop, "ada", json!([{"id": "e4", "kind": "add_to_cart"}])).await;
+        }
+        assert_eq!(jobs_of(&db, &shop, TRIGGER_JOB).await.len(), 1);
+        // Disabled: it listens no more (the cached listening set is refreshed).
+        let (status, _) = call(&state, "POST", "/v1/plugins/journeys/disable", Some(&keys.secret), None).await;
+        assert_eq!(status, StatusCode::OK);
+        events(&state, &shop, "ada", json!([{"id": "e5", "kind": "add_to_cart"}])).await;
+        assert_eq!(jobs_of(&db, &shop, TRIGGER_JOB).await.len(), 1);
+    }
+);
+
+both_backends!(
+    async fn a_manifest_with_an_unknown_trigger_is_refused(db) {
+        let (shop, keys) = testing::shop(&db, "strict").await;
+        let state = AppState::new(db.clone());
+        let mut manifest = manifest();
+        manifest["triggers"] = json!(["add_to_cart", "checkout"]);
+        let (status, body) = install(&state, &keys, manifest, json!({})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(message.contains("unknown trigger `checkout`"), "{message}");
+        assert!(db.plugin_installs(shop.id).await.expect("installs").is_empty());
+    }
+);
+
+both_backends!(
+    async fn an_order_queues_a_review_request_and_a_refund_cancels_it(db) {
+        let config = json!({"welcome": {"enabled": false}});
+        let (state, shop, keys, scheduler) = setup(db.clone(), config).await;
+        let order = json!({"id": "o1", "customer": {"external_id": "ada"}, "lines": [{"product_id": "tea", "title": "Tea", "quantity": 1, "unit_price": 1500}]});
+        let (status, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order)).await;
+        assert!(status.is_success(), "{body}");
+        let now = now_ms();
+        drain(&scheduler, now).await;
+        let ada = db.customer_by_external_id(shop.id, "ada").await.expect("read").expect("ada").id;
+        let (_, body) = call(&state, "GET", &format!("/v1/journeys/state?customer_id={ada}"), Some(&keys.secret), None).await;
+        let timers = body["installs"][0]["timers"].as_array().cloned().unwrap_or_default();
+        assert!(timers.iter().any(|t| t["name"] == "post_purchase:review_request"), "{body}");
+
+        let refund = json!({"id": "r1"});
+        let (status, body) = call(&state, "POST", "/v1/orders/o1/refunds", Some(&keys.secret), Some(refund)).await;
+        assert!(status.is_success(), "{body}");
+        drain(&scheduler, now).await;
+        drain(&scheduler, now + 15 * 24 * HOUR).await;
+        assert!(outbox(&db, &shop).await.iter().all(|m| m.template != "review_request"));
+    }
+);

@@ -1,0 +1,182 @@
+//! The install's configuration: each journey on or off, its delays, templates and
+//! re-entry rule. Every field has a default (README.md lists them), so `{}` runs
+//! every journey as documented.
+
+use serde::Deserialize;
+
+const HOUR_MS: i64 = 60 * 60 * 1000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// When a customer who was in a journey may enter it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "ReentryRepr")]
+pub enum Reentry {
+    /// Once per customer, ever.
+    Never,
+    /// As soon as the previous run is over.
+    Always,
+    /// This many days after the previous run began.
+    AfterDays(u32),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ReentryRepr {
+    Word(String),
+    Days(u32),
+}
+
+impl TryFrom<ReentryRepr> for Reentry {
+    type Error = String;
+
+    fn try_from(repr: ReentryRepr) -> Result<Self, String> {
+        match repr {
+            ReentryRepr::Word(word) if word == "never" => Ok(Self::Never),
+            ReentryRepr::Word(word) if word == "always" => Ok(Self::Always),
+            ReentryRepr::Word(word) => Err(format!("re-entry `{word}`: use \"never\", \"always\" or a number of days")),
+            ReentryRepr::Days(days) => Ok(Self::AfterDays(days)),
+        }
+    }
+}
+
+impl Reentry {
+    /// Whether a customer whose previous run began at `previous` may enter at `at`.
+    pub fn allows(self, previous: i64, at: i64) -> bool {
+        match self {
+            Self::Never => false,
+            Self::Always => true,
+            Self::AfterDays(days) => at >= previous + i64::from(days) * DAY_MS,
+        }
+    }
+}
+
+/// Welcome series: after `customer.created` or a newsletter sign-up event.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct Welcome {
+    pub enabled: bool,
+    /// The event kind of a newsletter sign-up (it must be among the manifest's triggers).
+    pub signup_event: String,
+    /// Days after entry of `welcome_1`, `welcome_2`, `welcome_3` (one to three steps).
+    pub days: Vec<u32>,
+    pub reentry: Reentry,
+}
+
+impl Default for Welcome {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            signup_event: "custom:newsletter_signup".into(),
+            days: vec![0, 3, 7],
+            reentry: Reentry::Never,
+        }
+    }
+}
+
+/// Cart abandonment: `add_to_cart`, then reminders unless the shopper checks out or orders.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct CartAbandonment {
+    pub enabled: bool,
+    /// Hours after the first add to cart of `cart_reminder_1`.
+    pub first_hours: u32,
+    /// Hours after the first add to cart of `cart_reminder_2` (0: no second reminder).
+    pub second_hours: u32,
+    pub reentry: Reentry,
+}
+
+impl Default for CartAbandonment {
+    fn default() -> Self {
+        Self { enabled: true, first_hours: 4, second_hours: 24, reentry: Reentry::Always }
+    }
+}
+
+/// Browse abandonment: one product viewed often, not put in the cart.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct BrowseAbandonment {
+    pub enabled: bool,
+    /// Views of one product that make an abandoned browse.
+    pub min_views: u32,
+    /// Within this many hours.
+    pub window_hours: u32,
+    /// Hours after the last of those views that `browse_reminder` is sent.
+    pub delay_hours: u32,
+    pub reentry: Reentry,
+}
+
+impl Default for BrowseAbandonment {
+    fn default() -> Self {
+        Self { enabled: true, min_views: 3, window_hours: 24, delay_hours: 2, reentry: Reentry::AfterDays(7) }
+    }
+}
+
+/// Win-back: entering an at-risk segment, or past `interval-factor` times one's own
+/// usual interval between orders; escalating coupons.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct WinBack {
+    pub enabled: bool,
+    /// Segments whose entry starts a win-back (each must be a `segment.entered:<name>`
+    /// trigger of the manifest).
+    pub segments: Vec<String>,
+    /// A customer with two orders or more enters this many of their usual intervals
+    /// after their last order.
+    pub interval_factor: f64,
+    /// Days after entry of `winback_1`, `winback_2`, `winback_3` (one to three steps).
+    pub days: Vec<u32>,
+    /// Percent off of the coupon issued with each step (0: none).
+    pub coupon_percents: Vec<u8>,
+    /// Days each coupon stays valid.
+    pub coupon_valid_days: u32,
+    pub reentry: Reentry,
+}
+
+impl Default for WinBack {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            segments: vec!["at-risk".into(), "lost".into()],
+            interval_factor: 1.5,
+            days: vec![0, 7, 14],
+            coupon_percents: vec![10, 15, 20],
+            coupon_valid_days: 14,
+            reentry: Reentry::AfterDays(90),
+        }
+    }
+}
+
+/// Post-purchase: a review request some days after an order (not if it is refunded).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct PostPurchase {
+    pub enabled: bool,
+    pub days: u32,
+}
+
+impl Default for PostPurchase {
+    fn default() -> Self {
+        Self { enabled: true, days: 14 }
+    }
+}
+
+/// The install's configuration.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct Config {
+    pub welcome: Welcome,
+    pub cart_abandonment: CartAbandonment,
+    pub browse_abandonment: BrowseAbandonment,
+    pub win_back: WinBack,
+    pub post_purchase: PostPurchase,
+}
+
+/// Hours in milliseconds.
+pub fn hours(h: u32) -> i64 {
+    i64::from(h) * HOUR_MS
+}
+
+/// Days in milliseconds.
+pub fn days(d: u32) -> i64 {
+    i64::from(d) * DAY_MS
+}
