@@ -11,7 +11,7 @@ use patron::journeys::TRIGGER_JOB;
 use patron::plugins::actions::TIMER_JOB;
 use patron::scheduler::{Ran, Scheduler};
 use patron::store::jobs::JobStatus;
-use patron::store::outbox::OutboxMessage;
+use patron::store::outbox::{Message, MessageFilter};
 use patron::store::shops::Shop;
 use patron::store::{Db, now_ms};
 use patron::{AppState, app, both_backends, testing};
@@ -96,11 +96,15 @@ async fn drain(scheduler: &Scheduler, at: i64) -> Vec<String> {
     }
 }
 
-async fn outbox(db: &Db, shop: &Shop) -> Vec<OutboxMessage> {
-    db.queued_messages(shop.id, 1000).await.expect("outbox")
+/// The shop's queued messages, oldest first.
+async fn outbox(db: &Db, shop: &Shop) -> Vec<Message> {
+    let queued = MessageFilter { customer_id: None, status: Some("queued".into()), limit: 1000 };
+    let mut messages = db.messages(shop.id, &queued).await.expect("outbox");
+    messages.reverse();
+    messages
 }
 
-fn templates(messages: &[OutboxMessage]) -> Vec<&str> {
+fn templates(messages: &[Message]) -> Vec<&str> {
     messages.iter().map(|m| m.template.as_str()).collect()
 }
 
@@ -121,7 +125,7 @@ both_backends!(
         assert_eq!(templates(&sent), ["welcome_1"]);
         assert_eq!(sent[0].customer_id, ada);
         assert_eq!(sent[0].channel, "email");
-        let data: Value = serde_json::from_str(&sent[0].data).expect("json");
+        let data = sent[0].data.clone();
         assert_eq!(data, json!({"journey": "welcome", "step": "email_1", "purpose": "marketing"}));
 
         // The next steps are visible as pending timers, and fire on days 3 and 7.
@@ -166,7 +170,7 @@ async fn abandoned_cart(db: &Db) -> (AppState, Shop, Scheduler, i64) {
     assert_eq!(drain(&scheduler, now + 4 * HOUR + 60_000).await, [TIMER_JOB]);
     let sent = outbox(db, &shop).await;
     assert_eq!(templates(&sent), ["cart_reminder_1"]);
-    let data: Value = serde_json::from_str(&sent[0].data).expect("json");
+    let data = sent[0].data.clone();
     assert_eq!(data["products"], json!(["tea"]));
     assert_eq!((data["journey"].as_str(), data["step"].as_str()), (Some("cart_abandonment"), Some("reminder_1")));
     (state, shop, scheduler, now)
