@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource, merged here.
 
+pub mod analytics;
 pub mod cors;
 pub mod customers;
 pub mod error;
@@ -46,7 +47,8 @@ pub fn app(state: AppState) -> Router {
         .merge(plugins::router())
         .merge(members::router())
         .merge(segments::router())
-        .merge(jobs::router());
+        .merge(jobs::router())
+        .merge(analytics::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)
