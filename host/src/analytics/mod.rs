@@ -35,7 +35,8 @@ impl Period {
         if since >= until {
             return Err(InvalidInput::new("since", "must be before `until`"));
         }
-        let days = (until - since).div_ceil(DAY_MS);
+        // Positive: since < until was checked.
+        let days = (until - since + DAY_MS - 1) / DAY_MS;
         if days > MAX_RANGE_DAYS {
             return Err(InvalidInput::new("until", format!("the period may cover at most {MAX_RANGE_DAYS} days")));
         }
