@@ -61,7 +61,7 @@ bench_build() {
   local packages=()
   local plugin
   for plugin in "$@"; do packages+=(-p "$plugin"); done
-  cargo build --release -q --target wasm32-wasip2 "${packages[@]}"
+  if (( ${#packages[@]} )); then cargo build --release -q --target wasm32-wasip2 "${packages[@]}"; fi
   WASM=$target/wasm32-wasip2/release
 }
 

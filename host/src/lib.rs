@@ -1,6 +1,7 @@
 //! Patron: a CRM engine a merchant runs beside an online store. See ARCHITECTURE.md.
 #![forbid(unsafe_code)]
 
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource, merged here.
 
+pub mod analytics;
 pub mod channels;
 pub mod contact_policy;
 pub mod cors;
@@ -70,7 +71,8 @@ pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
         .merge(templates::router())
         .merge(contact_policy::router())
         .merge(journey_report::router())
-        .merge(journeys::router());
+        .merge(journeys::router())
+        .merge(analytics::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)

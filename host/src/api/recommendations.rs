@@ -111,7 +111,7 @@ struct ReportQuery {
     window_days: Option<i64>,
 }
 
-fn time(field: &'static str, text: Option<&str>) -> Result<Option<i64>, InvalidInput> {
+pub(super) fn time(field: &'static str, text: Option<&str>) -> Result<Option<i64>, InvalidInput> {
     let Some(text) = text else { return Ok(None) };
     text.trim()
         .parse::<i64>()
