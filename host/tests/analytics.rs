@@ -44,7 +44,11 @@ async fn order(db: &Db, shop: &Shop, id: &str, customer: Option<&str>, date: &st
         body.extend(extra.clone());
     }
     let input: OrderInput = serde_json::from_value(body).expect("order");
-    let (order, customer) = input.validate(&shop.currency).expect("valid");
+    // The API refuses an order in another currency than the shop's; one stored before that
+    // rule (ann's EUR order) is validated against its own currency and stored directly, so
+    // the figures' never-mix-currencies rule is still exercised.
+    let currency = input.currency.clone().unwrap_or_else(|| shop.currency.clone());
+    let (order, customer) = input.validate(&currency).expect("valid");
     db.upsert_order(shop.id, order, customer.as_ref()).await.expect("stored");
 }
 
