@@ -85,20 +85,21 @@ pub fn job_date(payload: &serde_json::Value) -> StoreResult<NaiveDate> {
 }
 
 /// Queues `customer.birthday` for each customer celebrated on `date`, for each listening
-/// install, at `at` (unix ms); returns how many customers. Idempotent per date.
+/// install, at `at` (unix ms); returns how many customers. Idempotent per date. The
+/// customers are read before the write transaction, so a scan of a large shop does not
+/// hold SQLite's writer.
 pub async fn queue_triggers(db: &Db, shop: &Shop, date: NaiveDate, at: i64) -> StoreResult<usize> {
-    let mut w = db.write().await?;
-    let plugins = listeners::listening(&mut w.tx, shop.id, BIRTHDAY_TRIGGER).await?;
+    let mut conn = db.pool().acquire().await?;
+    let plugins = listeners::listening(&mut conn, shop.id, BIRTHDAY_TRIGGER).await?;
     if plugins.is_empty() {
         return Ok(0);
     }
-    let endings = celebrated_on(date);
     let mut celebrated = Vec::new();
-    for ending in &endings {
+    for ending in celebrated_on(date) {
         let rows = sqlx::query("SELECT id, birthday FROM customers WHERE shop_id = $1 AND birthday LIKE $2")
             .bind(shop.id)
             .bind(format!("%{ending}"))
-            .fetch_all(&mut *w.tx)
+            .fetch_all(&mut *conn)
             .await?;
         for row in rows {
             let birthday: String = row.try_get("birthday")?;
@@ -107,6 +108,11 @@ pub async fn queue_triggers(db: &Db, shop: &Shop, date: NaiveDate, at: i64) -> S
             }
         }
     }
+    drop(conn);
+    if celebrated.is_empty() {
+        return Ok(0);
+    }
+    let mut w = db.write().await?;
     for customer_id in &celebrated {
         triggers::customer_birthday(&mut w.tx, shop.id, &plugins, *customer_id, date, at).await?;
     }
