@@ -1,5 +1,5 @@
 //! The scheduler: durable jobs leased from the store and run by whichever host replica
-//! gets them first (points expiry, segment recomputes, recommendation training, journey
+//! gets them first (points expiry, segment recomputes, daily birthday checks, recommendation training, journey
 //! timers and triggers, order changes the loyalty plugins have not yet all heard of). A job whose
 //! worker dies is retried once its lease runs out, one that fails after a backoff that
 //! doubles, up to `MAX_ATTEMPTS` in all; recurring jobs queue their next run under a
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use patron_runtime::World;
 
+use crate::journeys::birthdays::{self, BIRTHDAY_JOB};
 use crate::journeys::{self, TRIGGER_JOB};
 use crate::plugins::PluginHost;
 use crate::plugins::actions::TIMER_JOB;
@@ -60,8 +61,15 @@ impl Scheduler {
             for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS, TRAIN_RECS] {
                 self.db.enqueue_job(shop.id, kind, &serde_json::json!({}), at, &format!("{kind}:{at}")).await?;
             }
+            self.queue_birthdays(&shop, now_ms()).await?;
         }
         Ok(())
+    }
+
+    /// Queues the shop's birthday check at the first local midnight after `after`
+    /// (unix ms), in the shop's time zone (idempotent).
+    pub async fn queue_birthdays(&self, shop: &Shop, after: i64) -> StoreResult<()> {
+        birthdays::queue_next(&self.db, shop, after).await
     }
 
     /// Queues a recommendation training run for now, beside the nightly one (a run
@@ -147,6 +155,12 @@ impl Scheduler {
                     return Ok(());
                 }
                 self.queue_next(&shop, TRAIN_RECS, job.run_at).await
+            }
+            BIRTHDAY_JOB => {
+                let date = birthdays::job_date(&job.payload)?;
+                let customers = birthdays::queue_triggers(&self.db, &shop, date, job.run_at).await?;
+                tracing::info!(shop = %shop.name, %date, customers, "birthdays queued");
+                self.queue_birthdays(&shop, job.run_at.max(now_ms() - DAY_MS)).await
             }
             TIMER_JOB => journeys::run::fire_timer(&self.plugins, &shop, job, &self.worker).await,
             TRIGGER_JOB => journeys::run::run_trigger(&self.plugins, &shop, job, &self.worker).await,

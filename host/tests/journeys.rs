@@ -8,11 +8,12 @@ use base64::Engine as _;
 use http_body_util::BodyExt;
 use patron::auth::{NewShopKeys, customer_token};
 use patron::journeys::TRIGGER_JOB;
+use patron::journeys::birthdays::{self, BIRTHDAY_JOB};
 use patron::plugins::actions::TIMER_JOB;
 use patron::scheduler::{Ran, Scheduler};
 use patron::store::jobs::JobStatus;
 use patron::store::outbox::{Message, MessageFilter};
-use patron::store::shops::Shop;
+use patron::store::shops::{NewShop, Shop};
 use patron::store::{Db, now_ms};
 use patron::{AppState, app, both_backends, testing};
 use serde_json::{Value, json};
@@ -319,5 +320,90 @@ both_backends!(
         drain(&scheduler, now).await;
         drain(&scheduler, now + 15 * 24 * HOUR).await;
         assert!(outbox(&db, &shop).await.iter().all(|m| m.template != "review_request"));
+    }
+);
+
+/// Creates a customer with a birthday (`YYYY-MM-DD` or `--MM-DD`); returns Patron's id.
+async fn customer_born(state: &AppState, shop: &Shop, keys: &NewShopKeys, external_id: &str, birthday: &str) -> i64 {
+    let body = json!({"external_id": external_id, "email": format!("{external_id}@example.com"),
+        "marketing_consent": true, "birthday": birthday});
+    let (status, body) = call(state, "POST", "/v1/customers", Some(&keys.secret), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    state.db.customer_by_external_id(shop.id, external_id).await.expect("read").expect("stored").id
+}
+
+both_backends!(
+    async fn a_birthday_today_in_the_shops_zone_brings_a_coupon_and_one_message(db) {
+        // Tokyo is UTC+9: its midnight is 15:00 UTC of the day before, so the day the
+        // check runs at differs between the shop's zone and UTC.
+        let mut new = NewShop::named("tokyo");
+        new.timezone = "Asia/Tokyo".into();
+        let (shop, keys) = db.create_shop(&new).await.expect("shop");
+        let state = AppState::new(db.clone());
+        let (status, body) = install(&state, &keys, manifest(), json!({"welcome": {"enabled": false}})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let scheduler = Scheduler::new(db.clone(), state.plugins.clone());
+
+        let now = now_ms();
+        let zone: chrono_tz::Tz = "Asia/Tokyo".parse().expect("zone");
+        let today = birthdays::local_date(zone, now).and_then(|d| d.succ_opt()).expect("date");
+        let midnight = birthdays::local_midnight(zone, today).expect("midnight");
+        assert_eq!(birthdays::local_date(chrono_tz::Tz::UTC, midnight), today.pred_opt(), "UTC is a day behind");
+        let month_day = |d: chrono::NaiveDate| d.format("%m-%d").to_string();
+        let ada = customer_born(&state, &shop, &keys, "ada", &format!("1990-{}", month_day(today))).await;
+        let utc_day = format!("--{}", month_day(today.pred_opt().expect("date")));
+        customer_born(&state, &shop, &keys, "utc", &utc_day).await;
+        let tomorrow = format!("1985-{}", month_day(today.succ_opt().expect("date")));
+        customer_born(&state, &shop, &keys, "tomorrow", &tomorrow).await;
+        assert_eq!(drain(&scheduler, now_ms()).await, [TRIGGER_JOB; 3], "customer.created, welcome off");
+
+        scheduler.queue_birthdays(&shop, now).await.expect("queue");
+        scheduler.queue_birthdays(&shop, now).await.expect("queue again: nothing new");
+        let checks = jobs_of(&db, &shop, BIRTHDAY_JOB).await;
+        assert_eq!(checks.iter().map(|j| j.run_at).collect::<Vec<_>>(), [midnight]);
+        assert!(drain(&scheduler, midnight - 1).await.is_empty(), "not before local midnight");
+
+        assert_eq!(drain(&scheduler, midnight + 60_000).await, [BIRTHDAY_JOB, TRIGGER_JOB]);
+        let sent = outbox(&db, &shop).await;
+        assert_eq!(templates(&sent), ["birthday"]);
+        assert_eq!(sent[0].customer_id, ada);
+        let data = &sent[0].data;
+        assert_eq!((data["journey"].as_str(), data["step"].as_str()), (Some("birthday"), Some("greeting")));
+        assert_eq!((data["purpose"].as_str(), data["coupon_percent"].as_i64()), (Some("marketing"), Some(15)));
+        assert_eq!(data["date"], today.to_string());
+        let code = data["coupon_code"].as_str().expect("the host filled in the coupon's code");
+        let coupons = db.active_coupons(shop.id, ada).await.expect("coupons");
+        let coupon = coupons.iter().find(|c| c.code == code).expect("the coupon is ada's");
+        assert_eq!(coupon.expires_at, Some(midnight + 7 * 24 * HOUR));
+
+        // The same day checked again (a retried job, another replica) queues nothing.
+        assert_eq!(birthdays::queue_triggers(&db, &shop, today, midnight).await.expect("again"), 1);
+        assert!(drain(&scheduler, midnight + 2 * 60_000).await.is_empty());
+        assert_eq!(outbox(&db, &shop).await.len(), 1);
+        // The next day's check is queued for the next local midnight.
+        let next = jobs_of(&db, &shop, BIRTHDAY_JOB).await.into_iter().find(|j| j.status == "queued").expect("next");
+        assert_eq!(Some(next.run_at), birthdays::local_midnight(zone, today.succ_opt().expect("date")));
+        assert_eq!(next.payload, json!({"date": today.succ_opt().expect("date").to_string()}));
+
+        // Feb 29 birthdays are celebrated on Feb 28 when the year has none.
+        let leap = customer_born(&state, &shop, &keys, "leap", "2000-02-29").await;
+        assert_eq!(drain(&scheduler, now_ms()).await, [TRIGGER_JOB], "customer.created");
+        let feb_28 = chrono::NaiveDate::from_ymd_opt(2027, 2, 28).expect("date");
+        let at = birthdays::local_midnight(zone, feb_28).expect("midnight");
+        assert_eq!(birthdays::queue_triggers(&db, &shop, feb_28, at).await.expect("queue"), 1);
+        assert_eq!(drain(&scheduler, now_ms()).await, [TRIGGER_JOB]);
+        let sent = outbox(&db, &shop).await;
+        assert_eq!(sent.iter().map(|m| (m.customer_id, m.template.as_str())).collect::<Vec<_>>(), [(ada, "birthday"), (leap, "birthday")]);
+    }
+);
+
+both_backends!(
+    async fn no_listening_install_means_no_birthday_triggers(db) {
+        let (shop, keys) = testing::shop(&db, "quiet").await;
+        let state = AppState::new(db.clone());
+        let today = birthdays::local_date(chrono_tz::Tz::UTC, now_ms()).expect("date");
+        customer_born(&state, &shop, &keys, "ada", &format!("--{}", today.format("%m-%d"))).await;
+        assert_eq!(birthdays::queue_triggers(&db, &shop, today, now_ms()).await.expect("check"), 0);
+        assert!(jobs_of(&db, &shop, TRIGGER_JOB).await.is_empty());
     }
 );

@@ -119,7 +119,8 @@ pub const EVENT_KINDS: &[&str] = &[
 ];
 
 /// Triggers the host raises itself, beside `segment.entered:<name>` and `segment.left:<name>`.
-pub const HOST_TRIGGERS: &[&str] = &["customer.created", "order.placed", "order.refunded", "tier.changed"];
+pub const HOST_TRIGGERS: &[&str] =
+    &["customer.created", "customer.birthday", "order.placed", "order.refunded", "tier.changed"];
 
 /// Whether `kind` is an event kind a storefront may send: standard, or `custom:<name>`.
 pub fn is_event_kind(kind: &str) -> bool {

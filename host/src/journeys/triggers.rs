@@ -231,3 +231,25 @@ pub(crate) async fn tier_changed(
     };
     queue(conn, shop_id, cause).await
 }
+
+/// `customer.birthday` on the shop's local `date`, for `plugins` (the installs listening,
+/// read by the caller); queued once per customer and date.
+pub(crate) async fn customer_birthday(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    plugins: &[String],
+    customer_id: i64,
+    date: chrono::NaiveDate,
+    at: i64,
+) -> StoreResult<()> {
+    let cause = Cause {
+        kind: "customer.birthday",
+        key: format!("customer.birthday:{customer_id}:{date}"),
+        customer_id,
+        at,
+        properties: json!({"date": date.to_string()}),
+        untrusted: false,
+        order_id: None,
+    };
+    queue_for(conn, shop_id, plugins, cause).await
+}

@@ -160,6 +160,25 @@ impl Default for PostPurchase {
     }
 }
 
+/// Birthday: on `customer.birthday` (the host's daily check, in the shop's time zone),
+/// a coupon and the `birthday` message.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct Birthday {
+    pub enabled: bool,
+    /// Percent off of the birthday coupon (0: no coupon).
+    pub coupon_percent: u8,
+    /// Days the coupon stays valid.
+    pub coupon_valid_days: u32,
+    pub reentry: Reentry,
+}
+
+impl Default for Birthday {
+    fn default() -> Self {
+        Self { enabled: true, coupon_percent: 15, coupon_valid_days: 7, reentry: Reentry::AfterDays(365) }
+    }
+}
+
 /// The install's configuration.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
@@ -169,6 +188,7 @@ pub struct Config {
     pub browse_abandonment: BrowseAbandonment,
     pub win_back: WinBack,
     pub post_purchase: PostPurchase,
+    pub birthday: Birthday,
 }
 
 /// Hours in milliseconds.

@@ -1,6 +1,6 @@
 //! Journeys plugin: the seed practices of CRM messaging as one automation install —
 //! welcome series, cart abandonment, browse abandonment, win-back and post-purchase
-//! review requests — each configurable and on by default (see README.md and
+//! review requests, birthday — each configurable and on by default (see README.md and
 //! [`config::Config`]). Messages go to the host's outbox, whose contact policy decides
 //! whether and when they are delivered; this plugin only decides who should get what.
 
@@ -18,6 +18,7 @@ pub const CART: &str = "cart_abandonment";
 pub const BROWSE: &str = "browse_abandonment";
 pub const WIN_BACK: &str = "win_back";
 pub const POST_PURCHASE: &str = "post_purchase";
+pub const BIRTHDAY: &str = "birthday";
 /// The timer that checks, one usual interval and a half after an order, whether the
 /// customer has ordered since.
 const WIN_BACK_CHECK: &str = "win_back_check";
@@ -78,6 +79,25 @@ fn post_purchase(config: &Config) -> Journey {
     }
 }
 
+fn birthday(config: &Config) -> Journey {
+    let b = &config.birthday;
+    // Birthdays a year apart begin at local midnights that can be an hour short of whole
+    // days (a DST switch on a different date each year); a day's slack lets the next
+    // birthday in without letting a second one into one year.
+    let reentry = match b.reentry {
+        config::Reentry::AfterDays(d) => config::Reentry::AfterDays(d.saturating_sub(1)),
+        other => other,
+    };
+    Journey {
+        name: BIRTHDAY,
+        reentry,
+        steps: vec![Step {
+            coupon: Some((b.coupon_percent, b.coupon_valid_days)),
+            ..Step::new("greeting", "birthday", 0)
+        }],
+    }
+}
+
 /// Whether the customer ordered after `at`.
 fn ordered_since(profile: &Profile, at: i64) -> bool {
     profile.stats.last_order_at.is_some_and(|last| last >= at)
@@ -120,6 +140,9 @@ pub fn event_actions(config: &Config, event: &Event, profile: &Profile) -> Resul
             }
         }
         "checkout_started" => actions.extend(cart(config).exit(customer)?),
+        "customer.birthday" if config.birthday.enabled => {
+            actions.extend(birthday(config).enter(customer, event.at, vars(json!({"date": properties["date"]})))?);
+        }
         "product_view" if config.browse_abandonment.enabled => {
             if let Some(product) = product_of(&properties) {
                 actions.extend(viewed(config, customer, &product, event.at)?);

@@ -222,3 +222,44 @@ fn journeys_switch_off_and_reentry_reads_never_always_or_days() {
     assert!(bad.expect_err("refused").to_string().contains("re-entry `sometimes`"));
     assert!(serde_json::from_str::<Config>(r#"{"welcom": {}}"#).is_err(), "unknown fields are refused");
 }
+
+#[test]
+fn a_birthday_brings_a_coupon_and_the_birthday_message_once_a_year() {
+    let mut host = TestHost::new().at(T0);
+    let ada = profile("1");
+    let actions = on_event(&mut host, "customer.birthday", T0, json!({"date": "2023-11-14"}), &ada);
+    assert!(
+        matches!(&actions[0], Action::IssueCoupon(c) if c.discount == Discount::Percent(15) && c.expires_at == Some(T0 + 7 * DAY)),
+        "{actions:?}"
+    );
+    let sent = messages(&actions);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, "birthday");
+    assert_eq!(
+        sent[0].1,
+        json!({"journey": "birthday", "step": "greeting", "purpose": "marketing", "date": "2023-11-14", "coupon_percent": 15})
+    );
+    // Told twice about one birthday, or a changed birthday a month later: nothing.
+    assert!(on_event(&mut host, "customer.birthday", T0, json!({"date": "2023-11-14"}), &ada).is_empty());
+    assert!(on_event(&mut host, "customer.birthday", T0 + 30 * DAY, json!({"date": "2023-12-14"}), &ada).is_empty());
+    // Next year's birthday, even an hour short of 365 days after a DST switch: a new one.
+    let next = on_event(&mut host, "customer.birthday", T0 + 365 * DAY - HOUR, json!({"date": "2024-11-14"}), &ada);
+    assert_eq!(messages(&next).len(), 1);
+}
+
+#[test]
+fn the_birthday_journey_follows_its_config() {
+    let mut host = TestHost::new().at(T0).config(r#"{"birthday": {"coupon-percent": 20, "coupon-valid-days": 3}}"#);
+    let actions = on_event(&mut host, "customer.birthday", T0, json!({"date": "2023-11-14"}), &profile("1"));
+    assert!(
+        matches!(&actions[0], Action::IssueCoupon(c) if c.discount == Discount::Percent(20) && c.expires_at == Some(T0 + 3 * DAY)),
+        "{actions:?}"
+    );
+    let mut host = TestHost::new().at(T0).config(r#"{"birthday": {"coupon-percent": 0}}"#);
+    let actions = on_event(&mut host, "customer.birthday", T0, json!({"date": "2023-11-14"}), &profile("1"));
+    assert_eq!(messages(&actions).len(), 1);
+    assert_eq!(actions.len(), 1, "no coupon: {actions:?}");
+    let mut host = TestHost::new().at(T0).config(r#"{"birthday": {"enabled": false}}"#);
+    assert!(on_event(&mut host, "customer.birthday", T0, json!({"date": "2023-11-14"}), &profile("1")).is_empty());
+    assert!(serde_json::from_str::<Config>(r#"{"birthday": {"percent": 20}}"#).is_err(), "unknown field refused");
+}
