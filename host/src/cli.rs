@@ -1,5 +1,6 @@
 //! The `patron` command line.
 
+pub mod journeys;
 pub mod plugin;
 pub mod recs;
 
@@ -59,6 +60,9 @@ pub enum Command {
     /// Recommendations: rebuild the model, report what they earned, evaluate offline.
     #[command(subcommand)]
     Recs(recs::RecsCommand),
+    /// Journeys: report what their messages did.
+    #[command(subcommand)]
+    Journeys(journeys::JourneysCommand),
     /// Install and manage plugins, or scaffold a new one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -176,6 +180,7 @@ impl Cli {
                 Ok(())
             }
             Command::Recs(command) => recs::run(db, &config, command).await,
+            Command::Journeys(command) => journeys::run(db, command).await,
             Command::Plugin(command) => plugin::run(db, config.data_dir.join("plugin-cache"), command).await,
             Command::Shop(ShopCommand::List) => {
                 for shop in db.shops().await? {
@@ -280,7 +285,11 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(scheduler.run_until(async {
         let _ = scheduler_stopped.await;
     }));
-    state.delivery = crate::delivery::DeliveryConfig::from_env(&format!("http://{address}"));
+    state.delivery = crate::delivery::DeliveryConfig {
+        public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{address}")),
+        allow_private_targets: config.webhook_allow_private,
+        ..crate::delivery::DeliveryConfig::default()
+    };
     let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
     let delivery = crate::delivery::Worker::new(state.db.clone(), state.delivery.clone())?;
     let delivery = tokio::spawn(delivery.run_until(async {

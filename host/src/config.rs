@@ -37,6 +37,13 @@ pub struct Settings {
     /// Seconds one HTTP request may take before it is answered `503` (default 30).
     #[arg(long, env = "PATRON_REQUEST_TIMEOUT_SECS", global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_secs: Option<u64>,
+    /// Where links in messages (unsubscribe, click tracking) point: this host as the public
+    /// reaches it (default: `http://` and the listen address).
+    #[arg(long, env = "PATRON_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Let webhooks reach private and loopback addresses (local sinks, tests).
+    #[arg(long, env = "PATRON_WEBHOOK_ALLOW_PRIVATE", global = true, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: Option<bool>,
 }
 
 impl Settings {
@@ -50,6 +57,8 @@ impl Settings {
             rate_limit_per_key: self.rate_limit_per_key.or(other.rate_limit_per_key),
             rate_limit_per_ip: self.rate_limit_per_ip.or(other.rate_limit_per_ip),
             request_timeout_secs: self.request_timeout_secs.or(other.request_timeout_secs),
+            public_url: self.public_url.or(other.public_url),
+            webhook_allow_private: self.webhook_allow_private.or(other.webhook_allow_private),
         }
     }
 }
@@ -66,6 +75,9 @@ pub struct Config {
     pub rate_limit_per_ip: u32,
     /// How long one HTTP request may take.
     pub request_timeout: Duration,
+    /// Where links in messages point; `None` means the address the server listens on.
+    pub public_url: Option<String>,
+    pub webhook_allow_private: bool,
 }
 
 impl Config {
@@ -96,12 +108,20 @@ impl Config {
             Some(secs) => Duration::from_secs(secs),
             None => crate::api::timeout::DEFAULT_REQUEST_TIMEOUT,
         };
+        let public_url = match settings.public_url.filter(|url| !url.is_empty()) {
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                anyhow::bail!("public_url must start with http:// or https://, not `{url}`")
+            }
+            url => url.map(|url| url.trim_end_matches('/').to_owned()),
+        };
         Ok(Self {
             database_url,
             data_dir,
             listen,
             request_timeout,
             metrics_token,
+            public_url,
+            webhook_allow_private: settings.webhook_allow_private.unwrap_or(false),
             rate_limit_per_key: settings.rate_limit_per_key.unwrap_or(crate::api::rate_limit::DEFAULT_PER_KEY),
             rate_limit_per_ip: settings.rate_limit_per_ip.unwrap_or(crate::api::rate_limit::DEFAULT_PER_IP),
         })
@@ -142,5 +162,72 @@ mod tests {
         assert!(config.database_url.starts_with("sqlite://"));
         assert_eq!(config.request_timeout, crate::api::timeout::DEFAULT_REQUEST_TIMEOUT);
         assert!(dir.join("data").is_dir());
+    }
+
+    /// Which layers the re-executed test below runs with; unset in the parent run.
+    const LAYER_UNDER_TEST: &str = "PATRON_CONFIG_TEST_LAYERS";
+
+    /// Flags beat the environment, which beats the file. The environment is the process's,
+    /// so the checks run in a child test process that is given its own.
+    #[test]
+    fn a_flag_beats_the_environment_which_beats_the_file() {
+        let Ok(layers) = std::env::var(LAYER_UNDER_TEST) else {
+            for layers in ["file", "env"] {
+                let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"));
+                child.args(["--exact", "config::tests::a_flag_beats_the_environment_which_beats_the_file"]);
+                child.env(LAYER_UNDER_TEST, layers);
+                if layers == "env" {
+                    child.env("PATRON_PUBLIC_URL", "https://env.example").env("PATRON_WEBHOOK_ALLOW_PRIVATE", "1");
+                } else {
+                    child.env_remove("PATRON_PUBLIC_URL").env_remove("PATRON_WEBHOOK_ALLOW_PRIVATE");
+                }
+                let output = child.output().expect("runs");
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                assert!(output.status.success(), "{layers}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+                assert!(stdout.contains("1 passed"), "the child ran the test: {stdout}");
+            }
+            return;
+        };
+        use clap::Parser;
+        let dir = std::env::temp_dir().join(format!("patron-config-layers-{layers}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("patron.toml");
+        std::fs::write(
+            &file,
+            "database_url = \"postgres://file\"\npublic_url = \"https://file.example/\"\nwebhook_allow_private = false\nrequest_timeout_secs = 7\n",
+        )
+        .expect("write");
+        let resolve = |args: &[&str]| {
+            let cli = crate::cli::Cli::try_parse_from(["patron"].iter().chain(args).chain(&["shop", "list"]))
+                .expect("parses");
+            Config::resolve(cli.settings, Some(&file)).expect("resolves")
+        };
+        let plain = resolve(&[]);
+        let flagged = resolve(&["--public-url", "https://flag.example", "--webhook-allow-private=false"]);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        assert_eq!(plain.request_timeout, Duration::from_secs(7), "what only the file sets comes from it");
+        assert_eq!(flagged.public_url.as_deref(), Some("https://flag.example"));
+        assert!(!flagged.webhook_allow_private);
+        match layers.as_str() {
+            "file" => {
+                assert_eq!(plain.public_url.as_deref(), Some("https://file.example"), "trailing slash trimmed");
+                assert!(!plain.webhook_allow_private);
+            }
+            _ => {
+                assert_eq!(plain.public_url.as_deref(), Some("https://env.example"));
+                assert!(plain.webhook_allow_private);
+            }
+        }
+    }
+
+    #[test]
+    fn a_public_url_that_is_not_http_is_refused() {
+        let settings = Settings {
+            database_url: Some("postgres://unused".into()),
+            public_url: Some("patron.example".into()),
+            ..Settings::default()
+        };
+        let error = Config::resolve(settings, None).expect_err("refused");
+        assert!(error.to_string().contains("public_url"), "{error}");
     }
 }

@@ -703,6 +703,24 @@ both_backends!(
         assert_eq!(steps[1]["suppressed"], json!({"frequency_cap": 1}));
         let (status, _) = t.call("GET", "/v1/journeys/report?window_days=0", None).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        // `patron journeys report` gives the API's figures, as JSON and as a table.
+        let json = patron::cli::journeys::report_text(&t.db, &t.shop, 30, 7, true).await.expect("cli json");
+        let from_cli: Value = serde_json::from_str(&json).expect("cli prints json");
+        assert_eq!(from_cli["steps"], report["steps"], "{json}");
+        assert_eq!((from_cli["days"].as_i64(), from_cli["window_days"].as_i64()), (Some(30), Some(7)));
+        let table = patron::cli::journeys::report_text(&t.db, &t.shop, 30, 7, false).await.expect("cli table");
+        let day0 = table.lines().find(|l| l.contains("day_0")).expect("a day_0 row");
+        let cells: Vec<&str> = day0.split_whitespace().collect();
+        assert_eq!(cells, ["welcome", "day_0", "1", "2", "0", "0", "1", "1", "USD", "3700"], "{table}");
+        assert!(table.contains("suppressed: holdout 1, no_consent 1"), "{table}");
+        assert!(table.contains("uplift: too small to tell"), "{table}");
+        let day3 = table.lines().find(|l| l.contains("day_3")).expect("a day_3 row");
+        assert_eq!(day3.split_whitespace().collect::<Vec<_>>(), ["welcome", "day_3", "0", "1", "0", "0", "0", "0", "-"]);
+        // A one-day window still counts ann's first two orders; the ten-days-later one never.
+        let narrow = patron::cli::journeys::report_text(&t.db, &t.shop, 30, 1, true).await.expect("narrow");
+        let narrow: Value = serde_json::from_str(&narrow).expect("json");
+        assert_eq!(narrow["steps"][0]["revenue"], json!({"USD": 3700}));
     }
 );
 

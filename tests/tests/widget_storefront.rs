@@ -420,6 +420,15 @@ async fn members_see_tier_points_and_coupons_and_can_redeem() {
         .expect("the seeded member can afford a reward");
     let cost = affordable["points"].as_i64().unwrap_or_default();
     let id = affordable["id"].as_str().unwrap_or_default();
+    // The first redemption reaches the host but its answer is lost on the way back, as on a
+    // flaky connection: the widget must send it again under the same idempotency key.
+    browser
+        .js("window.__redeems = []; var f = window.fetch, n = 0; \
+             window.fetch = function (u, i) { var p = f.apply(this, arguments); \
+               if (String(u).indexOf('/v1/rewards/redeem') < 0) return p; \
+               window.__redeems.push(i && i.body); \
+               return n++ ? p : p.then(function () { throw new TypeError('connection lost'); }); };")
+        .await;
     browser.js(&format!("{ROOT} r.querySelector('[data-a=redeem][data-v=\"{id}\"]').click();")).await;
     let expected = (balance - cost).to_string();
     browser
@@ -432,6 +441,21 @@ async fn members_see_tier_points_and_coupons_and_can_redeem() {
         )
         .await;
     browser.screenshot("widget-panel-member-redeemed").await;
+    let sent = browser.js("return window.__redeems;").await;
+    let sent: Vec<Value> = sent
+        .as_array()
+        .expect("redemptions sent")
+        .iter()
+        .map(|body| serde_json::from_str(body.as_str().expect("a text body")).expect("a JSON body"))
+        .collect();
+    assert_eq!(sent.len(), 2, "one redemption and one retry: {sent:?}");
+    let key = sent[0]["idempotency_key"].as_str().expect("an idempotency key");
+    assert!(key.len() >= 16, "{key}");
+    assert_eq!(sent[0], sent[1], "the retry repeats the request, key included");
+    let after: Value = reqwest::get(&state_url).await.expect("state").json().await.expect("state json");
+    assert_eq!(after["member"]["points"]["balance"].as_i64(), Some(balance - cost), "spent once: {after}");
+    let coupons = |state: &Value| state["member"]["coupons"].as_array().map_or(0, Vec::len);
+    assert_eq!(coupons(&after), coupons(&state) + 1, "one coupon: {after}");
     browser.close().await;
 }
 

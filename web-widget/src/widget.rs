@@ -485,13 +485,17 @@ fn copy_to_clipboard(text: &str) {
     }
 }
 
-/// `POST /v1/rewards/redeem`, then redraws with the new member state or the error.
+/// `POST /v1/rewards/redeem` under a key made for this click, then redraws with the new
+/// member state or the error.
 fn redeem(reward_id: String) {
     let Some((url, body)) = with(|w| {
         let (id, token) = w.customer.clone()?;
         let mut body = String::from("{");
         json::push_member(&mut body, "customer_id", &id);
         json::push_member(&mut body, "customer_token", &token);
+        // In the body, not an `Idempotency-Key` header: a custom header would cost a CORS
+        // preflight on every redemption.
+        json::push_member(&mut body, "idempotency_key", &collection::random_id("r_"));
         json::push_str(&mut body, "reward_id");
         body.push(':');
         json::push_str(&mut body, &reward_id);
@@ -501,7 +505,22 @@ fn redeem(reward_id: String) {
     .flatten() else {
         return;
     };
-    api::post(&url, &body, on_redeemed);
+    send_redemption(url, body, REDEEM_ATTEMPTS);
+}
+
+/// How many times one click's redemption is sent before the widget says it failed.
+const REDEEM_ATTEMPTS: u8 = 3;
+
+/// Sends the redemption again, the same body and so the same key, while it gets no answer
+/// or a 5xx: the host then spends the points at most once, however many copies arrive.
+fn send_redemption(url: String, body: String, attempts: u8) {
+    api::post(&url.clone(), &body.clone(), move |reply| {
+        if attempts > 1 && reply.as_ref().is_none_or(|r| r.status >= 500) {
+            send_redemption(url, body, attempts - 1);
+        } else {
+            on_redeemed(reply);
+        }
+    });
 }
 
 /// Redraws with the new member state, or says why redeeming failed.

@@ -6,16 +6,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
 use super::keys::SecretShop;
 use super::state::AppState;
-use crate::delivery::report::{self, StepReport};
+use crate::delivery::report::{self, JourneyReport};
 use crate::store::customers::InvalidInput;
 use crate::store::now_ms;
-
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/journeys/report", get(show))
@@ -30,29 +28,18 @@ struct ReportQuery {
     window_days: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-struct Report {
-    days: i64,
-    window_days: i64,
-    steps: Vec<StepReport>,
-}
-
 async fn show(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
     query: Result<Query<ReportQuery>, QueryRejection>,
-) -> ApiResult<Json<Report>> {
+) -> ApiResult<Json<JourneyReport>> {
     let Query(q) = query.map_err(|e| ApiError::from(InvalidInput::new("query", e.body_text())))?;
     let days = q.days.unwrap_or(90);
-    let window_days = q.window_days.unwrap_or(7);
-    if !(1..=3650).contains(&days) {
-        return Err(InvalidInput::new("days", "must be 1 to 3650").into());
+    let window_days = q.window_days.unwrap_or(report::DEFAULT_WINDOW_DAYS);
+    for (name, value, range) in [("days", days, report::DAYS), ("window_days", window_days, report::WINDOW_DAYS)] {
+        if !range.contains(&value) {
+            return Err(InvalidInput::new(name, format!("must be {} to {}", range.start(), range.end())).into());
+        }
     }
-    if !(1..=90).contains(&window_days) {
-        return Err(InvalidInput::new("window_days", "must be 1 to 90").into());
-    }
-    let (since, window) = (now_ms() - days * DAY_MS, window_days * DAY_MS);
-    let messages = state.db.journey_messages(shop.id, since, window).await?;
-    let revenue = state.db.journey_revenue(shop.id, since, window).await?;
-    Ok(Json(Report { days, window_days, steps: report::build(&messages, &revenue) }))
+    Ok(Json(report::for_shop(&state.db, shop.id, days, window_days, now_ms()).await?))
 }

@@ -44,7 +44,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             widget: WidgetAssets::from_env(),
             demo: None,
-            delivery: crate::delivery::DeliveryConfig::from_env("http://127.0.0.1:8080"),
+            delivery: crate::delivery::DeliveryConfig::default(),
             metrics_token: None,
             rate_limits: RateLimits::default(),
         }

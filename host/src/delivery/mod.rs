@@ -77,19 +77,6 @@ pub struct DeliveryConfig {
     pub batch: i64,
 }
 
-impl DeliveryConfig {
-    /// `PATRON_PUBLIC_URL` (else `default_public_url`) and `PATRON_WEBHOOK_ALLOW_PRIVATE=1`.
-    pub fn from_env(default_public_url: &str) -> Self {
-        let public_url = std::env::var("PATRON_PUBLIC_URL").unwrap_or_else(|_| default_public_url.to_owned());
-        let allow = std::env::var("PATRON_WEBHOOK_ALLOW_PRIVATE").is_ok_and(|v| v == "1" || v == "true");
-        Self {
-            public_url: public_url.trim_end_matches('/').to_owned(),
-            allow_private_targets: allow,
-            ..Self::default()
-        }
-    }
-}
-
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {

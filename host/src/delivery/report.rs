@@ -3,10 +3,35 @@
 //! and the uplift of sending over the holdout, with a 95 % confidence interval.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use serde::Serialize;
 
 use crate::store::journey_report::{ReportedMessage, StepRevenue};
+use crate::store::{Db, StoreResult};
+
+/// The days of messages a report covers, and the days after a message an order counts.
+pub const DAYS: RangeInclusive<i64> = 1..=3650;
+pub const WINDOW_DAYS: RangeInclusive<i64> = 1..=90;
+pub const DEFAULT_WINDOW_DAYS: i64 = 7;
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The report over messages queued in the last `days`, as the API and the CLI give it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JourneyReport {
+    pub days: i64,
+    pub window_days: i64,
+    pub steps: Vec<StepReport>,
+}
+
+/// The shop's journey report at `now`, over messages queued in the last `days` and the
+/// orders placed within `window_days` after each (both within [`DAYS`], [`WINDOW_DAYS`]).
+pub async fn for_shop(db: &Db, shop_id: i64, days: i64, window_days: i64, now: i64) -> StoreResult<JourneyReport> {
+    let (since, window) = (now - days * DAY_MS, window_days * DAY_MS);
+    let messages = db.journey_messages(shop_id, since, window).await?;
+    let revenue = db.journey_revenue(shop_id, since, window).await?;
+    Ok(JourneyReport { days, window_days, steps: build(&messages, &revenue) })
+}
 
 /// Below this many messages on either side the report says it cannot tell.
 pub const MIN_GROUP: i64 = 30;
