@@ -2,16 +2,25 @@
 //! the same batched inserts done directly through the store, in one run, on SQLite and
 //! PostgreSQL. The ratio is the figure.
 //!
+//! Then the cost of journeys: signed-in shoppers' events, every one of a kind the
+//! journeys plugin listens to (so each queues a trigger), posted to a shop with the
+//! plugin enabled and to one with no automation install, alternating, in the same run.
+//!
 //! `cargo bench -p patron --bench ingest` (`INGEST_SECONDS`, `INGEST_CLIENTS` to change the run).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use patron::api::rate_limit::{Quota, RateLimits};
+use patron::auth::{NewShopKeys, customer_token};
+use patron::journeys::TRIGGER_JOB;
 use patron::store::Db;
 use patron::store::events::NewEvent;
+use patron::store::shops::Shop;
 use patron::testing::{self, Backend};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const BATCH: usize = 50;
 
@@ -28,6 +37,21 @@ fn batch_json(worker: usize, n: u64) -> String {
         })
         .collect();
     json!({"anonymous_id": format!("anon-{worker}"), "events": events}).to_string()
+}
+
+/// A batch of signed-in customer `c{worker}`, of kinds the journeys plugin listens to.
+fn customer_batch_json(shop: &Shop, worker: usize, n: u64) -> String {
+    let now = chrono::Utc::now().to_rfc3339();
+    let external_id = format!("c{worker}");
+    let events: Vec<_> = (0..BATCH)
+        .map(|i| {
+            let kind = if i % 5 == 0 { "add_to_cart" } else { "product_view" };
+            json!({"id": format!("{external_id}-b{n}-e{i}"), "kind": kind, "time": now,
+                   "properties": {"product_id": format!("p{}", i % 40)}})
+        })
+        .collect();
+    let token = customer_token(&shop.secret_hash, &external_id).expect("token");
+    json!({"customer_id": external_id, "customer_token": token, "events": events}).to_string()
 }
 
 fn batch_rows(worker: usize, n: u64) -> Vec<NewEvent> {
@@ -89,26 +113,99 @@ async fn measure(backend: Backend, clients: usize, seconds: u64) {
     .await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}/v1/events?key={}", listener.local_addr().expect("addr"), shop.publishable_key);
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let url = format!("{base}/v1/events?key={}", shop.publishable_key);
+    let mut state = patron::AppState::new(db.clone());
+    // The limiter still runs, with room for a load test's rate from one key and one IP.
+    state.rate_limits = RateLimits::new(Quota::per_second(1_000_000), Quota::per_second(1_000_000));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(patron::serve(listener, patron::api::app(patron::AppState::new(db.clone())), async {
+    let server = tokio::spawn(patron::serve(listener, patron::api::app(state), async {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();
-    let http = run_for(clients, seconds, move |worker, n| {
-        let (client, url) = (client.clone(), url.clone());
-        async move {
-            let response = client.post(&url).body(batch_json(worker, n)).send().await.expect("post");
-            assert!(response.status().is_success(), "{}", response.status());
+    let http = run_for(clients, seconds, {
+        let client = client.clone();
+        move |worker, n| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let response = client.post(&url).body(batch_json(worker, n)).send().await.expect("post");
+                assert!(response.status().is_success(), "{}", response.status());
+            }
         }
     })
     .await;
-    let _ = stop.send(());
-    server.await.expect("server task").expect("server");
-
     println!(
         "{backend:?}: HTTP {http:.0} events/s, direct store {raw:.0} events/s, ratio {:.2} ({clients} clients, batches of {BATCH}, {seconds} s each)",
         http / raw
+    );
+
+    journeys_cost(backend, &db, &base, &client, clients, seconds).await;
+    let _ = stop.send(());
+    server.await.expect("server task").expect("server");
+}
+
+/// Signed-in events/s into `shop` for `seconds`.
+async fn customer_ingest(client: &reqwest::Client, base: &str, shop: &Shop, clients: usize, seconds: u64) -> f64 {
+    let url = format!("{base}/v1/events?key={}", shop.publishable_key);
+    let (client, shop) = (client.clone(), shop.clone());
+    run_for(clients, seconds, move |worker, n| {
+        let (client, url, body) = (client.clone(), url.clone(), customer_batch_json(&shop, worker, n));
+        async move {
+            let response = client.post(&url).body(body).send().await.expect("post");
+            assert!(response.status().is_success(), "{}", response.status());
+        }
+    })
+    .await
+}
+
+/// Installs and enables the first-party journeys plugin through the API.
+async fn install_journeys(client: &reqwest::Client, base: &str, keys: &NewShopKeys) {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/journeys/patron.toml"))
+        .expect("journeys manifest");
+    let manifest: Value = serde_json::to_value(toml::from_str::<toml::Value>(&text).expect("toml")).expect("json");
+    let wasm = patron_runtime::testing::plugin_wasm("journeys").expect("journeys plugin builds");
+    let body = json!({
+        "manifest": manifest,
+        "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
+        "grants": ["log", "config", "kv"],
+        "config": {},
+        "enable": true,
+    });
+    let response =
+        client.post(format!("{base}/v1/plugins")).bearer_auth(&keys.secret).json(&body).send().await.expect("install");
+    assert!(response.status().is_success(), "{}: {}", response.status(), response.text().await.unwrap_or_default());
+}
+
+async fn trigger_jobs(db: &Db, shop: &Shop) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE shop_id = $1 AND kind = $2")
+        .bind(shop.id)
+        .bind(TRIGGER_JOB)
+        .fetch_one(db.pool())
+        .await
+        .expect("count")
+}
+
+/// Ingest with the journeys plugin enabled and listening vs no automation install:
+/// two shops in one database, measured alternately (half the time each, twice), so
+/// that neither gets the emptier tables.
+async fn journeys_cost(backend: Backend, db: &Db, base: &str, client: &reqwest::Client, clients: usize, seconds: u64) {
+    let (quiet, _) = testing::shop(db, "no-automation").await;
+    let (journeys, keys) = testing::shop(db, "journeys").await;
+    install_journeys(client, base, &keys).await;
+    let half = seconds.div_ceil(2);
+    let (mut off, mut on) = (0.0, 0.0);
+    for _ in 0..2 {
+        off += customer_ingest(client, base, &quiet, clients, half).await / 2.0;
+        on += customer_ingest(client, base, &journeys, clients, half).await / 2.0;
+    }
+    let (queued, none) = (trigger_jobs(db, &journeys).await, trigger_jobs(db, &quiet).await);
+    assert_eq!(none, 0, "no install, no trigger");
+    let stored = db.count_events(journeys.id).await.expect("count");
+    // Each signed-in shopper was created by its first batch: `customer.created`.
+    assert_eq!(queued, stored + clients as i64, "one trigger per listened event");
+    println!(
+        "{backend:?}: journeys enabled {on:.0} events/s ({queued} triggers queued), no automation {off:.0} events/s, ratio {:.2} ({clients} signed-in clients, batches of {BATCH}, 2 x {half} s each)",
+        on / off
     );
 }
 

@@ -11,6 +11,7 @@ use patron::journeys::TRIGGER_JOB;
 use patron::journeys::birthdays::{self, BIRTHDAY_JOB};
 use patron::plugins::actions::TIMER_JOB;
 use patron::scheduler::{Ran, Scheduler};
+use patron::store::events::NewEvent;
 use patron::store::jobs::JobStatus;
 use patron::store::outbox::{Message, MessageFilter};
 use patron::store::shops::{NewShop, Shop};
@@ -222,17 +223,23 @@ both_backends!(
     }
 );
 
+/// Installs the scaffold template beside the journeys plugin: it listens to
+/// `add_to_cart` and `checkout_started` only.
+async fn install_template(state: &AppState, keys: &NewShopKeys) {
+    let wasm = patron_runtime::testing::plugin_wasm("template-automation").expect("template builds");
+    let manifest = json!({"name": "template-automation", "version": "0.1.0", "world": "automation",
+        "imports": ["log", "config"], "triggers": ["add_to_cart", "checkout_started"]});
+    let body = json!({"manifest": manifest, "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
+        "grants": ["log", "config"], "enable": true});
+    let (status, body) = call(state, "POST", "/v1/plugins", Some(&keys.secret), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 both_backends!(
     async fn the_scaffold_template_hears_real_kinds_and_a_taken_over_timer_applies_once(db) {
         let (shop, keys) = testing::shop(&db, "template").await;
         let state = AppState::new(db.clone());
-        let wasm = patron_runtime::testing::plugin_wasm("template-automation").expect("template builds");
-        let manifest = json!({"name": "template-automation", "version": "0.1.0", "world": "automation",
-            "imports": ["log", "config"], "triggers": ["add_to_cart", "checkout_started"]});
-        let body = json!({"manifest": manifest, "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
-            "grants": ["log", "config"], "enable": true});
-        let (status, body) = call(&state, "POST", "/v1/plugins", Some(&keys.secret), Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        install_template(&state, &keys).await;
         let scheduler = Scheduler::new(db.clone(), state.plugins.clone());
         customer(&state, &shop, &keys, "ada").await;
         customer(&state, &shop, &keys, "bob").await;
@@ -283,6 +290,87 @@ both_backends!(
         assert_eq!(status, StatusCode::OK);
         events(&state, &shop, "ada", json!([{"id": "e5", "kind": "add_to_cart"}])).await;
         assert_eq!(jobs_of(&db, &shop, TRIGGER_JOB).await.len(), 1);
+    }
+);
+
+/// The queued event triggers as (plugin, customer, kind, event number), sorted.
+async fn event_triggers(db: &Db, shop: &Shop) -> Vec<(String, i64, String, i64)> {
+    let mut found: Vec<_> = jobs_of(db, shop, TRIGGER_JOB)
+        .await
+        .into_iter()
+        .filter(|j| j.payload["kind"] != "customer.created")
+        .map(|j| {
+            let p = &j.payload;
+            let plugin = p["plugin"].as_str().expect("plugin").to_owned();
+            let customer: i64 = p["customer_id"].as_i64().expect("customer");
+            let n = p["properties"]["n"].as_i64().expect("event number");
+            (plugin, customer, p["kind"].as_str().expect("kind").to_owned(), n)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+both_backends!(
+    async fn a_batch_of_events_for_several_customers_queues_one_trigger_per_event_and_listening_install(db) {
+        let (state, shop, keys, _) = setup(db.clone(), json!({})).await;
+        install_template(&state, &keys).await;
+        let names = ["ada", "bob", "cyd", "dan"];
+        let mut ids = Vec::new();
+        for name in names {
+            ids.push(customer(&state, &shop, &keys, name).await);
+        }
+        // journeys listens to all three listened kinds, the template to two; page_view to none.
+        let kinds = ["add_to_cart", "product_view", "page_view", "checkout_started"];
+        let listening = |kind: &str| -> Vec<&str> {
+            match kind {
+                "add_to_cart" | "checkout_started" => vec!["journeys", "template-automation"],
+                "product_view" => vec!["journeys"],
+                _ => vec![],
+            }
+        };
+        let mut expected = Vec::new();
+        let mut n = 0_i64;
+        // ada and bob through the API, one batch each.
+        for (name, id) in names.iter().zip(&ids).take(2) {
+            let mut batch = Vec::new();
+            for kind in kinds {
+                n += 1;
+                batch.push(json!({"id": format!("e{n}"), "kind": kind, "properties": {"n": n}}));
+                expected.extend(listening(kind).into_iter().map(|p| (p.to_owned(), *id, kind.to_owned(), n)));
+            }
+            events(&state, &shop, name, Value::Array(batch)).await;
+        }
+        // cyd, dan and an anonymous shopper in one stored batch, as ingest stores it.
+        let mut batch = Vec::new();
+        for customer_id in [Some(ids[2]), Some(ids[3]), None] {
+            for kind in kinds {
+                n += 1;
+                batch.push(NewEvent {
+                    event_id: format!("e{n}"),
+                    kind: kind.to_owned(),
+                    occurred_at: now_ms(),
+                    anonymous_id: customer_id.is_none().then(|| "anon-1".to_owned()),
+                    customer_id,
+                    url: None,
+                    properties: json!({"n": n}).to_string(),
+                });
+                if let Some(id) = customer_id {
+                    expected.extend(listening(kind).into_iter().map(|p| (p.to_owned(), id, kind.to_owned(), n)));
+                }
+            }
+        }
+        let listeners = state.plugins.listeners(shop.id).await.expect("listeners");
+        let stored = db.insert_events_triggering(shop.id, &batch, &listeners).await.expect("stored");
+        assert_eq!(stored.len(), batch.len());
+        expected.sort();
+        assert_eq!(expected.len(), 4 * 5, "four customers, five triggers each");
+        assert_eq!(event_triggers(&db, &shop).await, expected);
+
+        // The same batch again (a retry): stored once, heard once.
+        let stored = db.insert_events_triggering(shop.id, &batch, &listeners).await.expect("stored");
+        assert!(stored.is_empty());
+        assert_eq!(event_triggers(&db, &shop).await, expected);
     }
 );
 

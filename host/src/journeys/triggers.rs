@@ -11,10 +11,11 @@ use sqlx::AnyConnection;
 
 use super::listeners::{self, Listeners};
 use crate::store::events::NewEvent;
+use crate::store::jobs::{self, NewJob};
 use crate::store::order_hooks::OrderChange;
 use crate::store::orders::Order;
 use crate::store::segments::MembershipChange;
-use crate::store::{StoreError, StoreResult, jobs, new_id, now_ms};
+use crate::store::{StoreError, StoreResult, new_id, now_ms};
 
 /// The job kind of a trigger queued for one automation install.
 pub const TRIGGER_JOB: &str = "automation.trigger";
@@ -50,8 +51,9 @@ struct Cause<'a> {
     order_id: Option<&'a str>,
 }
 
-async fn queue_for(conn: &mut AnyConnection, shop_id: i64, plugins: &[String], cause: Cause<'_>) -> StoreResult<()> {
-    let now = now_ms();
+/// The jobs queueing `cause` for each of `plugins`, added to `jobs`.
+fn trigger_jobs(plugins: &[String], cause: &Cause<'_>, jobs: &mut Vec<NewJob>) -> StoreResult<()> {
+    let run_at = now_ms();
     for plugin in plugins {
         let payload = TriggerJob {
             plugin: plugin.clone(),
@@ -62,10 +64,16 @@ async fn queue_for(conn: &mut AnyConnection, shop_id: i64, plugins: &[String], c
             untrusted: cause.untrusted,
             order_id: cause.order_id.map(str::to_owned),
         };
-        let payload = serde_json::to_value(&payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let key = format!("trigger:{plugin}:{}", cause.key);
-        jobs::enqueue(conn, shop_id, TRIGGER_JOB, &payload, now, &key, None).await?;
+        let payload = serde_json::to_string(&payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        jobs.push(NewJob { kind: TRIGGER_JOB, payload, dedup_key: format!("trigger:{plugin}:{}", cause.key), run_at });
     }
+    Ok(())
+}
+
+async fn queue_for(conn: &mut AnyConnection, shop_id: i64, plugins: &[String], cause: Cause<'_>) -> StoreResult<()> {
+    let mut jobs = Vec::with_capacity(plugins.len());
+    trigger_jobs(plugins, &cause, &mut jobs)?;
+    jobs::enqueue_many(conn, shop_id, &jobs).await?;
     Ok(())
 }
 
@@ -79,8 +87,8 @@ async fn queue(conn: &mut AnyConnection, shop_id: i64, cause: Cause<'_>) -> Stor
 }
 
 /// Newly stored events of known customers, for the installs listening to their kinds
-/// (`listeners`: the ingest path's cached copy). Anonymous events trigger nothing: no
-/// journey can reach a shopper it does not know.
+/// (`listeners`: the ingest path's cached copy), queued with one multi-row INSERT per
+/// batch. Anonymous events trigger nothing: no journey can reach a shopper it does not know.
 pub(crate) async fn events(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -91,6 +99,7 @@ pub(crate) async fn events(
     if listeners.is_empty() {
         return Ok(());
     }
+    let mut jobs = Vec::new();
     for event in events {
         let plugins = listeners.of(&event.kind);
         let Some(customer_id) = event.customer_id else { continue };
@@ -108,8 +117,9 @@ pub(crate) async fn events(
             untrusted: true,
             order_id: None,
         };
-        queue_for(conn, shop_id, plugins, cause).await?;
+        trigger_jobs(plugins, &cause, &mut jobs)?;
     }
+    jobs::enqueue_many(conn, shop_id, &jobs).await?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::bulk::{AnyQuery, BulkRow, insert_many};
 use super::{Backend, Db, StoreResult, new_id, now_ms};
 
 /// A leased job.
@@ -105,6 +106,43 @@ pub(crate) async fn enqueue(
     .await?
     .rows_affected();
     Ok((inserted == 1).then_some(id))
+}
+
+/// A queued job to insert with others in one statement ([`enqueue_many`]).
+#[derive(Debug, Clone)]
+pub(crate) struct NewJob {
+    pub kind: &'static str,
+    /// Serialized JSON.
+    pub payload: String,
+    pub dedup_key: String,
+    pub run_at: i64,
+}
+
+impl BulkRow for NewJob {
+    const TABLE: &'static str = "jobs";
+    const COLUMNS: &'static [&'static str] =
+        &["shop_id", "id", "kind", "payload", "dedup_key", "run_at", "status", "attempts", "created_at", "updated_at"];
+
+    fn bind<'q>(&'q self, shop_id: i64, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        let now = now_ms();
+        query
+            .bind(shop_id)
+            .bind(new_id())
+            .bind(self.kind)
+            .bind(self.payload.as_str())
+            .bind(self.dedup_key.as_str())
+            .bind(self.run_at)
+            .bind("queued")
+            .bind(0_i64)
+            .bind(now)
+            .bind(now)
+    }
+}
+
+/// Queues many jobs with as few statements as the parameter limit allows, skipping those
+/// whose `dedup_key` exists in the shop (or repeats in `jobs`); returns how many were new.
+pub(crate) async fn enqueue_many(conn: &mut AnyConnection, shop_id: i64, jobs: &[NewJob]) -> StoreResult<u64> {
+    insert_many(conn, shop_id, jobs).await
 }
 
 /// Queues a job due now, leased for [`INLINE_LEASE_MS`] to a new owner the caller holds,
