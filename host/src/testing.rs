@@ -1,5 +1,5 @@
-//! Test support: a fresh, migrated database per test on SQLite or PostgreSQL, and a
-//! macro that runs one test body on both.
+//! Test support: a fresh, migrated database per test on SQLite or PostgreSQL, a
+//! macro that runs one test body on both, and one request through the API.
 //!
 //! PostgreSQL tests create a database `patron_t_<pid>_<n>` on the server named by
 //! `PATRON_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
@@ -22,6 +22,31 @@ static STALE_DROPPED: OnceCell<()> = OnceCell::const_new();
 
 fn postgres_admin_url() -> String {
     std::env::var("PATRON_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+/// One request through `app`, with the shop's secret key when given and a JSON body when
+/// given; the status and the JSON answer (`null` when the answer is not JSON).
+pub async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    secret: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    use tower::ServiceExt;
+
+    let mut request = axum::http::Request::builder().method(method).uri(uri);
+    if let Some(secret) = secret {
+        request = request.header("authorization", format!("Bearer {secret}"));
+    }
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let body = body.map_or_else(axum::body::Body::empty, |b| axum::body::Body::from(b.to_string()));
+    let response = app.clone().oneshot(request.body(body).expect("request")).await.expect("infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
 }
 
 /// A new, empty, migrated database on `backend`.

@@ -14,9 +14,7 @@
 //! | fay      | 01-05 1000                                                                    |
 //! | (guest)  | 03-08 1500                                                                    |
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use patron::store::Db;
 use patron::store::orders::{OrderInput, RefundInput};
 use patron::store::points::{Entry, EntryKind};
@@ -24,7 +22,6 @@ use patron::store::shops::Shop;
 use patron::timestamp::Timestamp;
 use patron::{AppState, app, both_backends, testing};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const PERIOD: &str = "since=2024-03-01&until=2024-04-01";
 
@@ -89,15 +86,7 @@ async fn other_shop(db: &Db) {
 }
 
 async fn get(db: &Db, secret: &str, uri: &str) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .uri(uri)
-        .header("authorization", format!("Bearer {secret}"))
-        .body(Body::empty())
-        .expect("request");
-    let response = app(AppState::new(db.clone())).oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    testing::call(&app(AppState::new(db.clone())), "GET", uri, Some(secret), None).await
 }
 
 fn rate(numerator: i64, denominator: i64) -> Value {

@@ -2,10 +2,8 @@
 //! through the API, hears triggers queued with their causes and drained by the
 //! scheduler; its messages land in the outbox once, whichever worker runs them.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine as _;
-use http_body_util::BodyExt;
 use patron::auth::{NewShopKeys, customer_token};
 use patron::journeys::TRIGGER_JOB;
 use patron::journeys::birthdays::{self, BIRTHDAY_JOB};
@@ -18,7 +16,6 @@ use patron::store::shops::{NewShop, Shop};
 use patron::store::{Db, now_ms};
 use patron::{AppState, app, both_backends, testing};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const HOUR: i64 = 60 * 60 * 1000;
 
@@ -29,15 +26,7 @@ async fn call(
     secret: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri).header("content-type", "application/json");
-    if let Some(secret) = secret {
-        request = request.header("authorization", format!("Bearer {secret}"));
-    }
-    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
-    let response = app(state.clone()).oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    testing::call(&app(state.clone()), method, uri, secret, body).await
 }
 
 fn manifest() -> Value {

@@ -3,10 +3,8 @@
 //! and the order changes' jobs that award and reverse points when the request that
 //! stored the change died first, or a plugin call failed.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine as _;
-use http_body_util::BodyExt;
 use patron::auth::{NewShopKeys, customer_token};
 use patron::scheduler::{Ran, Scheduler};
 use patron::store::jobs::{INLINE_LEASE_MS, JobStatus, MAX_ATTEMPTS};
@@ -16,7 +14,6 @@ use patron::store::shops::Shop;
 use patron::store::{Db, now_ms};
 use patron::{AppState, app, both_backends, testing};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 async fn call(
     state: &AppState,
@@ -25,15 +22,7 @@ async fn call(
     secret: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(secret) = secret {
-        request = request.header("authorization", format!("Bearer {secret}"));
-    }
-    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
-    let response = app(state.clone()).oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    testing::call(&app(state.clone()), method, uri, secret, body).await
 }
 
 /// The loyalty plugin's config in these tests.

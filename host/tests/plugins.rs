@@ -3,15 +3,12 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine as _;
-use http_body_util::BodyExt;
 use patron::auth::NewShopKeys;
 use patron::store::Db;
 use patron::{AppState, app, both_backends, testing};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 fn wasm_base64(package: &str) -> String {
     let wasm = patron_runtime::testing::plugin_wasm(package).expect("plugin builds");
@@ -28,16 +25,7 @@ fn manifest(name: &str, version: &str, imports: &[&str]) -> Value {
 }
 
 async fn call(state: &AppState, method: &str, uri: &str, secret: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {secret}"))
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .expect("request");
-    let response = app(state.clone()).oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    testing::call(&app(state.clone()), method, uri, Some(secret), body).await
 }
 
 async fn install(

@@ -3,9 +3,7 @@
 //! the host's serve-time filters (recent purchases unless replenishable, the cart);
 //! bad input (unknown placement, forged token) and a shop with no sales.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use patron::auth::customer_token;
 use patron::demo::SeedOptions;
 use patron::demo::catalog::{planted_pairs, product_id};
@@ -18,7 +16,6 @@ use patron::store::shops::Shop;
 use patron::store::{Db, now_ms};
 use patron::{AppState, app, both_backends, testing};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 /// A fixed end of the demo history, so the shop is the same on every run.
 const DEMO_END: i64 = 1_780_000_000_000;
@@ -34,16 +31,7 @@ async fn send(
     secret: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(secret) = secret {
-        request = request.header("authorization", format!("Bearer {secret}"));
-    }
-    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-    let request = request.header("content-type", "application/json").body(body).expect("request");
-    let response = app(state.clone()).oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    testing::call(&app(state.clone()), method, uri, secret, body).await
 }
 
 async fn install_recommender(plugins: &PluginHost, shop: &Shop) {

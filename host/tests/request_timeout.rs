@@ -5,26 +5,14 @@
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine as _;
-use http_body_util::BodyExt;
 use patron::api::app_with_timeout;
 use patron::{AppState, both_backends, testing};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 async fn call(app: &Router, method: &str, uri: &str, secret: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {secret}"))
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .expect("request");
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    testing::call(app, method, uri, Some(secret), body).await
 }
 
 both_backends!(
