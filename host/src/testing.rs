@@ -122,3 +122,51 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// A real SMTP server on a local port (Python's aiosmtpd, `tests/fixtures/smtp_sink.py`),
+/// recording every message it accepts; stopped on drop.
+pub struct SmtpSink {
+    child: std::process::Child,
+    pub port: u16,
+    out: std::path::PathBuf,
+}
+
+impl SmtpSink {
+    pub fn start() -> Self {
+        use std::io::BufRead;
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let out = std::env::temp_dir().join(format!("patron-smtp-{}-{port}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&out);
+        let mut child = std::process::Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smtp_sink.py"))
+            .arg(port.to_string())
+            .arg(&out)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd (python3 -m pip install aiosmtpd standardwebhooks)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("sink starts");
+        assert_eq!(line.trim(), "ready", "the SMTP sink did not start (is aiosmtpd installed?)");
+        Self { child, port, out }
+    }
+
+    /// What it received: one JSON object per message (`rcpt_tos`, `subject`, `body`, …).
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("sink record"))
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.out);
+    }
+}

@@ -4,9 +4,9 @@
 //! worker runs at injected times, so quiet hours, caps, retries and expired leases are
 //! tested without sleeping.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use patron::delivery::{DeliveryConfig, Worker, policy, webhook};
 use patron::store::customers::{Customer, CustomerInput};
 use patron::store::outbox::OutboxMessage;
 use patron::store::shops::{NewShop, Shop};
+use patron::testing::SmtpSink;
 use patron::{AppState, Db, app, both_backends};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -147,50 +148,6 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------- a real SMTP server
-
-/// aiosmtpd on a local port, writing what it receives to a file; stopped on drop.
-struct SmtpSink {
-    child: Child,
-    port: u16,
-    out: PathBuf,
-}
-
-impl SmtpSink {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-        let out = std::env::temp_dir().join(format!("patron-smtp-{}-{port}.jsonl", std::process::id()));
-        let _ = std::fs::remove_file(&out);
-        let mut child = Command::new("python3")
-            .arg(fixture("smtp_sink.py"))
-            .arg(port.to_string())
-            .arg(&out)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with aiosmtpd (python3 -m pip install aiosmtpd standardwebhooks)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("sink starts");
-        assert_eq!(line.trim(), "ready", "the SMTP sink did not start (is aiosmtpd installed?)");
-        Self { child, port, out }
-    }
-
-    fn received(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.out)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("sink record"))
-            .collect()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.out);
-    }
-}
 
 // ---------------------------------------------------------------- a webhook receiver
 

@@ -192,6 +192,40 @@ both_backends!(
 );
 
 both_backends!(
+    async fn a_batch_of_events_is_one_trigger_heard_in_order(db) {
+        let config = json!({"welcome": {"enabled": false}, "browse-abandonment": {"enabled": false}});
+        let (state, shop, keys, scheduler) = setup(db.clone(), config).await;
+        customer(&state, &shop, &keys, "ada").await;
+        let bob = customer(&state, &shop, &keys, "bob").await;
+        let ada_batch = json!([
+            {"id": "a1", "kind": "add_to_cart", "properties": {"product_id": "tea"}},
+            {"id": "a2", "kind": "checkout_started"},
+        ]);
+        events(&state, &shop, "ada", ada_batch.clone()).await;
+        events(
+            &state,
+            &shop,
+            "bob",
+            json!([
+                {"id": "b1", "kind": "checkout_started"},
+                {"id": "b2", "kind": "add_to_cart", "properties": {"product_id": "cake"}},
+            ]),
+        )
+        .await;
+        events(&state, &shop, "ada", ada_batch).await;
+        assert_eq!(jobs_of(&db, &shop, TRIGGER_JOB).await.len(), 4, "two customer.created, one per new batch");
+
+        let now = now_ms();
+        assert_eq!(drain(&scheduler, now).await, [TRIGGER_JOB; 4]);
+        // Ada checked out after adding to her cart, Bob added after checking out.
+        assert_eq!(drain(&scheduler, now + 4 * HOUR + 60_000).await, [TIMER_JOB]);
+        let sent = outbox(&db, &shop).await;
+        assert_eq!(templates(&sent), ["cart_reminder_1"]);
+        assert_eq!((sent[0].customer_id, &sent[0].data["products"]), (bob, &json!(["cake"])));
+    }
+);
+
+both_backends!(
     async fn two_schedulers_handle_each_trigger_once(db) {
         let (state, shop, keys, first) = setup(db.clone(), json!({})).await;
         let second = Scheduler::new(db.clone(), state.plugins.clone());
@@ -282,26 +316,28 @@ both_backends!(
     }
 );
 
-/// The queued event triggers as (plugin, customer, kind, event number), sorted.
-async fn event_triggers(db: &Db, shop: &Shop) -> Vec<(String, i64, String, i64)> {
-    let mut found: Vec<_> = jobs_of(db, shop, TRIGGER_JOB)
-        .await
-        .into_iter()
-        .filter(|j| j.payload["kind"] != "customer.created")
-        .map(|j| {
-            let p = &j.payload;
-            let plugin = p["plugin"].as_str().expect("plugin").to_owned();
-            let customer: i64 = p["customer_id"].as_i64().expect("customer");
-            let n = p["properties"]["n"].as_i64().expect("event number");
-            (plugin, customer, p["kind"].as_str().expect("kind").to_owned(), n)
-        })
-        .collect();
+/// The events the queued triggers carry as (plugin, customer, kind, event number),
+/// sorted, and how many trigger jobs carry them.
+async fn event_triggers(db: &Db, shop: &Shop) -> (Vec<(String, i64, String, i64)>, usize) {
+    let jobs: Vec<_> =
+        jobs_of(db, shop, TRIGGER_JOB).await.into_iter().filter(|j| j.payload["kind"] != "customer.created").collect();
+    let mut found = Vec::new();
+    for job in &jobs {
+        let p = &job.payload;
+        let plugin = p["plugin"].as_str().expect("plugin").to_owned();
+        let customer: i64 = p["customer_id"].as_i64().expect("customer");
+        let later = p["then"].as_array().cloned().unwrap_or_default();
+        for event in std::iter::once(p).chain(later.iter()) {
+            let n = event["properties"]["n"].as_i64().expect("event number");
+            found.push((plugin.clone(), customer, event["kind"].as_str().expect("kind").to_owned(), n));
+        }
+    }
     found.sort();
-    found
+    (found, jobs.len())
 }
 
 both_backends!(
-    async fn a_batch_of_events_for_several_customers_queues_one_trigger_per_event_and_listening_install(db) {
+    async fn a_batch_of_events_for_several_customers_queues_each_event_once_per_listening_install(db) {
         let (state, shop, keys, _) = setup(db.clone(), json!({})).await;
         install_template(&state, &keys).await;
         let names = ["ada", "bob", "cyd", "dan"];
@@ -353,13 +389,14 @@ both_backends!(
         let stored = db.insert_events_triggering(shop.id, &batch, &listeners).await.expect("stored");
         assert_eq!(stored.len(), batch.len());
         expected.sort();
-        assert_eq!(expected.len(), 4 * 5, "four customers, five triggers each");
-        assert_eq!(event_triggers(&db, &shop).await, expected);
+        assert_eq!(expected.len(), 4 * 5, "four customers, five events heard each");
+        // One job per customer's batch and listening install: 4 customers x 2 installs.
+        assert_eq!(event_triggers(&db, &shop).await, (expected.clone(), 8));
 
         // The same batch again (a retry): stored once, heard once.
         let stored = db.insert_events_triggering(shop.id, &batch, &listeners).await.expect("stored");
         assert!(stored.is_empty());
-        assert_eq!(event_triggers(&db, &shop).await, expected);
+        assert_eq!(event_triggers(&db, &shop).await, (expected, 8));
     }
 );
 

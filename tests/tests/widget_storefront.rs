@@ -660,3 +660,103 @@ async fn product_pages_show_a_recommendation_strip_and_record_impressions_and_cl
     assert!(asked.as_str().is_some_and(|url| url.contains(&format!("cart={anchor}"))), "{asked}");
     browser.close().await;
 }
+
+/// Cart abandonment end to end: a signed-in shopper adds to the cart on the storefront
+/// and leaves; with the clock advanced 4 hours the scheduler fires the journeys plugin's
+/// reminder, the delivery worker sends it to a real SMTP server, and the email's cart
+/// link, opened in the browser, lands on the store's cart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_cart_gets_a_reminder_email_whose_link_opens_the_cart() {
+    let sink = patron::testing::SmtpSink::start();
+    let address = address().await;
+    let db = fresh_db(Backend::Sqlite).await;
+    let mut new = NewShop::named("Bean & Leaf");
+    new.allowed_origins = vec![address.store_url.clone()];
+    let (shop, keys) = db.create_shop(&new).await.expect("create shop");
+    let customer: patron::store::customers::CustomerInput = serde_json::from_value(serde_json::json!({
+        "external_id": "ext-1", "email": "mei@example.com", "first_name": "Mei", "marketing_consent": true
+    }))
+    .expect("customer");
+    db.upsert_customer(shop.id, &customer).await.expect("customer stored");
+
+    let plugins = patron::plugins::PluginHost::new(db.clone(), None);
+    let manifest_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/journeys/patron.toml");
+    let manifest = patron_runtime::Manifest::from_toml(&std::fs::read_to_string(manifest_path).expect("manifest"))
+        .expect("valid manifest");
+    let grants = manifest.imports.iter().map(|c| c.name().to_owned()).collect();
+    let wasm = patron_runtime::testing::plugin_wasm("journeys").expect("journeys plugin builds");
+    let config = serde_json::json!({"welcome": {"enabled": false}, "browse-abandonment": {"enabled": false}});
+    plugins.install(shop.id, wasm, manifest, grants, Some(config), true).await.expect("install journeys");
+
+    let demo = DemoStore {
+        shop_name: shop.name.clone(),
+        publishable_key: shop.publishable_key.clone(),
+        widget_origin: address.patron_url.clone(),
+        products: products(),
+        currency: shop.currency.clone(),
+        member: Some(DemoMember {
+            customer_id: "ext-1".into(),
+            customer_token: patron::auth::customer_token(&shop.secret_hash, "ext-1").expect("token"),
+        }),
+        consent_banner: false,
+    };
+    let store = serve(db.clone(), shop.clone(), address, demo);
+    let client = reqwest::Client::new();
+    let put = |path: &str, body: Value| {
+        client.put(format!("{}{path}", store.patron_url)).bearer_auth(&keys.secret).json(&body).send()
+    };
+    let smtp = serde_json::json!({"kind": "smtp", "host": "127.0.0.1", "port": sink.port, "tls": "none", "from": "Bean & Leaf <hello@bean.test>"});
+    let response = put("/v1/channels/email", smtp).await.expect("channel");
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap_or_default());
+    // No holdout and no quiet hours, so the test does not depend on who or when; the
+    // cart link points at the demo store's cart page.
+    let policy = serde_json::json!({"holdout_percent": 0.0, "quiet_hours_start": "00:00", "quiet_hours_end": "00:00",
+        "cart_url": format!("{}/demo/cart", store.store_url)});
+    let response = put("/v1/contact-policy", policy).await.expect("policy");
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap_or_default());
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/demo/products/pour-over-kit", store.store_url)).await;
+    wait_for_launcher(&browser).await;
+    browser.js("document.querySelector('.buy').click();").await;
+    store.wait_for_events("the signed-in add_to_cart", |e| e.iter().any(|e| e.kind == "add_to_cart")).await;
+    browser.goto("about:blank").await;
+
+    let scheduler = patron::scheduler::Scheduler::new(db.clone(), plugins);
+    let now = patron::store::now_ms();
+    let mut ran = Vec::new();
+    for at in [now, now + 4 * 60 * 60 * 1000 + 60_000] {
+        while let patron::scheduler::Ran::Done { kind } = scheduler.run_due(at).await.expect("scheduler") {
+            ran.push(kind);
+        }
+    }
+    assert!(ran.iter().any(|k| k == patron::plugins::actions::TIMER_JOB), "the 4-hour reminder fired: {ran:?}");
+    let worker_config = patron::delivery::DeliveryConfig {
+        public_url: store.patron_url.clone(),
+        allow_private_targets: true,
+        ..patron::delivery::DeliveryConfig::default()
+    };
+    let worker = patron::delivery::Worker::new(db.clone(), worker_config).expect("worker");
+    let pass = worker.run_once_at(now + 4 * 60 * 60 * 1000 + 60_000).await.expect("delivery");
+    assert_eq!(pass.sent, 1, "{pass:?}");
+
+    let mail = sink.received();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(mail[0]["rcpt_tos"], serde_json::json!(["mei@example.com"]));
+    let body = mail[0]["body"].as_str().expect("body");
+    assert!(body.contains("Pour-over Kit") || body.contains("pour-over-kit"), "the email names the product: {body}");
+    let link = body
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{}/r/", store.patron_url)) && w.contains("cart"))
+        .expect("a tracked link back to the cart");
+    browser.goto(link).await;
+    browser
+        .wait_for("the store's cart page", WAIT, "return location.pathname === '/demo/cart' && !!document.body;")
+        .await;
+    browser.screenshot("cart-reminder-link").await;
+    let sent = patron::store::outbox::MessageFilter { customer_id: None, status: Some("sent".into()), limit: 10 };
+    let sent = db.messages(shop.id, &sent).await.expect("messages");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(db.message_clicks(shop.id, sent[0].id).await.expect("clicks"), 1, "the click was recorded");
+    browser.close().await;
+}

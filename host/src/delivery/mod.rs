@@ -27,18 +27,18 @@ pub mod ssrf;
 pub mod templates;
 pub mod webhook;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono_tz::Tz;
 
-use crate::store::customers::{Customer, customer_by_id};
+use crate::store::customers::{Customer, lock_customers};
 use crate::store::outbox::{self, Message, Purpose, Transition};
 use crate::store::shops::Shop;
-use crate::store::{Backend, Db, StoreError, new_id, now_ms};
+use crate::store::{Db, StoreError, new_id, now_ms};
 use channels::ChannelSettings;
 use policy::{Decision, Facts, PolicySettings};
 
@@ -113,6 +113,11 @@ pub struct Claimed {
     pub customer: Customer,
     pub channel: ChannelSettings,
     secrets: Vec<String>,
+    /// The template in the shop's locale (the merchant's own or the built-in one);
+    /// `None` if there is no such template.
+    source: Option<Arc<templates::Source>>,
+    /// Where the message's cart link points.
+    cart_url: String,
     /// A resend after a lease ran out mid-send.
     pub resend: bool,
 }
@@ -164,6 +169,7 @@ struct ShopContext {
     policy: PolicySettings,
     timezone: Tz,
     channels: HashMap<String, Option<Arc<ShopChannel>>>,
+    templates: HashMap<String, Option<Arc<templates::Source>>>,
 }
 
 impl Worker {
@@ -223,114 +229,130 @@ impl Worker {
 
     /// Leases due messages, applies the policy and marks those allowed `sending`.
     /// Returns them (and resends whose lease ran out), with counts of the rest.
+    ///
+    /// Set-based: one statement leases the batch; per shop one reads (and on PostgreSQL
+    /// locks) its recipients and one per kind of policy fact reads theirs; the
+    /// decisions are then made in memory, in message order, each counting the sends the
+    /// batch already decided; and the transitions are written grouped.
     pub async fn claim_at(&self, now: i64) -> Result<(Vec<Claimed>, Pass), DeliveryError> {
         let db = &self.inner.db;
         let lease_until = now + i64::try_from(self.inner.config.lease.as_millis()).unwrap_or(i64::MAX / 2);
         let mut pass = Pass::default();
-        let mut claimed = Vec::new();
-        let mut shops: HashMap<i64, Option<ShopContext>> = HashMap::new();
         let mut w = db.write().await?;
         let mut due =
             outbox::lease_due(&mut w.tx, db.backend(), now, &self.inner.owner, lease_until, self.inner.config.batch)
                 .await?;
-        // One order for customer locks, so two workers never wait on each other in a cycle.
         due.sort_by_key(|m| (m.shop_id, m.customer_id, m.created_at));
-        for message in due {
-            let context = match shops.entry(message.shop_id) {
-                Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(vacant) => vacant.insert(self.shop_context(message.shop_id).await?),
-            }
-            .as_mut();
-            let (Some(context), Some(customer)) =
-                (context, lock_customer(&mut w.tx, db.backend(), message.shop_id, message.customer_id).await?)
-            else {
-                self.apply(&mut w.tx, &message, now, &suppressed(policy::Suppression::NoAddress)).await?;
-                pass.suppressed += 1;
-                continue;
-            };
-            let Some(channel) = self.channel(context, &message.channel).await? else {
-                let reason = format!("no channel named `{}` is configured", message.channel);
-                self.apply(&mut w.tx, &message, now, &failed(&reason)).await?;
-                pass.failed += 1;
-                continue;
-            };
-            let resend = message.status == "sending";
-            let decision = if resend {
-                Decision::Send
-            } else {
-                let (sent_in_window, last_sent_at) = outbox::recent_marketing_sends(
-                    &mut w.tx,
-                    message.shop_id,
-                    message.customer_id,
-                    &message.channel,
-                    now - policy::CAP_WINDOW_MS,
-                )
-                .await?;
-                let facts = Facts {
-                    shop_id: message.shop_id,
-                    customer_id: message.customer_id,
-                    purpose: message.purpose,
-                    has_address: address(&channel.settings, &customer).is_some(),
-                    consent: customer.marketing_consent,
-                    unsubscribed: outbox::unsubscribed(&mut w.tx, message.shop_id, message.customer_id).await?,
-                    sent_in_window,
-                    last_sent_at,
-                    now,
-                    timezone: context.timezone,
-                };
-                policy::decide(&context.policy, &facts)
-            };
-            match decision {
-                Decision::Send => {
-                    let sending = Transition {
-                        status: "sending",
-                        reason: resend.then_some("lease expired mid-send: resent with the same id"),
-                        next_attempt_at: None,
-                        sent_at: Some(now),
-                        lease_until: Some(lease_until),
-                        count_attempt: true,
-                    };
-                    if self.apply(&mut w.tx, &message, now, &sending).await? {
-                        claimed.push(Claimed {
-                            message,
-                            shop: context.shop.clone(),
-                            customer,
-                            channel: channel.settings.clone(),
-                            secrets: channel.secrets.clone(),
-                            resend,
-                        });
-                    }
-                }
-                Decision::Defer { until } => {
-                    let deferred = Transition {
-                        status: "deferred",
-                        reason: Some("quiet_hours"),
-                        next_attempt_at: Some(until),
-                        sent_at: None,
-                        lease_until: None,
-                        count_attempt: false,
-                    };
-                    self.apply(&mut w.tx, &message, now, &deferred).await?;
-                    pass.deferred += 1;
-                }
-                Decision::Suppress(reason) => {
-                    self.apply(&mut w.tx, &message, now, &suppressed(reason)).await?;
+        let mut changes: Vec<(&Message, Transition<'_>)> = Vec::with_capacity(due.len());
+        let mut sends = Vec::new();
+        for shop_messages in due.chunk_by(|a, b| a.shop_id == b.shop_id) {
+            let shop_id = shop_messages[0].shop_id;
+            let mut customer_ids: Vec<i64> = shop_messages.iter().map(|m| m.customer_id).collect();
+            customer_ids.dedup();
+            let recipients: HashMap<i64, Customer> = lock_customers(&mut w.tx, db.backend(), shop_id, &customer_ids)
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c))
+                .collect();
+            let mut facts =
+                outbox::RecipientFacts::read(&mut w.tx, shop_id, &customer_ids, now - policy::CAP_WINDOW_MS).await?;
+            let mut context = self.shop_context(shop_id).await?;
+            for message in shop_messages {
+                let (Some(context), Some(customer)) = (context.as_mut(), recipients.get(&message.customer_id)) else {
+                    changes.push((message, suppressed(policy::Suppression::NoAddress)));
                     pass.suppressed += 1;
+                    continue;
+                };
+                let Some(channel) = self.channel(context, &message.channel).await? else {
+                    let reason = format!("no channel named `{}` is configured", message.channel);
+                    changes.push((message, failed(Cow::Owned(reason))));
+                    pass.failed += 1;
+                    continue;
+                };
+                let resend = message.status == "sending";
+                let decision = if resend {
+                    Decision::Send
+                } else {
+                    let (sent_in_window, last_sent_at) = facts.marketing_sends(message.customer_id, &message.channel);
+                    policy::decide(
+                        &context.policy,
+                        &Facts {
+                            shop_id,
+                            customer_id: message.customer_id,
+                            purpose: message.purpose,
+                            has_address: address(&channel.settings, customer).is_some(),
+                            consent: customer.marketing_consent,
+                            unsubscribed: facts.unsubscribed(message.customer_id),
+                            sent_in_window,
+                            last_sent_at,
+                            now,
+                            timezone: context.timezone,
+                        },
+                    )
+                };
+                match decision {
+                    Decision::Send => {
+                        if message.purpose == Purpose::Marketing {
+                            facts.note_marketing_send(message.customer_id, &message.channel, now, resend);
+                        }
+                        changes.push((
+                            message,
+                            Transition {
+                                status: "sending",
+                                reason: resend
+                                    .then_some(Cow::Borrowed("lease expired mid-send: resent with the same id")),
+                                next_attempt_at: None,
+                                sent_at: Some(now),
+                                lease_until: Some(lease_until),
+                                count_attempt: true,
+                            },
+                        ));
+                        let source = self.template(context, &message.template).await?;
+                        let cart_url = context.policy.cart_url.clone().unwrap_or_else(|| {
+                            format!("{}/cart", context.shop.allowed_origins.first().map_or("", String::as_str))
+                        });
+                        sends.push((message, context.shop.clone(), customer.clone(), channel, (source, cart_url)));
+                    }
+                    Decision::Defer { until } => {
+                        changes.push((
+                            message,
+                            Transition {
+                                status: "deferred",
+                                reason: Some(Cow::Borrowed("quiet_hours")),
+                                next_attempt_at: Some(until),
+                                sent_at: None,
+                                lease_until: None,
+                                count_attempt: false,
+                            },
+                        ));
+                        pass.deferred += 1;
+                    }
+                    Decision::Suppress(reason) => {
+                        changes.push((message, suppressed(reason)));
+                        pass.suppressed += 1;
+                    }
                 }
             }
         }
+        let applied = outbox::apply_transitions(&mut w.tx, &self.inner.owner, now, &changes).await?;
+        let claimed = sends
+            .into_iter()
+            .filter(|(message, ..)| applied.contains(&message.id))
+            .map(|(message, shop, customer, channel, (source, cart_url)): (&Message, _, _, Arc<ShopChannel>, _)| {
+                Claimed {
+                    message: message.clone(),
+                    shop,
+                    customer,
+                    channel: channel.settings.clone(),
+                    secrets: channel.secrets.clone(),
+                    source,
+                    cart_url,
+                    resend: message.status == "sending",
+                }
+            })
+            .collect();
         w.commit().await?;
         Ok((claimed, pass))
-    }
-
-    async fn apply(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        message: &Message,
-        now: i64,
-        transition: &Transition<'_>,
-    ) -> Result<bool, StoreError> {
-        outbox::transition(conn, message, &self.inner.owner, now, transition).await
     }
 
     async fn shop_context(&self, shop_id: i64) -> Result<Option<ShopContext>, StoreError> {
@@ -340,7 +362,13 @@ impl Worker {
             None => PolicySettings::default(),
         };
         let timezone = shop.timezone.parse().unwrap_or(Tz::UTC);
-        Ok(Some(ShopContext { shop: Arc::new(shop), policy, timezone, channels: HashMap::new() }))
+        Ok(Some(ShopContext {
+            shop: Arc::new(shop),
+            policy,
+            timezone,
+            channels: HashMap::new(),
+            templates: HashMap::new(),
+        }))
     }
 
     async fn channel(&self, context: &mut ShopContext, name: &str) -> Result<Option<Arc<ShopChannel>>, StoreError> {
@@ -358,6 +386,25 @@ impl Worker {
         Ok(loaded)
     }
 
+    /// A template in the shop's locale, looked up once per claim.
+    async fn template(
+        &self,
+        context: &mut ShopContext,
+        name: &str,
+    ) -> Result<Option<Arc<templates::Source>>, StoreError> {
+        if let Some(known) = context.templates.get(name) {
+            return Ok(known.clone());
+        }
+        let locale = templates::locale_for(&context.shop.locale);
+        let source = match self.inner.db.template(context.shop.id, name, locale).await? {
+            Some(stored) => Some(templates::Source { subject: stored.subject, body: stored.body }),
+            None => templates::builtin(name, locale),
+        }
+        .map(Arc::new);
+        context.templates.insert(name.to_owned(), source.clone());
+        Ok(source)
+    }
+
     /// Renders and sends one claimed message; records nothing.
     pub async fn deliver(&self, claimed: &Claimed, now: i64) -> Outcome {
         match self.try_deliver(claimed, now).await {
@@ -371,12 +418,10 @@ impl Worker {
         let message = &claimed.message;
         let shop = &claimed.shop;
         let locale = templates::locale_for(&shop.locale);
-        let source = match self.inner.db.template(shop.id, &message.template, locale).await {
-            Ok(Some(stored)) => templates::Source { subject: stored.subject, body: stored.body },
-            Ok(None) => templates::builtin(&message.template, locale)
-                .ok_or_else(|| SendError::Permanent(format!("unknown template `{}`", message.template)))?,
-            Err(error) => return Err(SendError::Transient(format!("loading the template: {error}"))),
-        };
+        let source = claimed
+            .source
+            .as_deref()
+            .ok_or_else(|| SendError::Permanent(format!("unknown template `{}`", message.template)))?;
         let unsubscribe_url = links::unsubscribe_url(&config.public_url, shop, message.id);
         let shop_url = shop.allowed_origins.first().cloned().unwrap_or_default();
         let track = {
@@ -388,9 +433,9 @@ impl Worker {
             "shop": {"name": shop.name, "url": shop_url},
             "data": message.data,
             "unsubscribe_url": unsubscribe_url,
-            "cart_url": track(&format!("{shop_url}/cart")),
+            "cart_url": track(&claimed.cart_url),
         });
-        let rendered = templates::render(&message.template, &source, &context, track)
+        let rendered = templates::render(&message.template, source, &context, track)
             .map_err(|e| SendError::Permanent(e.to_string()))?;
         let to = address(&claimed.channel, &claimed.customer)
             .ok_or_else(|| SendError::Permanent("the customer has no address for this channel".into()))?;
@@ -443,40 +488,52 @@ impl Worker {
         if results.is_empty() {
             return Ok(statuses);
         }
-        let mut w = self.inner.db.write().await?;
-        for (claimed, outcome) in results {
-            let message = &claimed.message;
-            let attempts = message.attempts + 1;
-            let gave_up;
-            let transition = match outcome {
-                Outcome::Sent => Transition {
-                    status: "sent",
-                    reason: (message.purpose == Purpose::Transactional).then_some("transactional"),
-                    next_attempt_at: None,
-                    sent_at: Some(now),
-                    lease_until: None,
-                    count_attempt: false,
-                },
-                Outcome::Failed(SendError::Transient(error)) => match retry_at(message.created_at, now, attempts) {
-                    Some(at) => Transition {
+        let gave_up: Vec<Option<String>> = results
+            .iter()
+            .map(|(claimed, outcome)| match outcome {
+                Outcome::Failed(SendError::Transient(error)) => {
+                    let (message, attempts) = (&claimed.message, claimed.message.attempts + 1);
+                    retry_at(message.created_at, now, attempts)
+                        .is_none()
+                        .then(|| format!("gave up after {attempts} attempts: {error}"))
+                }
+                _ => None,
+            })
+            .collect();
+        let changes: Vec<(&Message, Transition<'_>)> = results
+            .iter()
+            .zip(&gave_up)
+            .map(|((claimed, outcome), gave_up)| {
+                let message = &claimed.message;
+                let transition = match (outcome, gave_up) {
+                    (_, Some(gave_up)) => failed(Cow::Borrowed(gave_up)),
+                    (Outcome::Sent, None) => Transition {
+                        status: "sent",
+                        reason: (message.purpose == Purpose::Transactional).then_some(Cow::Borrowed("transactional")),
+                        next_attempt_at: None,
+                        sent_at: Some(now),
+                        lease_until: None,
+                        count_attempt: false,
+                    },
+                    (Outcome::Failed(SendError::Transient(error)), None) => Transition {
                         status: "deferred",
-                        reason: Some(error.as_str()),
-                        next_attempt_at: Some(at),
+                        reason: Some(Cow::Borrowed(error.as_str())),
+                        next_attempt_at: retry_at(message.created_at, now, message.attempts + 1),
                         sent_at: None,
                         lease_until: None,
                         count_attempt: false,
                     },
-                    None => {
-                        gave_up = format!("gave up after {attempts} attempts: {error}");
-                        failed(&gave_up)
-                    }
-                },
-                Outcome::Failed(SendError::Permanent(error)) => failed(error),
-            };
-            let applied = outbox::transition(&mut w.tx, message, &self.inner.owner, now, &transition).await?;
-            statuses.push(applied.then_some(transition.status));
-        }
+                    (Outcome::Failed(SendError::Permanent(error)), None) => failed(Cow::Borrowed(error)),
+                };
+                (message, transition)
+            })
+            .collect();
+        let mut w = self.inner.db.write().await?;
+        let applied = outbox::apply_transitions(&mut w.tx, &self.inner.owner, now, &changes).await?;
         w.commit().await?;
+        statuses.extend(
+            changes.iter().map(|(message, transition)| applied.contains(&message.id).then_some(transition.status)),
+        );
         Ok(statuses)
     }
 }
@@ -484,7 +541,7 @@ impl Worker {
 fn suppressed(reason: policy::Suppression) -> Transition<'static> {
     Transition {
         status: "suppressed",
-        reason: Some(reason.as_str()),
+        reason: Some(Cow::Borrowed(reason.as_str())),
         next_attempt_at: None,
         sent_at: None,
         lease_until: None,
@@ -492,7 +549,7 @@ fn suppressed(reason: policy::Suppression) -> Transition<'static> {
     }
 }
 
-fn failed(reason: &str) -> Transition<'_> {
+fn failed(reason: Cow<'_, str>) -> Transition<'_> {
     Transition {
         status: "failed",
         reason: Some(reason),
@@ -551,23 +608,6 @@ fn webhook_body(
             "data": message.data,
         },
     })
-}
-
-/// The recipient, locked on PostgreSQL until the claim commits.
-async fn lock_customer(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-    shop_id: i64,
-    customer_id: i64,
-) -> Result<Option<Customer>, StoreError> {
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT id FROM customers WHERE shop_id = $1 AND id = $2 FOR UPDATE")
-            .bind(shop_id)
-            .bind(customer_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    }
-    customer_by_id(conn, shop_id, customer_id).await
 }
 
 #[cfg(test)]

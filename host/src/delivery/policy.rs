@@ -26,6 +26,9 @@ pub struct PolicySettings {
     pub quiet_hours_end: String,
     /// The share of customers, in percent, held out of all marketing to measure uplift.
     pub holdout_percent: f64,
+    /// Where the cart link in messages points; by default the shop's first origin + `/cart`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cart_url: Option<String>,
 }
 
 impl Default for PolicySettings {
@@ -36,6 +39,7 @@ impl Default for PolicySettings {
             quiet_hours_start: "21:00".into(),
             quiet_hours_end: "08:00".into(),
             holdout_percent: 5.0,
+            cart_url: None,
         }
     }
 }
@@ -56,6 +60,12 @@ impl PolicySettings {
         clock_time("quiet_hours_end", &self.quiet_hours_end)?;
         if !(0.0..=50.0).contains(&self.holdout_percent) {
             return Err(InvalidInput::new("holdout_percent", "must be between 0 and 50"));
+        }
+        if let Some(url) = &self.cart_url {
+            let parsed = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+            if parsed.is_none() || url.len() > 2048 {
+                return Err(InvalidInput::new("cart_url", "must be an http(s) URL of at most 2048 characters"));
+            }
         }
         Ok(())
     }

@@ -62,18 +62,34 @@ where
     Ok(())
 }
 
-/// A queued trigger: its install's `on-event` hears it.
+/// A queued trigger: its install's `on-event` hears its event, then the batch's later
+/// ones in order; the actions of all are applied together.
 pub async fn run_trigger(host: &PluginHost, shop: &Shop, job: &Job, owner: &str) -> StoreResult<()> {
     let trigger: TriggerJob = serde_json::from_value(job.payload.clone())
         .map_err(|e| StoreError::Corrupt(format!("trigger job payload {}: {e}", job.payload)))?;
-    let event = Event { kind: trigger.kind.clone(), at: trigger.at, properties: trigger.properties.to_string() };
+    let first = Event { kind: trigger.kind.clone(), at: trigger.at, properties: trigger.properties.to_string() };
+    let events: Vec<Event> = std::iter::once(first)
+        .chain(trigger.then.iter().map(|e| Event {
+            kind: e.kind.clone(),
+            at: e.at,
+            properties: e.properties.to_string(),
+        }))
+        .collect();
     let trust = match (&trigger.order_id, trigger.untrusted) {
         (_, true) => Trigger::Behaviour,
         (Some(order_id), false) => Trigger::Order { order_id },
         (None, false) => Trigger::Host,
     };
     let hearing = Hearing { plugin: &trigger.plugin, customer_id: trigger.customer_id, trigger: trust };
-    hear(host, shop, job, owner, hearing, move |plugin, ctx, profile| plugin.on_event(ctx, &event, profile)).await
+    hear(host, shop, job, owner, hearing, move |plugin, ctx, profile| {
+        let mut instance = plugin.instantiate(ctx.clone())?;
+        let mut actions = Vec::new();
+        for event in &events {
+            actions.extend(instance.on_event(event, profile)?);
+        }
+        Ok(actions)
+    })
+    .await
 }
 
 /// A journey timer came due: the install that set it hears of it in `on-timer`.

@@ -2,6 +2,10 @@
 //! transaction that stores what caused it (an event, a new customer, an order change,
 //! a segment or tier change), so a cause stored is a cause heard, and a cause rolled
 //! back is never heard. The scheduler drains them ([`super::run`]).
+//!
+//! The events of one ingest batch travel together: one job per install and customer
+//! carries all of that customer's listened events of the batch, in order, so ingest
+//! writes one job row per batch rather than one per event.
 
 use std::collections::HashSet;
 
@@ -20,7 +24,7 @@ use crate::store::{StoreError, StoreResult, new_id, now_ms};
 /// The job kind of a trigger queued for one automation install.
 pub const TRIGGER_JOB: &str = "automation.trigger";
 
-/// The payload of a [`TRIGGER_JOB`]: the event the install's `on-event` hears.
+/// The payload of a [`TRIGGER_JOB`]: the event (or events) the install's `on-event` hears.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TriggerJob {
     /// The install that listens.
@@ -37,6 +41,18 @@ pub struct TriggerJob {
     /// The order a trigger is about, which scopes the points its actions award.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+    /// The same ingest batch's later events of this customer that the install listens
+    /// to, heard after the first, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub then: Vec<LaterEvent>,
+}
+
+/// A further event of a batched trigger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaterEvent {
+    pub kind: String,
+    pub at: i64,
+    pub properties: serde_json::Value,
 }
 
 /// Something that happened to one customer, and a key naming it uniquely in the shop
@@ -63,6 +79,7 @@ fn trigger_jobs(plugins: &[String], cause: &Cause<'_>, jobs: &mut Vec<NewJob>) -
             properties: cause.properties.clone(),
             untrusted: cause.untrusted,
             order_id: cause.order_id.map(str::to_owned),
+            then: Vec::new(),
         };
         let payload = serde_json::to_string(&payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         jobs.push(NewJob { kind: TRIGGER_JOB, payload, dedup_key: format!("trigger:{plugin}:{}", cause.key), run_at });
@@ -87,8 +104,9 @@ async fn queue(conn: &mut AnyConnection, shop_id: i64, cause: Cause<'_>) -> Stor
 }
 
 /// Newly stored events of known customers, for the installs listening to their kinds
-/// (`listeners`: the ingest path's cached copy), queued with one multi-row INSERT per
-/// batch. Anonymous events trigger nothing: no journey can reach a shopper it does not know.
+/// (`listeners`: the ingest path's cached copy): one job per install and customer
+/// carrying that customer's listened events of the batch, all queued with one multi-row
+/// INSERT. Anonymous events trigger nothing: no journey can reach a shopper it does not know.
 pub(crate) async fn events(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -99,26 +117,54 @@ pub(crate) async fn events(
     if listeners.is_empty() {
         return Ok(());
     }
-    let mut jobs = Vec::new();
+    // (install, customer) → its job and the key of its first event, in first-seen order.
+    let mut batched: Vec<(&str, TriggerJob, &str)> = Vec::new();
     for event in events {
         let plugins = listeners.of(&event.kind);
         let Some(customer_id) = event.customer_id else { continue };
         if plugins.is_empty() || !inserted.contains(&event.event_id) {
             continue;
         }
-        let properties = serde_json::from_str(&event.properties)
+        let properties: serde_json::Value = serde_json::from_str(&event.properties)
             .map_err(|e| StoreError::Corrupt(format!("event properties: {e}")))?;
-        let cause = Cause {
-            kind: &event.kind,
-            key: format!("event:{}", event.event_id),
-            customer_id,
-            at: event.occurred_at,
-            properties,
-            untrusted: true,
-            order_id: None,
-        };
-        trigger_jobs(plugins, &cause, &mut jobs)?;
+        for plugin in plugins {
+            match batched.iter_mut().find(|(p, job, _)| *p == plugin.as_str() && job.customer_id == customer_id) {
+                Some((_, job, _)) => job.then.push(LaterEvent {
+                    kind: event.kind.clone(),
+                    at: event.occurred_at,
+                    properties: properties.clone(),
+                }),
+                None => batched.push((
+                    plugin,
+                    TriggerJob {
+                        plugin: plugin.clone(),
+                        customer_id,
+                        kind: event.kind.clone(),
+                        at: event.occurred_at,
+                        properties: properties.clone(),
+                        untrusted: true,
+                        order_id: None,
+                        then: Vec::new(),
+                    },
+                    &event.event_id,
+                )),
+            }
+        }
     }
+    let run_at = now_ms();
+    let jobs = batched
+        .into_iter()
+        .map(|(plugin, job, first_event)| {
+            let payload = serde_json::to_string(&job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            // The first event was stored by this batch alone, so its id names the job.
+            Ok(NewJob {
+                kind: TRIGGER_JOB,
+                payload,
+                dedup_key: format!("trigger:{plugin}:event:{first_event}"),
+                run_at,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
     jobs::enqueue_many(conn, shop_id, &jobs).await?;
     Ok(())
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Db, StoreError, StoreResult, new_id, now_ms};
+use super::{Backend, Db, StoreError, StoreResult, new_id, now_ms};
 
 /// What the store's back end (or an import) says about a customer.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -163,6 +163,33 @@ pub(crate) async fn customer_by_id(conn: &mut AnyConnection, shop_id: i64, id: i
         .fetch_optional(conn)
         .await?;
     row.as_ref().map(customer_from_row).transpose()
+}
+
+/// The customers with these ids, in id order; on PostgreSQL locked until the
+/// transaction ends (always in id order, so two lockers never wait on each other in a cycle).
+pub(crate) async fn lock_customers(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    shop_id: i64,
+    ids: &[i64],
+) -> StoreResult<Vec<Customer>> {
+    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let mut customers = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1_000) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE shop_id = $1 AND id IN ({}) ORDER BY id{lock}",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            customers.push(customer_from_row(&row)?);
+        }
+    }
+    Ok(customers)
 }
 
 async fn customer_id_by_external(

@@ -2,10 +2,14 @@
 //! delivery worker leases from (`crate::delivery`), with every status a message went
 //! through kept in `outbox_history`.
 
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::bulk::{AnyQuery, BulkRow, insert_many};
 use super::{Backend, Db, StoreError, StoreResult, new_id, now_ms};
 
 /// A message to queue.
@@ -58,8 +62,8 @@ pub(crate) async fn push(conn: &mut AnyConnection, shop_id: i64, message: &Outbo
     let (journey, step, purpose) = reserved_keys(&message.data);
     sqlx::query(
         "INSERT INTO outbox (shop_id, id, customer_id, channel, template, data, source, status, created_at, \
-         journey, step, purpose, next_attempt_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $8, $8)",
+         journey, step, purpose, next_attempt_at, updated_at, history_len) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $8, $8, 1)",
     )
     .bind(shop_id)
     .bind(id)
@@ -74,32 +78,15 @@ pub(crate) async fn push(conn: &mut AnyConnection, shop_id: i64, message: &Outbo
     .bind(purpose.as_str())
     .execute(&mut *conn)
     .await?;
-    add_history(conn, shop_id, id, now, "queued", None).await?;
-    Ok(id)
-}
-
-async fn add_history(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    message_id: i64,
-    at: i64,
-    status: &str,
-    reason: Option<&str>,
-) -> StoreResult<()> {
-    // Only the lease holder writes a message's history, so the next number is free.
     sqlx::query(
-        "INSERT INTO outbox_history (shop_id, message_id, seq, at, status, reason) \
-         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5 FROM outbox_history \
-         WHERE shop_id = $1 AND message_id = $2",
+        "INSERT INTO outbox_history (shop_id, message_id, seq, at, status, reason) VALUES ($1, $2, 1, $3, 'queued', NULL)",
     )
     .bind(shop_id)
-    .bind(message_id)
-    .bind(at)
-    .bind(status)
-    .bind(reason)
-    .execute(conn)
+    .bind(id)
+    .bind(now)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(id)
 }
 
 /// A stored message and where it stands.
@@ -167,10 +154,10 @@ pub struct MessageFilter {
     pub limit: i64,
 }
 
-/// Leases the messages due at `now` to `owner` until `lease_until`: queued or deferred
-/// ones whose time has come, and ones left `sending` by a worker whose lease ran out.
-/// On PostgreSQL `SKIP LOCKED` keeps two workers off one message; on SQLite the write
-/// transaction already does. Each comes back with the status it had.
+/// Leases the messages due at `now` to `owner` until `lease_until`, in one statement:
+/// queued or deferred ones whose time has come, and ones left `sending` by a worker
+/// whose lease ran out. On PostgreSQL `SKIP LOCKED` keeps two workers off one message;
+/// on SQLite the write transaction already does. Each comes back with the status it had.
 pub(crate) async fn lease_due(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -184,54 +171,98 @@ pub(crate) async fn lease_due(
         Backend::Sqlite => "",
     };
     let rows = sqlx::query(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE \
+        "UPDATE outbox SET lease_owner = $3, lease_until = $4 WHERE (shop_id, id) IN (\
+         SELECT shop_id, id FROM outbox WHERE \
          (status IN ('queued', 'deferred') AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until < $1) \
-         ORDER BY next_attempt_at LIMIT $2 {lock}"
+         ORDER BY next_attempt_at LIMIT $2 {lock}) RETURNING {MESSAGE_COLUMNS}"
     ))
     .bind(now)
     .bind(limit)
+    .bind(owner)
+    .bind(lease_until)
     .fetch_all(&mut *conn)
     .await?;
-    let messages = rows.iter().map(message_from_row).collect::<StoreResult<Vec<_>>>()?;
-    for message in &messages {
-        sqlx::query("UPDATE outbox SET lease_owner = $3, lease_until = $4 WHERE shop_id = $1 AND id = $2")
-            .bind(message.shop_id)
-            .bind(message.id)
-            .bind(owner)
-            .bind(lease_until)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(messages)
+    rows.iter().map(message_from_row).collect()
 }
 
-/// Marketing messages on `channel` to a customer sent (or being sent) since `since`:
-/// how many, and when the latest.
-pub(crate) async fn recent_marketing_sends(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    customer_id: i64,
-    channel: &str,
-    since: i64,
-) -> StoreResult<(i64, Option<i64>)> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n, MAX(sent_at) AS latest FROM outbox WHERE shop_id = $1 AND customer_id = $2 \
-         AND channel = $3 AND purpose = 'marketing' AND status IN ('sending', 'sent') AND sent_at >= $4",
-    )
-    .bind(shop_id)
-    .bind(customer_id)
-    .bind(channel)
-    .bind(since)
-    .fetch_one(conn)
-    .await?;
-    Ok((row.try_get("n")?, row.try_get("latest")?))
+/// `$from, $from+1, …` for `n` parameters.
+fn numbered_parameters(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Most ids bound in one `IN (…)` list.
+const IDS_PER_STATEMENT: usize = 500;
+
+/// What the contact policy needs to know of one shop's recipients in a batch, read with
+/// one query per kind of fact instead of one per message.
+#[derive(Debug, Default)]
+pub(crate) struct RecipientFacts {
+    /// (customer, channel) → marketing messages sent (or being sent) since the window
+    /// opened, and the latest send.
+    sends: HashMap<(i64, String), (i64, Option<i64>)>,
+    unsubscribed: HashSet<i64>,
+}
+
+impl RecipientFacts {
+    pub(crate) async fn read(
+        conn: &mut AnyConnection,
+        shop_id: i64,
+        customer_ids: &[i64],
+        since: i64,
+    ) -> StoreResult<Self> {
+        let mut facts = Self::default();
+        for chunk in customer_ids.chunks(IDS_PER_STATEMENT) {
+            let ids = numbered_parameters(3, chunk.len());
+            let sql = format!(
+                "SELECT customer_id, channel, COUNT(*) AS n, MAX(sent_at) AS latest FROM outbox \
+                 WHERE shop_id = $1 AND sent_at >= $2 AND customer_id IN ({ids}) \
+                 AND purpose = 'marketing' AND status IN ('sending', 'sent') GROUP BY customer_id, channel"
+            );
+            let mut query = sqlx::query(&sql).bind(shop_id).bind(since);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let key = (row.try_get("customer_id")?, row.try_get("channel")?);
+                facts.sends.insert(key, (row.try_get("n")?, row.try_get("latest")?));
+            }
+            let sql = format!("SELECT customer_id FROM unsubscribes WHERE shop_id = $1 AND customer_id IN ({})", {
+                numbered_parameters(2, chunk.len())
+            });
+            let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(shop_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            facts.unsubscribed.extend(query.fetch_all(&mut *conn).await?);
+        }
+        Ok(facts)
+    }
+
+    /// Marketing messages on `channel` to the customer in the window, and the latest.
+    pub(crate) fn marketing_sends(&self, customer_id: i64, channel: &str) -> (i64, Option<i64>) {
+        self.sends.get(&(customer_id, channel.to_owned())).copied().unwrap_or((0, None))
+    }
+
+    /// Counts a marketing message marked `sending` at `at` by this batch, as the next
+    /// message's read would have seen it. A resend was already counted.
+    pub(crate) fn note_marketing_send(&mut self, customer_id: i64, channel: &str, at: i64, resend: bool) {
+        let entry = self.sends.entry((customer_id, channel.to_owned())).or_insert((0, None));
+        if !resend {
+            entry.0 += 1;
+        }
+        entry.1 = Some(entry.1.map_or(at, |latest| latest.max(at)));
+    }
+
+    pub(crate) fn unsubscribed(&self, customer_id: i64) -> bool {
+        self.unsubscribed.contains(&customer_id)
+    }
 }
 
 /// A change of a message's status, applied only while `owner` holds its lease.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Transition<'a> {
     pub(crate) status: &'static str,
-    pub(crate) reason: Option<&'a str>,
+    pub(crate) reason: Option<Cow<'a, str>>,
     pub(crate) next_attempt_at: Option<i64>,
     pub(crate) sent_at: Option<i64>,
     /// Keeps the lease (while sending) instead of releasing it.
@@ -239,36 +270,78 @@ pub(crate) struct Transition<'a> {
     pub(crate) count_attempt: bool,
 }
 
-/// Applies `transition` to a message `owner` holds; returns whether it still held it.
-pub(crate) async fn transition(
+/// One `outbox_history` row.
+struct HistoryRow<'a> {
+    message_id: i64,
+    seq: i64,
+    at: i64,
+    status: &'static str,
+    reason: Option<&'a str>,
+}
+
+impl BulkRow for HistoryRow<'_> {
+    const TABLE: &'static str = "outbox_history";
+    const COLUMNS: &'static [&'static str] = &["shop_id", "message_id", "seq", "at", "status", "reason"];
+
+    fn bind<'q>(&'q self, shop_id: i64, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        query.bind(shop_id).bind(self.message_id).bind(self.seq).bind(self.at).bind(self.status).bind(self.reason)
+    }
+}
+
+/// Applies each transition to its message while `owner` still holds it, and records
+/// it in the message's history: one UPDATE per shop and distinct transition, one
+/// multi-row INSERT of history per shop. Returns the ids of the messages it changed.
+pub(crate) async fn apply_transitions(
     conn: &mut AnyConnection,
-    message: &Message,
     owner: &str,
     now: i64,
-    transition: &Transition<'_>,
-) -> StoreResult<bool> {
-    let updated = sqlx::query(
-        "UPDATE outbox SET status = $4, reason = $5, next_attempt_at = COALESCE($6, next_attempt_at), \
-         sent_at = $7, lease_until = $8, lease_owner = CASE WHEN $8 IS NULL THEN NULL ELSE lease_owner END, \
-         attempts = attempts + $9, updated_at = $10 WHERE shop_id = $1 AND id = $2 AND lease_owner = $3",
-    )
-    .bind(message.shop_id)
-    .bind(message.id)
-    .bind(owner)
-    .bind(transition.status)
-    .bind(transition.reason)
-    .bind(transition.next_attempt_at)
-    .bind(transition.sent_at)
-    .bind(transition.lease_until)
-    .bind(i64::from(transition.count_attempt))
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if updated == 1 {
-        add_history(conn, message.shop_id, message.id, now, transition.status, transition.reason).await?;
+    changes: &[(&Message, Transition<'_>)],
+) -> StoreResult<HashSet<i64>> {
+    let mut groups: HashMap<(i64, &Transition<'_>), Vec<i64>> = HashMap::new();
+    for (message, transition) in changes {
+        groups.entry((message.shop_id, transition)).or_default().push(message.id);
     }
-    Ok(updated == 1)
+    let mut applied = HashSet::with_capacity(changes.len());
+    let mut history: HashMap<i64, Vec<HistoryRow<'_>>> = HashMap::new();
+    for ((shop_id, transition), ids) in groups {
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE outbox SET status = $4, reason = $5, next_attempt_at = COALESCE($6, next_attempt_at), \
+                 sent_at = $7, lease_until = $8, lease_owner = CASE WHEN $8 IS NULL THEN NULL ELSE lease_owner END, \
+                 attempts = attempts + $9, updated_at = $3, history_len = history_len + 1 \
+                 WHERE shop_id = $1 AND lease_owner = $2 AND id IN ({}) RETURNING id, history_len",
+                numbered_parameters(10, chunk.len())
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(shop_id)
+                .bind(owner)
+                .bind(now)
+                .bind(transition.status)
+                .bind(transition.reason.as_deref())
+                .bind(transition.next_attempt_at)
+                .bind(transition.sent_at)
+                .bind(transition.lease_until)
+                .bind(i64::from(transition.count_attempt));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let (message_id, seq): (i64, i64) = (row.try_get("id")?, row.try_get("history_len")?);
+                applied.insert(message_id);
+                history.entry(shop_id).or_default().push(HistoryRow {
+                    message_id,
+                    seq,
+                    at: now,
+                    status: transition.status,
+                    reason: transition.reason.as_deref(),
+                });
+            }
+        }
+    }
+    for (shop_id, rows) in history {
+        insert_many(conn, shop_id, &rows).await?;
+    }
+    Ok(applied)
 }
 
 impl Db {
@@ -373,16 +446,6 @@ impl Db {
         w.commit().await?;
         Ok(customer_id)
     }
-}
-
-/// Whether the customer unsubscribed through a message's link.
-pub(crate) async fn unsubscribed(conn: &mut AnyConnection, shop_id: i64, customer_id: i64) -> StoreResult<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT at FROM unsubscribes WHERE shop_id = $1 AND customer_id = $2")
-        .bind(shop_id)
-        .bind(customer_id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(found.is_some())
 }
 
 #[cfg(test)]
