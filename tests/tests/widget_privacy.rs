@@ -227,6 +227,15 @@ async fn the_tracker_honours_gpc_shares_one_queue_across_tabs_and_survives_stora
     browser.goto(&format!("{}/demo/", store.store_url)).await;
     wait_for_launcher(&browser).await;
     store.wait_for_events("both tabs' page views", |e| count(e, "page_view") == 3).await;
+    // Each live page holds the Web Lock named after its queue key.
+    browser
+        .wait_for(
+            "two held queue locks",
+            WAIT,
+            "navigator.locks.query().then(function (q) { window.__held = q.held.map(function (l) { return l.name; }); }); \
+             return window.__held && window.__held.filter(function (n) { return n.indexOf('patron_q.') === 0; }).length === 2 && window.__held;",
+        )
+        .await;
     for (tab, name) in [(&first, "tab_a"), (&second, "tab_b")] {
         browser.client.switch_to_window(tab.clone()).await.expect("switch tab");
         browser.set_offline(true).await;

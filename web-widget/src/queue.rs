@@ -260,8 +260,11 @@ pub(crate) fn locks() -> Option<JsValue> {
 /// Holds the Web Lock `name` until the page goes away: its callback returns a promise
 /// that never settles (`Promise.resolve` bound to `Promise.race([])`).
 pub(crate) fn hold_lock(locks: &JsValue, name: &str) {
-    let promise = json::get(&js_sys::global(), "Promise");
-    let Ok(resolve) = json::get(&promise, "resolve").dyn_into::<Function>() else { return };
+    let Some(window) = web_sys::window() else { return };
+    let promise = json::get(&window, "Promise");
+    // Not `json::get`, which reads objects only: `Promise` is a function.
+    let resolve = js_sys::Reflect::get(&promise, &"resolve".into()).unwrap_or(JsValue::UNDEFINED);
+    let Ok(resolve) = resolve.dyn_into::<Function>() else { return };
     let never: JsValue = Promise::race(&Array::new().into()).into();
     let hold = resolve.bind1(&promise, &never);
     request_lock(locks, name, &js_sys::Object::new(), hold.as_ref());
