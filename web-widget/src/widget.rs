@@ -38,7 +38,7 @@ struct Widget {
     /// Whether `POST /v1/identify` is still owed for `customer`.
     identify_pending: bool,
     consent: Consent,
-    /// A `POST /v1/consent` body not yet answered by the host; events wait for it.
+    /// A `POST /v1/consent` body whose request has not settled yet; events wait for it.
     consent_post: Option<String>,
     consent_sending: bool,
     /// The snippet's `data-consent-version`: the version of the banner's text.
