@@ -8,7 +8,7 @@ use patron_runtime::types::Reward;
 use serde::Serialize;
 
 use crate::plugins::{Active, PluginHost, actions};
-use crate::store::coupons::{self, Coupon};
+use crate::store::coupons::{self, Coupon, Discount};
 use crate::store::points::{self, Entry, EntryKind, PointsError};
 use crate::store::shops::Shop;
 use crate::store::{StoreError, StoreResult, now_ms};
@@ -19,8 +19,12 @@ pub const EXPIRY_HORIZON_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TierView {
+    /// The tier's id, as the loyalty plugin names it (`gold`).
     pub name: String,
     pub next: Option<String>,
+    /// The tier's name for the shopper, in the shop's locale (`Gold`, `金卡`).
+    pub label: String,
+    pub next_label: Option<String>,
     /// 0.0 – 1.0 of the way from this tier's spend to the next tier's.
     pub progress: f64,
     /// Minor units of spend still needed for the next tier.
@@ -42,7 +46,12 @@ pub struct PointsView {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CouponView {
     pub code: String,
+    /// In English; the widget words the coupon itself from the fields below.
     pub description: String,
+    pub discount: Discount,
+    pub currency: String,
+    /// Minor units of `currency`; 0: none.
+    pub minimum_spend: i64,
     pub expires_at: Option<String>,
 }
 
@@ -89,8 +98,31 @@ pub fn coupon_view(coupon: &Coupon) -> CouponView {
     CouponView {
         code: coupon.code.clone(),
         description: coupon.description.clone(),
+        discount: coupon.discount,
+        currency: coupon.currency.clone(),
+        minimum_spend: coupon.minimum_spend,
         expires_at: coupon.expires_at.map(to_rfc3339),
     }
+}
+
+/// A tier's name for shoppers in `locale`: from the `names` of the tier with this id in
+/// the loyalty install's `tiers` config or, without one, in its schema's default tiers
+/// (exact locale, then its language); else the id itself.
+pub fn tier_label(config: &serde_json::Value, schema: Option<&serde_json::Value>, id: &str, locale: &str) -> String {
+    let configured = config.get("tiers");
+    let tiers = configured.or_else(|| schema?.get("properties")?.get("tiers")?.get("default"));
+    let names = tiers
+        .and_then(serde_json::Value::as_array)
+        .and_then(|tiers| tiers.iter().find(|t| t.get("name").and_then(serde_json::Value::as_str) == Some(id)))
+        .and_then(|tier| tier.get("names"))
+        .and_then(serde_json::Value::as_object);
+    let language = |tag: &str| tag.split(['-', '_']).next().unwrap_or_default().to_owned();
+    names
+        .and_then(|names| {
+            names.get(locale).or_else(|| names.iter().find(|(k, _)| language(k) == language(locale)).map(|(_, v)| v))
+        })
+        .and_then(serde_json::Value::as_str)
+        .map_or_else(|| id.to_owned(), str::to_owned)
 }
 
 impl PluginHost {
@@ -112,6 +144,9 @@ impl PluginHost {
             Some(program) => {
                 let spend = member.rolling_spend.amount;
                 let asked = member.clone();
+                let schema = program.plugin.manifest().config_schema.clone();
+                let config = &program.install.config;
+                let label = |id: &str| tier_label(config, schema.as_ref(), id, &shop.locale);
                 let tier = self.call(program, move |plugin, ctx| plugin.tier_for(ctx, &asked)).await.ok().map(|info| {
                     let remaining = info.spend_to_next.map(|m| m.amount.max(0));
                     let progress = match remaining {
@@ -119,13 +154,27 @@ impl PluginHost {
                         Some(_) => 0.0,
                         None => 1.0,
                     };
-                    TierView { name: info.tier, next: info.next_tier, progress, remaining_to_next: remaining }
+                    TierView {
+                        label: label(&info.tier),
+                        next_label: info.next_tier.as_deref().map(label),
+                        name: info.tier,
+                        next: info.next_tier,
+                        progress,
+                        remaining_to_next: remaining,
+                    }
                 });
                 let rewards = self.rewards(program).await;
                 (tier, rewards)
             }
             None => (
-                member.tier.clone().map(|name| TierView { name, next: None, progress: 1.0, remaining_to_next: None }),
+                member.tier.clone().map(|name| TierView {
+                    label: name.clone(),
+                    name,
+                    next: None,
+                    next_label: None,
+                    progress: 1.0,
+                    remaining_to_next: None,
+                }),
                 Vec::new(),
             ),
         };
@@ -222,5 +271,27 @@ impl PluginHost {
         coupons::record_redemption(&mut w.tx, shop.id, customer_id, key, &reward.id, &coupon.code).await?;
         w.commit().await?;
         Ok(coupon)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::tier_label;
+
+    #[test]
+    fn tier_labels_come_from_the_config_then_the_schema_default() {
+        let schema = json!({"properties": {"tiers": {"default": [
+            {"name": "gold", "threshold": 1, "names": {"en": "Gold", "zh-CN": "金卡"}}
+        ]}}});
+        assert_eq!(tier_label(&json!({}), Some(&schema), "gold", "zh-CN"), "金卡");
+        assert_eq!(tier_label(&json!({}), Some(&schema), "gold", "zh"), "金卡", "by language");
+        assert_eq!(tier_label(&json!({}), Some(&schema), "gold", "en-US"), "Gold");
+        assert_eq!(tier_label(&json!({}), Some(&schema), "gold", "fr"), "gold", "no name: the id");
+        let config = json!({"tiers": [{"name": "gold", "threshold": 1, "names": {"zh-CN": "黄金会员"}}]});
+        assert_eq!(tier_label(&config, Some(&schema), "gold", "zh-CN"), "黄金会员", "the merchant's names win");
+        assert_eq!(tier_label(&config, Some(&schema), "gold", "en"), "gold");
+        assert_eq!(tier_label(&json!({}), None, "vip", "en"), "vip");
     }
 }

@@ -335,3 +335,42 @@ both_backends!(
         assert_eq!(retry(failed_id).await.0, StatusCode::CONFLICT, "done now");
     }
 );
+
+both_backends!(
+    /// A loyalty install whose config names no currency or locale follows the shop's: in a
+    /// zh-CN shop selling in CNY the panel's tier and rewards are in Chinese and a reward's
+    /// coupon is in CNY (the host refuses a coupon in another currency than the shop's).
+    async fn plugin_defaults_follow_the_shops_currency_and_locale(db) {
+        let mut new = patron::store::shops::NewShop::named("cn");
+        new.currency = "CNY".into();
+        new.locale = "zh-CN".into();
+        let (shop, keys) = db.create_shop(&new).await.expect("shop");
+        let state = AppState::new(db.clone());
+        install_loyalty_with(&state, &keys, json!({})).await;
+        let (status, body) =
+            call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order("c1", "mei", 60_000))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let token = customer_token(&shop.secret_hash, "mei").expect("token");
+        let member = widget_state(&state, &shop, "mei", &token).await["member"].clone();
+        assert_eq!(
+            (&member["tier"]["name"], &member["tier"]["label"], &member["tier"]["next_label"]),
+            (&json!("gold"), &json!("金卡"), &json!("白金卡")),
+            "{member}"
+        );
+        let names: Vec<&str> =
+            member["rewards"].as_array().expect("rewards").iter().filter_map(|r| r["name"].as_str()).collect();
+        assert_eq!(names, ["减¥5.00", "减¥12.00", "免运费"]);
+        let uri = format!("/v1/rewards/redeem?key={}", shop.publishable_key);
+        let redeem = json!({"customer_id": "mei", "customer_token": token, "reward_id": "five-off"});
+        let (status, body) = call(&state, "POST", &uri, None, Some(redeem)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let coupon = &body["member"]["coupons"][0];
+        assert_eq!(
+            (&coupon["discount"], &coupon["currency"]),
+            (&json!({"kind": "fixed", "value": 500}), &json!("CNY")),
+            "{coupon}"
+        );
+        let install = db.plugin_install(shop.id, "loyalty").await.expect("read").expect("installed");
+        assert_eq!(install.config, json!({}), "the shop's defaults are applied, not stored");
+    }
+);

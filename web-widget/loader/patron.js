@@ -15,7 +15,7 @@
   try {
     var a = s.dataset, base = s.src.replace(/[^\/?#]*([?#].*)?$/, "");
     p._c = { key: a.key, customer_id: a.customerId, customer_token: a.customerToken,
-             join_url: a.joinUrl, host: new URL(s.src).origin };
+             join_url: a.joinUrl, consent_version: a.consentVersion, host: new URL(s.src).origin };
     import(base + "patron_widget.js").then(function (m) {
       return m.default({ module_or_path: base + "patron_bg.wasm" }).then(function () {
         ["track", "identify", "consent"].forEach(function (n) {

@@ -1,8 +1,8 @@
 //! The HTTP client for the host's widget API (`/v1/events`, `/v1/identify`,
-//! `/v1/widget/state`, `/v1/rewards/redeem`).
+//! `/v1/consent`, `/v1/widget/state`, `/v1/rewards/redeem`).
 //!
-//! Bodies are sent as plain strings, which `fetch` and `sendBeacon` label
-//! `text/plain`: a "simple" cross-origin request that needs no CORS preflight.
+//! Bodies are sent as plain strings, which `fetch` labels `text/plain`: a "simple"
+//! cross-origin request that needs no CORS preflight.
 
 use crate::prelude::*;
 use js_sys::{Function, Promise, encode_uri_component};
@@ -102,10 +102,4 @@ fn settle(promise: &Promise, f: Box<dyn FnOnce(JsValue)>) {
     if let Ok(then) = json::get(promise, "then").dyn_into::<Function>() {
         let _ = then.call2(promise, &callback, &callback);
     }
-}
-
-/// Hands `body` to `navigator.sendBeacon`, which delivers it even as the page unloads.
-/// Returns whether the browser accepted it.
-pub(crate) fn beacon(url: &str, body: &str) -> bool {
-    web_sys::window().and_then(|w| w.navigator().send_beacon_with_opt_str(url, Some(body)).ok()).unwrap_or(false)
 }

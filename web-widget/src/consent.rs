@@ -1,11 +1,13 @@
 //! Whether the widget may send or store anything about the shopper.
 //!
 //! Until the shop's settings are known (they arrive with the widget state), nothing is
-//! sent or stored: events wait in memory. Then: a shop that honours Do-Not-Track gets
-//! nothing from a browser that sends DNT or Global Privacy Control; a shop that
-//! requires consent gets nothing until `patron.consent(true)`; and `patron.consent(false)`
-//! always opts out. The shopper's answer is the one thing kept in `localStorage`
-//! regardless, so that it is not asked for again on every page.
+//! sent or stored: events wait in memory. Then an answer is needed before anything is
+//! sent — events wait in memory meanwhile — where the shop requires consent, and where
+//! the shop honours Do-Not-Track (the host's default) and the browser sends DNT or
+//! Global Privacy Control. `patron.consent(true)` (the store's banner) opts in, even
+//! under GPC; `patron.consent(false)` always opts out. The shopper's answer is the one
+//! thing kept in `localStorage` regardless, so that it is not asked for again on every
+//! page.
 
 use wasm_bindgen::JsValue;
 
@@ -71,22 +73,24 @@ impl Consent {
     pub(crate) fn refused(&self) -> bool {
         let pending = match self.policy {
             None => true,
-            Some(p) => p.consent_required && self.answer == Answer::Unanswered && !(p.honor_dnt && self.do_not_track),
+            Some(p) => self.answer == Answer::Unanswered && needs_answer(p, self.do_not_track),
         };
         !pending && !self.allows_tracking()
     }
 }
 
+/// Whether nothing may be sent before the shopper answers.
+fn needs_answer(policy: ShopPolicy, do_not_track: bool) -> bool {
+    policy.consent_required || (policy.honor_dnt && do_not_track)
+}
+
 /// The rule itself, apart from the browser so it can be unit-tested.
 fn decide(policy: Option<ShopPolicy>, answer: Answer, do_not_track: bool) -> bool {
     let Some(policy) = policy else { return false };
-    if policy.honor_dnt && do_not_track {
-        return false;
-    }
     match answer {
         Answer::Granted => true,
         Answer::Refused => false,
-        Answer::Unanswered => !policy.consent_required,
+        Answer::Unanswered => !needs_answer(policy, do_not_track),
     }
 }
 
@@ -129,8 +133,12 @@ mod tests {
     }
 
     #[test]
-    fn dnt_wins_only_where_the_shop_honours_it() {
-        assert!(!decide(Some(STRICT), Answer::Granted, true));
-        assert!(decide(Some(OPEN), Answer::Unanswered, true));
+    fn dnt_asks_first_where_the_shop_honours_it() {
+        const GPC_DEFAULT: ShopPolicy = ShopPolicy { consent_required: false, honor_dnt: true };
+        assert!(!decide(Some(GPC_DEFAULT), Answer::Unanswered, true), "no tracking from a GPC browser");
+        assert!(decide(Some(GPC_DEFAULT), Answer::Unanswered, false));
+        assert!(decide(Some(GPC_DEFAULT), Answer::Granted, true), "opting in through the banner wins");
+        assert!(!decide(Some(STRICT), Answer::Refused, true));
+        assert!(decide(Some(OPEN), Answer::Unanswered, true), "a shop that explicitly ignores DNT");
     }
 }

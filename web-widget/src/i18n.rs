@@ -38,6 +38,12 @@ pub(crate) struct Text {
     /// Heading of a `home` strip.
     pub(crate) popular: &'static str,
     pub(crate) close: &'static str,
+    /// A coupon's fixed amount off, `{n}` the price.
+    pub(crate) amount_off: &'static str,
+    pub(crate) percent_off: &'static str,
+    pub(crate) free_shipping: &'static str,
+    /// Appended to a coupon with a minimum spend, `{n}` the price.
+    pub(crate) minimum: &'static str,
 }
 
 const EN: Text = Text {
@@ -66,6 +72,10 @@ const EN: Text = Text {
     also_like: "You may also like",
     popular: "Popular right now",
     close: "Close",
+    amount_off: "{n} off",
+    percent_off: "{n}% off",
+    free_shipping: "Free shipping",
+    minimum: " on orders over {n}",
 };
 
 const ZH_CN: Text = Text {
@@ -94,6 +104,10 @@ const ZH_CN: Text = Text {
     also_like: "你可能还喜欢",
     popular: "热门商品",
     close: "关闭",
+    amount_off: "减{n}",
+    percent_off: "{n}% 优惠",
+    free_shipping: "免运费",
+    minimum: "，满{n}可用",
 };
 
 /// The text for a shop locale; Chinese for any `zh` locale, English otherwise.

@@ -81,10 +81,11 @@ pub fn identify(customer_id: JsValue, customer_token: JsValue) {
     }
 }
 
-/// `patron.consent(granted)`: the shopper's answer to the store's consent prompt.
+/// `patron.consent(granted, options)`: the shopper's answer to the store's consent
+/// prompt; `options` may say `{marketing: true, text_version: "…"}`.
 #[wasm_bindgen]
-pub fn consent(granted: JsValue) {
-    widget::consent(granted.is_truthy());
+pub fn consent(granted: JsValue, options: JsValue) {
+    widget::consent(granted.is_truthy(), &options);
 }
 
 /// A free-list allocator a few hundred bytes long, instead of the default dlmalloc

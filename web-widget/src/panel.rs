@@ -239,9 +239,10 @@ fn member_html(h: &mut String, t: &Text, member: &JsValue) {
     let tier = json::get(member, "tier");
     if json::present(&tier) {
         h.push_str("<div class=\"t\"><div class=\"tn\">");
-        esc(h, &i18n::fill(t.tier, "tier", &json::string(&tier, "name").unwrap_or_default()));
+        let label = json::string(&tier, "label").or_else(|| json::string(&tier, "name"));
+        esc(h, &i18n::fill(t.tier, "tier", &label.unwrap_or_default()));
         h.push_str("</div>");
-        match json::string(&tier, "next") {
+        match json::string(&tier, "next_label").or_else(|| json::string(&tier, "next")) {
             Some(next) => {
                 // Rounded to a whole percent (`as` truncates; the value is not negative).
                 let pct = (json::number(&tier, "progress").unwrap_or(0.0).clamp(0.0, 1.0) * 100.0 + 0.5) as u32;
@@ -287,7 +288,7 @@ fn member_html(h: &mut String, t: &Text, member: &JsValue) {
             h.push_str("<li class=\"cp\"><div><code>");
             esc(h, &code);
             h.push_str("</code><div class=\"m\">");
-            esc(h, &json::string(coupon, "description").unwrap_or_default());
+            esc(h, &coupon_text(t, coupon));
             if let Some(at) = json::string(coupon, "expires_at") {
                 h.push_str(" · ");
                 esc(h, &i18n::fill(t.expires, "date", &i18n::date(t, &at)));
@@ -323,6 +324,25 @@ fn member_html(h: &mut String, t: &Text, member: &JsValue) {
         }
         h.push_str("</ul>");
     }
+}
+
+/// What a coupon takes off, in the panel's language and with prices in the coupon's
+/// currency; the host's (English) description if its shape is unknown.
+fn coupon_text(t: &Text, coupon: &JsValue) -> String {
+    let discount = json::get(coupon, "discount");
+    let currency = json::string(coupon, "currency").unwrap_or_default();
+    let value = json::number(&discount, "value").unwrap_or(0.0);
+    let mut text = match json::string(&discount, "kind").as_deref() {
+        Some("fixed") => i18n::fill(t.amount_off, "n", &i18n::price(t, value, &currency)),
+        Some("percent") => i18n::fill(t.percent_off, "n", &i18n::number(t, value)),
+        Some("free_shipping") => t.free_shipping.to_owned(),
+        _ => return json::string(coupon, "description").unwrap_or_default(),
+    };
+    let minimum = json::number(coupon, "minimum_spend").unwrap_or(0.0);
+    if minimum > 0.0 {
+        text.push_str(&i18n::fill(t.minimum, "n", &i18n::price(t, minimum, &currency)));
+    }
+    text
 }
 
 fn recommendations_html(h: &mut String, t: &Text, state: &JsValue, shop_currency: &str) {

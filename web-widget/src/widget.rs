@@ -38,7 +38,14 @@ struct Widget {
     /// Whether `POST /v1/identify` is still owed for `customer`.
     identify_pending: bool,
     consent: Consent,
+    /// A `POST /v1/consent` body whose request has not settled yet; events wait for it.
+    consent_post: Option<String>,
+    consent_sending: bool,
+    /// The snippet's `data-consent-version`: the version of the banner's text.
+    consent_version: Option<String>,
     queue: Queue,
+    /// `navigator.locks`, where the browser has Web Locks.
+    locks: Option<JsValue>,
     /// The last `GET /v1/widget/state` body; `null` until one arrived.
     state: JsValue,
     state_loading: bool,
@@ -110,10 +117,13 @@ pub(crate) fn start() {
         _ => None,
     };
     let stored_id = consent::storage().and_then(|s| s.get_item(ANONYMOUS_ID_KEY).ok().flatten());
-    let mut queue = Queue::default();
-    queue.restore();
+    let mut queue = Queue::new(&collection::random_id(""));
     for event in collection::on_load(&document) {
         queue.push(event);
+    }
+    let locks = queue::locks();
+    if let Some(locks) = &locks {
+        queue::hold_lock(locks, queue.key());
     }
     let widget = Widget {
         endpoint: Endpoint { host, key },
@@ -122,7 +132,11 @@ pub(crate) fn start() {
         anonymous_id_stored: stored_id.is_some(),
         anonymous_id: stored_id.unwrap_or_else(|| collection::random_id("a_")),
         consent: Consent::load(),
+        consent_post: None,
+        consent_sending: false,
+        consent_version: json::string(&config, "consent_version"),
         queue,
+        locks,
         state: JsValue::NULL,
         state_loading: false,
         state_retry_at_ms: 0.0,
@@ -146,14 +160,22 @@ pub(crate) fn start() {
             }
         }),
     );
-    listen(&window, "pagehide", Box::new(|_| flush_with_beacon()));
+    listen(&window, "pagehide", Box::new(|_| flush_now()));
     listen(
         &document,
         "visibilitychange",
         Box::new(|_| {
             if web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden()) {
-                flush_with_beacon();
+                flush_now();
             }
+        }),
+    );
+    listen(
+        &window,
+        "online",
+        Box::new(|_| {
+            with(|w| w.queue.retry_now());
+            tick();
         }),
     );
     let tick = callback::forever(Box::new(|_| tick()));
@@ -182,11 +204,52 @@ pub(crate) fn identify(customer_id: String, customer_token: String) {
     load_state();
 }
 
-/// `patron.consent`.
-pub(crate) fn consent(granted: bool) {
-    with(|w| w.consent.answer(granted));
+/// `patron.consent(granted, {marketing, text_version})`: the answer is kept here and
+/// sent to the host (`POST /v1/consent`); events wait until that request has settled —
+/// answered in any way (a 404 from a host without the endpoint included) or failed.
+pub(crate) fn consent(granted: bool, options: &JsValue) {
+    with(|w| {
+        w.consent.answer(granted);
+        let mut body = String::from("{");
+        json::push_member(&mut body, "anonymous_id", &w.anonymous_id);
+        if let Some((_, token)) = &w.customer {
+            json::push_member(&mut body, "customer_token", token);
+        }
+        let version = json::string(options, "text_version").or_else(|| w.consent_version.clone());
+        json::push_member(&mut body, "text_version", version.as_deref().unwrap_or("unspecified"));
+        body.push_str(if granted { "\"tracking\":true" } else { "\"tracking\":false" });
+        let marketing = granted && json::get(options, "marketing") == JsValue::TRUE;
+        body.push_str(if marketing { ",\"marketing\":true}" } else { ",\"marketing\":false}" });
+        w.consent_post = Some(body);
+    });
     apply_consent();
     tick();
+}
+
+/// Sends the shopper's latest consent answer, once; when that request settles, applies
+/// the answer and sends what waited for it.
+fn send_consent() {
+    let Some((url, body)) = with(|w| {
+        if w.consent_sending {
+            return None;
+        }
+        let body = w.consent_post.clone()?;
+        w.consent_sending = true;
+        Some((w.endpoint.url("/v1/consent", &[]), body))
+    })
+    .flatten() else {
+        return;
+    };
+    api::post(&url, &body.clone(), move |_| {
+        with(|w| {
+            w.consent_sending = false;
+            if w.consent_post.as_ref() == Some(&body) {
+                w.consent_post = None;
+            }
+        });
+        apply_consent();
+        tick();
+    });
 }
 
 /// Queues an event unless the shopper refused tracking.
@@ -197,7 +260,7 @@ fn enqueue(event: Event) {
         }
         w.queue.push(event);
         if w.consent.allows_tracking() {
-            w.queue.persist();
+            w.queue.persist(Date::now());
         }
     });
 }
@@ -211,8 +274,8 @@ fn apply_consent() {
             {
                 w.anonymous_id_stored = s.set_item(ANONYMOUS_ID_KEY, &w.anonymous_id).is_ok();
             }
-            w.queue.persist();
-            if w.identify_pending {
+            w.queue.persist(Date::now());
+            if w.identify_pending && w.consent_post.is_none() {
                 w.identify_pending = false;
                 return w.customer.clone().map(|c| (w.endpoint.clone(), w.anonymous_id.clone(), c));
             }
@@ -241,23 +304,38 @@ fn apply_consent() {
     }
 }
 
-/// Every [`FLUSH_EVERY_MS`]: retry the state if it never arrived, and send a batch.
+/// Every [`FLUSH_EVERY_MS`]: retry the state if it never arrived, send the consent
+/// answer, adopt the queues of pages that are gone, refresh this page's heartbeat and
+/// send a batch.
 fn tick() {
     let now = Date::now();
     let retry_state = with(|w| w.state.is_null() && !w.state_loading && now >= w.state_retry_at_ms).unwrap_or(false);
     if retry_state {
         load_state();
     }
+    send_consent();
+    adopt_orphans(now);
     let batch = with(|w| {
-        if !w.consent.allows_tracking() || !online() {
+        if !w.consent.allows_tracking() || w.consent_post.is_some() {
+            return None;
+        }
+        w.queue.persist(now);
+        if !online() {
             return None;
         }
         let events = w.queue.next_batch(now)?;
         Some((w.endpoint.url("/v1/events", &[]), batch_body(w, &events), events))
     })
     .flatten();
-    let Some((url, body, events)) = batch else { return };
-    api::post(&url, &body, move |reply| {
+    if let Some((url, body, events)) = batch {
+        send_batch(&url, &body, events);
+    }
+}
+
+/// `POST /v1/events` for `events`; they leave the queue only for the ids the host
+/// answers for.
+fn send_batch(url: &str, body: &str, events: Vec<Event>) {
+    api::post(url, body, move |reply| {
         let outcome = match reply {
             Some(reply) if reply.status == 200 => Outcome::Answered(queue::answered_ids(&reply.body, &events)),
             Some(reply) if (400..500).contains(&reply.status) && reply.status != 408 && reply.status != 429 => {
@@ -266,29 +344,65 @@ fn tick() {
             _ => Outcome::Failed,
         };
         with(|w| {
-            w.queue.finish(outcome, Date::now());
+            w.queue.finish(&events, outcome, Date::now());
             if w.consent.allows_tracking() {
-                w.queue.persist();
+                w.queue.persist(Date::now());
             }
         });
     });
 }
 
-/// As the page goes away: hand every waiting event to `sendBeacon`.
-fn flush_with_beacon() {
-    with(|w| {
+/// Moves into this page's queue the events of pages that are gone: under their Web
+/// Lock where the browser has Web Locks, else by their stale heartbeat.
+fn adopt_orphans(now: f64) {
+    let Some((keys, locks)) = with(|w| {
         if !w.consent.allows_tracking() {
-            return;
+            return None;
         }
-        let url = w.endpoint.url("/v1/events", &[]);
-        for events in w.queue.all_batches() {
-            if api::beacon(&url, &batch_body(w, &events)) {
-                let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-                w.queue.remove(&ids);
+        Some((w.queue.orphans(now, w.locks.is_some()), w.locks.clone()))
+    })
+    .flatten() else {
+        return;
+    };
+    for key in keys {
+        match &locks {
+            Some(locks) => queue::if_lock_free(
+                locks,
+                &key.clone(),
+                Box::new(move |free| {
+                    if free {
+                        with(|w| w.queue.adopt(&key, Date::now()));
+                    }
+                }),
+            ),
+            None => {
+                with(|w| w.queue.adopt(&key, now));
             }
         }
-        w.queue.persist();
-    });
+    }
+}
+
+/// As the page is hidden or goes away: every waiting event not already in a request
+/// goes out at once (`fetch` with `keepalive`, which outlives the page). Events stay
+/// queued (and stored) until the host answers; if the page is gone by then, the page
+/// that adopts its queue sends them again and the host stores each id once.
+fn flush_now() {
+    let Some((url, batches)) = with(|w| {
+        if !w.consent.allows_tracking() || w.consent_post.is_some() {
+            return None;
+        }
+        w.queue.persist(Date::now());
+        let url = w.endpoint.url("/v1/events", &[]);
+        let batches: Vec<(String, Vec<Event>)> =
+            w.queue.unsent_batches().into_iter().map(|events| (batch_body(w, &events), events)).collect();
+        Some((url, batches))
+    })
+    .flatten() else {
+        return;
+    };
+    for (body, events) in batches {
+        send_batch(&url, &body, events);
+    }
 }
 
 /// The `POST /v1/events` body for a batch.
@@ -402,7 +516,7 @@ fn on_panel_action(action: &str, value: Option<String>, element: &Element) {
             });
             if let Some(event) = click.flatten() {
                 enqueue(event);
-                flush_with_beacon();
+                flush_now();
             }
         }
         _ => {}
@@ -472,7 +586,7 @@ fn on_strip_seen(element: Element) {
 fn on_strip_click(element: Element, recommendation_id: String) {
     if let Some(event) = with(|w| w.strips.as_mut()?.click(&element, &recommendation_id)).flatten() {
         enqueue(event);
-        flush_with_beacon();
+        flush_now();
     }
 }
 

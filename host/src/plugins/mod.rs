@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::journeys::Listeners;
 use crate::journeys::listeners::ListenerCache;
 use crate::store::plugins::{PluginInstall, PluginVersion};
+use crate::store::shops::Shop;
 use crate::store::{Db, StoreError};
 use config_schema::ConfigMismatch;
 
@@ -333,7 +334,11 @@ impl PluginHost {
             // Tripped before this process knew it (a restart, another replica).
             breaker.restore_open(install.last_error.clone());
         }
-        Ok(Active { shop_id, world: plugin.manifest().world, install: install.clone(), plugin, breaker })
+        let mut install = install.clone();
+        if let Some(shop) = self.inner.db.shop(shop_id).await? {
+            install.config = with_shop_defaults(install.config, plugin.manifest(), &shop);
+        }
+        Ok(Active { shop_id, world: plugin.manifest().world, install, plugin, breaker })
     }
 
     /// The shop's enabled installs in `world`. An install that no longer loads is skipped
@@ -440,4 +445,21 @@ impl PluginHost {
         }
         lock(&self.inner.active).remove(&active.shop_id);
     }
+}
+
+/// The config a plugin sees: the install's, with the shop's `currency` and `locale` where
+/// the plugin's config schema has such a property and the install leaves it out (so
+/// that, e.g., the loyalty plugin's coupons are in the shop's currency and its names in
+/// the shop's language, and follow the shop when it changes). What is stored is not
+/// changed.
+pub fn with_shop_defaults(mut config: serde_json::Value, manifest: &Manifest, shop: &Shop) -> serde_json::Value {
+    let properties = manifest.config_schema.as_ref().and_then(|s| s.get("properties"));
+    if let (Some(properties), Some(object)) = (properties, config.as_object_mut()) {
+        for (key, value) in [("currency", &shop.currency), ("locale", &shop.locale)] {
+            if properties.get(key).is_some() && !object.contains_key(key) {
+                object.insert(key.to_owned(), serde_json::Value::String(value.clone()));
+            }
+        }
+    }
+    config
 }

@@ -43,7 +43,9 @@ impl NewShop {
             timezone: "UTC".into(),
             locale: "en".into(),
             consent_required: false,
-            honor_dnt: false,
+            // Global Privacy Control and Do-Not-Track are honoured unless the merchant
+            // explicitly says otherwise.
+            honor_dnt: true,
         }
     }
 }

@@ -2,9 +2,25 @@
 //! and the reward catalogue. Plain Rust over plain values; `lib.rs` wires it
 //! to the contract.
 
+use std::collections::BTreeMap;
+
 use patron_sdk::time::DAY_MS;
 use patron_sdk::{CouponSpec, Discount, Money, Reward, TierInfo, Timestamp};
 use serde::Deserialize;
+
+/// Names for shoppers by locale (`"en"`, `"zh-CN"`, …).
+pub type Names = BTreeMap<String, String>;
+
+/// The name for `locale`: exact (`zh-CN`), else its language (`zh`), else any entry of
+/// that language (`zh-TW` for `zh-HK`).
+pub fn localized<'a>(names: &'a Names, locale: &str) -> Option<&'a str> {
+    let language = locale.split(['-', '_']).next().unwrap_or(locale);
+    names
+        .get(locale)
+        .or_else(|| names.get(language))
+        .or_else(|| names.iter().find(|(k, _)| k.split(['-', '_']).next() == Some(language)).map(|(_, v)| v))
+        .map(String::as_str)
+}
 
 /// Multipliers and rates are read with four decimals (1.25 → 12 500), so
 /// that points are computed in integers.
@@ -28,14 +44,19 @@ pub struct Tier {
     /// Percent off of the coupon a member gets on reaching the tier (0: none).
     #[serde(default)]
     pub discount_percent: u8,
+    /// The tier's name for shoppers, by locale (the host shows it in the member panel;
+    /// `name` stays the tier's id).
+    #[serde(default)]
+    pub names: Names,
 }
 
 fn one() -> f64 {
     1.0
 }
 
-fn tier(name: &str, threshold: i64, points_multiplier: f64, discount_percent: u8) -> Tier {
-    Tier { name: name.to_owned(), threshold, points_multiplier, discount_percent }
+fn tier(name: &str, threshold: i64, points_multiplier: f64, discount_percent: u8, en: &str, zh: &str) -> Tier {
+    let names = [("en".to_owned(), en.to_owned()), ("zh-CN".to_owned(), zh.to_owned())].into();
+    Tier { name: name.to_owned(), threshold, points_multiplier, discount_percent, names }
 }
 
 /// What a reward's coupon takes off, in config: `"free-shipping"`,
@@ -57,8 +78,13 @@ pub enum RewardDiscount {
 pub struct RewardConfig {
     /// Stable id.
     pub id: String,
-    /// Name shown in the widget.
-    pub name: String,
+    /// Name shown in the widget when `names` has none for the shop's locale; without
+    /// either, the plugin words the discount in the locale ("€5.00 off", "减¥5.00").
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Names by locale.
+    #[serde(default)]
+    pub names: Names,
     /// Points it costs.
     pub points_cost: i64,
     /// What its coupon takes off.
@@ -71,10 +97,11 @@ pub struct RewardConfig {
     pub valid_days: Option<u32>,
 }
 
-fn reward(id: &str, name: &str, points_cost: i64, discount: RewardDiscount) -> RewardConfig {
+fn reward(id: &str, points_cost: i64, discount: RewardDiscount) -> RewardConfig {
     RewardConfig {
         id: id.to_owned(),
-        name: name.to_owned(),
+        name: None,
+        names: Names::new(),
         points_cost,
         discount,
         minimum_spend: None,
@@ -100,8 +127,12 @@ pub struct Program {
     pub tier_coupon_valid_days: u32,
     /// The reward catalogue.
     pub rewards: Vec<RewardConfig>,
-    /// Currency of fixed-amount rewards (ISO 4217).
+    /// Currency of fixed-amount rewards (ISO 4217). The host fills in the shop's
+    /// currency when the install's config leaves it out.
     pub currency: String,
+    /// Locale of the names shoppers see (BCP 47). The host fills in the shop's locale
+    /// when the install's config leaves it out.
+    pub locale: String,
     /// Days after which earned points expire. Read by the host, which dates
     /// each award; absent: points never expire.
     pub points_expiry_days: Option<u32>,
@@ -114,19 +145,20 @@ impl Default for Program {
             unit: 100,
             birthday_multiplier: 2.0,
             tiers: vec![
-                tier("silver", 0, 1.0, 0),
-                tier("gold", 50_000, 1.25, 5),
-                tier("platinum", 150_000, 1.5, 10),
-                tier("diamond", 500_000, 2.0, 15),
+                tier("silver", 0, 1.0, 0, "Silver", "银卡"),
+                tier("gold", 50_000, 1.25, 5, "Gold", "金卡"),
+                tier("platinum", 150_000, 1.5, 10, "Platinum", "白金卡"),
+                tier("diamond", 500_000, 2.0, 15, "Diamond", "钻石卡"),
             ],
             tier_coupon: true,
             tier_coupon_valid_days: 30,
             rewards: vec![
-                reward("five-off", "5.00 off", 500, RewardDiscount::Fixed(500)),
-                reward("twelve-off", "12.00 off", 1_000, RewardDiscount::Fixed(1_200)),
-                reward("free-shipping", "Free shipping", 300, RewardDiscount::FreeShipping),
+                reward("five-off", 500, RewardDiscount::Fixed(500)),
+                reward("twelve-off", 1_000, RewardDiscount::Fixed(1_200)),
+                reward("free-shipping", 300, RewardDiscount::FreeShipping),
             ],
             currency: "EUR".into(),
+            locale: "en".into(),
             points_expiry_days: None,
         }
     }
@@ -222,7 +254,7 @@ impl Program {
             .iter()
             .map(|r| Reward {
                 id: r.id.clone(),
-                name: r.name.clone(),
+                name: self.reward_name(r),
                 points_cost: r.points_cost,
                 coupon: CouponSpec {
                     discount: match r.discount {
@@ -236,6 +268,47 @@ impl Program {
             })
             .collect()
     }
+}
+
+impl Program {
+    /// A reward's name in the programme's locale.
+    pub fn reward_name(&self, reward: &RewardConfig) -> String {
+        if let Some(name) = localized(&reward.names, &self.locale).or(reward.name.as_deref()) {
+            return name.to_owned();
+        }
+        let chinese = self.locale.starts_with("zh");
+        match reward.discount {
+            RewardDiscount::Fixed(amount) => {
+                let money = money_text(amount, &self.currency, self.unit);
+                if chinese { format!("减{money}") } else { format!("{money} off") }
+            }
+            RewardDiscount::Percent(p) => {
+                if chinese {
+                    format!("{p}% 优惠")
+                } else {
+                    format!("{p}% off")
+                }
+            }
+            RewardDiscount::FreeShipping => (if chinese { "免运费" } else { "Free shipping" }).to_owned(),
+        }
+    }
+}
+
+/// `amount` minor units with the currency's sign where it has a common one
+/// (`€5.00`, `¥5.00`), else followed by its code (`5.00 CHF`); decimals from `unit`.
+fn money_text(amount: i64, currency: &str, unit: u32) -> String {
+    let decimals = unit.max(1).ilog10() as usize;
+    let unit = i64::from(unit.max(1));
+    let (whole, fraction) = (amount / unit, (amount % unit).abs());
+    let number = if decimals == 0 { whole.to_string() } else { format!("{whole}.{fraction:0decimals$}") };
+    let sign = match currency {
+        "EUR" => "€",
+        "USD" => "$",
+        "GBP" => "£",
+        "CNY" | "JPY" => "¥",
+        _ => return format!("{number} {currency}"),
+    };
+    format!("{sign}{number}")
 }
 
 #[cfg(test)]
@@ -298,5 +371,41 @@ mod tests {
         assert_eq!(rewards[2].coupon.discount, Discount::FreeShipping);
         assert_eq!(rewards[0].coupon.expires_at, Some(90 * DAY_MS));
         assert!(Program::default().problem().is_none());
+        let names: Vec<&str> = rewards.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["€5.00 off", "€12.00 off", "Free shipping"]);
+    }
+
+    #[test]
+    fn names_follow_the_locale_and_currency() {
+        let p = Program { locale: "zh-CN".into(), currency: "CNY".into(), ..Program::default() };
+        let rewards = p.rewards(0);
+        let names: Vec<&str> = rewards.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["减¥5.00", "减¥12.00", "免运费"]);
+        assert_eq!(rewards[0].coupon.discount, Discount::Fixed(Money::new(500, "CNY")));
+        let tier_names: Vec<Option<&str>> = p.tiers.iter().map(|t| localized(&t.names, "zh-CN")).collect();
+        assert_eq!(tier_names, [Some("银卡"), Some("金卡"), Some("白金卡"), Some("钻石卡")]);
+        assert_eq!(localized(&p.tiers[1].names, "zh-TW"), Some("金卡"));
+        assert_eq!(localized(&p.tiers[1].names, "en-GB"), Some("Gold"));
+        assert_eq!(money_text(1_250, "CHF", 100), "12.50 CHF");
+        assert_eq!(money_text(500, "JPY", 1), "¥500");
+        let named: Program = serde_json::from_str(
+            r#"{"locale": "zh-CN", "rewards": [{"id": "r", "name": "Ten off", "names": {"zh": "十元券"},
+                "points-cost": 10, "discount": {"fixed": 1000}}]}"#,
+        )
+        .expect("config");
+        assert_eq!(named.rewards(0)[0].name, "十元券");
+        let english = Program { locale: "en".into(), ..named };
+        assert_eq!(english.rewards(0)[0].name, "Ten off");
+    }
+
+    /// The host reads the default tiers' names from the manifest's schema default: it
+    /// must be this programme's default.
+    #[test]
+    fn the_manifest_default_tiers_are_the_programmes() {
+        let manifest: toml::Value = toml::from_str(include_str!("../patron.toml")).expect("patron.toml");
+        let default = &manifest["config-schema"]["properties"]["tiers"]["default"];
+        let json = serde_json::to_value(default).expect("as JSON");
+        let tiers: Vec<Tier> = serde_json::from_value(json).expect("tiers");
+        assert_eq!(tiers, Program::default().tiers);
     }
 }
