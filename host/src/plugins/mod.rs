@@ -5,10 +5,13 @@
 
 pub mod actions;
 pub mod config_schema;
+pub mod churn_model;
 pub mod convert;
 pub mod dry_run;
 pub mod hooks;
 pub mod kv;
+pub mod prediction_evaluation;
+pub mod predictions;
 pub mod recommendation_evaluation;
 pub mod recommendations;
 pub mod segmentation;

@@ -17,6 +17,7 @@ pub mod order_hooks;
 pub mod orders;
 pub mod outbox;
 pub mod plugins;
+pub mod predictions;
 pub mod points;
 pub mod products;
 pub mod recommendation_report;
