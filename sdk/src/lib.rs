@@ -174,7 +174,12 @@ pub trait Predictor {
 
     /// Predictions for a batch of customers as of `as_of`, with expected purchases
     /// over each of `horizon_days`.
-    fn predict(model: Vec<u8>, batch: PredictionBatch, as_of: Timestamp, horizon_days: Vec<u32>) -> Result<Predictions> {
+    fn predict(
+        model: Vec<u8>,
+        batch: PredictionBatch,
+        as_of: Timestamp,
+        horizon_days: Vec<u32>,
+    ) -> Result<Predictions> {
         let _ = (model, batch, as_of, horizon_days);
         Err(Error::not_implemented("predict"))
     }

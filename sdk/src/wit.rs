@@ -390,7 +390,8 @@ impl<T: crate::Predictor> p::Guest for Glue<T> {
             .all(|&n| n == customers)
             && out.expected_purchases.len() == customers * horizons;
         if !complete {
-            let message = format!("predict answered for a different number of customers than the {customers} asked about");
+            let message =
+                format!("predict answered for a different number of customers than the {customers} asked about");
             return Err(error_out(t::Error::new("bad-answer", message)));
         }
         let (segment_names, segment_ends, segment_members) = out.segments.into_parts();

@@ -1,7 +1,7 @@
 //! Approximate size of a plugin's answer, for the output cap.
 
-use crate::bindings::stats_segmenter::exports::patron::plugin::stats_segmentation::Memberships;
 use crate::bindings::predictor::exports::patron::plugin::prediction::Predictions;
+use crate::bindings::stats_segmenter::exports::patron::plugin::stats_segmentation::Memberships;
 use crate::bindings::types::{Action, CouponSpec, Reward, ScoredItem, TierInfo};
 
 /// Bytes an answer takes: string and byte lengths plus a fixed cost per element.
@@ -38,7 +38,8 @@ impl OutputSize for Memberships {
 
 impl OutputSize for Predictions {
     fn output_size(&self) -> usize {
-        let numbers = self.p_alive.len() + self.expected_purchases.len() + self.expected_order_value.len() + self.clv.len();
+        let numbers =
+            self.p_alive.len() + self.expected_purchases.len() + self.expected_order_value.len() + self.clv.len();
         8 * numbers + self.segment_names.output_size() + 4 * (self.segment_ends.len() + self.segment_members.len())
     }
 }

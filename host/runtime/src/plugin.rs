@@ -462,7 +462,8 @@ impl Instance {
             .all(|&len| len == n)
             && out.expected_purchases.len() == n * horizon_days.len();
         if !complete {
-            let reason = format!("predictions of the wrong length for {n} customers and {} horizons", horizon_days.len());
+            let reason =
+                format!("predictions of the wrong length for {n} customers and {} horizons", horizon_days.len());
             return Err(self.error("predict", ErrorKind::InvalidOutput(reason)));
         }
         Ok(out)

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use patron_runtime::testing::plugin_wasm;
 use patron_runtime::types::CustomerBatch;
-use patron_runtime::{CallContext, Capability, ErrorKind, Grants, Limits, Manifest, Plugin, Runtime, RuntimeConfig, World};
+use patron_runtime::{
+    CallContext, Capability, ErrorKind, Grants, Limits, Manifest, Plugin, Runtime, RuntimeConfig, World,
+};
 use patron_sdk::PredictionBatch;
 use patron_sdk::testing::TestHost;
 
@@ -75,7 +77,9 @@ fn clv_fits_in_batches_and_predicts_as_it_does_natively() {
     let horizons = [30, 90, 365];
     let out = plugin.predict(&ctx, &model, &wit(&shop), AS_OF, &horizons).expect("predict");
     let native_out = host
-        .run(|| <clv::ClvPlugin as patron_sdk::Predictor>::predict(model.clone(), shop.clone(), AS_OF, horizons.to_vec()))
+        .run(|| {
+            <clv::ClvPlugin as patron_sdk::Predictor>::predict(model.clone(), shop.clone(), AS_OF, horizons.to_vec())
+        })
         .expect("native predict");
     assert_eq!(out.p_alive.len(), 20_000);
     assert_eq!(out.expected_purchases.len(), 60_000);

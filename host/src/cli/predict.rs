@@ -45,7 +45,9 @@ pub async fn run(db: Db, config: &Config, command: PredictCommand) -> anyhow::Re
                 let progress = advance(&bar);
                 let report = plugins.fit_and_predict(&shop, &active, &progress).await;
                 bar.finish_and_clear();
-                let report = report.map_err(|e| anyhow::anyhow!("{}: not refitted, the previous model stays: {e}", active.plugin.label()))?;
+                let report = report.map_err(|e| {
+                    anyhow::anyhow!("{}: not refitted, the previous model stays: {e}", active.plugin.label())
+                })?;
                 println!(
                     "{}: fitted over {} customers in {:.1}s (model {} bytes), predictions stored in {:.1}s",
                     report.plugin, report.customers, report.fit_seconds, report.model_bytes, report.predict_seconds

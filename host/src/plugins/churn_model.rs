@@ -56,12 +56,14 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in col + 1..n {
-            let factor = a[row][col] / a[col][col];
-            for k in col..n {
-                a[row][k] -= factor * a[col][k];
+        let (upper, lower) = a.split_at_mut(col + 1);
+        let pivot_row = &upper[col];
+        for (offset, row) in lower.iter_mut().enumerate() {
+            let factor = row[col] / pivot_row[col];
+            for (value, above) in row.iter_mut().zip(pivot_row).skip(col) {
+                *value -= factor * above;
             }
-            b[row] -= factor * b[col];
+            b[col + 1 + offset] -= factor * b[col];
         }
     }
     let mut x = vec![0.0; n];
@@ -120,8 +122,9 @@ impl Logistic {
                 }
             }
             for a in 0..k {
-                for b in 0..a {
-                    hessian[a][b] = hessian[b][a];
+                let (above, rest) = hessian.split_at_mut(a);
+                for (b, upper) in above.iter().enumerate() {
+                    rest[0][b] = upper[a];
                 }
                 if a > 0 {
                     // The penalty: constant features (all-zero columns) get weight 0.
@@ -146,7 +149,11 @@ impl Logistic {
         let z: f64 = x
             .iter()
             .enumerate()
-            .map(|(j, v)| if self.scales[j] > 0.0 { self.weights[j] * (v - self.means[j]) / self.scales[j] } else { 0.0 })
+            .map(
+                |(j, v)| {
+                    if self.scales[j] > 0.0 { self.weights[j] * (v - self.means[j]) / self.scales[j] } else { 0.0 }
+                },
+            )
             .sum();
         sigmoid(self.intercept + z)
     }
@@ -158,7 +165,7 @@ mod tests {
 
     #[test]
     fn solves_small_systems_and_refuses_singular_ones() {
-        let x = solve(vec![vec![2.0, 1.0], vec![1.0, 3.0]], vec![3.0, 5.0]).unwrap();
+        let x = solve(vec![vec![2.0, 1.0], vec![1.0, 3.0]], vec![3.0, 5.0]).expect("a value");
         assert!((x[0] - 0.8).abs() < 1e-12 && (x[1] - 1.4).abs() < 1e-12, "{x:?}");
         assert!(solve(vec![vec![1.0, 2.0], vec![2.0, 4.0]], vec![1.0, 2.0]).is_none());
     }
@@ -179,7 +186,7 @@ mod tests {
             y.push(next() < p);
             x.push(vec![a, b, c, 7.0]);
         }
-        let model = Logistic::fit(&x, &y).unwrap();
+        let model = Logistic::fit(&x, &y).expect("a value");
         // Standardised weights: a's sd is 4/√12, so its weight is about 2 · 1.155.
         assert!((model.weights[0] - 2.0 * 4.0 / 12f64.sqrt()).abs() < 0.15, "{model:?}");
         assert!((model.weights[1] + 4.0 / 12f64.sqrt()).abs() < 0.1, "{model:?}");

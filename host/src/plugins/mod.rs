@@ -4,8 +4,8 @@
 //! the host ([`actions`]), and the hooks that feed them data ([`hooks`]).
 
 pub mod actions;
-pub mod config_schema;
 pub mod churn_model;
+pub mod config_schema;
 pub mod convert;
 pub mod dry_run;
 pub mod hooks;

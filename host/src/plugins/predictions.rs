@@ -53,7 +53,12 @@ fn fit_limits() -> Limits {
 
 /// A prediction batch's limits.
 fn predict_limits() -> Limits {
-    Limits { timeout: Duration::from_secs(60), max_memory_bytes: 128 << 20, max_output_bytes: 16 << 20, ..Limits::default() }
+    Limits {
+        timeout: Duration::from_secs(60),
+        max_memory_bytes: 128 << 20,
+        max_output_bytes: 16 << 20,
+        ..Limits::default()
+    }
 }
 
 /// The contract's batch of `inputs`.

@@ -256,7 +256,8 @@ mod tests {
     fn log_likelihood_matches_the_hand_derived_value() {
         let (r, alpha, a, b) = (0.25_f64, 4.0_f64, 0.8_f64, 2.5_f64);
         let p = BgNbd { r, alpha, a, b };
-        let fixture = [Rft { x: 0, t_x: 0.0, t: 30.0 }, Rft { x: 1, t_x: 10.0, t: 40.0 }, Rft { x: 3, t_x: 25.5, t: 38.0 }];
+        let fixture =
+            [Rft { x: 0, t_x: 0.0, t: 30.0 }, Rft { x: 1, t_x: 10.0, t: 40.0 }, Rft { x: 3, t_x: 25.5, t: 38.0 }];
 
         // x = 0: L = α^r · 1 · (α+T)^-r.
         let l0 = alpha.powf(r) * (alpha + 30.0).powf(-r);
@@ -301,7 +302,8 @@ mod tests {
         ] {
             let mut rng = Rng::new(seed);
             let sim = simulate_bgnbd(&mut rng, &params, 40_000, (120.0, 400.0), 90.0);
-            let expected: f64 = sim.iter().map(|s| params.expected_purchases(&s.calibration, 90.0).unwrap()).sum();
+            let expected: f64 =
+                sim.iter().map(|s| params.expected_purchases(&s.calibration, 90.0).expect("a value")).sum();
             let actual: f64 = sim.iter().map(|s| f64::from(s.holdout_purchases)).sum();
             let rel = (expected - actual).abs() / actual;
             assert!(rel < 0.03, "seed {seed}: expected {expected:.0}, simulated {actual:.0}");
@@ -317,19 +319,21 @@ mod tests {
     #[test]
     fn expected_purchases_follow_eq_10() {
         let p = BgNbd { r: 0.8, alpha: 20.0, a: 0.6, b: 2.5 };
-        for c in [Rft { x: 0, t_x: 0.0, t: 50.0 }, Rft { x: 4, t_x: 80.0, t: 120.0 }, Rft { x: 30, t_x: 300.0, t: 310.0 }] {
+        for c in
+            [Rft { x: 0, t_x: 0.0, t: 50.0 }, Rft { x: 4, t_x: 80.0, t: 120.0 }, Rft { x: 30, t_x: 300.0, t: 310.0 }]
+        {
             for t in [30.0, 365.0] {
                 let x = f64::from(c.x);
                 let (r, alpha, a, b) = (p.r, p.alpha, p.a, p.b);
                 let power = ((alpha + c.t) / (alpha + c.t + t)).powf(r + x);
-                let f = hyp2f1(r + x, b + x, a + b + x - 1.0, t / (alpha + c.t + t)).unwrap();
+                let f = hyp2f1(r + x, b + x, a + b + x - 1.0, t / (alpha + c.t + t)).expect("a value");
                 let eq10 = (a + b + x - 1.0) / (a - 1.0) * (1.0 - power * f) * p.p_alive(&c);
-                let got = p.expected_purchases(&c, t).unwrap();
+                let got = p.expected_purchases(&c, t).expect("a value");
                 assert!((got - eq10).abs() <= 1e-9 * eq10.abs().max(1e-3), "{c:?}, t = {t}: {got} vs {eq10}");
             }
         }
         let heavy = Rft { x: 20_000, t_x: 730.0, t: 730.0 };
-        let e = p.expected_purchases(&heavy, 365.0).unwrap();
+        let e = p.expected_purchases(&heavy, 365.0).expect("a value");
         assert!(e.is_finite() && e > 1_000.0, "{e}");
     }
 

@@ -41,7 +41,9 @@ impl GammaGamma {
     fn ll_one(&self, s: &Spend) -> f64 {
         let n = f64::from(s.n);
         let pn = self.p * n;
-        ln_gamma(pn + self.q) - ln_gamma(pn) - ln_gamma(self.q) + self.q * self.gamma.ln() + (pn - 1.0) * s.m.ln()
+        ln_gamma(pn + self.q) - ln_gamma(pn) - ln_gamma(self.q)
+            + self.q * self.gamma.ln()
+            + (pn - 1.0) * s.m.ln()
             + pn * n.ln()
             - (pn + self.q) * (self.gamma + n * s.m).ln()
     }
@@ -157,10 +159,10 @@ mod tests {
     #[test]
     fn expected_order_value_shrinks_towards_the_population_mean() {
         let g = GammaGamma { p: 6.0, q: 4.0, gamma: 150.0 };
-        let mean = g.population_mean().unwrap();
+        let mean = g.population_mean().expect("a value");
         assert!((mean - 300.0).abs() < 1e-12);
-        let few = g.expected_order_value(&Spend { n: 2, m: 600.0 }).unwrap();
-        let many = g.expected_order_value(&Spend { n: 20, m: 600.0 }).unwrap();
+        let few = g.expected_order_value(&Spend { n: 2, m: 600.0 }).expect("a value");
+        let many = g.expected_order_value(&Spend { n: 20, m: 600.0 }).expect("a value");
         assert!(mean < few && few < many && many < 600.0, "{few} {many}");
         assert_eq!(g.expected_order_value(&Spend { n: 0, m: 0.0 }), Some(mean));
         assert_eq!(GammaGamma { q: 0.9, ..g }.expected_order_value(&Spend { n: 2, m: 600.0 }), None);

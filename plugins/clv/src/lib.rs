@@ -92,7 +92,12 @@ impl Predictor for ClvPlugin {
         model::fit_step(&config, state.as_deref(), &batch, as_of, last)
     }
 
-    fn predict(model: Vec<u8>, batch: PredictionBatch, as_of: Timestamp, horizon_days: Vec<u32>) -> Result<Predictions> {
+    fn predict(
+        model: Vec<u8>,
+        batch: PredictionBatch,
+        as_of: Timestamp,
+        horizon_days: Vec<u32>,
+    ) -> Result<Predictions> {
         let config = load_config()?;
         let model = model::Model::decode(&model)?;
         model.predict(&config, &batch, as_of, &horizon_days)

@@ -106,7 +106,7 @@ impl FitState {
     /// The state these bytes encode.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let bad = || Error::new("bad-state", "fit state is not one this plugin wrote");
-        if bytes.len() < 16 || &bytes[..8] != STATE_MAGIC || (bytes.len() - 16) % STATE_ROW != 0 {
+        if bytes.len() < 16 || &bytes[..8] != STATE_MAGIC || !(bytes.len() - 16).is_multiple_of(STATE_ROW) {
             return Err(bad());
         }
         let as_of = i64::from_le_bytes(bytes[8..16].try_into().map_err(|_| bad())?);
@@ -141,7 +141,9 @@ pub fn fit_step(
     if state.as_of != as_of {
         return Err(Error::new("bad-input", "every batch of one fit must have the same as-of time"));
     }
-    state.customers.extend((0..batch.len()).filter_map(|i| Customer::from_batch(batch, i, as_of).map(Customer::stored)));
+    state
+        .customers
+        .extend((0..batch.len()).filter_map(|i| Customer::from_batch(batch, i, as_of).map(Customer::stored)));
     if !last {
         return Ok(state.encode());
     }
@@ -174,7 +176,11 @@ pub struct Model {
 impl Model {
     /// Fit both models over `customers` as of `as_of`. The purchase process must
     /// fit; spend per order falls back to observed averages if it cannot.
-    pub fn fit(config: &Config, customers: &[Customer], as_of: Timestamp) -> std::result::Result<Self, crate::FitError> {
+    pub fn fit(
+        config: &Config,
+        customers: &[Customer],
+        as_of: Timestamp,
+    ) -> std::result::Result<Self, crate::FitError> {
         let rfts: Vec<Rft> = customers.iter().map(Customer::rft).collect();
         let bgnbd = BgNbd::fit(&rfts)?;
         let spends: Vec<Spend> = customers.iter().map(Customer::spend).collect();
@@ -331,15 +337,15 @@ mod tests {
         let config = Config::default();
         let (batch, as_of) = shop(5, 5_000);
         let (first, second) = split(&batch, 2_000);
-        let state = fit_step(&config, None, &first, as_of, false).unwrap();
-        let model = fit_step(&config, Some(&state), &second, as_of, true).unwrap();
-        let model = Model::decode(&model).unwrap();
+        let state = fit_step(&config, None, &first, as_of, false).expect("a value");
+        let model = fit_step(&config, Some(&state), &second, as_of, true).expect("a value");
+        let model = Model::decode(&model).expect("a value");
         // One batch gives the same model as two.
-        let whole = Model::decode(&fit_step(&config, None, &batch, as_of, true).unwrap()).unwrap();
+        let whole = Model::decode(&fit_step(&config, None, &batch, as_of, true).expect("a value")).expect("a value");
         assert_eq!(model, whole);
         assert!(model.gamma_gamma.is_some(), "{model:?}");
 
-        let out = model.predict(&config, &batch, as_of, &[30, 90, 365]).unwrap();
+        let out = model.predict(&config, &batch, as_of, &[30, 90, 365]).expect("a value");
         assert_eq!(out.p_alive.len(), 5_000);
         assert_eq!(out.expected_purchases.len(), 15_000);
         assert_eq!(out.segments.len(), 5_000);
@@ -367,22 +373,22 @@ mod tests {
             last_order_at: vec![last; n],
         };
         // A tiny shop.
-        let e = fit_step(&config, None, &batch(2, 100, 0, 10, 4), as_of, true).unwrap_err();
+        let e = fit_step(&config, None, &batch(2, 100, 0, 10, 4), as_of, true).expect_err("an error");
         assert_eq!(e.code, "not-enough-data", "{e:?}");
         // Everyone ordered once.
-        let e = fit_step(&config, None, &batch(1, 100, 0, 0, 500), as_of, true).unwrap_err();
+        let e = fit_step(&config, None, &batch(1, 100, 0, 0, 500), as_of, true).expect_err("an error");
         assert_eq!(e.code, "not-enough-data", "{e:?}");
         assert!(e.message.contains("more than once"), "{}", e.message);
         // Everyone is new: first order at the as-of time.
-        let e = fit_step(&config, None, &batch(3, 100, as_of, as_of, 500), as_of, true).unwrap_err();
+        let e = fit_step(&config, None, &batch(3, 100, as_of, as_of, 500), as_of, true).expect_err("an error");
         assert_eq!(e.code, "not-enough-data", "{e:?}");
         // Nobody has ever ordered.
-        let e = fit_step(&config, None, &batch(0, 0, i64::MIN, i64::MIN, 500), as_of, true).unwrap_err();
+        let e = fit_step(&config, None, &batch(0, 0, i64::MIN, i64::MIN, 500), as_of, true).expect_err("an error");
         assert_eq!(e.code, "not-enough-data", "{e:?}");
         // Columns of different lengths.
         let mut bad = batch(2, 100, 0, 10, 50);
         bad.total_spent.pop();
-        assert_eq!(fit_step(&config, None, &bad, as_of, true).unwrap_err().code, "bad-input");
+        assert_eq!(fit_step(&config, None, &bad, as_of, true).expect_err("an error").code, "bad-input");
     }
 
     #[test]
@@ -391,22 +397,20 @@ mod tests {
         let (mut batch, as_of) = shop(9, 2_000);
         // Every order is free: Gamma-Gamma has nothing to fit.
         batch.total_spent.iter_mut().for_each(|t| *t = 0);
-        let model = Model::decode(&fit_step(&config, None, &batch, as_of, true).unwrap()).unwrap();
+        let model = Model::decode(&fit_step(&config, None, &batch, as_of, true).expect("a value")).expect("a value");
         assert!(model.gamma_gamma.is_none() && model.spend_note.is_some(), "{model:?}");
         assert_eq!(model.high_value_cutoff, None);
-        let out = model.predict(&config, &batch, as_of, &[30]).unwrap();
+        let out = model.predict(&config, &batch, as_of, &[30]).expect("a value");
         assert!(out.clv.iter().all(|v| *v == 0.0) && out.expected_order_value.iter().all(|v| *v == 0.0));
         assert!(out.p_alive.iter().all(|p| p.is_finite()));
     }
 
     #[test]
     fn state_round_trips_and_refuses_garbage() {
-        let state = FitState {
-            as_of: 42,
-            customers: vec![Customer { orders: 3, average: 1250.0, t_x: 12.5, t: 300.0 }],
-        };
-        assert_eq!(FitState::decode(&state.encode()).unwrap(), state);
-        assert_eq!(FitState::decode(b"nonsense").unwrap_err().code, "bad-state");
-        assert_eq!(Model::decode(b"{}").unwrap_err().code, "bad-model");
+        let state =
+            FitState { as_of: 42, customers: vec![Customer { orders: 3, average: 1250.0, t_x: 12.5, t: 300.0 }] };
+        assert_eq!(FitState::decode(&state.encode()).expect("a value"), state);
+        assert_eq!(FitState::decode(b"nonsense").expect_err("an error").code, "bad-state");
+        assert_eq!(Model::decode(b"{}").expect_err("an error").code, "bad-model");
     }
 }

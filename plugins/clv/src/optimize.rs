@@ -169,7 +169,8 @@ mod tests {
     #[test]
     fn finds_a_four_dimensional_quadratic_minimum() {
         let target = [0.3, -2.0, 1.5, 4.0];
-        let mut f = |x: &[f64]| x.iter().zip(&target).enumerate().map(|(i, (a, b))| (i + 1) as f64 * (a - b).powi(2)).sum();
+        let mut f =
+            |x: &[f64]| x.iter().zip(&target).enumerate().map(|(i, (a, b))| (i + 1) as f64 * (a - b).powi(2)).sum();
         let m = nelder_mead(&mut f, &[0.0; 4], Options::default());
         assert!(m.converged, "{m:?}");
         for (a, b) in m.x.iter().zip(&target) {

@@ -131,13 +131,13 @@ mod tests {
         for &z in &[0.0_f64, 0.1, 0.5, 0.9, 0.99, 0.999] {
             // 2F1(1, 1; 2; z) = -ln(1 - z) / z.
             let expect = if z == 0.0 { 1.0 } else { -(1.0 - z).ln() / z };
-            assert!(close(hyp2f1(1.0, 1.0, 2.0, z).unwrap(), expect, 1e-12), "z = {z}");
+            assert!(close(hyp2f1(1.0, 1.0, 2.0, z).expect("a value"), expect, 1e-12), "z = {z}");
             // 2F1(a, b; b; z) = (1 - z)^-a.
-            assert!(close(hyp2f1(2.5, 3.2, 3.2, z).unwrap(), (1.0 - z).powf(-2.5), 1e-11), "z = {z}");
+            assert!(close(hyp2f1(2.5, 3.2, 3.2, z).expect("a value"), (1.0 - z).powf(-2.5), 1e-11), "z = {z}");
         }
         // 2F1(1/2, 1; 3/2; -z²) = atan(z) / z (a negative argument).
         let z = 0.7_f64;
-        assert!(close(hyp2f1(0.5, 1.0, 1.5, -z * z).unwrap(), z.atan() / z, 1e-12));
+        assert!(close(hyp2f1(0.5, 1.0, 1.5, -z * z).expect("a value"), z.atan() / z, 1e-12));
     }
 
     #[test]
