@@ -136,6 +136,8 @@ both_backends!(
         let options = EvaluationOptions { holdout_days: 180, step_days: 30 };
         let report = state.plugins.evaluate_predictor(&shop, &active, options, &|_, _| {}).await.expect("evaluate");
         assert!(report.customers > 1_000, "{report:?}");
+        // The figures, for BENCHMARKS.md ("Predictions"): run with `--nocapture`.
+        eprintln!("{}", serde_json::to_string(&report).expect("report serialises"));
         let last = report.series.last().expect("a series");
         assert_eq!((last.day, last.actual), (180, report.holdout_purchases));
         assert!((last.predicted - report.predicted_purchases).abs() < 1e-6 * report.predicted_purchases.max(1.0));
