@@ -2,6 +2,7 @@
 
 pub mod journeys;
 pub mod plugin;
+pub mod predict;
 pub mod recs;
 
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Journeys: report what their messages did.
     #[command(subcommand)]
     Journeys(journeys::JourneysCommand),
+    /// Predictions: fit the predictor plugins now, evaluate them on held-out history.
+    #[command(subcommand)]
+    Predict(predict::PredictCommand),
     /// Install and manage plugins, or scaffold a new one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -181,6 +185,7 @@ impl Cli {
             }
             Command::Recs(command) => recs::run(db, &config, command).await,
             Command::Journeys(command) => journeys::run(db, command).await,
+            Command::Predict(command) => predict::run(db, &config, command).await,
             Command::Plugin(command) => plugin::run(db, config.data_dir.join("plugin-cache"), command).await,
             Command::Shop(ShopCommand::List) => {
                 for shop in db.shops().await? {

@@ -1,5 +1,6 @@
 //! The scheduler: durable jobs leased from the store and run by whichever host replica
-//! gets them first (points expiry, segment recomputes, daily birthday checks, recommendation training, journey
+//! gets them first (points expiry, segment recomputes, daily birthday checks, recommendation training,
+//! predictor refits, journey
 //! timers and triggers, order changes the loyalty plugins have not yet all heard of). A job whose
 //! worker dies is retried once its lease runs out, one that fails after a backoff that
 //! doubles, up to `MAX_ATTEMPTS` in all; recurring jobs queue their next run under a
@@ -22,6 +23,8 @@ pub const EXPIRE_POINTS: &str = "points.expire";
 pub const RECOMPUTE_SEGMENTS: &str = "segments.recompute";
 /// Rebuilds the recommendation model of every enabled recommender install.
 pub const TRAIN_RECS: &str = "recs.train";
+/// Refits every enabled predictor install and refreshes customers' predictions.
+pub const FIT_PREDICTIONS: &str = "predictions.fit";
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// How long a worker holds a job before another may take it over.
 const LEASE_MS: i64 = 15 * 60 * 1000;
@@ -58,7 +61,7 @@ impl Scheduler {
     pub async fn queue_recurring(&self) -> StoreResult<()> {
         let at = next_midnight(now_ms());
         for shop in self.db.shops().await? {
-            for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS, TRAIN_RECS] {
+            for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS, TRAIN_RECS, FIT_PREDICTIONS] {
                 self.db.enqueue_job(shop.id, kind, &serde_json::json!({}), at, &format!("{kind}:{at}")).await?;
             }
             self.queue_birthdays(&shop, now_ms()).await?;
@@ -155,6 +158,23 @@ impl Scheduler {
                     return Ok(());
                 }
                 self.queue_next(&shop, TRAIN_RECS, job.run_at).await
+            }
+            FIT_PREDICTIONS => {
+                for active in self.plugins.predictors(shop.id).await? {
+                    // A shop too small or too degenerate to fit is not a job failure to
+                    // retry: the previous model and predictions stay, the install shows
+                    // the plugin's message as its last error.
+                    match self.plugins.fit_and_predict(&shop, &active, &|_, _| {}).await {
+                        Ok(report) => {
+                            tracing::info!(shop = %shop.name, plugin = %report.plugin, customers = report.customers, "predictions refreshed")
+                        }
+                        Err(StoreError::Conflict(error)) => {
+                            tracing::warn!(shop = %shop.name, plugin = %active.install.name, %error, "predictor not refitted")
+                        }
+                        Err(error) => return Err(error),
+                    }
+                }
+                self.queue_next(&shop, FIT_PREDICTIONS, job.run_at).await
             }
             BIRTHDAY_JOB => {
                 let date = birthdays::job_date(&job.payload)?;

@@ -18,7 +18,7 @@
 //! ```
 //!
 //! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` is a
-//! component implementing the `segmenter` world of `patron:plugin@0.1.1`.
+//! component implementing the `segmenter` world of `patron:plugin@0.1.2`.
 //!
 //! A segmenter that needs only order statistics implements [`StatsSegmenter`]
 //! instead and exports with `patron_sdk::export!(stats_segmenter: Vip);`: batch
@@ -33,6 +33,7 @@
 mod host;
 mod memberships;
 mod money;
+mod prediction;
 mod stats_batch;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -47,6 +48,7 @@ pub mod __wit;
 pub use host::{KvError, Level, config, config_json, kv, log, now};
 pub use memberships::{Memberships, Segment};
 pub use money::Money;
+pub use prediction::{PredictionBatch, Predictions};
 pub use stats_batch::{StatsBatch, StatsColumns};
 pub use types::{
     Action, CouponSpec, CustomerStats, Discount, Error, Event, LineItem, Member, Order, OrderStatus, Product, Profile,
@@ -158,9 +160,34 @@ pub trait Automation {
     }
 }
 
+/// A `predictor` plugin (since contract 0.1.2): fits a model over the shop's
+/// customers' order statistics in batch, predicts per customer from it.
+pub trait Predictor {
+    /// Fold a batch into the fit: `state` is what the previous call returned (`None`
+    /// for the first batch). On the `last` batch return the model, which the host
+    /// stores and hands to [`predict`](Self::predict); before it, any state.
+    /// `as_of` is the time the fit is as of (the same for every batch).
+    fn fit(state: Option<Vec<u8>>, batch: PredictionBatch, as_of: Timestamp, last: bool) -> Result<Vec<u8>> {
+        let _ = (state, batch, as_of, last);
+        Err(Error::not_implemented("fit"))
+    }
+
+    /// Predictions for a batch of customers as of `as_of`, with expected purchases
+    /// over each of `horizon_days`.
+    fn predict(
+        model: Vec<u8>,
+        batch: PredictionBatch,
+        as_of: Timestamp,
+        horizon_days: Vec<u32>,
+    ) -> Result<Predictions> {
+        let _ = (model, batch, as_of, horizon_days);
+        Err(Error::not_implemented("predict"))
+    }
+}
+
 /// Export a type as the plugin's implementation of a world:
 /// `patron_sdk::export!(segmenter: MyPlugin);` (or `stats_segmenter:`,
-/// `loyalty:`, `recommender:`, `automation:`). Use it once per plugin crate.
+/// `loyalty:`, `recommender:`, `automation:`, `predictor:`). Use it once per plugin crate.
 #[macro_export]
 macro_rules! export {
     (segmenter: $ty:ty) => {
@@ -183,6 +210,9 @@ macro_rules! export {
     };
     (automation: $ty:ty) => {
         $crate::__export!($ty, Automation, Glue, automation::export_automation);
+    };
+    (predictor: $ty:ty) => {
+        $crate::__export!($ty, Predictor, Glue, predictor::export_predictor);
     };
 }
 

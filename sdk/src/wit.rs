@@ -24,14 +24,14 @@ pub mod stats_segmenter {
             package patron:sdk;
 
             world stats-segmentation-export {
-                export patron:plugin/stats-segmentation@0.1.1;
+                export patron:plugin/stats-segmentation@0.1.2;
             }
         ",
         world: "patron:sdk/stats-segmentation-export",
         pub_export_macro: true,
         export_macro_name: "export_stats_segmenter",
         with: {
-            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/types@0.1.2": crate::__wit::segmenter::patron::plugin::types,
         },
     });
 }
@@ -44,11 +44,11 @@ pub mod loyalty {
         pub_export_macro: true,
         export_macro_name: "export_loyalty",
         with: {
-            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
-            "patron:plugin/log@0.1.1": crate::__wit::segmenter::patron::plugin::log,
-            "patron:plugin/clock@0.1.1": crate::__wit::segmenter::patron::plugin::clock,
-            "patron:plugin/config@0.1.1": crate::__wit::segmenter::patron::plugin::config,
-            "patron:plugin/kv@0.1.1": crate::__wit::segmenter::patron::plugin::kv,
+            "patron:plugin/types@0.1.2": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/log@0.1.2": crate::__wit::segmenter::patron::plugin::log,
+            "patron:plugin/clock@0.1.2": crate::__wit::segmenter::patron::plugin::clock,
+            "patron:plugin/config@0.1.2": crate::__wit::segmenter::patron::plugin::config,
+            "patron:plugin/kv@0.1.2": crate::__wit::segmenter::patron::plugin::kv,
         },
     });
 }
@@ -61,11 +61,11 @@ pub mod recommender {
         pub_export_macro: true,
         export_macro_name: "export_recommender",
         with: {
-            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
-            "patron:plugin/log@0.1.1": crate::__wit::segmenter::patron::plugin::log,
-            "patron:plugin/clock@0.1.1": crate::__wit::segmenter::patron::plugin::clock,
-            "patron:plugin/config@0.1.1": crate::__wit::segmenter::patron::plugin::config,
-            "patron:plugin/kv@0.1.1": crate::__wit::segmenter::patron::plugin::kv,
+            "patron:plugin/types@0.1.2": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/log@0.1.2": crate::__wit::segmenter::patron::plugin::log,
+            "patron:plugin/clock@0.1.2": crate::__wit::segmenter::patron::plugin::clock,
+            "patron:plugin/config@0.1.2": crate::__wit::segmenter::patron::plugin::config,
+            "patron:plugin/kv@0.1.2": crate::__wit::segmenter::patron::plugin::kv,
         },
     });
 }
@@ -78,11 +78,28 @@ pub mod automation {
         pub_export_macro: true,
         export_macro_name: "export_automation",
         with: {
-            "patron:plugin/types@0.1.1": crate::__wit::segmenter::patron::plugin::types,
-            "patron:plugin/log@0.1.1": crate::__wit::segmenter::patron::plugin::log,
-            "patron:plugin/clock@0.1.1": crate::__wit::segmenter::patron::plugin::clock,
-            "patron:plugin/config@0.1.1": crate::__wit::segmenter::patron::plugin::config,
-            "patron:plugin/kv@0.1.1": crate::__wit::segmenter::patron::plugin::kv,
+            "patron:plugin/types@0.1.2": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/log@0.1.2": crate::__wit::segmenter::patron::plugin::log,
+            "patron:plugin/clock@0.1.2": crate::__wit::segmenter::patron::plugin::clock,
+            "patron:plugin/config@0.1.2": crate::__wit::segmenter::patron::plugin::config,
+            "patron:plugin/kv@0.1.2": crate::__wit::segmenter::patron::plugin::kv,
+        },
+    });
+}
+
+/// `predictor` (since 0.1.2).
+pub mod predictor {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "predictor",
+        pub_export_macro: true,
+        export_macro_name: "export_predictor",
+        with: {
+            "patron:plugin/types@0.1.2": crate::__wit::segmenter::patron::plugin::types,
+            "patron:plugin/log@0.1.2": crate::__wit::segmenter::patron::plugin::log,
+            "patron:plugin/clock@0.1.2": crate::__wit::segmenter::patron::plugin::clock,
+            "patron:plugin/config@0.1.2": crate::__wit::segmenter::patron::plugin::config,
+            "patron:plugin/kv@0.1.2": crate::__wit::segmenter::patron::plugin::kv,
         },
     });
 }
@@ -340,5 +357,52 @@ impl<T: crate::Automation> automation::exports::patron::plugin::automation_hooks
     fn on_timer(timer: w::Timer, p: w::Profile) -> Result<Vec<w::Action>, w::PluginError> {
         let timer = t::Timer { name: timer.name, at: timer.at, data: timer.data };
         actions_out(T::on_timer(timer, profile(p)))
+    }
+}
+
+use self::predictor::exports::patron::plugin::prediction as p;
+
+fn prediction_batch(b: p::CustomerBatch) -> crate::PredictionBatch {
+    crate::PredictionBatch {
+        order_count: b.order_count,
+        total_spent: b.total_spent,
+        first_order_at: b.first_order_at,
+        last_order_at: b.last_order_at,
+    }
+}
+
+impl<T: crate::Predictor> p::Guest for Glue<T> {
+    fn fit(state: Option<Vec<u8>>, batch: p::CustomerBatch, as_of: i64, last: bool) -> Result<Vec<u8>, w::PluginError> {
+        T::fit(state, prediction_batch(batch), as_of, last).map_err(error_out)
+    }
+
+    fn predict(
+        model: Vec<u8>,
+        batch: p::CustomerBatch,
+        as_of: i64,
+        horizon_days: Vec<u32>,
+    ) -> Result<p::Predictions, w::PluginError> {
+        let customers = batch.order_count.len();
+        let horizons = horizon_days.len();
+        let out = T::predict(model, prediction_batch(batch), as_of, horizon_days).map_err(error_out)?;
+        let complete = [out.p_alive.len(), out.expected_order_value.len(), out.clv.len(), out.segments.len()]
+            .iter()
+            .all(|&n| n == customers)
+            && out.expected_purchases.len() == customers * horizons;
+        if !complete {
+            let message =
+                format!("predict answered for a different number of customers than the {customers} asked about");
+            return Err(error_out(t::Error::new("bad-answer", message)));
+        }
+        let (segment_names, segment_ends, segment_members) = out.segments.into_parts();
+        Ok(p::Predictions {
+            p_alive: out.p_alive,
+            expected_purchases: out.expected_purchases,
+            expected_order_value: out.expected_order_value,
+            clv: out.clv,
+            segment_names,
+            segment_ends,
+            segment_members,
+        })
     }
 }

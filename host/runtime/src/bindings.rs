@@ -26,7 +26,7 @@ pub mod stats_segmenter {
             package patron:host;
 
             world stats-segmentation-export {
-                export patron:plugin/stats-segmentation@0.1.1;
+                export patron:plugin/stats-segmentation@0.1.2;
             }
         ",
         world: "patron:host/stats-segmentation-export",
@@ -73,6 +73,22 @@ pub mod automation {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "automation",
+        exports: { default: async },
+        with: {
+            "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types,
+            "patron:plugin/log": crate::bindings::segmenter::patron::plugin::log,
+            "patron:plugin/clock": crate::bindings::segmenter::patron::plugin::clock,
+            "patron:plugin/config": crate::bindings::segmenter::patron::plugin::config,
+            "patron:plugin/kv": crate::bindings::segmenter::patron::plugin::kv,
+        },
+    });
+}
+
+/// The `predictor` world (since 0.1.2).
+pub mod predictor {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "predictor",
         exports: { default: async },
         with: {
             "patron:plugin/types": crate::bindings::segmenter::patron::plugin::types,

@@ -54,6 +54,7 @@ pub use runtime::{Runtime, RuntimeConfig};
 
 /// The contract's data types, as the host sees them (serde-enabled).
 pub mod types {
+    pub use crate::bindings::predictor::exports::patron::plugin::prediction::{CustomerBatch, Predictions};
     pub use crate::bindings::recommender::exports::patron::plugin::recommendation::RecommendRequest;
     pub use crate::bindings::types::{
         Action, CouponSpec, CustomerStats, Discount, Event, LineItem, Member, Message, Money, Order, OrderStatus,

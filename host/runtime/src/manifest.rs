@@ -19,11 +19,13 @@ pub enum World {
     Recommender,
     /// Exports `patron:plugin/automation-hooks`.
     Automation,
+    /// Exports `patron:plugin/prediction` (since 0.1.2).
+    Predictor,
 }
 
 impl World {
     /// Every world, in a stable order.
-    pub const ALL: [World; 4] = [Self::Segmenter, Self::Loyalty, Self::Recommender, Self::Automation];
+    pub const ALL: [World; 5] = [Self::Segmenter, Self::Loyalty, Self::Recommender, Self::Automation, Self::Predictor];
 
     /// The world's name in WIT and in manifests.
     pub fn name(self) -> &'static str {
@@ -32,6 +34,7 @@ impl World {
             Self::Loyalty => "loyalty",
             Self::Recommender => "recommender",
             Self::Automation => "automation",
+            Self::Predictor => "predictor",
         }
     }
 
@@ -42,6 +45,7 @@ impl World {
             Self::Loyalty => "patron:plugin/loyalty-program",
             Self::Recommender => "patron:plugin/recommendation",
             Self::Automation => "patron:plugin/automation-hooks",
+            Self::Predictor => "patron:plugin/prediction",
         }
     }
 

@@ -1,5 +1,6 @@
 //! Approximate size of a plugin's answer, for the output cap.
 
+use crate::bindings::predictor::exports::patron::plugin::prediction::Predictions;
 use crate::bindings::stats_segmenter::exports::patron::plugin::stats_segmentation::Memberships;
 use crate::bindings::types::{Action, CouponSpec, Reward, ScoredItem, TierInfo};
 
@@ -32,6 +33,14 @@ impl<T: OutputSize> OutputSize for Vec<T> {
 impl OutputSize for Memberships {
     fn output_size(&self) -> usize {
         self.names.output_size() + 4 * (self.ends.len() + self.members.len()) + 2 * ELEMENT
+    }
+}
+
+impl OutputSize for Predictions {
+    fn output_size(&self) -> usize {
+        let numbers =
+            self.p_alive.len() + self.expected_purchases.len() + self.expected_order_value.len() + self.clv.len();
+        8 * numbers + self.segment_names.output_size() + 4 * (self.segment_ends.len() + self.segment_members.len())
     }
 }
 

@@ -12,6 +12,8 @@ use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use crate::Memberships;
 use crate::bindings::automation::{Automation, AutomationIndices};
 use crate::bindings::loyalty::{Loyalty, LoyaltyIndices};
+use crate::bindings::predictor::exports::patron::plugin::prediction::{CustomerBatch, Predictions};
+use crate::bindings::predictor::{Predictor, PredictorIndices};
 use crate::bindings::recommender::exports::patron::plugin::recommendation::RecommendRequest;
 use crate::bindings::recommender::{Recommender, RecommenderIndices};
 use crate::bindings::segmenter::{Segmenter, SegmenterIndices};
@@ -49,6 +51,7 @@ struct PluginInner {
     loyalty: Option<LoyaltyIndices>,
     recommender: Option<RecommenderIndices>,
     automation: Option<AutomationIndices>,
+    predictor: Option<PredictorIndices>,
     shared: Shared,
 }
 
@@ -77,6 +80,7 @@ impl Plugin {
         let loyalty = has(World::Loyalty).then(|| LoyaltyIndices::new(&pre)).transpose()?;
         let recommender = has(World::Recommender).then(|| RecommenderIndices::new(&pre)).transpose()?;
         let automation = has(World::Automation).then(|| AutomationIndices::new(&pre)).transpose()?;
+        let predictor = has(World::Predictor).then(|| PredictorIndices::new(&pre)).transpose()?;
         Ok(Self {
             inner: Arc::new(PluginInner {
                 label: label.into(),
@@ -88,6 +92,7 @@ impl Plugin {
                 loyalty,
                 recommender,
                 automation,
+                predictor,
                 shared,
             }),
         })
@@ -152,6 +157,9 @@ impl Plugin {
         if let Some(ix) = &inner.automation {
             exports.automation = Some(ix.load(&mut store, &instance).map_err(load_error)?);
         }
+        if let Some(ix) = &inner.predictor {
+            exports.predictor = Some(ix.load(&mut store, &instance).map_err(load_error)?);
+        }
         Ok(Instance { plugin: self.clone(), store, exports, poisoned: false, _slot: slot })
     }
 
@@ -204,6 +212,30 @@ impl Plugin {
         request: &RecommendRequest,
     ) -> Result<Vec<ScoredItem>, PluginError> {
         self.instantiate(ctx.clone())?.recommend(model, request)
+    }
+
+    /// `predictor`: one fresh instance, one [`Instance::fit`] call.
+    pub fn fit(
+        &self,
+        ctx: &CallContext,
+        state: Option<&[u8]>,
+        batch: &CustomerBatch,
+        as_of: i64,
+        last: bool,
+    ) -> Result<Vec<u8>, PluginError> {
+        self.instantiate(ctx.clone())?.fit(state, batch, as_of, last)
+    }
+
+    /// `predictor`: one fresh instance, one [`Instance::predict`] call.
+    pub fn predict(
+        &self,
+        ctx: &CallContext,
+        model: &[u8],
+        batch: &CustomerBatch,
+        as_of: i64,
+        horizon_days: &[u32],
+    ) -> Result<Predictions, PluginError> {
+        self.instantiate(ctx.clone())?.predict(model, batch, as_of, horizon_days)
     }
 
     /// `automation`: one fresh instance, one [`Instance::on_event`] call.
@@ -265,6 +297,7 @@ struct Exports {
     loyalty: Option<Loyalty>,
     recommender: Option<Recommender>,
     automation: Option<Automation>,
+    predictor: Option<Predictor>,
 }
 
 /// One instance of a plugin in its own store. Every call is bounded by the
@@ -389,6 +422,51 @@ impl Instance {
             |e| e.recommender.as_ref(),
             |b, s, _| Box::pin(b.patron_plugin_recommendation().call_recommend(s, model, request)),
         )
+    }
+
+    /// Fold a batch of customers into a fit (`None`: the first batch); with
+    /// `last`, the fitted model.
+    pub fn fit(
+        &mut self,
+        state: Option<&[u8]>,
+        batch: &CustomerBatch,
+        as_of: i64,
+        last: bool,
+    ) -> Result<Vec<u8>, PluginError> {
+        self.call(
+            World::Predictor,
+            "fit",
+            |e| e.predictor.as_ref(),
+            |b, s, _| Box::pin(b.patron_plugin_prediction().call_fit(s, state, batch, as_of, last)),
+        )
+    }
+
+    /// Predictions for a batch of customers from a fitted model, checked to
+    /// answer once per customer (and once per customer and horizon).
+    pub fn predict(
+        &mut self,
+        model: &[u8],
+        batch: &CustomerBatch,
+        as_of: i64,
+        horizon_days: &[u32],
+    ) -> Result<Predictions, PluginError> {
+        let out = self.call(
+            World::Predictor,
+            "predict",
+            |e| e.predictor.as_ref(),
+            |b, s, _| Box::pin(b.patron_plugin_prediction().call_predict(s, model, batch, as_of, horizon_days)),
+        )?;
+        let n = batch.order_count.len();
+        let complete = [out.p_alive.len(), out.expected_order_value.len(), out.clv.len(), out.segment_ends.len()]
+            .iter()
+            .all(|&len| len == n)
+            && out.expected_purchases.len() == n * horizon_days.len();
+        if !complete {
+            let reason =
+                format!("predictions of the wrong length for {n} customers and {} horizons", horizon_days.len());
+            return Err(self.error("predict", ErrorKind::InvalidOutput(reason)));
+        }
+        Ok(out)
     }
 
     /// Actions for an event.

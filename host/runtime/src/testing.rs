@@ -26,6 +26,7 @@ pub const TEST_PLUGINS: &[&str] = &[
     "template-recommender",
     "template-automation",
     "journeys",
+    "clv",
     "hostile-loop",
     "hostile-memory",
     "hostile-recursion",

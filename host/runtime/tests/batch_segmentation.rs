@@ -35,7 +35,7 @@ fn exports(plugin: &Plugin) -> Vec<&str> {
 #[test]
 fn the_stats_path_and_the_profile_path_give_the_same_memberships() {
     let plugin = load("segment-example", &[Capability::Config]);
-    assert_eq!(exports(&plugin), ["patron:plugin/segmentation@0.1.1", "patron:plugin/stats-segmentation@0.1.1"]);
+    assert_eq!(exports(&plugin), ["patron:plugin/segmentation@0.1.2", "patron:plugin/stats-segmentation@0.1.2"]);
     assert_eq!(plugin.info().worlds, [World::Segmenter]);
     assert!(plugin.info().stats_segmentation);
 

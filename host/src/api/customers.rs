@@ -14,6 +14,7 @@ use super::keys::SecretShop;
 use super::state::AppState;
 use crate::plugins::hooks::LoyaltyOutcome;
 use crate::store::customers::{Customer, CustomerInput, Upserted};
+use crate::store::predictions::CustomerPrediction;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/customers", post(upsert_customer)).route("/v1/customers/{external_id}", get(get_customer))
@@ -55,10 +56,21 @@ async fn upsert_customer(
     Ok((upsert_status(result), Json(Upsert::new(result, customer))))
 }
 
+/// A customer with their latest predictions (`null` until a predictor has run).
+#[derive(Serialize)]
+pub struct CustomerRecord {
+    #[serde(flatten)]
+    pub customer: Customer,
+    pub predictions: Option<CustomerPrediction>,
+}
+
 async fn get_customer(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
     Path(external_id): Path<String>,
-) -> ApiResult<Json<Customer>> {
-    state.db.customer_by_external_id(shop.id, &external_id).await?.map(Json).ok_or(ApiError::NotFound("customer"))
+) -> ApiResult<Json<CustomerRecord>> {
+    let customer =
+        state.db.customer_by_external_id(shop.id, &external_id).await?.ok_or(ApiError::NotFound("customer"))?;
+    let predictions = state.db.customer_prediction(shop.id, customer.id).await?;
+    Ok(Json(CustomerRecord { customer, predictions }))
 }

@@ -13,6 +13,7 @@ use super::keys::SecretShop;
 use super::state::AppState;
 use crate::loyalty::MemberView;
 use crate::store::points::LedgerRow;
+use crate::store::predictions::CustomerPrediction;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/members/{external_id}", get(member))
@@ -33,6 +34,8 @@ struct MemberWithHistory {
     #[serde(flatten)]
     member: MemberView,
     ledger: Vec<LedgerRow>,
+    /// The customer's latest predictions (`null` until a predictor has run).
+    predictions: Option<CustomerPrediction>,
 }
 
 async fn member(
@@ -45,5 +48,6 @@ async fn member(
         state.db.customer_by_external_id(shop.id, &external_id).await?.ok_or(ApiError::NotFound("customer"))?;
     let member = state.plugins.member_view(&shop, customer.id).await?;
     let ledger = state.db.ledger(shop.id, customer.id, query.history.clamp(1, 1000)).await?;
-    Ok(Json(MemberWithHistory { member, ledger }))
+    let predictions = state.db.customer_prediction(shop.id, customer.id).await?;
+    Ok(Json(MemberWithHistory { member, ledger, predictions }))
 }

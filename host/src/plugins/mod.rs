@@ -4,11 +4,14 @@
 //! the host ([`actions`]), and the hooks that feed them data ([`hooks`]).
 
 pub mod actions;
+pub mod churn_model;
 pub mod config_schema;
 pub mod convert;
 pub mod dry_run;
 pub mod hooks;
 pub mod kv;
+pub mod prediction_evaluation;
+pub mod predictions;
 pub mod recommendation_evaluation;
 pub mod recommendations;
 pub mod segmentation;

@@ -18,6 +18,7 @@ pub mod orders;
 pub mod outbox;
 pub mod plugins;
 pub mod points;
+pub mod predictions;
 pub mod products;
 pub mod recommendation_report;
 pub mod recommendations;
