@@ -40,6 +40,9 @@ pub enum Command {
         /// Seed a demo shop (if none exists) and serve the demo storefront at /demo/.
         #[arg(long)]
         demo: bool,
+        /// Customers to seed into a new demo shop.
+        #[arg(long, default_value_t = DEMO_CUSTOMERS, requires = "demo")]
+        demo_customers: u64,
     },
     /// Manage shops.
     #[command(subcommand)]
@@ -133,11 +136,14 @@ impl Cli {
         if let Command::Plugin(plugin::PluginCommand::New { name, world, dir, sdk }) = self.command {
             return plugin::run_offline(&name, world, dir, sdk);
         }
+        if let Command::Plugin(plugin::PluginCommand::Available) = self.command {
+            return plugin::print_available();
+        }
         let db = Db::connect(&config.database_url)
             .await
             .with_context(|| format!("opening database {}", redact(&config.database_url)))?;
         match self.command {
-            Command::Serve { demo } => serve(db, &config, demo).await,
+            Command::Serve { demo, demo_customers } => serve(db, &config, demo.then_some(demo_customers)).await,
             Command::Shop(ShopCommand::Create {
                 name,
                 origins,
@@ -264,9 +270,9 @@ async fn recompute_segments(db: Db, config: &Config, shop: &Shop) -> anyhow::Res
 /// The shop `patron serve --demo` and `patron demo seed` use by default.
 pub const DEMO_SHOP: &str = "Demo Store";
 /// Customers `patron serve --demo` seeds into an empty demo shop.
-const DEMO_CUSTOMERS: u64 = 2_000;
+pub const DEMO_CUSTOMERS: u64 = 2_000;
 
-async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
+async fn serve(db: Db, config: &Config, demo: Option<u64>) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
@@ -277,12 +283,12 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
         crate::api::rate_limit::Quota::per_second(config.rate_limit_per_ip),
     );
     state.plugins = crate::plugins::PluginHost::new(state.db.clone(), Some(config.data_dir.join("plugin-cache")));
-    if demo {
-        state.demo = Some(demo_store(&state.plugins, &format!("http://{address}")).await?);
+    if let Some(customers) = demo {
+        state.demo = Some(demo_store(&state.plugins, &format!("http://{address}"), customers).await?);
         println!("demo storefront: http://{address}/demo/");
     }
-    if !state.widget.dir().join("patron.js").is_file() {
-        tracing::warn!(dir = %state.widget.dir().display(), "the storefront widget is not built: run web-widget/build.sh");
+    if !state.widget.is_built() {
+        tracing::warn!(dir = %state.widget.describe(), "the storefront widget is not built: run web-widget/build.sh");
     }
     tracing::info!(%address, database = %redact(&config.database_url), "patron is serving");
     let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -308,9 +314,15 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo shop (created and seeded on first use, its recommender installed and
-/// trained once built) as the demo storefront presents it, signed in as its best customer.
-async fn demo_store(plugins: &crate::plugins::PluginHost, origin: &str) -> anyhow::Result<DemoStore> {
+/// The demo shop (created and seeded with `customers` on first use, every first-party
+/// plugin built into this binary installed, enabled and run over it: see
+/// [`crate::demo::plugins`]) as the demo storefront presents it, signed in as its best
+/// customer. What `patron serve --demo` calls.
+pub async fn demo_store(
+    plugins: &crate::plugins::PluginHost,
+    origin: &str,
+    customers: u64,
+) -> anyhow::Result<DemoStore> {
     let db = plugins.db();
     let shop = find_or_create_shop(db, DEMO_SHOP, &[origin.to_owned()]).await?;
     if !shop.allowed_origins.iter().any(|o| o == origin) {
@@ -320,21 +332,10 @@ async fn demo_store(plugins: &crate::plugins::PluginHost, origin: &str) -> anyho
         );
     }
     if db.count_customers(shop.id).await? == 0 {
-        let options = SeedOptions { customers: DEMO_CUSTOMERS, progress: true, ..SeedOptions::default() };
+        let options = SeedOptions { customers, progress: true, ..SeedOptions::default() };
         println!("{}", crate::demo::seed(db, &shop, &options).await?);
     }
-    match crate::demo::recommender::built_component() {
-        Some(path) => {
-            let wasm = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            if let Some(report) = crate::demo::recommender::install(plugins, &shop, wasm).await? {
-                println!("recommender trained over {} orders ({} bytes)", report.orders, report.model_bytes);
-            }
-        }
-        None => println!(
-            "no recommendation strips: build the recommender plugin (`{}`) and restart",
-            crate::demo::recommender::BUILD_COMMAND
-        ),
-    }
+    println!("{}", crate::demo::plugins::install(plugins, &shop).await?);
     Ok(DemoStore::of_shop(db, &shop).await?)
 }
 

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod embedded;
 pub mod import;
 pub mod journeys;
 pub mod loyalty;

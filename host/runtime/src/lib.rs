@@ -33,6 +33,8 @@ mod limits;
 mod manifest;
 mod output;
 mod plugin;
+#[cfg(feature = "testing")]
+mod plugin_build;
 mod runtime;
 mod shop_slots;
 mod store;

@@ -5,13 +5,12 @@
 //! ```
 //!
 //! The first call in a process builds every plugin in [`TEST_PLUGINS`] with
-//! one `cargo build --release --target wasm32-wasip2 -p ...` (using `$CARGO`,
+//! one `cargo build --profile plugin --target wasm32-wasip2 -p ...` (using `$CARGO`,
 //! into [`plugin_target_dir`], so builds are incremental); later calls reuse
 //! the result. A package
 //! outside that list is built on its own the first time it is asked for.
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -63,7 +62,7 @@ pub fn profile(id: &str, orders: u32, spent: i64, days: Option<u32>) -> Profile 
 }
 
 /// The wasm target plugins are built for.
-pub const TARGET: &str = "wasm32-wasip2";
+pub const TARGET: &str = crate::plugin_build::PLUGIN_TARGET;
 
 /// A plugin could not be built or read.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -86,37 +85,22 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Where plugins are built: inside [`target_dir`], one directory per checkout of
-/// the workspace. Cargo names a plugin's `.wasm` after its package alone, so
-/// checkouts sharing a target directory would otherwise overwrite each other's.
+/// the workspace (the directory `host/build.rs` builds the embedded plugins in too).
 pub fn plugin_target_dir() -> PathBuf {
-    let root = workspace_root();
-    let mut hasher = std::hash::DefaultHasher::new();
-    root.canonicalize().unwrap_or(root).hash(&mut hasher);
-    target_dir().join(format!("plugins-{:016x}", hasher.finish()))
+    crate::plugin_build::plugin_target_dir(&workspace_root(), &target_dir())
 }
 
 /// Where the built `.wasm` of `package` is.
 pub fn wasm_path(package: &str) -> PathBuf {
-    plugin_target_dir().join(TARGET).join("release").join(format!("{}.wasm", package.replace('-', "_")))
+    crate::plugin_build::wasm_path(&plugin_target_dir(), TARGET, &crate::plugin_build::profile(), package)
 }
 
-/// Build `packages` (release, wasm32-wasip2) with one cargo invocation.
+/// Build `packages` (wasm32-wasip2, the size-optimised `plugin` profile, or
+/// `$PATRON_PLUGIN_PROFILE`) with one cargo invocation.
 pub fn build(packages: &[&str]) -> Result<(), BuildError> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(workspace_root())
-        .args(["build", "--release", "--target", TARGET])
-        .env("CARGO_TARGET_DIR", plugin_target_dir());
-    for package in packages {
-        command.args(["-p", package]);
-    }
-    let error = |reason: String| BuildError { packages: packages.join(", "), reason };
-    let output = command.output().map_err(|e| error(format!("running cargo: {e}")))?;
-    if !output.status.success() {
-        return Err(error(String::from_utf8_lossy(&output.stderr).into_owned()));
-    }
-    Ok(())
+    let profile = crate::plugin_build::profile();
+    crate::plugin_build::cargo_build(&workspace_root(), &plugin_target_dir(), TARGET, &profile, packages)
+        .map_err(|reason| BuildError { packages: packages.join(", "), reason })
 }
 
 /// The `.wasm` bytes of workspace plugin `package`, built once per process.

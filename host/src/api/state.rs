@@ -42,7 +42,7 @@ impl AppState {
             shops: ShopCache::default(),
             widget_states: StateCache::default(),
             metrics: Arc::new(Metrics::default()),
-            widget: WidgetAssets::from_env(),
+            widget: WidgetAssets::resolve(),
             demo: None,
             delivery: crate::delivery::DeliveryConfig::default(),
             metrics_token: None,

@@ -14,14 +14,17 @@ use crate::store::plugins::PluginInstall;
 pub enum PluginCommand {
     /// Install a plugin (or upgrade it: a new version of an installed name).
     Install {
-        /// The component, built for wasm32-wasip2.
-        wasm: PathBuf,
-        /// Its manifest (`patron.toml` in the plugin crate).
+        /// A first-party plugin by name (`patron plugin available`), or the path of a
+        /// component built for wasm32-wasip2 (then with --manifest).
+        plugin: String,
+        /// The component's manifest (`patron.toml` in the plugin crate); not needed for
+        /// a first-party plugin.
         #[arg(long)]
-        manifest: PathBuf,
+        manifest: Option<PathBuf>,
         #[arg(long)]
         shop: String,
-        /// A capability to grant: log, clock, config or kv (repeatable).
+        /// A capability to grant: log, clock, config or kv (repeatable). Default for a
+        /// first-party plugin: every import its manifest declares.
         #[arg(long = "grant")]
         grants: Vec<String>,
         /// A JSON file with the install's configuration (`--config` is Patron's own TOML file).
@@ -33,14 +36,17 @@ pub enum PluginCommand {
     },
     /// Upgrade an installed plugin to a new version, keeping its config.
     Upgrade {
-        wasm: PathBuf,
+        /// A first-party plugin by name, or the path of a component (with --manifest).
+        plugin: String,
         #[arg(long)]
-        manifest: PathBuf,
+        manifest: Option<PathBuf>,
         #[arg(long)]
         shop: String,
         #[arg(long = "grant")]
         grants: Vec<String>,
     },
+    /// List the first-party plugins built into this binary, installable by name.
+    Available,
     /// List a shop's plugins with their versions, status and last error.
     List {
         #[arg(long)]
@@ -127,6 +133,52 @@ fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
     Ok(Manifest::from_toml(&text)?)
 }
 
+/// The component and manifest a command names: a first-party plugin built into this
+/// binary (by name, unless a file of that name exists), or a `.wasm` file and its manifest.
+pub fn resolve_component(plugin: &str, manifest: Option<&Path>) -> anyhow::Result<(Vec<u8>, Manifest, bool)> {
+    let path = Path::new(plugin);
+    match manifest {
+        Some(manifest) => {
+            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Ok((bytes, read_manifest(manifest)?, false))
+        }
+        None if path.is_file() => anyhow::bail!("{plugin} is a file: pass its manifest with --manifest"),
+        None => {
+            let Some(embedded) = crate::embedded::plugin(plugin) else {
+                if let Some(reason) = crate::embedded::plugins_missing() {
+                    anyhow::bail!(
+                        "this patron was built without its first-party plugins ({}); install a component file with --manifest",
+                        reason.lines().next().unwrap_or(reason)
+                    );
+                }
+                let names: Vec<&str> = crate::embedded::plugins().iter().map(|p| p.package).collect();
+                anyhow::bail!("no first-party plugin named `{plugin}` (available: {})", names.join(", "));
+            };
+            Ok((embedded.wasm.to_vec(), embedded.manifest()?, true))
+        }
+    }
+}
+
+/// `patron plugin available`: each first-party plugin with its version, world and size.
+pub fn print_available() -> anyhow::Result<()> {
+    if let Some(reason) = crate::embedded::plugins_missing() {
+        println!("this patron was built without its first-party plugins: {}", reason.lines().next().unwrap_or(reason));
+        return Ok(());
+    }
+    for plugin in crate::embedded::plugins() {
+        let manifest = plugin.manifest()?;
+        println!(
+            "{:<14} {:<8} {:<12} {:>4} KB  {}",
+            manifest.name,
+            manifest.version,
+            manifest.world.name(),
+            plugin.wasm.len().div_ceil(1024),
+            manifest.description.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
 fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
@@ -149,11 +201,16 @@ pub async fn run(db: crate::store::Db, cache_dir: PathBuf, command: PluginComman
         async move { super::find_shop(&db, &name).await }
     };
     match command {
-        PluginCommand::Install { wasm, manifest, shop, grants, plugin_config, enable } => {
+        PluginCommand::Install { plugin, manifest, shop, grants, plugin_config, enable } => {
             let shop = shop_of(&shop).await?;
-            let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+            let (bytes, manifest, first_party) = resolve_component(&plugin, manifest.as_deref())?;
+            let grants = if grants.is_empty() && first_party {
+                manifest.imports.iter().map(|c| c.name().to_owned()).collect()
+            } else {
+                grants
+            };
             let config = plugin_config.as_deref().map(read_json).transpose()?;
-            let install = host.install(shop.id, bytes, read_manifest(&manifest)?, grants, config, enable).await?;
+            let install = host.install(shop.id, bytes, manifest, grants, config, enable).await?;
             print_install(&install);
             if !enable {
                 println!(
@@ -162,18 +219,18 @@ pub async fn run(db: crate::store::Db, cache_dir: PathBuf, command: PluginComman
                 );
             }
         }
-        PluginCommand::Upgrade { wasm, manifest, shop, grants } => {
+        PluginCommand::Upgrade { plugin, manifest, shop, grants } => {
             let shop = shop_of(&shop).await?;
-            let manifest = read_manifest(&manifest)?;
+            let (bytes, manifest, _) = resolve_component(&plugin, manifest.as_deref())?;
             let current = db
                 .plugin_install(shop.id, &manifest.name)
                 .await?
                 .with_context(|| format!("{} is not installed", manifest.name))?;
             let grants = if grants.is_empty() { current.grants.clone() } else { grants };
-            let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
             let install = host.install(shop.id, bytes, manifest, grants, None, current.status == "enabled").await?;
             print_install(&install);
         }
+        PluginCommand::Available => print_available()?,
         PluginCommand::List { shop } => {
             let shop = shop_of(&shop).await?;
             let installs = db.plugin_installs(shop.id).await?;

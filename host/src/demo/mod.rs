@@ -9,6 +9,7 @@
 //! block is generated on another thread; customer stats are computed once at the end.
 
 pub mod catalog;
+pub mod plugins;
 pub mod recommender;
 pub mod shoppers;
 

@@ -1,8 +1,6 @@
 //! The demo shop's recommender: `patron serve --demo` installs the first-party
-//! recommender plugin (once it is built) and trains it, so that the demo storefront's
-//! strips show what the shop's orders say.
-
-use std::path::PathBuf;
+//! recommender plugin (built into the binary) and trains it, so that the demo
+//! storefront's strips show what the shop's orders say.
 
 use anyhow::Context;
 
@@ -12,23 +10,6 @@ use crate::store::shops::Shop;
 
 /// The manifest of `plugins/recommender`.
 const MANIFEST: &str = include_str!("../../../plugins/recommender/patron.toml");
-/// The component `cargo build --release --target wasm32-wasip2 -p recommender` writes.
-const COMPONENT: &str = "wasm32-wasip2/release/recommender.wasm";
-/// How to build it, for the hint when it is missing.
-pub const BUILD_COMMAND: &str = "cargo build --release --target wasm32-wasip2 -p recommender";
-
-/// The built recommender component: under `$CARGO_TARGET_DIR`, `./target`, or the
-/// `target` of the source tree this host was built from.
-pub fn built_component() -> Option<PathBuf> {
-    let source_target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target");
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([PathBuf::from("target"), source_target])
-        .map(|dir| dir.join(COMPONENT))
-        .find(|path| path.is_file())
-}
-
 /// Installs and enables `wasm` as the shop's `recommender` with every import it asks
 /// for, unless it is installed already, and trains it unless it has a model. Returns
 /// the training run, if one was needed.

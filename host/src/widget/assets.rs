@@ -1,7 +1,8 @@
 //! `GET /widget/{file}`: the built widget — the loader `patron.js`, the wasm-bindgen
-//! glue `patron_widget.js` and the module `patron_bg.wasm` — read from a directory
-//! (`web-widget/dist/` by default, `PATRON_WIDGET_DIR` to override), gzip-encoded when
-//! the browser accepts it and `build.sh` left a `.gz` beside the file.
+//! glue `patron_widget.js` and the module `patron_bg.wasm` — embedded in the binary
+//! when `web-widget/dist/` was built before it (`host/build.rs`), or read from a
+//! directory (`PATRON_WIDGET_DIR`, or `web-widget/dist/`), gzip-encoded when the browser
+//! accepts it and `build.sh` left a `.gz` beside the file.
 //!
 //! The loader is fetched by a fixed URL, so it is cached for minutes; it imports the
 //! other two with `?v=<content hash>`, and such versioned URLs are cached for a year.
@@ -17,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use sha2::Digest as _;
 
 /// The files the widget consists of, with their content types.
 const FILES: [(&str, &str); 3] = [
@@ -31,12 +33,37 @@ const CACHE_VERSIONED: &str = "public, max-age=31536000, immutable";
 #[derive(Clone, Debug)]
 pub struct WidgetAssets {
     dir: Arc<PathBuf>,
+    /// Serve the copy built into the binary (`crate::embedded::WIDGET`), not `dir`.
+    embedded: bool,
 }
 
 impl WidgetAssets {
     /// Serves the widget from `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: Arc::new(dir.into()) }
+        Self { dir: Arc::new(dir.into()), embedded: false }
+    }
+
+    /// What `patron serve` serves: `$PATRON_WIDGET_DIR`, else the widget built into
+    /// this binary, else (a binary built before the widget) as [`Self::from_env`].
+    pub fn resolve() -> Self {
+        if std::env::var_os("PATRON_WIDGET_DIR").is_none() && crate::embedded::widget_file("patron.js").is_some() {
+            return Self { dir: Arc::new(PathBuf::new()), embedded: true };
+        }
+        Self::from_env()
+    }
+
+    /// Whether the widget's loader can be served.
+    pub fn is_built(&self) -> bool {
+        if self.embedded {
+            crate::embedded::widget_file("patron.js").is_some()
+        } else {
+            self.dir.join("patron.js").is_file()
+        }
+    }
+
+    /// Where the widget comes from, for messages.
+    pub fn describe(&self) -> String {
+        if self.embedded { "built into this binary".to_owned() } else { self.dir.display().to_string() }
     }
 
     /// `$PATRON_WIDGET_DIR`, else `web-widget/dist` under the working directory, else
@@ -52,7 +79,7 @@ impl WidgetAssets {
         Self::new(FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../web-widget/dist"))
     }
 
-    /// The directory served.
+    /// The directory served (unless the widget is embedded).
     pub fn dir(&self) -> &FsPath {
         &self.dir
     }
@@ -71,12 +98,16 @@ async fn asset(
     let Some((name, content_type)) = FILES.iter().find(|(name, _)| *name == file) else {
         return error(StatusCode::NOT_FOUND, "not_found", "no such widget file");
     };
-    let path = assets.dir().join(name);
-    let gz_path = assets.dir().join(format!("{name}.gz"));
     let accepts_gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let versioned = query.is_some_and(|q| q.split('&').any(|p| p.starts_with("v=")));
+    if assets.embedded {
+        return embedded_asset(name, content_type, accepts_gzip, versioned, &headers);
+    }
+    let path = assets.dir().join(name);
+    let gz_path = assets.dir().join(format!("{name}.gz"));
     let (served, gzipped) = if accepts_gzip && gz_path.is_file() { (gz_path, true) } else { (path, false) };
     let Ok(metadata) = tokio::fs::metadata(&served).await else {
         tracing::warn!(dir = %assets.dir().display(), "widget asset {name} missing: run web-widget/build.sh");
@@ -88,9 +119,8 @@ async fn asset(
     };
     let modified = metadata.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
     let etag = format!("\"{:x}-{:x}{}\"", metadata.len(), modified, if gzipped { "-gz" } else { "" });
-    let versioned = query.is_some_and(|q| q.split('&').any(|p| p.starts_with("v=")));
 
-    let mut response = if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+    let response = if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         match tokio::fs::read(&served).await {
@@ -100,6 +130,54 @@ async fn asset(
             }
         }
     };
+    with_headers(response, content_type, versioned, &etag, gzipped)
+}
+
+/// A file of the widget built into the binary; its ETag is a hash of its content.
+fn embedded_asset(
+    name: &str,
+    content_type: &'static str,
+    accepts_gzip: bool,
+    versioned: bool,
+    headers: &HeaderMap,
+) -> Response {
+    let gz = accepts_gzip.then(|| crate::embedded::widget_file(&format!("{name}.gz"))).flatten();
+    let Some((bytes, gzipped)) =
+        gz.map(|b| (b, true)).or_else(|| crate::embedded::widget_file(name).map(|b| (b, false)))
+    else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "widget_not_built", "the widget is not built into this binary");
+    };
+    let file = if gzipped { format!("{name}.gz") } else { name.to_owned() };
+    let etag = embedded_etag(&file);
+    let response = if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        bytes.into_response()
+    };
+    with_headers(response, content_type, versioned, &etag, gzipped)
+}
+
+/// The ETag of an embedded file: a hash of its content, computed once per file.
+fn embedded_etag(file: &str) -> String {
+    static ETAGS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+        std::sync::OnceLock::new();
+    let mut etags = ETAGS.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    etags
+        .entry(file.to_owned())
+        .or_insert_with(|| {
+            let digest = sha2::Sha256::digest(crate::embedded::widget_file(file).unwrap_or_default());
+            format!("\"{}\"", hex::encode(&digest[..8]))
+        })
+        .clone()
+}
+
+fn with_headers(
+    mut response: Response,
+    content_type: &'static str,
+    versioned: bool,
+    etag: &str,
+    gzipped: bool,
+) -> Response {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(
@@ -110,7 +188,7 @@ async fn asset(
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
-    if let Ok(etag) = HeaderValue::from_str(&etag) {
+    if let Ok(etag) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, etag);
     }
     if gzipped {
