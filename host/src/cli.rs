@@ -128,6 +128,30 @@ pub enum ShopCommand {
     },
     /// List shops.
     List,
+    /// Change a shop's origins, consent and DNT/GPC policy, currency, locale or time zone
+    /// (options left out stay as they are).
+    Update {
+        #[arg(long)]
+        shop: String,
+        /// Replaces the allowed storefront origins (repeatable, or comma-separated).
+        #[arg(long = "origins", alias = "origin", value_delimiter = ',')]
+        origins: Vec<String>,
+        /// Send and store nothing from a browser before the shopper consents: true or false.
+        #[arg(long)]
+        consent_required: Option<bool>,
+        /// Respect Do-Not-Track and Global Privacy Control: true or false.
+        #[arg(long)]
+        honor_dnt: Option<bool>,
+        /// ISO 4217 code; refused once the shop has orders, coupons or products.
+        #[arg(long)]
+        currency: Option<String>,
+        /// en or zh-CN (or a regional form, e.g. en-GB).
+        #[arg(long)]
+        locale: Option<String>,
+        /// IANA time zone, e.g. Europe/Paris.
+        #[arg(long = "time-zone", alias = "timezone")]
+        time_zone: Option<String>,
+    },
 }
 
 impl Cli {
@@ -193,6 +217,39 @@ impl Cli {
             Command::Journeys(command) => journeys::run(db, command).await,
             Command::Predict(command) => predict::run(db, &config, command).await,
             Command::Plugin(command) => plugin::run(db, config.data_dir.join("plugin-cache"), command).await,
+            Command::Shop(ShopCommand::Update {
+                shop,
+                origins,
+                consent_required,
+                honor_dnt,
+                currency,
+                locale,
+                time_zone,
+            }) => {
+                let shop = find_shop(&db, &shop).await?;
+                let update = crate::store::shops::ShopUpdate {
+                    allowed_origins: (!origins.is_empty()).then_some(origins),
+                    consent_required,
+                    honor_dnt,
+                    currency,
+                    locale,
+                    timezone: time_zone,
+                }
+                .validate()?;
+                anyhow::ensure!(!update.is_empty(), "nothing to change: see `patron shop update --help`");
+                let shop = db.update_shop(shop.id, &update).await?;
+                println!(
+                    "updated shop `{}`: origins {}; consent required {}; honor DNT/GPC {}; {} {} {}",
+                    shop.name,
+                    shop.allowed_origins.join(","),
+                    shop.consent_required,
+                    shop.honor_dnt,
+                    shop.currency,
+                    shop.locale,
+                    shop.timezone
+                );
+                Ok(())
+            }
             Command::Shop(ShopCommand::List) => {
                 for shop in db.shops().await? {
                     println!(

@@ -26,6 +26,7 @@ pub mod rate_limit;
 pub mod recommendations;
 pub mod rewards;
 pub mod segments;
+pub mod shop;
 pub mod state;
 pub mod templates;
 pub mod timeout;
@@ -72,7 +73,8 @@ pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
         .merge(contact_policy::router())
         .merge(journey_report::router())
         .merge(journeys::router())
-        .merge(analytics::router());
+        .merge(analytics::router())
+        .merge(shop::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)

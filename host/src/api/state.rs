@@ -88,6 +88,13 @@ impl ShopCache {
         }
     }
 
+    /// Drops every cached lookup of shop `id` (after its settings changed).
+    pub fn forget(&self, id: i64) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, (shop, _)| shop.as_ref().is_none_or(|s| s.id != id));
+        }
+    }
+
     pub async fn by_publishable_key(&self, db: &Db, key: &str) -> StoreResult<Option<Arc<Shop>>> {
         let cache_key = format!("pk:{key}");
         if let Some(shop) = self.cached(&cache_key) {

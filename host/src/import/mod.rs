@@ -5,15 +5,24 @@
 //! Importing is idempotent: every record is upserted by its id (external id or email for
 //! customers, order name or id for orders, product id), so a second run of the same file
 //! leaves everything unchanged and says so. Records are applied in chunks, one write
-//! transaction per chunk; a chunk that fails in the database is retried record by record
-//! so that one bad record is rejected with its reason while the others land.
+//! transaction per chunk; a chunk of orders goes through the bulk path ([`bulk`]:
+//! multi-row statements, the same rows as the per-order upsert); a chunk that fails in
+//! the database is retried record by record so that one bad record is rejected with its
+//! reason while the others land.
+//!
+//! Imported orders are history: like the per-order upsert they use, they queue no
+//! loyalty work (no points, tiers or coupons) and no journey triggers
+//! (`order.placed`, `customer.created`); they count in customer stats, segments,
+//! analytics and recommendations.
 
+mod bulk;
 mod format;
 pub mod money;
 mod patron;
 mod shopify;
 mod table;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -136,7 +145,12 @@ pub enum ImportError {
 /// A record read from a file, validated and ready to upsert.
 #[derive(Debug, Clone)]
 pub(crate) enum Record {
-    Customer(CustomerInput),
+    Customer {
+        input: CustomerInput,
+        /// The customer's tags as the file lists them (Shopify's `Tags`), checked like
+        /// every tag; `None` when the format has none.
+        tags: Option<BTreeSet<String>>,
+    },
     Order {
         order: Order,
         customer: Option<CustomerInput>,
@@ -163,8 +177,12 @@ impl Parsed {
 /// Items read from a file, in file order; an `Err` ends the import.
 pub(crate) type Source = Box<dyn Iterator<Item = Result<Parsed, ImportError>> + Send>;
 
+/// The source recorded with the customer tags an import sets; a later import replaces
+/// them, tags from elsewhere (plugins) are left alone.
+const TAG_SOURCE: &str = "import";
+
 /// Records applied per write transaction.
-const CHUNK: usize = 500;
+const CHUNK: usize = 2_000;
 
 /// Imports `path` as `kind` into `shop`. The format is detected from the file's
 /// extension (`.ndjson`, `.jsonl`) and header. With `progress`, a progress bar is drawn
@@ -264,10 +282,18 @@ fn is_record_error(error: &StoreError) -> bool {
 
 async fn apply_records(db: &Db, shop: &Shop, records: &[(u64, Record)]) -> Result<Vec<Upserted>, StoreError> {
     let mut w = db.write().await?;
-    let mut outcomes = Vec::with_capacity(records.len());
-    for (_, record) in records {
-        outcomes.push(apply_record(&mut w.tx, shop, record).await?);
-    }
+    let bulk = records.len() > 1 && records.iter().all(|(_, r)| matches!(r, Record::Order { .. }));
+    #[cfg(test)]
+    let bulk = bulk && !tests::PER_RECORD.load(std::sync::atomic::Ordering::Relaxed);
+    let outcomes = if bulk {
+        bulk::apply_orders(&mut w.tx, shop, records).await?
+    } else {
+        let mut outcomes = Vec::with_capacity(records.len());
+        for (_, record) in records {
+            outcomes.push(apply_record(&mut w.tx, shop, record).await?);
+        }
+        outcomes
+    };
     w.commit().await?;
     Ok(outcomes)
 }
@@ -275,7 +301,14 @@ async fn apply_records(db: &Db, shop: &Shop, records: &[(u64, Record)]) -> Resul
 async fn apply_record(conn: &mut AnyConnection, shop: &Shop, record: &Record) -> Result<Upserted, StoreError> {
     use crate::store::{customers, orders, products};
     match record {
-        Record::Customer(input) => Ok(customers::upsert_customer(conn, shop.id, input).await?.1),
+        Record::Customer { input, tags } => {
+            let (id, outcome) = customers::upsert_customer(conn, shop.id, input).await?;
+            let retagged = match tags {
+                Some(tags) => crate::store::segments::set_tags_from(conn, shop.id, id, TAG_SOURCE, tags).await?,
+                None => false,
+            };
+            Ok(if retagged && outcome == Upserted::Unchanged { Upserted::Updated } else { outcome })
+        }
         Record::Product(product) => products::upsert_product(conn, shop.id, &shop.currency, product).await,
         Record::Order { order, customer, refunded } => {
             let outcome = orders::upsert_order(conn, shop.id, order.clone(), customer.as_ref()).await?;

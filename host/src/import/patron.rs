@@ -173,7 +173,7 @@ fn record(kind: ImportKind, value: Value, shop_currency: &str) -> Result<Record,
     match kind {
         ImportKind::Customers => {
             let input: CustomerInput = serde_json::from_value(value).map_err(invalid)?;
-            Ok(Record::Customer(input.validate().map_err(|e| e.to_string())?))
+            Ok(Record::Customer { input: input.validate().map_err(|e| e.to_string())?, tags: None })
         }
         ImportKind::Products => {
             let product: Product = serde_json::from_value(value).map_err(invalid)?;
@@ -297,7 +297,7 @@ mod tests {
         let parsed: Vec<Parsed> =
             ndjson(ImportKind::Customers, text.as_bytes(), "USD".into()).map(|p| p.expect("readable")).collect();
         assert!(
-            matches!(&parsed[0], Parsed::Record { row: 1, record: Record::Customer(c) } if c.marketing_consent == Some(true))
+            matches!(&parsed[0], Parsed::Record { row: 1, record: Record::Customer { input: c, .. } } if c.marketing_consent == Some(true))
         );
         assert!(matches!(&parsed[1], Parsed::Rejected(r) if r.row == 3 && r.reason.contains("email")));
         assert!(matches!(&parsed[2], Parsed::Rejected(r) if r.row == 4 && r.reason.contains("JSON")));

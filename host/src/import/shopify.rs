@@ -7,6 +7,7 @@
 //! states it. The export names no product id, so lines carry the SKU and title only.
 //! Customer IDs do not appear in the order export: an order finds its customer by email.
 
+use std::collections::BTreeSet;
 use std::io::Read;
 
 use serde_json::{Map, Value};
@@ -14,6 +15,7 @@ use serde_json::{Map, Value};
 use super::money::{minor_unit_exponent, parse_minor_units};
 use super::table::{Columns, Grouped, Row, Table};
 use super::{Parsed, Record, Source};
+use crate::plugins::actions::{MAX_TAG_LEN, check_name};
 use crate::store::customers::CustomerInput;
 use crate::store::orders::{OrderInput, OrderLine, OrderStatus};
 use crate::timestamp::Timestamp;
@@ -49,20 +51,27 @@ pub(super) fn customers<R: Read + Send + 'static>(table: Table<R>) -> Source {
         Ok(match row? {
             Err(bad) => Parsed::rejected(bad.line, bad.reason),
             Ok(row) => match customer(&row, birthday_column.as_deref()) {
-                Ok(input) => Parsed::Record { row: row.line, record: Record::Customer(input) },
+                Ok((input, tags)) => Parsed::Record { row: row.line, record: Record::Customer { input, tags } },
                 Err(reason) => Parsed::rejected(row.line, reason),
             },
         })
     }))
 }
 
-fn customer(row: &Row, birthday_column: Option<&str>) -> Result<CustomerInput, String> {
+/// The customer of a row and, when the export has a `Tags` column, their tags: each
+/// checked as every tag is (1 to 64 printable characters), so that rules can test them.
+fn customer(row: &Row, birthday_column: Option<&str>) -> Result<(CustomerInput, Option<BTreeSet<String>>), String> {
     let text = |column: &str| row.get(column).map(str::to_owned);
     let mut traits = Map::new();
+    let mut tag_set = row.has_column("Tags").then(BTreeSet::new);
     if let Some(tags) = row.get("Tags") {
-        let tags: Vec<Value> =
-            tags.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| Value::String(t.to_owned())).collect();
-        traits.insert("tags".into(), Value::Array(tags));
+        let tags: Vec<&str> = tags.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+        for tag in &tags {
+            check_name("tag", tag, MAX_TAG_LEN).map_err(|e| format!("Tags: {e}"))?;
+        }
+        tag_set = Some(tags.iter().map(|t| (*t).to_owned()).collect());
+        // Kept as a trait too, as before, for plugins that read it there.
+        traits.insert("tags".into(), Value::Array(tags.into_iter().map(|t| Value::String(t.to_owned())).collect()));
     }
     if let Some(note) = row.get("Note") {
         traits.insert("note".into(), note.into());
@@ -104,6 +113,7 @@ fn customer(row: &Row, birthday_column: Option<&str>) -> Result<CustomerInput, S
         created_at: None,
     }
     .validate()
+    .map(|input| (input, tag_set))
     .map_err(|e| e.to_string())
 }
 
@@ -287,7 +297,11 @@ mod tests {
         let table = Table::open(text.as_bytes()).expect("header");
         assert!(is_customer_export(&table.columns));
         let parsed: Vec<Parsed> = customers(table).map(|p| p.expect("readable")).collect();
-        let Parsed::Record { record: Record::Customer(c), .. } = &parsed[0] else { panic!("{parsed:?}") };
+        let Parsed::Record { record: Record::Customer { input: c, tags }, .. } = &parsed[0] else {
+            panic!("{parsed:?}")
+        };
+        let tags: Vec<&str> = tags.iter().flatten().map(String::as_str).collect();
+        assert_eq!(tags, ["vip", "wholesale"]);
         assert_eq!(c.external_id.as_deref(), Some("7210448301122"));
         assert_eq!(c.phone.as_deref(), Some("+17755550100"));
         assert_eq!(c.marketing_consent, Some(true));

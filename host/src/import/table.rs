@@ -62,6 +62,11 @@ impl Row {
         (!cell.is_empty()).then_some(cell)
     }
 
+    /// Whether the file has `column` (whatever this row's cell holds).
+    pub(crate) fn has_column(&self, column: &str) -> bool {
+        self.columns.has(column)
+    }
+
     /// The non-empty cells with their column names.
     pub(crate) fn cells(&self) -> impl Iterator<Item = (&str, &str)> {
         self.columns

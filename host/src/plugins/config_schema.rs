@@ -3,7 +3,9 @@
 //! Supports the subset of JSON Schema plugin configs need: `type` (object, array,
 //! string, integer, number, boolean, null), `properties`, `required`,
 //! `additionalProperties: false`, `items`, `enum`, `minimum`, `maximum`, `minLength`,
-//! `maxLength`. Unknown keywords (`description`, `default`, …) are ignored.
+//! `maxLength`. Unknown keywords (`description`, `default`, …) are ignored. Settings
+//! for the shop's currency and locale that a config leaves unset are filled from the
+//! shop ([`with_shop_defaults`]).
 
 use serde_json::Value;
 
@@ -14,6 +16,33 @@ pub struct ConfigMismatch {
     /// Where the value fails, e.g. `tiers[1].threshold` (`$` for the whole config).
     pub path: String,
     pub reason: String,
+}
+
+/// Top-level settings the host fills from the shop when a manifest's schema declares
+/// them and the install's config leaves them unset: a plugin's money and language then
+/// follow the shop's (a `zh-CN` shop in CNY gets CNY rewards) instead of the plugin's
+/// built-in fallback.
+pub const SHOP_DEFAULTS: [&str; 2] = ["currency", "locale"];
+
+/// The config a plugin is handed: `config` with each of [`SHOP_DEFAULTS`] that `schema`
+/// declares, `config` leaves out and the shop's value satisfies, set to the shop's
+/// `currency` or `locale`. Anything the merchant set is kept as it is.
+pub fn with_shop_defaults(schema: &Value, config: &Value, currency: &str, locale: &str) -> Value {
+    let (Some(properties), Value::Object(fields)) = (schema.get("properties").and_then(Value::as_object), config)
+    else {
+        return config.clone();
+    };
+    let mut fields = fields.clone();
+    for (name, value) in SHOP_DEFAULTS.into_iter().zip([currency, locale]) {
+        let value = Value::String(value.to_owned());
+        if let Some(property) = properties.get(name)
+            && !fields.contains_key(name)
+            && check(property, &value, name).is_ok()
+        {
+            fields.insert(name.to_owned(), value);
+        }
+    }
+    Value::Object(fields)
 }
 
 /// Checks `value` against `schema`.
@@ -126,6 +155,24 @@ mod tests {
                 "tiers": {"type": "array", "items": {"type": "object", "properties": {"threshold": {"type": "integer", "minimum": 0}}}}
             }
         })
+    }
+
+    #[test]
+    fn currency_and_locale_left_unset_follow_the_shop() {
+        let schema = json!({"type": "object", "properties": {
+            "currency": {"type": "string", "default": "EUR"},
+            "locale": {"enum": ["en", "zh-CN"]},
+            "unit": {"type": "integer"}
+        }});
+        assert_eq!(
+            with_shop_defaults(&schema, &json!({"unit": 1}), "CNY", "zh-CN"),
+            json!({"unit": 1, "currency": "CNY", "locale": "zh-CN"})
+        );
+        // The merchant's own choice stands; a shop value the schema refuses is not forced in.
+        assert_eq!(with_shop_defaults(&schema, &json!({"currency": "USD"}), "CNY", "fr"), json!({"currency": "USD"}));
+        // A plugin that declares neither gets its config untouched.
+        let other = json!({"type": "object", "properties": {"window-days": {"type": "integer"}}});
+        assert_eq!(with_shop_defaults(&other, &json!({}), "CNY", "zh-CN"), json!({}));
     }
 
     #[test]

@@ -43,13 +43,19 @@ pub enum DryRunReport {
 }
 
 /// Runs the install `name` (enabled or not) over the shop without applying anything.
+///
+/// The run touches none of the install's live state: the plugin gets an empty
+/// in-memory kv (a calibrating segmenter such as RFM learns the shop in it, in the
+/// calibration pass every kv segmenter gets, and the report shows its real answers),
+/// a breaker of its own, and its failures are reported here, not recorded against the
+/// install.
 pub async fn run(host: &PluginHost, shop: &Shop, name: &str) -> Result<DryRunReport, PluginAdminError> {
     let install = host
         .db()
         .plugin_install(shop.id, name)
         .await?
         .ok_or_else(|| PluginAdminError::NotInstalled(name.to_owned()))?;
-    let active = host.load_install(shop.id, &install).await?;
+    let active = host.load_install(shop.id, &install).await?.scratch();
     match active.world {
         World::Segmenter => Ok(DryRunReport::Segmenter(host.segment_shop(shop, &active, false, &|_, _| {}).await?)),
         World::Loyalty => Ok(DryRunReport::Loyalty(loyalty(host, shop, &active).await?)),

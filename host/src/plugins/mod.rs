@@ -23,14 +23,13 @@ use std::time::{Duration, Instant};
 
 use patron_runtime::{
     BreakerOpen, BreakerState, CallContext, Capability, CircuitBreaker, Grants, LoadError, Manifest, ManifestError,
-    Plugin, PluginError, Runtime, RuntimeConfig, World,
+    MemoryKv, Plugin, PluginError, Runtime, RuntimeConfig, World,
 };
 use sha2::{Digest, Sha256};
 
 use crate::journeys::Listeners;
 use crate::journeys::listeners::ListenerCache;
 use crate::store::plugins::{PluginInstall, PluginVersion};
-use crate::store::shops::Shop;
 use crate::store::{Db, StoreError};
 use config_schema::ConfigMismatch;
 
@@ -85,6 +84,35 @@ pub struct Active {
     pub world: World,
     pub plugin: Arc<Plugin>,
     breaker: Arc<CircuitBreaker>,
+    /// Set for a dry run: the call's kv (fresh and in memory) instead of the install's.
+    scratch: Option<Arc<MemoryKv>>,
+}
+
+impl Active {
+    /// A copy of this install for a dry run, touching none of its live state: an empty
+    /// in-memory kv in place of the install's (so a calibrating plugin learns from
+    /// scratch), a breaker of its own, and failures reported to the caller but not
+    /// recorded against the install.
+    #[must_use]
+    pub fn scratch(&self) -> Self {
+        Self {
+            breaker: Arc::new(CircuitBreaker::new(BREAKER_THRESHOLD, Some(BREAKER_COOLDOWN))),
+            scratch: Some(Arc::new(MemoryKv::new())),
+            ..self.clone()
+        }
+    }
+
+    /// Whether this is a dry run's copy ([`Active::scratch`]).
+    pub fn is_scratch(&self) -> bool {
+        self.scratch.is_some()
+    }
+
+    /// Whether the install was granted its own key-value store: the only way a plugin
+    /// can learn across the batches of a pass (RFM's quintiles), so a segmenter with it
+    /// gets a calibration pass before the pass whose answers count.
+    pub fn has_kv(&self) -> bool {
+        self.install.grants.iter().any(|g| g == Capability::Kv.name())
+    }
 }
 
 /// Runs a shop's plugins; cloning it is cheap.
@@ -327,6 +355,14 @@ impl PluginHost {
     pub async fn load_install(&self, shop_id: i64, install: &PluginInstall) -> Result<Active, PluginAdminError> {
         let stored = self.version(shop_id, &install.name, &install.active_version).await?;
         let manifest = Manifest::from_json(&stored.manifest)?;
+        // The config the plugin is handed: the shop's currency and locale where the
+        // schema has them and the merchant left them unset.
+        let mut install = install.clone();
+        if let Some(schema) = &manifest.config_schema
+            && let Some(shop) = self.inner.db.shop(shop_id).await?
+        {
+            install.config = config_schema::with_shop_defaults(schema, &install.config, &shop.currency, &shop.locale);
+        }
         let grants = grants_from(&install.grants)?;
         let host = self.clone();
         let plugin = tokio::task::spawn_blocking(move || host.load(&stored.wasm, &manifest, &grants, &stored.sha256))
@@ -337,11 +373,7 @@ impl PluginHost {
             // Tripped before this process knew it (a restart, another replica).
             breaker.restore_open(install.last_error.clone());
         }
-        let mut install = install.clone();
-        if let Some(shop) = self.inner.db.shop(shop_id).await? {
-            install.config = with_shop_defaults(install.config, plugin.manifest(), &shop);
-        }
-        Ok(Active { shop_id, world: plugin.manifest().world, install, plugin, breaker })
+        Ok(Active { shop_id, world: plugin.manifest().world, install, plugin, breaker, scratch: None })
     }
 
     /// The shop's enabled installs in `world`. An install that no longer loads is skipped
@@ -389,8 +421,13 @@ impl PluginHost {
     {
         active.breaker.check()?;
         let mut ctx = CallContext::new(active.shop_id.to_string()).with_config(active.install.config.to_string());
-        if active.install.grants.iter().any(|g| g == Capability::Kv.name()) {
-            ctx = ctx.with_kv(Arc::new(kv::DbKv::new(self.inner.db.clone(), active.shop_id, &active.install.name)));
+        if active.has_kv() {
+            ctx = match &active.scratch {
+                Some(scratch) => ctx.with_kv(scratch.clone()),
+                None => {
+                    ctx.with_kv(Arc::new(kv::DbKv::new(self.inner.db.clone(), active.shop_id, &active.install.name)))
+                }
+            };
         }
         let (host, active) = (self.clone(), active.clone());
         // Its own task: the outcome is recorded (breaker, failures) even if the caller
@@ -407,6 +444,19 @@ impl PluginHost {
     }
 
     async fn record<T>(&self, active: &Active, outcome: Result<T, PluginError>) -> Result<T, CallFailure> {
+        if active.is_scratch() {
+            // A dry run's own breaker counts; the install's record is left alone.
+            return match outcome {
+                Ok(value) => {
+                    active.breaker.record_success();
+                    Ok(value)
+                }
+                Err(error) => {
+                    active.breaker.record_failure(&error);
+                    Err(error.into())
+                }
+            };
+        }
         match outcome {
             Ok(value) => {
                 if active.breaker.record_success() {
@@ -448,21 +498,4 @@ impl PluginHost {
         }
         lock(&self.inner.active).remove(&active.shop_id);
     }
-}
-
-/// The config a plugin sees: the install's, with the shop's `currency` and `locale` where
-/// the plugin's config schema has such a property and the install leaves it out (so
-/// that, e.g., the loyalty plugin's coupons are in the shop's currency and its names in
-/// the shop's language, and follow the shop when it changes). What is stored is not
-/// changed.
-pub fn with_shop_defaults(mut config: serde_json::Value, manifest: &Manifest, shop: &Shop) -> serde_json::Value {
-    let properties = manifest.config_schema.as_ref().and_then(|s| s.get("properties"));
-    if let (Some(properties), Some(object)) = (properties, config.as_object_mut()) {
-        for (key, value) in [("currency", &shop.currency), ("locale", &shop.locale)] {
-            if properties.get(key).is_some() && !object.contains_key(key) {
-                object.insert(key.to_owned(), serde_json::Value::String(value.clone()));
-            }
-        }
-    }
-    config
 }

@@ -64,14 +64,24 @@ pub struct SegmentationReport {
 /// Reports progress as (customers done, customers in all).
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 
+/// What a pass over the shop does with a segmenter's answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PassKind {
+    /// Answers are discarded: the plugin learns from the population (in its kv).
+    Calibrate,
+    /// Answers are compared with current memberships and, with `apply`, written.
+    Score { apply: bool },
+}
+
 impl PluginHost {
-    /// Profiles of the shop's customers, a page at a time in id order; without
-    /// `tagged`, their tags and segments are left empty (not read).
+    /// Profiles of the shop's customers, a page at a time in id order, as of `now`;
+    /// without `tagged`, their tags and segments are left empty (not read).
     async fn profile_page(
         &self,
         shop: &Shop,
         after: Option<i64>,
         tagged: bool,
+        now: i64,
     ) -> StoreResult<(Vec<Profile>, Vec<String>, Option<i64>)> {
         let db = self.db();
         let page = db.customers_page(shop.id, after, BATCH).await?;
@@ -86,7 +96,6 @@ impl PluginHost {
         } else {
             Default::default()
         };
-        let now = now_ms();
         let labels = page
             .customers
             .iter()
@@ -109,6 +118,14 @@ impl PluginHost {
 
     /// Runs one segmenter over every customer; with `apply`, membership is updated
     /// (history kept), otherwise nothing is written.
+    ///
+    /// A segmenter granted `kv` may learn from the whole population across batches
+    /// (RFM's quintiles), so its answers during a pass reflect what it learned before
+    /// it. Such a segmenter first gets a calibration pass (answers discarded, closed by
+    /// `segment([])`; profiles with order statistics only, no tags or segments), then the
+    /// pass whose answers count: every answer is then against the shop as it is now, and
+    /// a recompute over unchanged data changes nothing. All profiles of a run are taken
+    /// as of one moment, so days since the last order do not move between the two passes.
     pub async fn segment_shop(
         &self,
         shop: &Shop,
@@ -116,15 +133,46 @@ impl PluginHost {
         apply: bool,
         progress: Progress<'_>,
     ) -> StoreResult<SegmentationReport> {
-        let db = self.db();
-        let total = u64::try_from(db.count_customers(shop.id).await?).unwrap_or(0);
+        let now = now_ms();
         let mut report =
             SegmentationReport { plugin: active.plugin.label().to_owned(), ..SegmentationReport::default() };
-        // A stats-only segmenter is handed order statistics alone in batches.
-        let tagged = !active.plugin.info().stats_segmentation;
+        if active.has_kv() {
+            let halfway = |done: u64, total: u64| progress(done, total * 2);
+            let open = self.pass(shop, active, PassKind::Calibrate, now, &mut report, &halfway).await?;
+            // The calibration pass counted customers; the report counts the scoring pass.
+            report.customers = 0;
+            if open {
+                return Ok(report);
+            }
+            let rest = |done: u64, total: u64| progress(total + done, total * 2);
+            self.pass(shop, active, PassKind::Score { apply }, now, &mut report, &rest).await?;
+        } else {
+            self.pass(shop, active, PassKind::Score { apply }, now, &mut report, progress).await?;
+        }
+        Ok(report)
+    }
+
+    /// One pass of `active` over every customer as of `now`, closed by `segment([])`;
+    /// returns whether it stopped because the plugin's breaker is open.
+    async fn pass(
+        &self,
+        shop: &Shop,
+        active: &Active,
+        kind: PassKind,
+        now: i64,
+        report: &mut SegmentationReport,
+        progress: Progress<'_>,
+    ) -> StoreResult<bool> {
+        let db = self.db();
+        let total = u64::try_from(db.count_customers(shop.id).await?).unwrap_or(0);
+        // A stats-only segmenter is handed order statistics alone in batches, and so is
+        // every segmenter in a calibration pass: what it learns is over the population's
+        // statistics, and the tags and segments reads would double a recompute's reads.
+        let tagged = !active.plugin.info().stats_segmentation && kind != PassKind::Calibrate;
         let mut after = None;
+        let mut open = false;
         loop {
-            let (profiles, labels, next) = self.profile_page(shop, after, tagged).await?;
+            let (profiles, labels, next) = self.profile_page(shop, after, tagged, now).await?;
             if profiles.is_empty() {
                 break;
             }
@@ -138,42 +186,17 @@ impl PluginHost {
             };
             match self.call(active, checked).await {
                 Ok(results) => {
-                    let (first, last) = (ids.first().copied().unwrap_or(0), ids.last().copied().unwrap_or(0));
-                    let mut current_all = db.segments_in_range_from(shop.id, first, last, &active.install.name).await?;
-                    let mut changes = Vec::new();
-                    for (i, (customer_id, label)) in ids.iter().zip(&labels).enumerate() {
-                        let wanted: BTreeSet<String> =
-                            results.segments(i).filter(|s| !s.trim().is_empty()).map(str::to_owned).collect();
-                        let current = current_all.remove(customer_id).unwrap_or_default();
-                        let change = MembershipChange {
-                            joined: wanted.difference(&current).cloned().collect(),
-                            left: current.difference(&wanted).cloned().collect(),
-                        };
-                        for segment in &change.joined {
-                            *report.joined.entry(segment.clone()).or_default() += 1;
-                        }
-                        for segment in &change.left {
-                            *report.left.entry(segment.clone()).or_default() += 1;
-                        }
-                        for segment in &wanted {
-                            *report.sizes.entry(segment.clone()).or_default() += 1;
-                            let samples = report.samples.entry(segment.clone()).or_default();
-                            if samples.len() < SAMPLES {
-                                samples.push(label.clone());
-                            }
-                        }
-                        if !change.joined.is_empty() || !change.left.is_empty() {
-                            changes.push((*customer_id, change));
-                        }
-                    }
-                    if apply {
-                        db.apply_membership_changes(shop.id, &active.install.name, &changes).await?;
+                    if let PassKind::Score { apply } = kind {
+                        let members: Vec<(i64, &str)> =
+                            ids.iter().copied().zip(labels.iter().map(String::as_str)).collect();
+                        self.score_batch(shop, active, apply, &members, &results, report).await?;
                     }
                 }
                 Err(error) => {
                     report.failed_batches += 1;
                     report.last_error = Some(error.to_string());
                     if matches!(error, CallFailure::Open(_)) {
+                        open = true;
                         break;
                     }
                 }
@@ -182,7 +205,9 @@ impl PluginHost {
             // A first pass fills the membership table from empty: statistics refreshed as it
             // grows (10×, 100×, 1000× a page) keep PostgreSQL's per-customer lookups on the
             // right index instead of plans made for an empty table.
-            if apply && [1, 10, 100, 1000].map(|pages| pages * BATCH as u64).contains(&report.customers) {
+            if kind == (PassKind::Score { apply: true })
+                && [1, 10, 100, 1000].map(|pages| pages * BATCH as u64).contains(&report.customers)
+            {
                 db.analyze_memberships().await?;
             }
             progress(report.customers, total);
@@ -193,10 +218,58 @@ impl PluginHost {
         }
         // An empty batch marks the end of a full pass: segmenters that learn from the
         // population (RFM quintiles) settle what they learned.
-        if let Err(error) = self.call(active, |plugin, ctx| plugin.segment(ctx, &[])).await {
+        if !open && let Err(error) = self.call(active, |plugin, ctx| plugin.segment(ctx, &[])).await {
             report.last_error = Some(error.to_string());
+            open = matches!(error, CallFailure::Open(_));
         }
-        Ok(report)
+        Ok(open)
+    }
+
+    /// Compares one batch's answers with the customers' current memberships from this
+    /// install, counts them into `report` and, with `apply`, writes the changes.
+    /// `members` are the batch's (customer id, label), in the order of `results`.
+    async fn score_batch(
+        &self,
+        shop: &Shop,
+        active: &Active,
+        apply: bool,
+        members: &[(i64, &str)],
+        results: &Memberships,
+        report: &mut SegmentationReport,
+    ) -> StoreResult<()> {
+        let db = self.db();
+        let (first, last) = (members.first().map_or(0, |m| m.0), members.last().map_or(0, |m| m.0));
+        let mut current_all = db.segments_in_range_from(shop.id, first, last, &active.install.name).await?;
+        let mut changes = Vec::new();
+        for (i, (customer_id, label)) in members.iter().enumerate() {
+            let wanted: BTreeSet<String> =
+                results.segments(i).filter(|s| !s.trim().is_empty()).map(str::to_owned).collect();
+            let current = current_all.remove(customer_id).unwrap_or_default();
+            let change = MembershipChange {
+                joined: wanted.difference(&current).cloned().collect(),
+                left: current.difference(&wanted).cloned().collect(),
+            };
+            for segment in &change.joined {
+                *report.joined.entry(segment.clone()).or_default() += 1;
+            }
+            for segment in &change.left {
+                *report.left.entry(segment.clone()).or_default() += 1;
+            }
+            for segment in &wanted {
+                *report.sizes.entry(segment.clone()).or_default() += 1;
+                let samples = report.samples.entry(segment.clone()).or_default();
+                if samples.len() < SAMPLES {
+                    samples.push((*label).to_owned());
+                }
+            }
+            if !change.joined.is_empty() || !change.left.is_empty() {
+                changes.push((*customer_id, change));
+            }
+        }
+        if apply {
+            db.apply_membership_changes(shop.id, &active.install.name, &changes).await?;
+        }
+        Ok(())
     }
 
     /// Re-segments one customer with every enabled segmenter (after they changed).

@@ -6,13 +6,15 @@
 //! that already exist are skipped (`ON CONFLICT DO NOTHING`), so re-running a
 //! deterministic bulk load is harmless.
 
+use std::collections::HashMap;
+
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection};
+use sqlx::{Any, AnyConnection, Row};
 
 use super::customers::{CustomerInput, refresh_stats};
 use super::events::NewEvent;
-use super::orders::{Order, OrderLine, OrderStatus};
+use super::orders::{Order, OrderLine, OrderStatus, order_from_row};
 use super::{StoreResult, now_ms};
 
 /// A query being built on the `Any` driver.
@@ -210,6 +212,39 @@ impl BulkRow for Order {
     }
 }
 
+/// An order's own row written as the per-order upsert writes it: updated at `updated_at`
+/// (the time of the import), where [`Order`]'s own bulk row takes its placement time.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderAt<'a> {
+    pub order: &'a Order,
+    pub updated_at: i64,
+}
+
+impl BulkRow for OrderAt<'_> {
+    const TABLE: &'static str = <Order as BulkRow>::TABLE;
+    const COLUMNS: &'static [&'static str] = <Order as BulkRow>::COLUMNS;
+
+    fn bind<'q>(&'q self, shop_id: i64, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        let order = self.order;
+        let codes = serde_json::to_string(&order.coupon_codes).unwrap_or_else(|_| "[]".into());
+        query
+            .bind(shop_id)
+            .bind(order.id.as_str())
+            .bind(order.customer_id)
+            .bind(order.status.as_str())
+            .bind(order.currency.as_str())
+            .bind(order.subtotal)
+            .bind(order.discount)
+            .bind(order.shipping)
+            .bind(order.tax)
+            .bind(order.total)
+            .bind(order.refunded)
+            .bind(codes)
+            .bind(order.placed_at)
+            .bind(self.updated_at)
+    }
+}
+
 /// One line of an order, numbered from 0 as the store numbers them.
 #[derive(Debug, Clone, Copy)]
 pub struct LineRow<'a> {
@@ -336,6 +371,156 @@ pub async fn recompute_customer_stats(conn: &mut AnyConnection, shop_id: i64) ->
     .await?
     .rows_affected();
     Ok(with_orders + without)
+}
+
+/// Values bound per `IN (…)` list: well inside both backends' parameter limits.
+const IN_LIST: usize = 5_000;
+
+/// `n` parameters for an `IN (…)` list whose first is parameter number `first`, in the
+/// dialect's style.
+fn in_list(numbered: bool, first: usize, n: usize) -> String {
+    let mut sql = String::with_capacity(n * 7);
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        if numbered {
+            sql.push('$');
+            sql.push_str(&(first + i).to_string());
+        } else {
+            sql.push('?');
+        }
+    }
+    sql
+}
+
+/// The stored orders (with their lines) among `ids`, by id.
+pub(crate) async fn orders_by_ids(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    ids: &[&str],
+) -> StoreResult<HashMap<String, Order>> {
+    let numbered = Dialect::of(conn).numbered;
+    let shop = if numbered { "$1" } else { "?" };
+    let mut lines: HashMap<String, Vec<OrderLine>> = HashMap::new();
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(IN_LIST) {
+        let list = in_list(numbered, 2, chunk.len());
+        let sql = format!(
+            "SELECT id, customer_id, status, currency, subtotal, discount, shipping, tax, total, refunded, \
+             coupon_codes, placed_at FROM orders WHERE shop_id = {shop} AND id IN ({list})"
+        );
+        let mut query = sqlx::query(&sql).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        let found = query.fetch_all(&mut *conn).await?;
+        if found.is_empty() {
+            continue;
+        }
+        let found_ids: Vec<String> = found.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+        let list = in_list(numbered, 2, found_ids.len());
+        let sql = format!(
+            "SELECT order_id, product_id, sku, title, category, quantity, unit_price FROM order_lines \
+             WHERE shop_id = {shop} AND order_id IN ({list}) ORDER BY order_id, line_no"
+        );
+        let mut query = sqlx::query(&sql).bind(shop_id);
+        for id in &found_ids {
+            query = query.bind(id.as_str());
+        }
+        for r in query.fetch_all(&mut *conn).await? {
+            lines.entry(r.try_get("order_id")?).or_default().push(OrderLine {
+                product_id: r.try_get("product_id")?,
+                sku: r.try_get("sku")?,
+                title: r.try_get("title")?,
+                category: r.try_get("category")?,
+                quantity: r.try_get("quantity")?,
+                unit_price: r.try_get("unit_price")?,
+            });
+        }
+        rows.extend(found);
+    }
+    rows.iter()
+        .map(|row| -> StoreResult<(String, Order)> {
+            let id: String = row.try_get("id")?;
+            let order = order_from_row(row, lines.remove(&id).unwrap_or_default())?;
+            Ok((id, order))
+        })
+        .collect()
+}
+
+/// The customer each of `emails` (as an email identity) points to, with the email that
+/// customer's record holds.
+pub(crate) async fn email_owners(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    emails: &[&str],
+) -> StoreResult<HashMap<String, (i64, Option<String>)>> {
+    let numbered = Dialect::of(conn).numbered;
+    let shop = if numbered { "$1" } else { "?" };
+    let mut owners = HashMap::with_capacity(emails.len());
+    for chunk in emails.chunks(IN_LIST) {
+        let list = in_list(numbered, 2, chunk.len());
+        let sql = format!(
+            "SELECT i.value, i.customer_id, c.email FROM identities i \
+             JOIN customers c ON c.shop_id = i.shop_id AND c.id = i.customer_id \
+             WHERE i.shop_id = {shop} AND i.kind = 'email' AND i.value IN ({list})"
+        );
+        let mut query = sqlx::query(&sql).bind(shop_id);
+        for email in chunk {
+            query = query.bind(*email);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            owners.insert(row.try_get("value")?, (row.try_get("customer_id")?, row.try_get("email")?));
+        }
+    }
+    Ok(owners)
+}
+
+/// Refreshes the stats of the customers `ids` from their orders, set-based, to exactly
+/// what the per-customer refresh writes: paid and fulfilled orders count, net of refunds;
+/// every listed customer is stamped updated now.
+pub(crate) async fn refresh_stats_of(conn: &mut AnyConnection, shop_id: i64, ids: &[i64]) -> StoreResult<()> {
+    let numbered = Dialect::of(conn).numbered;
+    let p = |n: usize| if numbered { format!("${n}") } else { "?".to_owned() };
+    let now = now_ms();
+    for chunk in ids.chunks(IN_LIST) {
+        // Parameters in order of appearance: now, shop, ids…, shop.
+        let list = in_list(numbered, 3, chunk.len());
+        let sql = format!(
+            "UPDATE customers SET order_count = s.n, total_spent = s.spent, first_order_at = s.first_at, \
+               last_order_at = s.last_at, updated_at = {now} \
+             FROM (SELECT customer_id, COUNT(*) AS n, CAST(SUM(total - refunded) AS BIGINT) AS spent, \
+                          MIN(placed_at) AS first_at, MAX(placed_at) AS last_at \
+                   FROM orders WHERE shop_id = {shop} AND customer_id IN ({list}) \
+                   AND status IN ('paid', 'fulfilled') GROUP BY customer_id) AS s \
+             WHERE customers.shop_id = {outer} AND customers.id = s.customer_id",
+            now = p(1),
+            shop = p(2),
+            outer = p(3 + chunk.len()),
+        );
+        let mut query = sqlx::query(&sql).bind(now).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.bind(shop_id).execute(&mut *conn).await?;
+        let list = in_list(numbered, 3, chunk.len());
+        let sql = format!(
+            "UPDATE customers SET order_count = 0, total_spent = 0, first_order_at = NULL, last_order_at = NULL, \
+               updated_at = {now} \
+             WHERE shop_id = {shop} AND id IN ({list}) AND NOT EXISTS ( \
+               SELECT 1 FROM orders o WHERE o.shop_id = customers.shop_id AND o.customer_id = customers.id \
+               AND o.status IN ('paid', 'fulfilled'))",
+            now = p(1),
+            shop = p(2),
+        );
+        let mut query = sqlx::query(&sql).bind(now).bind(shop_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Brings an order's refunded amount up to `refunded_total`, as a store export states it,

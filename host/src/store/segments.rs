@@ -113,6 +113,38 @@ pub(crate) async fn remove_tag(conn: &mut AnyConnection, shop_id: i64, customer_
     Ok(())
 }
 
+/// Makes `tags` the customer's tags from `source` (an import): tags missing are added,
+/// tags `source` gave before and `tags` no longer lists are removed; a tag the customer
+/// holds from another source is left as it is. Returns whether anything changed.
+pub(crate) async fn set_tags_from(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    customer_id: i64,
+    source: &str,
+    tags: &BTreeSet<String>,
+) -> StoreResult<bool> {
+    let held: Vec<(String, String)> =
+        sqlx::query_as("SELECT tag, source FROM customer_tags WHERE shop_id = $1 AND customer_id = $2")
+            .bind(shop_id)
+            .bind(customer_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut changed = false;
+    for (tag, from) in &held {
+        if from == source && !tags.contains(tag) {
+            remove_tag(conn, shop_id, customer_id, tag).await?;
+            changed = true;
+        }
+    }
+    for tag in tags {
+        if !held.iter().any(|(t, _)| t == tag) {
+            add_tag(conn, shop_id, customer_id, tag, source).await?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
 /// A segment's size at one moment.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SegmentSize {

@@ -1,9 +1,10 @@
 //! Shops: tenants of one Patron host.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Db, StoreResult, new_id, now_ms};
+use super::customers::InvalidInput;
+use super::{Db, StoreError, StoreResult, new_id, now_ms};
 use crate::auth::{NewShopKeys, secret_hash};
 
 /// A shop as the host sees it (never the secret itself).
@@ -47,6 +48,135 @@ impl NewShop {
             // explicitly says otherwise.
             honor_dnt: true,
         }
+    }
+}
+
+/// What a merchant may change about a shop after creating it (`patron shop update`,
+/// `PATCH /v1/shop`); a field left out stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopUpdate {
+    /// Storefront origins allowed to call the browser API (replaces the list).
+    #[serde(alias = "origins")]
+    pub allowed_origins: Option<Vec<String>>,
+    pub consent_required: Option<bool>,
+    /// Whether Do Not Track and Global Privacy Control are honoured.
+    pub honor_dnt: Option<bool>,
+    /// ISO 4217 code; refused once the shop has recorded money (see [`Db::update_shop`]).
+    pub currency: Option<String>,
+    /// A language tag in a language Patron has text for (`en`, `zh-CN`, …).
+    pub locale: Option<String>,
+    /// An IANA time zone (`Europe/Paris`).
+    #[serde(alias = "time_zone")]
+    pub timezone: Option<String>,
+}
+
+/// Active ISO 4217 currency codes a shop can count in (funds, metals and test codes left out).
+const CURRENCIES: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF",
+    "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CLP", "CNY", "COP", "CRC",
+    "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS",
+    "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD",
+    "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL",
+    "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD",
+    "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD",
+    "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP",
+    "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS", "VES",
+    "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
+];
+
+/// Languages the storefront widget and the message templates have text in.
+const LANGUAGES: &[&str] = &["en", "zh"];
+
+/// `origin` as a storefront origin (`https://shop.example`, a port allowed, no path), or
+/// `*` for any; a trailing slash is dropped.
+pub fn check_origin(origin: &str) -> Result<String, InvalidInput> {
+    let bad =
+        || InvalidInput::new("allowed_origins", format!("`{origin}` is not an origin such as https://shop.example"));
+    if origin == "*" {
+        return Ok(origin.to_owned());
+    }
+    let url = reqwest::Url::parse(origin).map_err(|_| bad())?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !origin.trim_end_matches('/').ends_with(':');
+    if !bare || origin.trim_end_matches('/').matches('/').count() != 2 {
+        return Err(bad());
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// `currency` (any case) as an upper-case ISO 4217 code.
+pub fn check_currency(currency: &str) -> Result<String, InvalidInput> {
+    let code = currency.trim().to_ascii_uppercase();
+    if CURRENCIES.contains(&code.as_str()) {
+        Ok(code)
+    } else {
+        Err(InvalidInput::new("currency", format!("`{currency}` is not an ISO 4217 currency code such as USD")))
+    }
+}
+
+/// `locale` as a well-formed language tag in one of [`LANGUAGES`].
+pub fn check_locale(locale: &str) -> Result<String, InvalidInput> {
+    let mut parts = locale.split('-');
+    let language = parts.next().unwrap_or_default();
+    let well_formed = (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_lowercase())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if !well_formed {
+        return Err(InvalidInput::new("locale", format!("`{locale}` is not a language tag such as en or zh-CN")));
+    }
+    if !LANGUAGES.contains(&language) {
+        return Err(InvalidInput::new(
+            "locale",
+            format!("Patron has no text in `{locale}` yet: use an English (en…) or Chinese (zh…) locale"),
+        ));
+    }
+    Ok(locale.to_owned())
+}
+
+/// `zone` as an IANA time zone name.
+pub fn check_timezone(zone: &str) -> Result<String, InvalidInput> {
+    zone.parse::<chrono_tz::Tz>()
+        .map(|tz| tz.name().to_owned())
+        .map_err(|_| InvalidInput::new("timezone", format!("`{zone}` is not an IANA time zone such as Europe/Paris")))
+}
+
+impl ShopUpdate {
+    /// The update with every field checked and normalised (currency upper case, origins
+    /// without a trailing slash and deduplicated).
+    pub fn validate(self) -> Result<Self, InvalidInput> {
+        let allowed_origins = match self.allowed_origins {
+            None => None,
+            Some(origins) => {
+                let mut checked: Vec<String> = Vec::with_capacity(origins.len());
+                for origin in &origins {
+                    let origin = check_origin(origin)?;
+                    if !checked.contains(&origin) {
+                        checked.push(origin);
+                    }
+                }
+                Some(checked)
+            }
+        };
+        Ok(Self {
+            allowed_origins,
+            consent_required: self.consent_required,
+            honor_dnt: self.honor_dnt,
+            currency: self.currency.as_deref().map(check_currency).transpose()?,
+            locale: self.locale.as_deref().map(check_locale).transpose()?,
+            timezone: self.timezone.as_deref().map(check_timezone).transpose()?,
+        })
+    }
+
+    /// Whether the update changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
     }
 }
 
@@ -133,5 +263,88 @@ impl Db {
 
     pub async fn shop_by_name(&self, name: &str) -> StoreResult<Option<Shop>> {
         self.shop_where("name", name).await
+    }
+
+    /// Applies a validated [`ShopUpdate`] and returns the shop as it now is.
+    ///
+    /// The currency changes only while the shop has recorded no money: amounts are
+    /// stored in minor units of the shop's one currency and never converted, so a new
+    /// code on existing orders, coupons or product prices would relabel every amount
+    /// (EUR 12.00 becoming JPY 1,200). Such a change is refused as a conflict, naming what
+    /// holds money; a merchant who changes currency starts a new shop.
+    pub async fn update_shop(&self, shop_id: i64, update: &ShopUpdate) -> StoreResult<Shop> {
+        let mut w = self.write().await?;
+        let current: Option<String> =
+            sqlx::query_scalar(&format!("SELECT currency FROM shops WHERE id = $1 {}", super::for_update(&w.tx)))
+                .bind(shop_id)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        let current = current.ok_or(StoreError::NotFound("shop"))?;
+        if let Some(currency) = update.currency.as_ref().filter(|c| **c != current) {
+            for (table, what) in [("orders", "orders"), ("coupons", "coupons"), ("products", "product prices")] {
+                let held: i64 = sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE shop_id = $1 LIMIT 1) AS t"
+                ))
+                .bind(shop_id)
+                .fetch_one(&mut *w.tx)
+                .await?;
+                if held > 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "the shop already has {what} in {current}; Patron never converts amounts, so its currency \
+                         cannot become {currency}: create a new shop for {currency}"
+                    )));
+                }
+            }
+        }
+        let origins = update.allowed_origins.as_ref().map(|o| serde_json::to_string(o).unwrap_or_else(|_| "[]".into()));
+        sqlx::query(
+            "UPDATE shops SET allowed_origins = COALESCE($2, allowed_origins), currency = COALESCE($3, currency), \
+             timezone = COALESCE($4, timezone), locale = COALESCE($5, locale), \
+             consent_required = COALESCE($6, consent_required), honor_dnt = COALESCE($7, honor_dnt) WHERE id = $1",
+        )
+        .bind(shop_id)
+        .bind(origins)
+        .bind(update.currency.as_deref())
+        .bind(update.timezone.as_deref())
+        .bind(update.locale.as_deref())
+        .bind(update.consent_required.map(i64::from))
+        .bind(update.honor_dnt.map(i64::from))
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        self.shop(shop_id).await?.ok_or(StoreError::NotFound("shop"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_each_field_of_an_update() {
+        assert_eq!(check_origin("https://shop.example/").expect("origin"), "https://shop.example");
+        assert_eq!(check_origin("http://localhost:8080").expect("origin"), "http://localhost:8080");
+        for bad in [
+            "shop.example",
+            "ftp://shop.example",
+            "https://shop.example/path",
+            "https://a@shop.example",
+            "https://shop.example?x=1",
+            "https://",
+        ] {
+            assert!(check_origin(bad).is_err(), "{bad}");
+        }
+        assert_eq!(check_currency("eur").expect("currency"), "EUR");
+        assert!(check_currency("EUX").is_err() && check_currency("XAU").is_err() && check_currency("US").is_err());
+        assert!(check_locale("zh-CN").is_ok() && check_locale("en-GB").is_ok() && check_locale("zh-Hans-CN").is_ok());
+        assert!(check_locale("fr").is_err() && check_locale("EN").is_err() && check_locale("en_US").is_err());
+        assert_eq!(check_timezone("Asia/Shanghai").expect("zone"), "Asia/Shanghai");
+        assert!(check_timezone("Mars/Olympus").is_err() && check_timezone("+08:00").is_err());
+        let update = ShopUpdate {
+            allowed_origins: Some(vec!["https://a.example/".into(), "https://a.example".into()]),
+            ..ShopUpdate::default()
+        };
+        assert_eq!(update.validate().expect("valid").allowed_origins, Some(vec!["https://a.example".to_owned()]));
+        assert!(ShopUpdate::default().is_empty());
     }
 }

@@ -30,6 +30,10 @@ pub struct Pass {
     pub window_days: u32,
     /// The population so far.
     pub histogram: Histogram,
+    /// Customers with orders whose last order is outside the window (frequency
+    /// and money only): their cuts stand in when the window is empty.
+    #[serde(default)]
+    pub outside: Histogram,
 }
 
 /// Boundaries learned from a closed pass.
@@ -40,13 +44,27 @@ pub struct Learned {
     pub computed_at: Timestamp,
     /// The window the population was drawn with.
     pub window_days: u32,
-    /// Customers in the population.
+    /// Customers counted (in the window and, with orders, outside it).
     pub population: u64,
     /// The boundaries.
     pub boundaries: Boundaries,
 }
 
 impl Pass {
+    /// The boundaries this pass has learned so far: the quintiles of the
+    /// window's population or, when nobody ordered within the window, the
+    /// frequency and money quintiles of everyone with orders, with every
+    /// recency cut at the window's edge (so all of them score R 1, as the
+    /// README promises customers outside the window).
+    pub fn boundaries(&self) -> Option<Boundaries> {
+        self.histogram.boundaries().or_else(|| self.outside.boundaries_outside(self.window_days))
+    }
+
+    /// Customers counted, in the window and outside it.
+    fn counted(&self) -> u64 {
+        self.histogram.population + self.outside.population
+    }
+
     /// Whether this pass is still under way at `now` under `config` (not
     /// abandoned by a crashed recompute, same window).
     fn is_live(&self, config: &Config, now: Timestamp) -> bool {
@@ -62,13 +80,9 @@ fn stored(config: &Config) -> Result<Option<Learned>> {
 
 /// Stores the boundaries of `pass` (if it counted anyone).
 fn publish(pass: &Pass, now: Timestamp) -> Result<()> {
-    if let Some(boundaries) = pass.histogram.boundaries() {
-        let learned = Learned {
-            computed_at: now,
-            window_days: pass.window_days,
-            population: pass.histogram.population,
-            boundaries,
-        };
+    if let Some(boundaries) = pass.boundaries() {
+        let learned =
+            Learned { computed_at: now, window_days: pass.window_days, population: pass.counted(), boundaries };
         kv::set_json(BOUNDARIES_KEY, &learned)?;
         log(
             Level::Info,
@@ -91,7 +105,7 @@ fn live_pass(config: &Config, now: Timestamp) -> Result<Option<Pass>> {
         return Ok(Some(pass));
     }
     if pass.window_days == config.window_days {
-        let complete = stored(config)?.is_none_or(|l| pass.histogram.population * 10 >= l.population * 9);
+        let complete = stored(config)?.is_none_or(|l| pass.counted() * 10 >= l.population * 9);
         if complete {
             publish(&pass, now)?;
         } else {
@@ -103,20 +117,21 @@ fn live_pass(config: &Config, now: Timestamp) -> Result<Option<Pass>> {
 }
 
 /// Folds `profiles` into the pass under way (starting one if needed) when the
-/// batch is large enough or a pass is live, and returns the pass's histogram
-/// if it did.
-pub fn fold(config: &Config, profiles: &[Profile], now: Timestamp) -> Result<Option<Histogram>> {
+/// batch is large enough or a pass is live, and returns the pass if it did.
+pub fn fold(config: &Config, profiles: &[Profile], now: Timestamp) -> Result<Option<Pass>> {
     let live = live_pass(config, now)?;
     if live.is_none() && profiles.len() < config.calibration_batch as usize {
         return Ok(None);
     }
     let mut pass = live.unwrap_or_else(|| Pass { window_days: config.window_days, ..Pass::default() });
     for profile in profiles {
-        pass.histogram.add(profile, config.window_days);
+        if !pass.histogram.add(profile, config.window_days) {
+            pass.outside.add_lifetime(profile);
+        }
     }
     pass.updated_at = now;
     kv::set_json(PASS_KEY, &pass)?;
-    Ok(Some(pass.histogram))
+    Ok(Some(pass))
 }
 
 /// Closes the pass under way: stores its boundaries (if it counted anyone)

@@ -151,10 +151,10 @@ impl Segmenter for Rfm {
         // Never calibrated: the pass so far (which includes this batch if it is large enough).
         let learned = match calibration::learned(&config)? {
             Some(b) => Some(b),
-            None => pass.and_then(|h| h.boundaries()),
+            None => pass.and_then(|p| p.boundaries()),
         };
         let boundaries = config.boundaries.over(learned);
-        if boundaries.is_none() {
+        if boundaries.is_none() && profiles.iter().any(|p| p.stats.order_count > 0) {
             log(Level::Warn, "rfm: no quintile boundaries yet; run a batch recompute (see README) to calibrate");
         }
         Ok(classify(&config, boundaries.as_ref(), &profiles))

@@ -129,11 +129,34 @@ impl Histogram {
         if stats.order_count == 0 || days > window_days {
             return false;
         }
-        self.population += 1;
         *self.recency_days.entry(days).or_default() += 1;
+        self.add_lifetime(profile);
+        true
+    }
+
+    /// Counts `profile`'s frequency and money only (no recency): the customers
+    /// with orders outside the window, whose F and M cuts are used when nobody
+    /// ordered within it. Returns whether it counted them (they have an order).
+    pub fn add_lifetime(&mut self, profile: &Profile) -> bool {
+        let stats = &profile.stats;
+        if stats.order_count == 0 {
+            return false;
+        }
+        self.population += 1;
         *self.frequency.entry(stats.order_count).or_default() += 1;
         *self.monetary.entry(monetary_bucket(stats.total_spent)).or_default() += 1;
         true
+    }
+
+    /// The frequency and monetary cuts of the population with every recency
+    /// cut at `window_days`: for a shop where nobody ordered within the
+    /// window, so that everyone (older than the window) scores R 1.
+    pub fn boundaries_outside(&self, window_days: u32) -> Option<Boundaries> {
+        Some(Boundaries {
+            recency_days: [window_days; 4],
+            frequency: cuts(&self.frequency, self.population)?,
+            monetary: cuts(&self.monetary, self.population)?.map(bucket_top),
+        })
     }
 
     /// The quintile boundaries of the population, if it is not empty.

@@ -194,3 +194,32 @@ fn bad_config_is_refused() {
         assert_eq!(err.map(|e| e.code).as_deref(), Some("bad-config"), "{config}");
     }
 }
+
+#[test]
+fn a_shop_whose_history_ends_before_the_window_still_gets_segments() {
+    // Every last order is more than 365 days old: the window's population is empty.
+    let profiles: Vec<Profile> =
+        (1..=10u32).map(|i| customer(&format!("c{i}"), 400 + i, i, i64::from(i) * 1_000)).collect();
+    let mut host = TestHost::new().at(NOW).config(r#"{"calibration-batch": 5}"#);
+    run(&mut host, profiles.clone());
+    run(&mut host, vec![]);
+    // R 1 for everyone; F and M against the quintiles of everyone with orders.
+    let fm_row = [
+        "lost",
+        "lost",
+        "lost",
+        "lost",
+        "at-risk",
+        "at-risk",
+        "at-risk",
+        "at-risk",
+        "cant-lose-them",
+        "cant-lose-them",
+    ];
+    let want: Vec<Vec<String>> = fm_row.iter().map(|s| vec![(*s).to_owned()]).collect();
+    assert_eq!(run(&mut host, profiles.clone()), want);
+    // Before any pass closed, the pass so far answers the same way.
+    let mut fresh = TestHost::new().at(NOW).config(r#"{"calibration-batch": 5}"#);
+    assert_eq!(run(&mut fresh, profiles), want);
+    assert!(fresh.logs().iter().all(|(level, _)| *level != Level::Warn), "{:?}", fresh.logs());
+}
