@@ -16,7 +16,9 @@ use crate::plugins::hooks::LoyaltyOutcome;
 use crate::store::customers::{Customer, CustomerInput, Upserted};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/customers", post(upsert_customer)).route("/v1/customers/{external_id}", get(get_customer))
+    Router::new()
+        .route("/v1/customers", post(upsert_customer))
+        .route("/v1/customers/{external_id}", get(get_customer).delete(super::identity::erase))
 }
 
 #[derive(Serialize)]

@@ -275,7 +275,9 @@ async fn apply_records(db: &Db, shop: &Shop, records: &[(u64, Record)]) -> Resul
 async fn apply_record(conn: &mut AnyConnection, shop: &Shop, record: &Record) -> Result<Upserted, StoreError> {
     use crate::store::{customers, orders, products};
     match record {
-        Record::Customer(input) => Ok(customers::upsert_customer(conn, shop.id, input).await?.1),
+        Record::Customer(input) => {
+            Ok(customers::upsert_customer_from(conn, shop.id, input, crate::store::consent::Source::Import).await?.1)
+        }
         Record::Product(product) => products::upsert_product(conn, shop.id, &shop.currency, product).await,
         Record::Order { order, customer, refunded } => {
             let outcome = orders::upsert_order(conn, shop.id, order.clone(), customer.as_ref()).await?;
