@@ -401,7 +401,7 @@ impl Db {
     ) -> StoreResult<MergeOutcome> {
         let mut attempt = 1;
         loop {
-            let result = async {
+            let result: StoreResult<MergeOutcome> = async {
                 let mut w = self.write().await?;
                 let outcome = merge(&mut w.tx, shop_id, winner, loser, reason).await?;
                 w.commit().await?;
