@@ -1,5 +1,6 @@
 //! The `patron` command line.
 
+pub mod customers;
 pub mod journeys;
 pub mod plugin;
 pub mod predict;
@@ -73,6 +74,9 @@ pub enum Command {
     /// Install and manage plugins, or scaffold a new one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// One customer's identity and data: merge two records, export, erase.
+    #[command(subcommand)]
+    Customers(customers::CustomersCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +108,13 @@ pub enum DemoCommand {
     },
 }
 
+/// A switch on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ShopCommand {
     /// Create a shop and print its keys (the secret key is shown only once).
@@ -122,9 +133,13 @@ pub enum ShopCommand {
         /// Send and store nothing from a browser before the shopper consents.
         #[arg(long)]
         consent_required: bool,
-        /// Respect Do-Not-Track and Global Privacy Control.
-        #[arg(long)]
+        /// Respect Do-Not-Track and Global Privacy Control (the default; kept for scripts).
+        #[arg(long, conflicts_with = "ignore_dnt")]
         honor_dnt: bool,
+        /// Track browsers that send Do-Not-Track or Global Privacy Control (off by default;
+        /// GPC is a legally binding opt-out in some jurisdictions).
+        #[arg(long)]
+        ignore_dnt: bool,
     },
     /// List shops.
     List,
@@ -152,6 +167,29 @@ pub enum ShopCommand {
         #[arg(long = "time-zone", alias = "timezone")]
         time_zone: Option<String>,
     },
+    /// Replace the shop's secret key; the old one keeps working for the grace period.
+    RotateKey {
+        #[arg(long)]
+        shop: String,
+        /// Hours the old key (and customer tokens signed with it) keep working.
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(i64).range(0..=24 * 30))]
+        grace_hours: i64,
+    },
+    /// Print the key customer tokens are signed with, or turn v1 tokens (no expiry) off.
+    Tokens {
+        #[arg(long)]
+        shop: String,
+        /// Accept v1 customer tokens (no expiry, keyed with the secret key): on or off.
+        #[arg(long)]
+        v1: Option<OnOff>,
+    },
+    /// Set how many days of raw behaviour events the shop keeps (default 396, 13 months).
+    Retention {
+        #[arg(long)]
+        shop: String,
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=36_500))]
+        event_days: i64,
+    },
 }
 
 impl Cli {
@@ -175,8 +213,10 @@ impl Cli {
                 timezone,
                 locale,
                 consent_required,
-                honor_dnt,
+                honor_dnt: _,
+                ignore_dnt,
             }) => {
+                let honor_dnt = !ignore_dnt;
                 for origin in &origins {
                     validate_origin(origin)?;
                 }
@@ -187,6 +227,9 @@ impl Cli {
                 println!("created shop `{}` (id {})", shop.name, shop.id);
                 println!("publishable key: {}", keys.publishable);
                 println!("secret key:      {}   (shown once: store it in your shop's back end)", keys.secret);
+                if let Some(token_key) = shop.token_key(config.token_secret.as_deref().map(str::as_bytes)) {
+                    println!("token key:       {token_key}   (signs customer tokens: see README)");
+                }
                 Ok(())
             }
             Command::Import { kind, file, shop } => {
@@ -248,6 +291,37 @@ impl Cli {
                     shop.locale,
                     shop.timezone
                 );
+                Ok(())
+            }
+            Command::Customers(command) => customers::run(db, &config, command).await,
+            Command::Shop(ShopCommand::RotateKey { shop, grace_hours }) => {
+                let shop = find_shop(&db, &shop).await?;
+                let secret = db.rotate_secret(shop.id, grace_hours * 3_600_000).await?;
+                println!("new secret key: {secret}   (shown once: store it in your shop's back end)");
+                let rotated = find_shop(&db, &shop.id.to_string()).await?;
+                if let Some(token_key) = rotated.token_key(config.token_secret.as_deref().map(str::as_bytes)) {
+                    println!("new token key:  {token_key}");
+                }
+                println!("the old key and tokens signed with it keep working for {grace_hours} hours");
+                Ok(())
+            }
+            Command::Shop(ShopCommand::Tokens { shop, v1 }) => {
+                let shop = find_shop(&db, &shop).await?;
+                if let Some(v1) = v1 {
+                    db.set_v1_tokens(shop.id, v1 == OnOff::On).await?;
+                }
+                let shop = find_shop(&db, &shop.id.to_string()).await?;
+                match shop.token_key(config.token_secret.as_deref().map(str::as_bytes)) {
+                    Some(key) => println!("token key: {key}"),
+                    None => println!("no token secret configured: v2 tokens are signed with the secret key"),
+                }
+                println!("v1 tokens: {}", if shop.v1_tokens { "accepted" } else { "refused" });
+                Ok(())
+            }
+            Command::Shop(ShopCommand::Retention { shop, event_days }) => {
+                let shop = find_shop(&db, &shop).await?;
+                db.set_event_retention(shop.id, event_days).await?;
+                println!("`{}` keeps raw events for {event_days} days", shop.name);
                 Ok(())
             }
             Command::Shop(ShopCommand::List) => {
@@ -335,6 +409,7 @@ async fn serve(db: Db, config: &Config, demo: Option<u64>) -> anyhow::Result<()>
     let address = listener.local_addr()?;
     let mut state = crate::AppState::new(db);
     state.metrics_token = config.metrics_token.clone().map(Into::into);
+    state.token_secret = config.token_secret.as_deref().map(|secret| secret.as_bytes().into());
     state.rate_limits = crate::api::rate_limit::RateLimits::new(
         crate::api::rate_limit::Quota::per_second(config.rate_limit_per_key),
         crate::api::rate_limit::Quota::per_second(config.rate_limit_per_ip),

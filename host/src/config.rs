@@ -44,6 +44,10 @@ pub struct Settings {
     /// Let webhooks reach private and loopback addresses (local sinks, tests).
     #[arg(long, env = "PATRON_WEBHOOK_ALLOW_PRIVATE", global = true, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub webhook_allow_private: Option<bool>,
+    /// A secret (at least 32 characters) from which each shop's customer-token key is
+    /// derived, so a copy of the database alone cannot forge v2 customer tokens.
+    #[arg(long, env = "PATRON_TOKEN_SECRET", global = true, hide_env_values = true)]
+    pub token_secret: Option<String>,
 }
 
 impl Settings {
@@ -59,6 +63,7 @@ impl Settings {
             request_timeout_secs: self.request_timeout_secs.or(other.request_timeout_secs),
             public_url: self.public_url.or(other.public_url),
             webhook_allow_private: self.webhook_allow_private.or(other.webhook_allow_private),
+            token_secret: self.token_secret.or(other.token_secret),
         }
     }
 }
@@ -78,6 +83,8 @@ pub struct Config {
     /// Where links in messages point; `None` means the address the server listens on.
     pub public_url: Option<String>,
     pub webhook_allow_private: bool,
+    /// See [`Settings::token_secret`].
+    pub token_secret: Option<String>,
 }
 
 impl Config {
@@ -114,7 +121,12 @@ impl Config {
             }
             url => url.map(|url| url.trim_end_matches('/').to_owned()),
         };
+        let token_secret = settings.token_secret.filter(|secret| !secret.is_empty());
+        if token_secret.as_ref().is_some_and(|secret| secret.len() < 32) {
+            anyhow::bail!("token_secret must be at least 32 characters");
+        }
         Ok(Self {
+            token_secret,
             database_url,
             data_dir,
             listen,

@@ -21,6 +21,10 @@ use crate::store::{Db, StoreError, StoreResult, now_ms};
 
 pub const EXPIRE_POINTS: &str = "points.expire";
 pub const RECOMPUTE_SEGMENTS: &str = "segments.recompute";
+/// Deletes the shop's raw events older than its retention, in batches.
+pub const RETAIN_EVENTS: &str = "events.retain";
+/// Events deleted per transaction by [`RETAIN_EVENTS`].
+const RETENTION_BATCH: i64 = 5_000;
 /// Rebuilds the recommendation model of every enabled recommender install.
 pub const TRAIN_RECS: &str = "recs.train";
 /// Refits every enabled predictor install and refreshes customers' predictions.
@@ -61,7 +65,7 @@ impl Scheduler {
     pub async fn queue_recurring(&self) -> StoreResult<()> {
         let at = next_midnight(now_ms());
         for shop in self.db.shops().await? {
-            for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS, TRAIN_RECS, FIT_PREDICTIONS] {
+            for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS, TRAIN_RECS, FIT_PREDICTIONS, RETAIN_EVENTS] {
                 self.db.enqueue_job(shop.id, kind, &serde_json::json!({}), at, &format!("{kind}:{at}")).await?;
             }
             self.queue_birthdays(&shop, now_ms()).await?;
@@ -175,6 +179,13 @@ impl Scheduler {
                     }
                 }
                 self.queue_next(&shop, FIT_PREDICTIONS, job.run_at).await
+            }
+            RETAIN_EVENTS => {
+                let cutoff = job.run_at - shop.event_retention_days.max(1) * DAY_MS;
+                let deleted = self.db.delete_events_before(shop.id, cutoff, RETENTION_BATCH).await?;
+                self.db.record_retention_run(shop.id, cutoff, deleted).await?;
+                tracing::info!(shop = %shop.name, deleted, days = shop.event_retention_days, "old events deleted");
+                self.queue_next(&shop, RETAIN_EVENTS, job.run_at).await
             }
             BIRTHDAY_JOB => {
                 let date = birthdays::job_date(&job.payload)?;

@@ -17,7 +17,9 @@ use crate::store::customers::{Customer, CustomerInput, Upserted};
 use crate::store::predictions::CustomerPrediction;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/customers", post(upsert_customer)).route("/v1/customers/{external_id}", get(get_customer))
+    Router::new()
+        .route("/v1/customers", post(upsert_customer))
+        .route("/v1/customers/{external_id}", get(get_customer).delete(super::identity::erase))
 }
 
 #[derive(Serialize)]

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -134,9 +135,45 @@ fn validate_event(
     })
 }
 
+/// Whether the request carries a privacy signal: `Sec-GPC: 1` (Global Privacy Control)
+/// or `DNT: 1` (Do Not Track).
+pub fn privacy_signal(headers: &HeaderMap) -> bool {
+    ["sec-gpc", "dnt"].iter().any(|name| headers.get(*name).is_some_and(|v| v.as_bytes().trim_ascii() == b"1"))
+}
+
+/// Refuses a batch the shopper has not agreed to be tracked by: on a shop that requires
+/// consent, without an explicit tracking consent of the browser (or its customer); from
+/// a browser sending GPC or DNT to a shop that honours them (the default), likewise.
+/// Nothing of a refused batch is stored.
+async fn check_tracking_consent(
+    state: &AppState,
+    shop: &crate::store::shops::Shop,
+    headers: &HeaderMap,
+    anonymous_id: Option<&str>,
+    customer_id: Option<i64>,
+) -> ApiResult<()> {
+    let signal = shop.honor_dnt && privacy_signal(headers);
+    if !shop.consent_required && !signal {
+        return Ok(());
+    }
+    match state.db.tracking_consent(shop.id, anonymous_id, customer_id).await? {
+        Some(true) => Ok(()),
+        _ if shop.consent_required => Err(ApiError::forbidden(
+            "tracking_consent_required",
+            "this shop records behaviour only after the shopper consents to tracking (POST /v1/consent)",
+        )),
+        _ => Err(ApiError::forbidden(
+            "privacy_signal",
+            "the browser sent Global Privacy Control or Do Not Track and has not opted in to tracking \
+             (POST /v1/consent)",
+        )),
+    }
+}
+
 async fn post_events(
     State(state): State<AppState>,
     PublicShop(shop): PublicShop,
+    headers: HeaderMap,
     JsonBody(batch): JsonBody<EventBatch>,
 ) -> ApiResult<Json<BatchResponse>> {
     if batch.events.len() > MAX_BATCH {
@@ -164,6 +201,7 @@ async fn post_events(
             "a batch needs an anonymous_id or a verified customer",
         ));
     }
+    check_tracking_consent(&state, &shop, &headers, batch.anonymous_id.as_deref(), customer_id).await?;
 
     let now = now_ms();
     let mut results = Vec::with_capacity(batch.events.len());

@@ -10,7 +10,7 @@ use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
 use super::keys::PublicShop;
 use super::state::AppState;
-use crate::auth::verify_customer_token;
+use crate::auth::TokenCheck;
 use crate::store::customers::CustomerInput;
 use crate::store::shops::Shop;
 
@@ -21,11 +21,20 @@ pub fn router() -> Router<AppState> {
 /// Checks a customer token and returns the customer's internal id. A customer the
 /// store vouches for but has not synced yet is created from the external id.
 pub async fn verified_customer(state: &AppState, shop: &Shop, external_id: &str, token: &str) -> ApiResult<i64> {
-    if !verify_customer_token(&shop.secret_hash, external_id, token) {
-        return Err(ApiError::forbidden(
-            "invalid_customer_token",
-            "the customer token does not verify: compute it on the store's back end as hex HMAC-SHA256 of the customer id keyed with the shop's secret key",
-        ));
+    match shop.check_customer_token(external_id, token, state.token_secret.as_deref()) {
+        TokenCheck::Valid => {}
+        TokenCheck::Expired => {
+            return Err(ApiError::forbidden(
+                "expired_customer_token",
+                "the customer token has expired: the store's back end signs a new one",
+            ));
+        }
+        TokenCheck::Invalid => {
+            return Err(ApiError::forbidden(
+                "invalid_customer_token",
+                "the customer token does not verify: compute it on the store's back end as hex HMAC-SHA256 of the customer id keyed with the shop's secret key",
+            ));
+        }
     }
     if let Some(customer) = state.db.customer_by_external_id(shop.id, external_id).await? {
         return Ok(customer.id);

@@ -75,11 +75,19 @@ impl FromRequestParts<AppState> for SecretShop {
                 "this endpoint needs the secret key, not the publishable key",
             ));
         }
-        state
+        let shop = state
             .shops
             .by_secret(&state.db, bearer)
             .await?
-            .map(Self)
-            .ok_or_else(|| ApiError::unauthorized("invalid_key", "unknown secret key"))
+            .ok_or_else(|| ApiError::unauthorized("invalid_key", "unknown secret key"))?;
+        // A cached answer for a rotated-out key holds only until its grace period ends.
+        let hash = crate::auth::secret_hash(bearer);
+        if hash != shop.secret_hash && !shop.token_key_hashes(crate::store::now_ms()).contains(&hash.as_str()) {
+            return Err(ApiError::unauthorized(
+                "expired_key",
+                "this secret key was rotated out and its grace period is over",
+            ));
+        }
+        Ok(Self(shop))
     }
 }

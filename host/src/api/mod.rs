@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod channels;
+pub mod consent;
 pub mod contact_policy;
 pub mod cors;
 pub mod customers;
@@ -10,6 +11,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod identify;
+pub mod identity;
 pub mod ids;
 pub mod jobs;
 pub mod journey_report;
@@ -54,6 +56,7 @@ pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let storefront = Router::new()
         .merge(events::router().layer(DefaultBodyLimit::max(events::BODY_LIMIT)))
         .merge(identify::router())
+        .merge(consent::router())
         .merge(widget_state::router())
         .merge(rewards::router())
         .merge(recommendations::router())
@@ -74,7 +77,8 @@ pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
         .merge(journey_report::router())
         .merge(journeys::router())
         .merge(analytics::router())
-        .merge(shop::router());
+        .merge(shop::router())
+        .merge(identity::router());
     Router::new()
         .merge(storefront)
         .merge(back_office)

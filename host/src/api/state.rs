@@ -32,6 +32,9 @@ pub struct AppState {
     pub metrics_token: Option<Arc<str>>,
     /// Per-key and per-IP limits of the public endpoints.
     pub rate_limits: RateLimits,
+    /// The host's token secret, from which each shop's token key is derived; `None`:
+    /// v2 tokens are keyed with the secret key (see `auth.rs`).
+    pub token_secret: Option<Arc<[u8]>>,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
             delivery: crate::delivery::DeliveryConfig::default(),
             metrics_token: None,
             rate_limits: RateLimits::default(),
+            token_secret: None,
         }
     }
 }

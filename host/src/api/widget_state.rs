@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiResult;
 use super::keys::PublicShop;
 use super::state::AppState;
-use crate::auth::verify_customer_token;
 use crate::loyalty::MemberView;
 use crate::plugins::recommendations::{Placement, RecsRequest};
 use crate::store::shops::Shop;
@@ -104,7 +103,7 @@ pub async fn verified_shopper(
     token: Option<&str>,
 ) -> ApiResult<Option<i64>> {
     let (Some(external_id), Some(token)) = (customer_id, token) else { return Ok(None) };
-    if !verify_customer_token(&shop.secret_hash, external_id, token) {
+    if shop.check_customer_token(external_id, token, state.token_secret.as_deref()) != crate::auth::TokenCheck::Valid {
         return Ok(None);
     }
     Ok(state.db.customer_by_external_id(shop.id, external_id).await?.map(|c| c.id))

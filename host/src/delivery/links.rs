@@ -64,6 +64,10 @@ mod tests {
             locale: "en".into(),
             consent_required: false,
             honor_dnt: false,
+            previous_secret_hash: None,
+            previous_secret_until: None,
+            event_retention_days: 396,
+            v1_tokens: true,
         }
     }
 

@@ -136,11 +136,8 @@ pub fn decide(settings: &PolicySettings, facts: &Facts) -> Decision {
     if facts.purpose == Purpose::Transactional {
         return Decision::Send;
     }
-    if facts.unsubscribed {
-        return Decision::Suppress(Suppression::Unsubscribed);
-    }
-    if !facts.consent {
-        return Decision::Suppress(Suppression::NoConsent);
+    if let Some(refused) = consent_refusal(facts.purpose, facts.consent, facts.unsubscribed) {
+        return Decision::Suppress(refused);
     }
     if in_holdout(facts.shop_id, facts.customer_id, settings.holdout_percent) {
         return Decision::Suppress(Suppression::Holdout);
@@ -153,6 +150,19 @@ pub fn decide(settings: &PolicySettings, facts: &Facts) -> Decision {
         return Decision::Suppress(Suppression::FrequencyCap);
     }
     Decision::Send
+}
+
+/// The one marketing-consent check: why a message of `purpose` may not go to a customer
+/// whose current marketing consent (kept from the consent log on the customer row by
+/// `store::consent`) and unsubscribe are these, or `None` if consent allows it.
+/// Transactional messages need no marketing consent.
+pub fn consent_refusal(purpose: Purpose, marketing_consent: bool, unsubscribed: bool) -> Option<Suppression> {
+    match purpose {
+        Purpose::Transactional => None,
+        Purpose::Marketing if unsubscribed => Some(Suppression::Unsubscribed),
+        Purpose::Marketing if !marketing_consent => Some(Suppression::NoConsent),
+        Purpose::Marketing => None,
+    }
 }
 
 /// Whether a customer is in the shop's holdout: a stable hash of shop and customer, so

@@ -302,7 +302,8 @@ async fn apply_record(conn: &mut AnyConnection, shop: &Shop, record: &Record) ->
     use crate::store::{customers, orders, products};
     match record {
         Record::Customer { input, tags } => {
-            let (id, outcome) = customers::upsert_customer(conn, shop.id, input).await?;
+            let (id, outcome) =
+                customers::upsert_customer_from(conn, shop.id, input, crate::store::consent::Source::Import).await?;
             let retagged = match tags {
                 Some(tags) => crate::store::segments::set_tags_from(conn, shop.id, id, TAG_SOURCE, tags).await?,
                 None => false,

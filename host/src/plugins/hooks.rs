@@ -123,6 +123,26 @@ impl PluginHost {
         Ok(Ok(()))
     }
 
+    /// Asks every enabled loyalty plugin which tier the customer holds now and sets it
+    /// (after a merge joined two ledgers and two purchase histories). A failed call is
+    /// logged and leaves the tier as it was.
+    pub async fn retier(&self, shop: &Shop, customer_id: i64) -> StoreResult<Option<String>> {
+        let mut tier = None;
+        for active in self.active(shop.id, World::Loyalty).await? {
+            let member = self.member(shop, customer_id).await?;
+            match self.call(&active, move |p, ctx| p.tier_for(ctx, &member)).await {
+                Ok(info) => {
+                    let w = self.db().write().await?;
+                    let set = [Action::SetTier(info.tier.clone())];
+                    self.apply_recording(w, shop, customer_id, &active, Trigger::Host, &set).await?;
+                    tier = Some(info.tier);
+                }
+                Err(failure) => tracing::warn!(plugin = %active.plugin.label(), %failure, "tier-for failed"),
+            }
+        }
+        Ok(tier)
+    }
+
     async fn run_loyalty(&self, shop: &Shop, hook: &OrderHook<'_>, outcome: &mut LoyaltyOutcome) -> StoreResult<()> {
         let mut failed = Vec::new();
         for active in self.active(shop.id, World::Loyalty).await? {

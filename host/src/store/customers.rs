@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::merges::MergeReason;
 use super::{Backend, Db, StoreError, StoreResult, new_id, now_ms};
 
 /// What the store's back end (or an import) says about a customer.
@@ -85,7 +86,7 @@ impl CustomerInput {
     pub fn validate(mut self) -> Result<Self, InvalidInput> {
         self.external_id = non_empty(self.external_id);
         self.email = non_empty(self.email).map(|e| e.to_lowercase());
-        self.phone = non_empty(self.phone);
+        self.phone = non_empty(self.phone).map(|p| normalize_phone(&p).unwrap_or(p));
         self.first_name = non_empty(self.first_name);
         self.last_name = non_empty(self.last_name);
         self.birthday = non_empty(self.birthday);
@@ -115,6 +116,24 @@ impl CustomerInput {
         }
         Ok(self)
     }
+}
+
+/// A phone number in E.164 (`+` and 8 to 15 digits), from one written with a leading
+/// `+` or `00` and any spaces, dots, dashes or parentheses; `None` for anything else.
+/// Numbers without a country code are kept as given but never used to match people:
+/// guessing the country from the shop would link strangers across borders.
+pub fn normalize_phone(raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    let rest = trimmed.strip_prefix('+').or_else(|| trimmed.strip_prefix("00"))?;
+    let mut digits = String::with_capacity(16);
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '.' | '-' | '(' | ')' | '\u{a0}' => {}
+            _ => return None,
+        }
+    }
+    ((8..=15).contains(&digits.len()) && !digits.starts_with('0')).then(|| format!("+{digits}"))
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -192,66 +211,118 @@ pub(crate) async fn lock_customers(
     Ok(customers)
 }
 
+/// The customer an external id stands for (the survivor, if its record was merged),
+/// locked until the transaction ends so a concurrent merge is waited for.
 async fn customer_id_by_external(
     conn: &mut AnyConnection,
     shop_id: i64,
     external_id: &str,
 ) -> StoreResult<Option<i64>> {
-    Ok(sqlx::query_scalar("SELECT id FROM customers WHERE shop_id = $1 AND external_id = $2")
+    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE shop_id = $1 AND external_id = $2")
         .bind(shop_id)
         .bind(external_id)
-        .fetch_optional(conn)
-        .await?)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match id {
+        Some(id) => Ok(Some(super::merges::resolve_locked(conn, shop_id, id).await?)),
+        None => Ok(None),
+    }
 }
 
-/// The customer an email identity points to, following merges.
-async fn customer_id_by_email(conn: &mut AnyConnection, shop_id: i64, email: &str) -> StoreResult<Option<i64>> {
-    Ok(sqlx::query_scalar("SELECT customer_id FROM identities WHERE shop_id = $1 AND kind = 'email' AND value = $2")
+/// The customer an email or phone identity points to (identities move with merges),
+/// locked like [`customer_id_by_external`].
+async fn customer_id_by_identity(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    kind: &str,
+    value: &str,
+) -> StoreResult<Option<i64>> {
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT customer_id FROM identities WHERE shop_id = $1 AND kind = $2 AND value = $3")
+            .bind(shop_id)
+            .bind(kind)
+            .bind(value)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match id {
+        Some(id) => Ok(Some(super::merges::resolve_locked(conn, shop_id, id).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn external_id_of(conn: &mut AnyConnection, shop_id: i64, id: i64) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT external_id FROM customers WHERE shop_id = $1 AND id = $2")
         .bind(shop_id)
-        .bind(email)
-        .fetch_optional(conn)
+        .bind(id)
+        .fetch_one(conn)
         .await?)
 }
 
-/// Upserts a customer inside a transaction: matched by external id, then by email.
-/// When an external id arrives for a person known so far only by email, the records are
-/// one person: they are merged.
+/// Upserts a customer inside a transaction: matched by external id, then by email, then
+/// by E.164 phone. The store's back end and imports are trusted, so an email or phone
+/// they send is a verified identifier: a record known so far only by that identifier
+/// (no external id) is the same person and is merged into the one with the external id.
+/// An identifier held by a different known customer is not evidence of one person.
 pub(crate) async fn upsert_customer(
     conn: &mut AnyConnection,
     shop_id: i64,
     input: &CustomerInput,
 ) -> StoreResult<(i64, Upserted)> {
+    upsert_customer_from(conn, shop_id, input, super::consent::Source::Backend).await
+}
+
+/// [`upsert_customer`], naming where a marketing-consent statement in `input` came from.
+pub(crate) async fn upsert_customer_from(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    input: &CustomerInput,
+    source: super::consent::Source,
+) -> StoreResult<(i64, Upserted)> {
+    let (id, outcome) = upsert_matched(conn, shop_id, input).await?;
+    if let Some(marketing) = input.marketing_consent
+        && outcome != Upserted::Unchanged
+    {
+        let current = super::consent::state(conn, shop_id, &super::consent::Subject::Customer(id)).await?;
+        if current.marketing != Some(marketing) {
+            let statement =
+                super::consent::Statement { tracking: None, marketing: Some(marketing), source, text_version: None };
+            super::consent::record(conn, shop_id, &super::consent::Subject::Customer(id), &statement).await?;
+        }
+    }
+    Ok((id, outcome))
+}
+
+async fn upsert_matched(conn: &mut AnyConnection, shop_id: i64, input: &CustomerInput) -> StoreResult<(i64, Upserted)> {
     let by_external = match &input.external_id {
         Some(ext) => customer_id_by_external(conn, shop_id, ext).await?,
         None => None,
     };
-    let by_email = match &input.email {
-        Some(email) => customer_id_by_email(conn, shop_id, email).await?,
-        None => None,
-    };
-    let existing = match (by_external, by_email) {
-        (Some(a), Some(b)) if a != b => {
-            let b_external: Option<String> =
-                sqlx::query_scalar("SELECT external_id FROM customers WHERE shop_id = $1 AND id = $2")
-                    .bind(shop_id)
-                    .bind(b)
-                    .fetch_one(&mut *conn)
-                    .await?;
-            if b_external.is_none() {
-                merge_customers(conn, shop_id, a, b).await?;
+    let mut by_identity = None;
+    let phone = input.phone.as_deref().and_then(normalize_phone);
+    for (kind, value, reason) in
+        [("email", input.email.clone(), MergeReason::Email), ("phone", phone, MergeReason::Phone)]
+    {
+        if by_identity.is_some() {
+            break;
+        }
+        if let Some(value) = value
+            && let Some(id) = customer_id_by_identity(conn, shop_id, kind, &value).await?
+            && Some(id) != by_external
+        {
+            by_identity = Some((id, reason));
+        }
+    }
+    let existing = match (by_external, by_identity) {
+        (Some(a), Some((b, reason))) => {
+            if external_id_of(conn, shop_id, b).await?.is_none() {
+                super::merges::merge(conn, shop_id, a, b, reason).await?;
             }
             Some(a)
         }
-        (Some(a), _) => Some(a),
-        (None, Some(b)) => {
-            let b_external: Option<String> =
-                sqlx::query_scalar("SELECT external_id FROM customers WHERE shop_id = $1 AND id = $2")
-                    .bind(shop_id)
-                    .bind(b)
-                    .fetch_one(&mut *conn)
-                    .await?;
-            // An email owned by a different known customer is not evidence of one person.
-            (b_external.is_none() || input.external_id.is_none()).then_some(b)
+        (Some(a), None) => Some(a),
+        (None, Some((b, _))) => {
+            // An identifier owned by a different known customer is not evidence of one person.
+            (external_id_of(conn, shop_id, b).await?.is_none() || input.external_id.is_none()).then_some(b)
         }
         (None, None) => None,
     };
@@ -342,57 +413,13 @@ async fn record_contact_identities(
     customer_id: i64,
     input: &CustomerInput,
 ) -> StoreResult<()> {
-    for (kind, value) in [("email", &input.email), ("phone", &input.phone)] {
+    let phone = input.phone.as_deref().and_then(normalize_phone);
+    for (kind, value) in [("email", input.email.as_deref()), ("phone", phone.as_deref())] {
         if let Some(value) = value {
             super::identities::link(conn, shop_id, kind, value, customer_id).await?;
         }
     }
     Ok(())
-}
-
-/// Folds `loser` into `winner`: orders, events and identities move over, stats are
-/// recomputed and the loser is marked merged (kept, so references stay explainable).
-pub(crate) async fn merge_customers(
-    conn: &mut AnyConnection,
-    shop_id: i64,
-    winner: i64,
-    loser: i64,
-) -> StoreResult<()> {
-    for table in ["orders", "events", "identities"] {
-        sqlx::query(&format!("UPDATE {table} SET customer_id = $3 WHERE shop_id = $1 AND customer_id = $2"))
-            .bind(shop_id)
-            .bind(loser)
-            .bind(winner)
-            .execute(&mut *conn)
-            .await?;
-    }
-    let loser_row = customer_by_id(conn, shop_id, loser).await?.ok_or(StoreError::NotFound("customer"))?;
-    sqlx::query(
-        "UPDATE customers SET email = COALESCE(email, $3), phone = COALESCE(phone, $4), \
-         first_name = COALESCE(first_name, $5), last_name = COALESCE(last_name, $6), \
-         birthday = COALESCE(birthday, $7), created_at = CASE WHEN $8 < created_at THEN $8 ELSE created_at END \
-         WHERE shop_id = $1 AND id = $2",
-    )
-    .bind(shop_id)
-    .bind(winner)
-    .bind(&loser_row.email)
-    .bind(&loser_row.phone)
-    .bind(&loser_row.first_name)
-    .bind(&loser_row.last_name)
-    .bind(&loser_row.birthday)
-    .bind(loser_row.created_at)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE customers SET merged_into = $3, email = NULL, phone = NULL, order_count = 0, total_spent = 0, \
-         first_order_at = NULL, last_order_at = NULL WHERE shop_id = $1 AND id = $2",
-    )
-    .bind(shop_id)
-    .bind(loser)
-    .bind(winner)
-    .execute(&mut *conn)
-    .await?;
-    refresh_stats(conn, shop_id, winner).await
 }
 
 /// Recomputes a customer's stats from their orders. Pending, cancelled and fully
@@ -471,19 +498,46 @@ impl Db {
         Ok((customer, outcome))
     }
 
+    /// The customer an external id stands for: the survivor, if that record was merged.
     pub async fn customer_by_external_id(&self, shop_id: i64, external_id: &str) -> StoreResult<Option<Customer>> {
-        let row =
-            sqlx::query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE shop_id = $1 AND external_id = $2"))
-                .bind(shop_id)
-                .bind(external_id)
-                .fetch_optional(self.pool())
-                .await?;
-        row.as_ref().map(customer_from_row).transpose()
+        let mut conn = self.pool().acquire().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT COALESCE(merged_into, id) FROM customers WHERE shop_id = $1 AND external_id = $2",
+        )
+        .bind(shop_id)
+        .bind(external_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match id {
+            Some(id) => customer_by_id(&mut conn, shop_id, id).await,
+            None => Ok(None),
+        }
     }
 
     pub async fn customer(&self, shop_id: i64, id: i64) -> StoreResult<Option<Customer>> {
         let mut conn = self.pool().acquire().await?;
         customer_by_id(&mut conn, shop_id, id).await
+    }
+
+    /// The customer an email or phone identifies now (phones in any E.164 spelling).
+    pub async fn customer_by_contact(&self, shop_id: i64, kind: &str, value: &str) -> StoreResult<Option<Customer>> {
+        let value = match kind {
+            "email" => value.trim().to_lowercase(),
+            "phone" => normalize_phone(value).unwrap_or_else(|| value.trim().to_owned()),
+            _ => value.to_owned(),
+        };
+        let mut conn = self.pool().acquire().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT customer_id FROM identities WHERE shop_id = $1 AND kind = $2 AND value = $3")
+                .bind(shop_id)
+                .bind(kind)
+                .bind(&value)
+                .fetch_optional(&mut *conn)
+                .await?;
+        match id {
+            Some(id) => customer_by_id(&mut conn, shop_id, id).await,
+            None => Ok(None),
+        }
     }
 
     /// Customers after `after` (exclusive) in id order, skipping merged records.

@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use super::customers::merge_customers;
+use super::merges::{MergeReason, merge};
 use super::{Db, StoreResult, now_ms};
 
 /// Points identity `(kind, value)` at `customer_id`, moving it if it pointed elsewhere.
@@ -67,7 +67,7 @@ impl Db {
                     .fetch_optional(&mut *w.tx)
                     .await?;
             if matches!(previous_external, Some(None)) {
-                merge_customers(&mut w.tx, shop_id, customer_id, previous).await?;
+                merge(&mut w.tx, shop_id, customer_id, previous, MergeReason::Identify).await?;
             }
         }
         link(&mut w.tx, shop_id, "anonymous", anonymous_id, customer_id).await?;

@@ -5,6 +5,7 @@
 //! Every query is scoped by `shop_id`.
 
 pub mod bulk;
+pub mod consent;
 pub mod coupons;
 pub mod customers;
 pub mod delivery;
@@ -13,12 +14,14 @@ pub mod identities;
 pub mod jobs;
 pub mod journey_report;
 pub mod members;
+pub mod merges;
 pub mod order_hooks;
 pub mod orders;
 pub mod outbox;
 pub mod plugins;
 pub mod points;
 pub mod predictions;
+pub mod privacy;
 pub mod products;
 pub mod recommendation_report;
 pub mod recommendations;

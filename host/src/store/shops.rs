@@ -21,6 +21,54 @@ pub struct Shop {
     pub locale: String,
     pub consent_required: bool,
     pub honor_dnt: bool,
+    /// The secret key replaced by the last rotation, still accepted (for the API and
+    /// customer tokens) until `previous_secret_until` (unix ms).
+    #[serde(skip)]
+    pub previous_secret_hash: Option<String>,
+    #[serde(skip)]
+    pub previous_secret_until: Option<i64>,
+    /// Raw events older than this many days are deleted nightly.
+    pub event_retention_days: i64,
+    /// Whether v1 customer tokens (no expiry, keyed with the secret key) still verify.
+    pub v1_tokens: bool,
+}
+
+/// Raw events are kept 13 months unless the shop says otherwise.
+pub const DEFAULT_EVENT_RETENTION_DAYS: i64 = 396;
+
+impl Shop {
+    /// The stored secret hashes that verify customer tokens now: the current key's,
+    /// and during a rotation's grace period the previous key's.
+    pub fn token_key_hashes(&self, now: i64) -> Vec<&str> {
+        let mut hashes = vec![self.secret_hash.as_str()];
+        if let (Some(previous), Some(until)) = (&self.previous_secret_hash, self.previous_secret_until)
+            && now < until
+        {
+            hashes.push(previous.as_str());
+        }
+        hashes
+    }
+}
+
+impl Shop {
+    /// Checks a customer token against this shop's keys now; `token_secret` is the
+    /// host's (see [`crate::auth::token_key`]).
+    pub fn check_customer_token(
+        &self,
+        customer_external_id: &str,
+        token: &str,
+        token_secret: Option<&[u8]>,
+    ) -> crate::auth::TokenCheck {
+        let now = now_ms();
+        let keys = crate::auth::TokenKeys::for_hashes(&self.token_key_hashes(now), token_secret, self.v1_tokens);
+        crate::auth::check_customer_token(&keys, customer_external_id, token, now / 1000)
+    }
+
+    /// The key the store's back end signs v2 tokens with: the token key on a host with
+    /// a token secret; `None` on one without (the secret key itself signs them).
+    pub fn token_key(&self, token_secret: Option<&[u8]>) -> Option<String> {
+        token_secret.map(|secret| crate::auth::token_key(secret, &self.secret_hash))
+    }
 }
 
 /// What a merchant chooses when creating a shop.
@@ -44,8 +92,7 @@ impl NewShop {
             timezone: "UTC".into(),
             locale: "en".into(),
             consent_required: false,
-            // Global Privacy Control and Do-Not-Track are honoured unless the merchant
-            // explicitly says otherwise.
+            // GPC and DNT are honoured unless the merchant explicitly turns them off.
             honor_dnt: true,
         }
     }
@@ -181,7 +228,7 @@ impl ShopUpdate {
 }
 
 const SHOP_COLUMNS: &str = "id, name, publishable_key, secret_hash, allowed_origins, currency, timezone, \
-     locale, consent_required, honor_dnt";
+     locale, consent_required, honor_dnt, previous_secret_hash, previous_secret_until, event_retention_days, v1_tokens";
 
 fn shop_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Shop> {
     let origins: String = row.try_get("allowed_origins")?;
@@ -197,6 +244,10 @@ fn shop_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Shop> {
         locale: row.try_get("locale")?,
         consent_required: row.try_get::<i64, _>("consent_required")? != 0,
         honor_dnt: row.try_get::<i64, _>("honor_dnt")? != 0,
+        previous_secret_hash: row.try_get("previous_secret_hash")?,
+        previous_secret_until: row.try_get("previous_secret_until")?,
+        event_retention_days: row.try_get("event_retention_days")?,
+        v1_tokens: row.try_get::<i64, _>("v1_tokens")? != 0,
     })
 }
 
@@ -242,8 +293,69 @@ impl Db {
         self.shop_where("publishable_key", key).await
     }
 
+    /// The shop whose current secret key this is, or whose previous one during the
+    /// grace period of a rotation.
     pub async fn shop_by_secret(&self, secret: &str) -> StoreResult<Option<Shop>> {
-        self.shop_where("secret_hash", &secret_hash(secret)).await
+        let hash = secret_hash(secret);
+        if let Some(shop) = self.shop_where("secret_hash", &hash).await? {
+            return Ok(Some(shop));
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {SHOP_COLUMNS} FROM shops WHERE previous_secret_hash = $1 AND previous_secret_until > $2"
+        ))
+        .bind(&hash)
+        .bind(now_ms())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(shop_from_row).transpose()
+    }
+
+    /// Replaces a shop's secret key; the old one keeps working for `grace_ms`. Returns
+    /// the new secret (shown once, never stored).
+    pub async fn rotate_secret(&self, shop_id: i64, grace_ms: i64) -> StoreResult<String> {
+        let secret = NewShopKeys::generate().secret;
+        let mut w = self.write().await?;
+        let updated = sqlx::query(
+            "UPDATE shops SET previous_secret_hash = secret_hash, previous_secret_until = $3, secret_hash = $2              WHERE id = $1",
+        )
+        .bind(shop_id)
+        .bind(secret_hash(&secret))
+        .bind(now_ms().saturating_add(grace_ms.max(0)))
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(super::StoreError::NotFound("shop"));
+        }
+        w.commit().await?;
+        Ok(secret)
+    }
+
+    /// Turns v1 customer tokens (no expiry) on or off for a shop.
+    pub async fn set_v1_tokens(&self, shop_id: i64, accept: bool) -> StoreResult<()> {
+        let mut w = self.write().await?;
+        sqlx::query("UPDATE shops SET v1_tokens = $2 WHERE id = $1")
+            .bind(shop_id)
+            .bind(i64::from(accept))
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// Sets how many days of raw events a shop keeps.
+    pub async fn set_event_retention(&self, shop_id: i64, days: i64) -> StoreResult<()> {
+        if !(1..=36_500).contains(&days) {
+            return Err(super::customers::InvalidInput::new("event_retention_days", "must be 1 to 36500").into());
+        }
+        let mut w = self.write().await?;
+        sqlx::query("UPDATE shops SET event_retention_days = $2 WHERE id = $1")
+            .bind(shop_id)
+            .bind(days)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(())
     }
 
     /// The shop whose text `column` (a constant of this module) equals `value`.
