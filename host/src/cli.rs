@@ -1,5 +1,6 @@
 //! The `patron` command line.
 
+pub mod admin;
 pub mod journeys;
 pub mod plugin;
 pub mod recs;
@@ -66,6 +67,9 @@ pub enum Command {
     /// Install and manage plugins, or scaffold a new one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// The merchant console's users.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +186,7 @@ impl Cli {
             Command::Recs(command) => recs::run(db, &config, command).await,
             Command::Journeys(command) => journeys::run(db, command).await,
             Command::Plugin(command) => plugin::run(db, config.data_dir.join("plugin-cache"), command).await,
+            Command::Admin(command) => admin::run(db, command).await,
             Command::Shop(ShopCommand::List) => {
                 for shop in db.shops().await? {
                     println!(
@@ -275,6 +280,9 @@ async fn serve(db: Db, config: &Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         state.demo = Some(demo_store(&state.plugins, &format!("http://{address}")).await?);
         println!("demo storefront: http://{address}/demo/");
+        let demo_shop = find_shop(&state.db, DEMO_SHOP).await?;
+        let (email, password) = crate::console::users::demo_owner(&state.db, &demo_shop).await?;
+        println!("console: http://{address}/admin/  (sign in as {email}, password {password})");
     }
     if !state.widget.dir().join("patron.js").is_file() {
         tracing::warn!(dir = %state.widget.dir().display(), "the storefront widget is not built: run web-widget/build.sh");

@@ -5,7 +5,10 @@
 //! Every query is scoped by `shop_id`.
 
 pub mod bulk;
+pub mod console;
 pub mod coupons;
+pub mod customer_search;
+pub mod customer_view;
 pub mod customers;
 pub mod delivery;
 pub mod events;
