@@ -1,5 +1,6 @@
 //! The `patron` command line.
 
+pub mod admin;
 pub mod customers;
 pub mod journeys;
 pub mod plugin;
@@ -77,6 +78,9 @@ pub enum Command {
     /// One customer's identity and data: merge two records, export, erase.
     #[command(subcommand)]
     Customers(customers::CustomersCommand),
+    /// The merchant console's users.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -324,6 +328,7 @@ impl Cli {
                 println!("`{}` keeps raw events for {event_days} days", shop.name);
                 Ok(())
             }
+            Command::Admin(command) => admin::run(db, command).await,
             Command::Shop(ShopCommand::List) => {
                 for shop in db.shops().await? {
                     println!(
@@ -418,6 +423,9 @@ async fn serve(db: Db, config: &Config, demo: Option<u64>) -> anyhow::Result<()>
     if let Some(customers) = demo {
         state.demo = Some(demo_store(&state.plugins, &format!("http://{address}"), customers).await?);
         println!("demo storefront: http://{address}/demo/");
+        let demo_shop = find_shop(&state.db, DEMO_SHOP).await?;
+        let (email, password) = crate::console::users::demo_owner(&state.db, &demo_shop).await?;
+        println!("console: http://{address}/admin/  (sign in as {email}, password {password})");
     }
     if !state.widget.is_built() {
         tracing::warn!(dir = %state.widget.describe(), "the storefront widget is not built: run web-widget/build.sh");

@@ -2,23 +2,28 @@
 
 use axum::extract::State;
 
-use super::extract::Path;
+use super::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
 use super::keys::SecretShop;
 use super::state::AppState;
 use crate::plugins::hooks::LoyaltyOutcome;
-use crate::store::customers::{Customer, CustomerInput, Upserted};
+use crate::store::customer_search::CustomerSearch;
+use crate::store::customers::{Customer, CustomerInput, InvalidInput, Upserted};
 use crate::store::predictions::CustomerPrediction;
+
+/// Customers per search page by default, and at most.
+const DEFAULT_SEARCH_LIMIT: i64 = 50;
+const MAX_SEARCH_LIMIT: i64 = 200;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/customers", post(upsert_customer))
+        .route("/v1/customers", post(upsert_customer).get(search_customers))
         .route("/v1/customers/{external_id}", get(get_customer).delete(super::identity::erase))
 }
 
@@ -75,4 +80,42 @@ async fn get_customer(
         state.db.customer_by_external_id(shop.id, &external_id).await?.ok_or(ApiError::NotFound("customer"))?;
     let predictions = state.db.customer_prediction(shop.id, customer.id).await?;
     Ok(Json(CustomerRecord { customer, predictions }))
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/customers?q=&limit=&cursor=`: customers matching `q` (email or name containing
+/// it, external id equal to it, phone containing its digits; everyone when absent), in id
+/// order, a page at a time (`next_cursor` → `cursor`).
+async fn search_customers(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Query(query): Query<SearchQuery>,
+) -> ApiResult<Json<CustomerSearch>> {
+    let limit = query
+        .limit
+        .as_deref()
+        .map(|text| {
+            text.parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_SEARCH_LIMIT).contains(n))
+                .ok_or_else(|| InvalidInput::new("limit", format!("must be from 1 to {MAX_SEARCH_LIMIT}")))
+        })
+        .transpose()?
+        .unwrap_or(DEFAULT_SEARCH_LIMIT);
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|text| text.parse::<i64>().map_err(|_| InvalidInput::new("cursor", "must be the next_cursor of a page")))
+        .transpose()?;
+    let q = query.q.unwrap_or_default();
+    if q.len() > 255 {
+        return Err(InvalidInput::new("q", "longer than 255 characters").into());
+    }
+    Ok(Json(state.db.search_customers(shop.id, &q, cursor, limit).await?))
 }

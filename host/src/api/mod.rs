@@ -85,6 +85,7 @@ pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
         .merge(health::router())
         .merge(message_links::router())
         .merge(crate::widget::router(state.widget.clone(), state.demo.clone()))
+        .merge(crate::console::router(state.clone()))
         .fallback(extract::not_found)
         .layer(middleware::map_response(extract::method_not_allowed))
         .layer(DefaultBodyLimit::max(json::DEFAULT_BODY_LIMIT))

@@ -6,7 +6,10 @@
 
 pub mod bulk;
 pub mod consent;
+pub mod console;
 pub mod coupons;
+pub mod customer_search;
+pub mod customer_view;
 pub mod customers;
 pub mod delivery;
 pub mod events;

@@ -1,0 +1,225 @@
+//! The merchant console in headless Chromium against a seeded demo shop, with the host
+//! in-process on a fresh SQLite database. One test, one server, one browser: sign in; the
+//! overview draws its charts (canvases that are not blank) with the revenue the API
+//! returns; a demo customer found by search shows their timeline; an RFM cell lists the
+//! customers the API lists for it; an analyst sees masked emails; five wrong passwords
+//! throttle sign-in. Screenshots of each page go to `$CARGO_TARGET_DIR/screenshots/`.
+
+use std::time::{Duration, Instant};
+
+use fantoccini::Locator;
+use patron::console::users::create_user;
+use patron::demo::SeedOptions;
+use patron::store::console::Role;
+use patron::store::shops::NewShop;
+use patron::testing::{Backend, fresh_db};
+use patron_e2e::browser::Browser;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const WAIT: Duration = Duration::from_secs(20);
+const PASSWORD: &str = "demo console password";
+/// The seeded history ends here (2024-06-01), so the figures do not depend on today.
+const SEED_END: i64 = 1_717_200_000_000;
+const PERIOD: &str = "since=2024-03-01&until=2024-06-01";
+
+/// Waits until the browser is on `path` (navigation by a form post may take a moment).
+async fn wait_path(browser: &Browser, path: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(url) = browser.client.current_url().await
+            && url.path() == path
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting to reach {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn sign_in(browser: &Browser, base: &str, email: &str, password: &str) {
+    browser.goto(&format!("{base}/admin/login")).await;
+    let form = browser.client.form(Locator::Css("form.stack")).await.expect("sign-in form");
+    form.set_by_name("email", email).await.expect("email");
+    form.set_by_name("password", password).await.expect("password");
+    form.submit().await.expect("submit");
+}
+
+/// Non-transparent, non-white pixels of the canvas inside `#id`.
+async fn inked_pixels(browser: &Browser, id: &str) -> i64 {
+    let script = format!(
+        "var c=document.querySelector('#{id} canvas'); if(!c) return 0; \
+         var d=c.getContext('2d').getImageData(0,0,c.width,c.height).data, n=0; \
+         for(var i=0;i<d.length;i+=4){{ if(d[i+3]>0 && (d[i]<240||d[i+1]<240||d[i+2]<240)) n++; }} return n;"
+    );
+    browser.wait_for(&format!("a drawn chart in #{id}"), WAIT, &script).await.as_i64().unwrap_or(0)
+}
+
+async fn api(base: &str, secret: &str, path: &str) -> Value {
+    let response =
+        reqwest::Client::new().get(format!("{base}{path}")).bearer_auth(secret).send().await.expect("api call");
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    response.json().await.expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_reads_the_console_in_a_browser() {
+    let db = fresh_db(Backend::Sqlite).await;
+    let (shop, keys) = db.create_shop(&NewShop::named("Demo Store")).await.expect("shop");
+    let options = SeedOptions { customers: 400, seed: 7, end: Some(SEED_END), progress: false };
+    patron::demo::seed(&db, &shop, &options).await.expect("seed");
+    create_user(&db, shop.id, "owner@demo.test", Role::Owner, PASSWORD).await.expect("owner");
+    create_user(&db, shop.id, "analyst@demo.test", Role::Analyst, PASSWORD).await.expect("analyst");
+    create_user(&db, shop.id, "marketer@demo.test", Role::Marketer, PASSWORD).await.expect("marketer");
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = patron::app(patron::AppState::new(db.clone()));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(patron::serve(listener, app, async move {
+        let _ = stopped.await;
+    }));
+    let browser = Browser::start().await;
+
+    // Sign in as the owner.
+    sign_in(&browser, &base, "owner@demo.test", PASSWORD).await;
+    wait_path(&browser, "/admin/overview").await;
+
+    // The overview: the revenue the API computes, and both charts drawn.
+    browser.goto(&format!("{base}/admin/overview?{PERIOD}")).await;
+    let overview = api(&base, &keys.secret, &format!("/v1/analytics/overview?{PERIOD}")).await;
+    let revenue = overview["current"]["revenue"].as_i64().expect("revenue");
+    assert!(revenue > 0, "the seeded shop sold something in the period");
+    let shown = browser.js("return document.querySelector('[data-figure=revenue]').dataset.value").await;
+    assert_eq!(shown, Value::String(revenue.to_string()));
+    let shown_orders = browser.js("return document.querySelector('[data-figure=orders]').dataset.value").await;
+    assert_eq!(shown_orders, Value::String(overview["current"]["orders"].to_string()));
+    assert!(inked_pixels(&browser, "revenue-chart").await > 500, "the revenue chart is drawn");
+    assert!(inked_pixels(&browser, "orders-chart").await > 200, "the orders chart is drawn");
+    browser.screenshot("console-overview").await;
+    // A figure's definition is one click away.
+    browser.js("document.querySelector('[popovertarget=def-repurchase_rate]').click(); return true").await;
+    let open = browser.js("return document.querySelector('#def-repurchase_rate').matches(':popover-open')").await;
+    assert_eq!(open, Value::Bool(true));
+    browser.screenshot("console-overview-definition").await;
+
+    // Find a demo customer with a history and open their 360° view.
+    let (id, email): (i64, String) = sqlx::query_as(
+        "SELECT c.id, c.email FROM customers c WHERE c.shop_id = $1 AND c.email IS NOT NULL AND c.order_count > 1 \
+         AND EXISTS (SELECT 1 FROM events e WHERE e.shop_id = c.shop_id AND e.customer_id = c.id) ORDER BY c.id LIMIT 1",
+    )
+    .bind(shop.id)
+    .fetch_one(db.pool())
+    .await
+    .expect("a customer with orders and events");
+    browser.goto(&format!("{base}/admin/customers")).await;
+    let search = browser.client.find(Locator::Css("#q")).await.expect("search box");
+    search.send_keys(&email).await.expect("type");
+    let row = format!(
+        "return document.querySelectorAll('#results tr.customer-row').length === 1 && document.querySelector('#results tr.customer-row').dataset.id === '{id}'"
+    );
+    browser.wait_for("the search to find exactly that customer", WAIT, &row).await;
+    browser.screenshot("console-customers").await;
+    browser.client.find(Locator::Css("#results tr.customer-row a")).await.expect("link").click().await.expect("click");
+    wait_path(&browser, &format!("/admin/customers/{id}")).await;
+    let events =
+        browser.wait_for("the timeline", WAIT, "return document.querySelectorAll('#timeline li.event').length").await;
+    assert!(events.as_i64().unwrap_or(0) > 0);
+    let shown_email = browser.js("return document.querySelector('.page-head .email').textContent").await;
+    assert_eq!(shown_email, Value::String(email.clone()), "an owner sees the email");
+    browser.screenshot("console-customer").await;
+
+    // The RFM grid: the fullest cell's customers are the API's.
+    browser.goto(&format!("{base}/admin/rfm")).await;
+    let grid = api(&base, &keys.secret, "/v1/analytics/rfm").await;
+    let cell = grid["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .max_by_key(|c| c["customers"].as_i64())
+        .expect("a cell")
+        .clone();
+    let (r, f) = (cell["r"].as_i64().expect("r"), cell["f"].as_i64().expect("f"));
+    let shown = browser
+        .js(&format!("return document.querySelector('#rfm-grid a[data-r=\"{r}\"][data-f=\"{f}\"]').dataset.customers"))
+        .await;
+    assert_eq!(shown, Value::String(cell["customers"].to_string()));
+    browser
+        .client
+        .find(Locator::Css(&format!("#rfm-grid a[data-r=\"{r}\"][data-f=\"{f}\"]")))
+        .await
+        .expect("cell")
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for("the cell's customers", WAIT, &format!("var t=document.querySelector('#cell-customers'); return t && t.dataset.r === '{r}' && t.dataset.f === '{f}'"))
+        .await;
+    let listed = browser.js("return Array.from(document.querySelectorAll('#cell-customers tbody tr')).map(function(tr){return tr.dataset.id})").await;
+    let expected = api(&base, &keys.secret, &format!("/v1/analytics/rfm/cells/{r}/{f}/customers?limit=50")).await;
+    let expected: Vec<Value> =
+        expected["customers"].as_array().expect("customers").iter().map(|c| c["id"].clone()).collect();
+    assert!(!expected.is_empty());
+    assert_eq!(listed, Value::Array(expected));
+    wait_path(&browser, &format!("/admin/rfm/{r}/{f}")).await;
+    browser.screenshot("console-rfm").await;
+
+    browser.goto(&format!("{base}/admin/cohorts?since=2023-07-01&until=2024-06-01")).await;
+    assert!(inked_pixels(&browser, "retention-chart").await > 100, "the retention curve is drawn");
+    browser.screenshot("console-cohorts").await;
+    browser.goto(&format!("{base}/admin/audit")).await;
+    browser.screenshot("console-audit").await;
+
+    // An analyst sees masked emails only.
+    browser
+        .client
+        .find(Locator::Css("form[action='/admin/logout'] button"))
+        .await
+        .expect("sign out")
+        .click()
+        .await
+        .expect("click");
+    wait_path(&browser, "/admin/login").await;
+    sign_in(&browser, &base, "analyst@demo.test", PASSWORD).await;
+    wait_path(&browser, "/admin/overview").await;
+    browser.goto(&format!("{base}/admin/customers")).await;
+    let emails = browser.js("return Array.from(document.querySelectorAll('#results td.email')).map(function(td){return td.textContent})").await;
+    let emails: Vec<String> =
+        emails.as_array().expect("emails").iter().filter_map(|v| v.as_str().map(ToOwned::to_owned)).collect();
+    assert!(!emails.is_empty());
+    assert!(emails.iter().all(|e| e == "—" || e.contains("•••@")), "{emails:?}");
+    let page = browser.js("return document.body.innerText").await;
+    assert!(!page.as_str().unwrap_or_default().contains(&email));
+    browser.screenshot("console-analyst-customers").await;
+    browser.goto(&format!("{base}/admin/customers/{id}")).await;
+    let masked = browser.js("return document.querySelector('.page-head .email').textContent").await;
+    assert_ne!(masked, Value::String(email.clone()));
+    assert!(masked.as_str().unwrap_or_default().contains("•••@"));
+
+    // Five wrong passwords, then even the right one is refused for a while.
+    browser
+        .client
+        .find(Locator::Css("form[action='/admin/logout'] button"))
+        .await
+        .expect("sign out")
+        .click()
+        .await
+        .expect("click");
+    wait_path(&browser, "/admin/login").await;
+    for _ in 0..5 {
+        sign_in(&browser, &base, "marketer@demo.test", "not the password").await;
+        browser
+            .wait_for("the refusal", WAIT, "var a=document.querySelector('.alert'); return a && a.textContent")
+            .await;
+    }
+    sign_in(&browser, &base, "marketer@demo.test", PASSWORD).await;
+    let alert = browser
+        .wait_for("the throttle message", WAIT, "var a=document.querySelector('.alert'); return a && a.textContent")
+        .await;
+    assert!(alert.as_str().unwrap_or_default().contains("Too many wrong passwords"), "{alert}");
+    browser.screenshot("console-throttled").await;
+
+    browser.close().await;
+    let _ = stop.send(());
+}
