@@ -91,6 +91,7 @@ both_backends!(
         // A merchant's explicit choice stands.
         plugins.configure(shop.id, "loyalty", json!({"currency": "USD", "unit": 1})).await.expect("configure");
         let active = plugins.active(shop.id, patron_runtime::World::Loyalty).await.expect("active");
-        assert_eq!(active[0].install.config, json!({"currency": "USD", "unit": 1}));
+        // The locale, still unset, follows the shop.
+        assert_eq!(active[0].install.config, json!({"currency": "USD", "unit": 1, "locale": "zh-CN"}));
     }
 );

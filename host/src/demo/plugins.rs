@@ -105,6 +105,7 @@ pub async fn install(plugins: &PluginHost, shop: &Shop) -> anyhow::Result<DemoPl
         report.installed.push((*name).to_owned());
         if *name == "loyalty" {
             report.orders_replayed = replay_orders(plugins, shop).await?;
+            redeem_for_the_signed_in_shopper(plugins, shop).await?;
         }
     }
     let segmenters_new = report.installed.iter().any(|n| n == "rules" || n == "rfm");
@@ -125,6 +126,17 @@ pub async fn install(plugins: &PluginHost, shop: &Shop) -> anyhow::Result<DemoPl
             .collect();
     }
     Ok(report)
+}
+
+/// The demo storefront's signed-in shopper (the best customer) has traded points for
+/// the loyalty plugin's default "five-off" reward, so their panel shows a coupon to use
+/// (a tier coupon comes only with a promotion, which one large order skips).
+async fn redeem_for_the_signed_in_shopper(plugins: &PluginHost, shop: &Shop) -> anyhow::Result<()> {
+    let Some(best) = plugins.db().best_customer(shop.id).await? else { return Ok(()) };
+    if let Err(error) = plugins.redeem(shop, best.id, "five-off", Some("demo-shopper-reward")).await {
+        tracing::warn!(%error, "the demo shopper could not redeem a reward");
+    }
+    Ok(())
 }
 
 /// Installs and enables `plugin` with every import its manifest asks for.

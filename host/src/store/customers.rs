@@ -361,7 +361,9 @@ async fn upsert_matched(conn: &mut AnyConnection, shop_id: i64, input: &Customer
         traits.extend(new_traits.clone());
     }
     let merged = Customer {
-        external_id: input.external_id.clone().or(current.external_id.clone()),
+        // A record keeps the external id it has: an upsert naming a merged-away id
+        // resolved to its survivor, whose own id stays.
+        external_id: current.external_id.clone().or(input.external_id.clone()),
         email: input.email.clone().or(current.email.clone()),
         phone: input.phone.clone().or(current.phone.clone()),
         first_name: input.first_name.clone().or(current.first_name.clone()),
