@@ -32,6 +32,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("rfm", "rfm"),
     ("recommender", "recommender"),
     ("journeys", "journeys"),
+    ("clv", "clv"),
 ];
 
 /// The built widget's files, as `web-widget/build.sh` names them.

@@ -66,7 +66,7 @@ async fn serve_demo_installs_and_runs_every_first_party_plugin() {
         .filter_map(|i| i["name"].as_str())
         .collect();
     enabled.sort_unstable();
-    assert_eq!(enabled, ["journeys", "loyalty", "recommender", "rfm", "rules"], "{installs}");
+    assert_eq!(enabled, ["clv", "journeys", "loyalty", "recommender", "rfm", "rules"], "{installs}");
 
     // Segments with members: the rules plugin's membership levels and RFM's segments.
     let (status, sizes) = call(&app, "GET", "/v1/segments", secret, None).await;

@@ -1,9 +1,9 @@
 //! The demo shop's plugins: `patron serve --demo` installs and enables every first-party
 //! plugin built into the binary (`crate::embedded`), then brings the shop to where it
 //! would be had they run all along: the demo's orders go through the loyalty plugin
-//! (points, tiers, tier coupons), the segmenters run over every customer, and the
-//! recommender is trained. Journeys are installed last, so that these first passes
-//! queue no messages.
+//! (points, tiers, tier coupons), the segmenters run over every customer, the
+//! recommender is trained and the clv predictor fitted. Journeys are installed last, so
+//! that these first passes queue no messages.
 //!
 //! Each step runs only for a plugin it has just installed, so restarting the demo
 //! repeats nothing.
@@ -39,7 +39,7 @@ pub const RULES_CONFIG: &str = r#"{
 
 /// The order plugins are installed in: loyalty before its order replay, segmenters
 /// before their pass, journeys last.
-const ORDER: &[&str] = &["loyalty", "rules", "rfm", "recommender", "journeys"];
+const ORDER: &[&str] = &["loyalty", "rules", "rfm", "recommender", "clv", "journeys"];
 
 /// What setting up the demo's plugins did.
 #[derive(Debug, Default)]
@@ -106,6 +106,14 @@ pub async fn install(plugins: &PluginHost, shop: &Shop) -> anyhow::Result<DemoPl
         if *name == "loyalty" {
             report.orders_replayed = replay_orders(plugins, shop).await?;
             redeem_for_the_signed_in_shopper(plugins, shop).await?;
+        }
+        if *name == "clv" {
+            for active in plugins.predictors(shop.id).await? {
+                // A demo too small to fit says so and goes on without predictions.
+                if let Err(error) = plugins.fit_and_predict(shop, &active, &|_, _| {}).await {
+                    tracing::warn!(%error, "the demo's predictions were not fitted");
+                }
+            }
         }
     }
     let segmenters_new = report.installed.iter().any(|n| n == "rules" || n == "rfm");
