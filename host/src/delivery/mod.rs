@@ -170,6 +170,9 @@ struct ShopContext {
     timezone: Tz,
     channels: HashMap<String, Option<Arc<ShopChannel>>>,
     templates: HashMap<String, Option<Arc<templates::Source>>>,
+    /// Where messages' cart links point: the policy's `cart_url`, else the shop's first
+    /// origin + `/cart`.
+    cart_url: String,
 }
 
 impl Worker {
@@ -307,11 +310,16 @@ impl Worker {
                                 count_attempt: true,
                             },
                         ));
-                        let source = self.template(context, &message.template).await?;
-                        let cart_url = context.policy.cart_url.clone().unwrap_or_else(|| {
-                            format!("{}/cart", context.shop.allowed_origins.first().map_or("", String::as_str))
+                        sends.push(Claimed {
+                            message: message.clone(),
+                            shop: context.shop.clone(),
+                            customer: customer.clone(),
+                            channel: channel.settings.clone(),
+                            secrets: channel.secrets.clone(),
+                            source: self.template(context, &message.template).await?,
+                            cart_url: context.cart_url.clone(),
+                            resend,
                         });
-                        sends.push((message, context.shop.clone(), customer.clone(), channel, (source, cart_url)));
                     }
                     Decision::Defer { until } => {
                         changes.push((
@@ -335,24 +343,9 @@ impl Worker {
             }
         }
         let applied = outbox::apply_transitions(&mut w.tx, &self.inner.owner, now, &changes).await?;
-        let claimed = sends
-            .into_iter()
-            .filter(|(message, ..)| applied.contains(&message.id))
-            .map(|(message, shop, customer, channel, (source, cart_url)): (&Message, _, _, Arc<ShopChannel>, _)| {
-                Claimed {
-                    message: message.clone(),
-                    shop,
-                    customer,
-                    channel: channel.settings.clone(),
-                    secrets: channel.secrets.clone(),
-                    source,
-                    cart_url,
-                    resend: message.status == "sending",
-                }
-            })
-            .collect();
+        sends.retain(|claimed| applied.contains(&claimed.message.id));
         w.commit().await?;
-        Ok((claimed, pass))
+        Ok((sends, pass))
     }
 
     async fn shop_context(&self, shop_id: i64) -> Result<Option<ShopContext>, StoreError> {
@@ -362,12 +355,17 @@ impl Worker {
             None => PolicySettings::default(),
         };
         let timezone = shop.timezone.parse().unwrap_or(Tz::UTC);
+        let cart_url = policy
+            .cart_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/cart", shop.allowed_origins.first().map_or("", String::as_str)));
         Ok(Some(ShopContext {
             shop: Arc::new(shop),
             policy,
             timezone,
             channels: HashMap::new(),
             templates: HashMap::new(),
+            cart_url,
         }))
     }
 

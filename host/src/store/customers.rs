@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::merges::MergeReason;
+use super::recommendations::placeholders;
 use super::{Backend, Db, StoreError, StoreResult, new_id, now_ms};
 
 /// What the store's back end (or an import) says about a customer.
@@ -195,10 +196,9 @@ pub(crate) async fn lock_customers(
     let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
     let mut customers = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1_000) {
-        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE shop_id = $1 AND id IN ({}) ORDER BY id{lock}",
-            placeholders.join(", ")
+            placeholders(2, chunk.len())
         );
         let mut query = sqlx::query(&sql).bind(shop_id);
         for id in chunk {
@@ -575,10 +575,9 @@ impl Db {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE shop_id = $1 AND merged_into IS NULL AND id IN ({}) ORDER BY id",
-            placeholders.join(", ")
+            placeholders(2, ids.len())
         );
         let mut query = sqlx::query(&sql).bind(shop_id);
         for id in ids {

@@ -10,6 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::bulk::{AnyQuery, BulkRow, insert_many};
+use super::recommendations::placeholders;
 use super::{Backend, Db, StoreError, StoreResult, new_id, now_ms};
 
 /// A message to queue.
@@ -185,11 +186,6 @@ pub(crate) async fn lease_due(
     rows.iter().map(message_from_row).collect()
 }
 
-/// `$from, $from+1, …` for `n` parameters.
-fn numbered_parameters(from: usize, n: usize) -> String {
-    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
 /// Most ids bound in one `IN (…)` list.
 const IDS_PER_STATEMENT: usize = 500;
 
@@ -212,7 +208,7 @@ impl RecipientFacts {
     ) -> StoreResult<Self> {
         let mut facts = Self::default();
         for chunk in customer_ids.chunks(IDS_PER_STATEMENT) {
-            let ids = numbered_parameters(3, chunk.len());
+            let ids = placeholders(3, chunk.len());
             let sql = format!(
                 "SELECT customer_id, channel, COUNT(*) AS n, MAX(sent_at) AS latest FROM outbox \
                  WHERE shop_id = $1 AND sent_at >= $2 AND customer_id IN ({ids}) \
@@ -227,7 +223,7 @@ impl RecipientFacts {
                 facts.sends.insert(key, (row.try_get("n")?, row.try_get("latest")?));
             }
             let sql = format!("SELECT customer_id FROM unsubscribes WHERE shop_id = $1 AND customer_id IN ({})", {
-                numbered_parameters(2, chunk.len())
+                placeholders(2, chunk.len())
             });
             let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(shop_id);
             for id in chunk {
@@ -310,7 +306,7 @@ pub(crate) async fn apply_transitions(
                  sent_at = $7, lease_until = $8, lease_owner = CASE WHEN $8 IS NULL THEN NULL ELSE lease_owner END, \
                  attempts = attempts + $9, updated_at = $3, history_len = history_len + 1 \
                  WHERE shop_id = $1 AND lease_owner = $2 AND id IN ({}) RETURNING id, history_len",
-                numbered_parameters(10, chunk.len())
+                placeholders(10, chunk.len())
             );
             let mut query = sqlx::query(&sql)
                 .bind(shop_id)
