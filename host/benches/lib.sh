@@ -6,6 +6,7 @@
 #   bench_tmp segments             # fresh temp dir = PATRON_DATA_DIR, removed on exit
 #   bench_database                 # SQLite, DATABASE_URL, or BACKEND=postgres: a fresh database
 #   bench_seed 10000               # demo shop; SEED_LOG, SECRET, PUBLISHABLE
+#   bench_shop "Crash Shop"        # an empty shop; SHOP, SHOP_ID, SECRET, PUBLISHABLE
 #   bench_timed CMD…               # ELAPSED (s) and ELAPSED_MS of a command
 #   bench_query 'SELECT …'         # rows of one query on the bench's database
 #   bench_install rfm '{}'         # install + enable with this config, granting what it imports
@@ -186,4 +187,15 @@ print(f"requests/s {s['requestsPerSec']:.1f}, success rate {s['successRate']:.4f
 print(f"latency ms: p50 {ms(p.get('p50'))}  p90 {ms(p.get('p90'))}  p99 {ms(p.get('p99'))}  "
       f"p99.9 {ms(p.get('p99.9'))}  max {ms(s['slowest'])}  mean {ms(s['average'])}")
 PY
+}
+
+# Creates shop $1 (SHOP) and keeps its id and keys in SHOP_ID, SECRET and PUBLISHABLE.
+bench_shop() {
+  SHOP=$1
+  local out
+  out=$(patron shop create "$SHOP")
+  SHOP_ID=$(sed -n 's/^created shop .* (id \([0-9]*\))$/\1/p' <<<"$out")
+  SECRET=$(grep -o 'sk_[A-Za-z0-9_]*' <<<"$out" | head -n 1)
+  PUBLISHABLE=$(grep -o 'pk_[A-Za-z0-9_]*' <<<"$out" | head -n 1)
+  [[ -n "$SHOP_ID" && -n "$SECRET" && -n "$PUBLISHABLE" ]] || { echo "no id or keys in: $out" >&2; exit 1; }
 }
