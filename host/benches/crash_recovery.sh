@@ -5,7 +5,10 @@
 # SIGKILLed KILLS times mid-load and restarted each time; then, once the jobs have
 # drained, every acknowledged event, order, refund and point is checked to be stored
 # exactly once and the points ledger to balance (see crash_load.py for the checks).
-# Exits non-zero on any violation.
+# With JOURNEYS=1 (the default) the first-party `journeys` plugin is enabled too, its
+# `email` channel a webhook to a sink in the driver: each customer's `customer.created`
+# trigger must queue its welcome message at most once, and every message sent must have
+# arrived (twice only across a kill). Exits non-zero on any violation.
 #
 #   host/benches/crash_recovery.sh                        # SQLite, then PostgreSQL
 #   BACKEND=sqlite host/benches/crash_recovery.sh          # one backend
@@ -14,7 +17,7 @@
 #
 # Knobs: RATE=40 (write operations/s: 50 % event batches of 5, 40 % orders, 10 % refund
 # pairs)  DURATION=60 (s of load)  KILLS=5  PORT=18191  WORKERS=32 (client threads)
-# CUSTOMERS=200  plus lib.sh's (PATRON_BIN, BACKEND, POSTGRES_ADMIN_URL, KEEP). PostgreSQL:
+# CUSTOMERS=200  JOURNEYS=1  plus lib.sh's (PATRON_BIN, BACKEND, POSTGRES_ADMIN_URL, KEEP). PostgreSQL:
 # a fresh database on POSTGRES_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 # dropped at the end. A run takes DURATION plus up to ~2 minutes: orders whose request
 # died with the server are finished by the scheduler once their 60-s inline lease runs
@@ -38,6 +41,7 @@ KILLS=${KILLS:-5}
 PORT=${PORT:-18191}
 WORKERS=${WORKERS:-32}
 CUSTOMERS=${CUSTOMERS:-200}
+JOURNEYS=${JOURNEYS:-1}
 
 bench_require python3 curl
 bench_build
@@ -49,9 +53,14 @@ bench_shop "Crash Shop"
 printf '%s\n' '{"tiers": [{"name": "member", "threshold": 0, "points-multiplier": 1.0}], "tier-coupon": false}' \
   >"$TMP/loyalty.json"
 patron plugin install loyalty --shop "$SHOP" --plugin-config "$TMP/loyalty.json" --enable
+journeys=()
+if [[ "$JOURNEYS" == 1 ]]; then
+  patron plugin install journeys --shop "$SHOP" --enable
+  journeys=(--journeys)
+fi
 echo "== $BACKEND_NAME, $(basename "$(dirname "$PATRON_BIN")") build ($PATRON_BIN):" \
   "$RATE writes/s for $DURATION s, $KILLS SIGKILLs"
 python3 host/benches/crash_load.py --mode crash --bin "$PATRON_BIN" --data-dir "$TMP" \
   --database-url "${DATABASE_URL:-}" --ports "$PORT" --shop-id "$SHOP_ID" \
   --secret "$SECRET" --publishable "$PUBLISHABLE" --rate "$RATE" --duration "$DURATION" \
-  --kills "$KILLS" --workers "$WORKERS" --customers "$CUSTOMERS" --report "$TMP/report.json"
+  --kills "$KILLS" --workers "$WORKERS" --customers "$CUSTOMERS" "${journeys[@]}" --report "$TMP/report.json"

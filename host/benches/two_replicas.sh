@@ -7,13 +7,17 @@
 # (the survivor takes over the dead replica's jobs when their leases run out): no
 # acknowledged write lost, none stored twice, each order's points awarded once, each
 # order change heard once by the loyalty plugin, the ledger balanced, every job done
-# (see crash_load.py for the checks). Exits non-zero on any violation.
+# (see crash_load.py for the checks). With JOURNEYS=1 (the default) the `journeys` plugin
+# is enabled too and both replicas' schedulers run its trigger jobs and both delivery
+# workers drain the outbox to a webhook sink in the driver: no trigger applied twice (one
+# welcome message per customer at most), no message delivered twice but across the kill.
+# Exits non-zero on any violation.
 #
 #   host/benches/two_replicas.sh
 #   RATE=80 DURATION=90 RESTART=0 host/benches/two_replicas.sh
 #
 # Knobs: RATE=40  DURATION=60  PORT=18193 (and PORT+1)  WORKERS=32  CUSTOMERS=200
-# RESTART=1  plus lib.sh's (PATRON_BIN, POSTGRES_ADMIN_URL, KEEP). A fresh database on
+# RESTART=1  JOURNEYS=1  plus lib.sh's (PATRON_BIN, POSTGRES_ADMIN_URL, KEEP). A fresh database on
 # POSTGRES_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres), dropped at
 # the end. Needs python3 (stdlib only), curl and psql.
 set -euo pipefail
@@ -27,6 +31,7 @@ DURATION=${DURATION:-60}
 PORT=${PORT:-18193}
 WORKERS=${WORKERS:-32}
 CUSTOMERS=${CUSTOMERS:-200}
+JOURNEYS=${JOURNEYS:-1}
 RESTART=${RESTART:-1}
 
 bench_require python3 curl psql
@@ -37,6 +42,11 @@ bench_shop "Replica Shop"
 printf '%s\n' '{"tiers": [{"name": "member", "threshold": 0, "points-multiplier": 1.0}], "tier-coupon": false}' \
   >"$TMP/loyalty.json"
 patron plugin install loyalty --shop "$SHOP" --plugin-config "$TMP/loyalty.json" --enable
+journeys=()
+if [[ "$JOURNEYS" == 1 ]]; then
+  patron plugin install journeys --shop "$SHOP" --enable
+  journeys=(--journeys)
+fi
 restart=()
 if [[ "$RESTART" == 1 ]]; then restart=(--restart); fi
 echo "== $BACKEND_NAME, two replicas, $(basename "$(dirname "$PATRON_BIN")") build ($PATRON_BIN):" \
@@ -44,4 +54,4 @@ echo "== $BACKEND_NAME, two replicas, $(basename "$(dirname "$PATRON_BIN")") bui
 python3 host/benches/crash_load.py --mode replicas --bin "$PATRON_BIN" --data-dir "$TMP" \
   --database-url "$DATABASE_URL" --ports "$PORT,$((PORT + 1))" --shop-id "$SHOP_ID" \
   --secret "$SECRET" --publishable "$PUBLISHABLE" --rate "$RATE" --duration "$DURATION" \
-  --kills 1 "${restart[@]}" --workers "$WORKERS" --customers "$CUSTOMERS" --report "$TMP/report.json"
+  --kills 1 "${restart[@]}" --workers "$WORKERS" --customers "$CUSTOMERS" "${journeys[@]}" --report "$TMP/report.json"

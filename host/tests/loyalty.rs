@@ -268,6 +268,39 @@ both_backends!(
 );
 
 both_backends!(
+    // Found by host/benches/two_replicas.sh: two partial refunds of one order, posted
+    // at once (to two replicas, or to one), each reversed its share computed from a
+    // ledger read before the other's reversal committed, so together they took back
+    // more points than the refunded fraction earned.
+    async fn two_refunds_heard_at_once_reverse_their_fraction_once(db) {
+        let (shop, keys, state, _scheduler) = shop_with_loyalty(&db, loyalty_config()).await;
+        for round in 0..4 {
+            let (order_id, customer) = (format!("pr-{round}"), format!("pat-{round}"));
+            let placed = order(&order_id, &customer, 10_000);
+            let (status, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(placed)).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let pat = db.customer_by_external_id(shop.id, &customer).await.expect("read").expect("customer").id;
+            let earned = db.points_balance(shop.id, pat).await.expect("balance");
+            assert_eq!(earned, 100, "round {round}");
+
+            // Both refunds stored, as their requests store them; then both requests
+            // hear of theirs at the same moment.
+            let refund = |suffix: &str| RefundInput { id: format!("{order_id}-{suffix}"), amount: Some(2_500), reason: None };
+            let first = db.refund_order(shop.id, &order_id, &refund("a")).await.expect("first refund");
+            let second = db.refund_order(shop.id, &order_id, &refund("b")).await.expect("second refund");
+            let (a, b) = tokio::join!(
+                state.plugins.order_changed(&shop, &first.order, first.loyalty.as_ref().expect("loyalty work")),
+                state.plugins.order_changed(&shop, &second.order, second.loyalty.as_ref().expect("loyalty work")),
+            );
+            let reversed = a.expect("first heard").points_reversed + b.expect("second heard").points_reversed;
+            assert_eq!(reversed, 50, "round {round}: half refunded, half of the 100 points reversed");
+            assert_eq!(db.points_balance(shop.id, pat).await.expect("balance"), 50, "round {round}");
+            assert_eq!(db.ledger_sum(shop.id, pat).await.expect("sum"), 50, "round {round}");
+        }
+    }
+);
+
+both_backends!(
     async fn a_failing_loyalty_plugin_is_retried_with_backoff_then_left_failed(db) {
         let (shop, keys, state, scheduler) = shop_with_loyalty(&db, broken_loyalty_config()).await;
         let start = now_ms();
