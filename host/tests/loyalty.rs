@@ -268,10 +268,10 @@ both_backends!(
 );
 
 both_backends!(
-    // Found by host/benches/two_replicas.sh: two partial refunds of one order, posted
-    // at once (to two replicas, or to one), each reversed its share computed from a
-    // ledger read before the other's reversal committed, so together they took back
-    // more points than the refunded fraction earned.
+    // Found by host/benches/crash_recovery.sh on PostgreSQL: two partial refunds of one
+    // order posted at once each reversed its share computed from a ledger read before
+    // the other's reversal committed, so together they took back more points than the
+    // refunded fraction earned (75 of 100 for half the order).
     async fn two_refunds_heard_at_once_reverse_their_fraction_once(db) {
         let (shop, keys, state, _scheduler) = shop_with_loyalty(&db, loyalty_config()).await;
         for round in 0..4 {

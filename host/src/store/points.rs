@@ -158,7 +158,9 @@ pub(crate) async fn append(conn: &mut AnyConnection, shop_id: i64, entry: &Entry
 
 /// Reverses the points an order earned, in proportion to how much of it was refunded
 /// (all of them for a full refund), never taking the balance below zero. Idempotent:
-/// the reversal due is recomputed from the ledger each time.
+/// the reversal due is recomputed from the ledger each time, with the customer's balance
+/// locked first, so two reversals of one order (two refunds heard at once) run one after
+/// the other and the second sees what the first took back.
 pub(crate) async fn reverse_for_order(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -167,6 +169,7 @@ pub(crate) async fn reverse_for_order(
     refunded_fraction: (i64, i64),
     source: &str,
 ) -> StoreResult<i64> {
+    lock_balance(conn, shop_id, customer_id).await?;
     let row = sqlx::query(
         "SELECT CAST(COALESCE(SUM(CASE WHEN kind = 'earn' THEN delta ELSE 0 END), 0) AS BIGINT) AS earned, \
                 CAST(COALESCE(SUM(CASE WHEN kind = 'reverse' THEN -delta ELSE 0 END), 0) AS BIGINT) AS reversed \
