@@ -41,26 +41,11 @@ KILLS=${KILLS:-5}
 PORT=${PORT:-18191}
 WORKERS=${WORKERS:-32}
 CUSTOMERS=${CUSTOMERS:-200}
-JOURNEYS=${JOURNEYS:-1}
 
 bench_require python3 curl
 bench_build
 bench_tmp crash
 bench_database
-bench_shop "Crash Shop"
-# One tier earning 1 point per currency unit, so each order's points are exactly
-# total // 100 and the check needs no tier history.
-printf '%s\n' '{"tiers": [{"name": "member", "threshold": 0, "points-multiplier": 1.0}], "tier-coupon": false}' \
-  >"$TMP/loyalty.json"
-patron plugin install loyalty --shop "$SHOP" --plugin-config "$TMP/loyalty.json" --enable
-journeys=()
-if [[ "$JOURNEYS" == 1 ]]; then
-  patron plugin install journeys --shop "$SHOP" --enable
-  journeys=(--journeys)
-fi
 echo "== $BACKEND_NAME, $(basename "$(dirname "$PATRON_BIN")") build ($PATRON_BIN):" \
   "$RATE writes/s for $DURATION s, $KILLS SIGKILLs"
-python3 host/benches/crash_load.py --mode crash --bin "$PATRON_BIN" --data-dir "$TMP" \
-  --database-url "${DATABASE_URL:-}" --ports "$PORT" --shop-id "$SHOP_ID" \
-  --secret "$SECRET" --publishable "$PUBLISHABLE" --rate "$RATE" --duration "$DURATION" \
-  --kills "$KILLS" --workers "$WORKERS" --customers "$CUSTOMERS" "${journeys[@]}" --report "$TMP/report.json"
+bench_crash_load crash "Crash Shop" "$PORT" --kills "$KILLS"

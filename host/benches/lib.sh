@@ -7,6 +7,7 @@
 #   bench_database                 # SQLite, DATABASE_URL, or BACKEND=postgres: a fresh database
 #   bench_seed 10000               # demo shop; SEED_LOG, SECRET, PUBLISHABLE
 #   bench_shop "Crash Shop"        # an empty shop; SHOP, SHOP_ID, SECRET, PUBLISHABLE
+#   bench_crash_load crash 18191 … # crash_load.py on a new loyalty (+ journeys) shop
 #   bench_timed CMD…               # ELAPSED (s) and ELAPSED_MS of a command
 #   bench_query 'SELECT …'         # rows of one query on the bench's database
 #   bench_install rfm '{}'         # install + enable with this config, granting what it imports
@@ -198,4 +199,26 @@ bench_shop() {
   SECRET=$(grep -o 'sk_[A-Za-z0-9_]*' <<<"$out" | head -n 1)
   PUBLISHABLE=$(grep -o 'pk_[A-Za-z0-9_]*' <<<"$out" | head -n 1)
   [[ -n "$SHOP_ID" && -n "$SECRET" && -n "$PUBLISHABLE" ]] || { echo "no id or keys in: $out" >&2; exit 1; }
+}
+
+# For crash_recovery.sh and two_replicas.sh: a new shop $2 with the first-party loyalty
+# plugin (one tier earning 1 point per currency unit, so each order's points are exactly
+# total // 100) and, unless JOURNEYS=0, journeys; then host/benches/crash_load.py in mode
+# $1 (crash or replicas) on the ports $3, with the remaining arguments and the knobs
+# RATE, DURATION, WORKERS and CUSTOMERS.
+bench_crash_load() {
+  local mode=$1 ports=$3 journeys=()
+  bench_shop "$2"
+  shift 3
+  printf '%s\n' '{"tiers": [{"name": "member", "threshold": 0, "points-multiplier": 1.0}], "tier-coupon": false}' \
+    >"$TMP/loyalty.json"
+  patron plugin install loyalty --shop "$SHOP" --plugin-config "$TMP/loyalty.json" --enable
+  if [[ "${JOURNEYS:-1}" == 1 ]]; then
+    patron plugin install journeys --shop "$SHOP" --enable
+    journeys=(--journeys)
+  fi
+  python3 host/benches/crash_load.py --mode "$mode" --bin "$PATRON_BIN" --data-dir "$TMP" \
+    --database-url "${DATABASE_URL:-}" --ports "$ports" --shop-id "$SHOP_ID" \
+    --secret "$SECRET" --publishable "$PUBLISHABLE" --rate "$RATE" --duration "$DURATION" \
+    --workers "$WORKERS" --customers "$CUSTOMERS" "${journeys[@]}" --report "$TMP/report.json" "$@"
 }

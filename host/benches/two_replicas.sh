@@ -31,27 +31,14 @@ DURATION=${DURATION:-60}
 PORT=${PORT:-18193}
 WORKERS=${WORKERS:-32}
 CUSTOMERS=${CUSTOMERS:-200}
-JOURNEYS=${JOURNEYS:-1}
 RESTART=${RESTART:-1}
 
 bench_require python3 curl psql
 bench_build
 bench_tmp replicas
 bench_database
-bench_shop "Replica Shop"
-printf '%s\n' '{"tiers": [{"name": "member", "threshold": 0, "points-multiplier": 1.0}], "tier-coupon": false}' \
-  >"$TMP/loyalty.json"
-patron plugin install loyalty --shop "$SHOP" --plugin-config "$TMP/loyalty.json" --enable
-journeys=()
-if [[ "$JOURNEYS" == 1 ]]; then
-  patron plugin install journeys --shop "$SHOP" --enable
-  journeys=(--journeys)
-fi
 restart=()
 if [[ "$RESTART" == 1 ]]; then restart=(--restart); fi
 echo "== $BACKEND_NAME, two replicas, $(basename "$(dirname "$PATRON_BIN")") build ($PATRON_BIN):" \
   "$RATE writes/s for $DURATION s, replica 1 killed$([[ "$RESTART" == 1 ]] && echo ' and restarted')"
-python3 host/benches/crash_load.py --mode replicas --bin "$PATRON_BIN" --data-dir "$TMP" \
-  --database-url "$DATABASE_URL" --ports "$PORT,$((PORT + 1))" --shop-id "$SHOP_ID" \
-  --secret "$SECRET" --publishable "$PUBLISHABLE" --rate "$RATE" --duration "$DURATION" \
-  --kills 1 "${restart[@]}" --workers "$WORKERS" --customers "$CUSTOMERS" "${journeys[@]}" --report "$TMP/report.json"
+bench_crash_load replicas "Replica Shop" "$PORT,$((PORT + 1))" --kills 1 "${restart[@]}"
