@@ -250,6 +250,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("version", "Version", "版本"),
     ("breaker", "Circuit breaker", "熔断器"),
     ("failures", "failures", "次失败"),
+    ("failure_count", "Failures", "失败次数"),
     ("last_error", "Last error", "最近错误"),
     ("status_enabled", "Enabled", "已启用"),
     ("status_disabled", "Disabled", "已停用"),

@@ -173,7 +173,7 @@ fn charts(figures: &LoyaltyFigures, t: &std::collections::BTreeMap<&'static str,
         "legend": {"bottom": 0},
         "series": [{
             "type": "pie", "radius": ["45%", "72%"], "center": ["50%", "45%"],
-            "label": {"formatter": "{b}: {c}"},
+            "label": {"position": "inside", "formatter": "{c}", "color": "#fff", "fontWeight": 600},
             "data": figures.tiers.iter().map(|t| json!({"name": t.tier, "value": t.members})).collect::<Vec<_>>(),
         }],
     });
