@@ -53,36 +53,20 @@ impl Db {
         segment: &str,
         period: Period,
     ) -> StoreResult<SegmentHistory> {
-        let joined_index = period.bucket.index_sql(self.backend(), "joined_at");
-        let left_index = period.bucket.index_sql(self.backend(), "left_at");
-        let start = sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM segment_memberships WHERE shop_id = $1 AND segment = $2 AND joined_at < $3 \
-             AND (left_at IS NULL OR left_at >= $3)",
-        )
-        .bind(shop_id)
-        .bind(segment)
-        .bind(period.since)
-        .fetch_one(self.pool());
-        let joins_sql = format!(
-            "SELECT {joined_index}, COUNT(*) FROM segment_memberships WHERE shop_id = $1 AND segment = $2 \
-             AND joined_at >= $3 AND joined_at < $4 GROUP BY {joined_index}"
-        );
-        let joins = sqlx::query_as::<_, (i64, i64)>(&joins_sql)
+        let start = async {
+            let members: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM segment_memberships WHERE shop_id = $1 AND segment = $2 AND joined_at < $3 \
+                 AND (left_at IS NULL OR left_at >= $3)",
+            )
             .bind(shop_id)
             .bind(segment)
             .bind(period.since)
-            .bind(period.until)
-            .fetch_all(self.pool());
-        let lefts_sql = format!(
-            "SELECT {left_index}, COUNT(*) FROM segment_memberships WHERE shop_id = $1 AND segment = $2 \
-             AND left_at >= $3 AND left_at < $4 GROUP BY {left_index}"
-        );
-        let lefts = sqlx::query_as::<_, (i64, i64)>(&lefts_sql)
-            .bind(shop_id)
-            .bind(segment)
-            .bind(period.since)
-            .bind(period.until)
-            .fetch_all(self.pool());
+            .fetch_one(self.pool())
+            .await?;
+            StoreResult::Ok(members)
+        };
+        let joins = self.stint_ends_per_bucket(shop_id, segment, period, "joined_at");
+        let lefts = self.stint_ends_per_bucket(shop_id, segment, period, "left_at");
         let (start, joins, lefts) = tokio::try_join!(start, joins, lefts)?;
         let mut buckets: BTreeMap<i64, (i64, i64)> =
             period.bucket.indexes(period.since, period.until).map(|b| (b, (0, 0))).collect();
@@ -111,24 +95,32 @@ impl Db {
         })
     }
 
+    /// `segment`'s stints whose `column` (`joined_at` or `left_at`) falls in `period`, per
+    /// bucket index.
+    async fn stint_ends_per_bucket(
+        &self,
+        shop_id: i64,
+        segment: &str,
+        period: Period,
+        column: &str,
+    ) -> StoreResult<Vec<(i64, i64)>> {
+        let index = period.bucket.index_sql(self.backend(), column);
+        Ok(sqlx::query_as(&format!(
+            "SELECT {index}, COUNT(*) FROM segment_memberships WHERE shop_id = $1 AND segment = $2 \
+             AND {column} >= $3 AND {column} < $4 GROUP BY {index}"
+        ))
+        .bind(shop_id)
+        .bind(segment)
+        .bind(period.since)
+        .bind(period.until)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Stints that began and ended in `period`, for every segment that had either.
     pub async fn analytics_segment_flows(&self, shop_id: i64, period: Period) -> StoreResult<Vec<SegmentFlow>> {
-        let joins = sqlx::query_as::<_, (String, i64)>(
-            "SELECT segment, COUNT(*) FROM segment_memberships WHERE shop_id = $1 AND joined_at >= $2 \
-             AND joined_at < $3 GROUP BY segment",
-        )
-        .bind(shop_id)
-        .bind(period.since)
-        .bind(period.until)
-        .fetch_all(self.pool());
-        let lefts = sqlx::query_as::<_, (String, i64)>(
-            "SELECT segment, COUNT(*) FROM segment_memberships WHERE shop_id = $1 AND left_at >= $2 \
-             AND left_at < $3 GROUP BY segment",
-        )
-        .bind(shop_id)
-        .bind(period.since)
-        .bind(period.until)
-        .fetch_all(self.pool());
+        let joins = self.stint_ends_per_segment(shop_id, period, "joined_at");
+        let lefts = self.stint_ends_per_segment(shop_id, period, "left_at");
         let (joins, lefts) = tokio::try_join!(joins, lefts)?;
         let mut flows: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         for (segment, n) in joins {
@@ -138,5 +130,23 @@ impl Db {
             flows.entry(segment).or_default().1 = n;
         }
         Ok(flows.into_iter().map(|(segment, (joined, left))| SegmentFlow { segment, joined, left }).collect())
+    }
+
+    /// Stints whose `column` (`joined_at` or `left_at`) falls in `period`, per segment.
+    async fn stint_ends_per_segment(
+        &self,
+        shop_id: i64,
+        period: Period,
+        column: &str,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT segment, COUNT(*) FROM segment_memberships WHERE shop_id = $1 AND {column} >= $2 \
+             AND {column} < $3 GROUP BY segment"
+        ))
+        .bind(shop_id)
+        .bind(period.since)
+        .bind(period.until)
+        .fetch_all(self.pool())
+        .await?)
     }
 }

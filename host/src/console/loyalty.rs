@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::auth::Signed;
-use super::overview::{PeriodChoice, PeriodQuery, choose_period, definition};
+use super::overview::{Card, PeriodChoice, PeriodQuery, amount_card, choose_period, definition};
 use super::views::{ConsoleResult, num, page, pct};
 use crate::analytics::Rate;
 use crate::analytics::loyalty::{CouponCount, LoyaltyFigures, PointsFlow, RewardCount, TierMovement};
@@ -20,27 +20,9 @@ pub(super) fn router() -> Router<AppState> {
     Router::new().route("/admin/loyalty", get(loyalty))
 }
 
-/// One figure with the previous period's beside it.
-#[derive(Serialize)]
-struct Card {
-    key: &'static str,
-    value: String,
-    previous: String,
-    /// The figure as `/v1/analytics/loyalty` gives it.
-    raw: i64,
-    defined_as: &'static str,
-    definition: &'static str,
-}
-
+/// A count's card, beside the previous period's.
 fn card(key: &'static str, defined_as: &'static str, current: i64, previous: i64) -> Card {
-    Card {
-        key,
-        value: num(Some(current)),
-        previous: num(Some(previous)),
-        raw: current,
-        defined_as,
-        definition: definition(defined_as),
-    }
+    amount_card(key, defined_as, Some(current), Some(previous), num)
 }
 
 #[derive(Serialize)]

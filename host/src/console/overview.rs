@@ -104,14 +104,14 @@ fn last_days(now: i64, days: i64) -> Period {
 
 /// One figure's card.
 #[derive(Serialize)]
-struct Card {
+pub(super) struct Card {
     key: &'static str,
     value: String,
     previous: String,
     change: Option<String>,
     /// good, bad or flat, for the change's colour.
     tone: &'static str,
-    /// The figure exactly as `/v1/analytics/overview` gives it (tests compare the two).
+    /// The figure exactly as its `/v1/analytics/…` JSON gives it (tests compare the two).
     raw: String,
     /// The entry of `definitions::DEFINITIONS` that defines it.
     defined_as: &'static str,
@@ -122,8 +122,8 @@ pub(super) fn definition(name: &str) -> &'static str {
     DEFINITIONS.iter().find(|d| d.name == name).map_or("", |d| d.definition)
 }
 
-/// A count or amount card; `higher_is_better` picks the tone of a change.
-fn amount_card(
+/// A count or amount card; a rise is shown as good.
+pub(super) fn amount_card(
     key: &'static str,
     def: &'static str,
     current: Option<i64>,

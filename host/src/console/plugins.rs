@@ -892,31 +892,39 @@ async fn set_status(
 ) -> ConsoleResult<Response> {
     owner_only(&signed)?;
     let enabled = form.enabled == "true";
-    match state.plugins.set_enabled(signed.shop.id, &name, enabled).await {
-        Ok(install) => {
-            let (action, done) = if enabled { ("plugin_enabled", "enabled") } else { ("plugin_disabled", "disabled") };
-            audit(&state, &signed, action, &format!("plugin {name}"), &install.active_version).await?;
-            Ok(Redirect::to(&format!("/admin/plugins/{name}?done={done}")).into_response())
-        }
-        Err(error) => {
-            let extras = Extras { problem: Some(problem(error)?), ..Extras::default() };
-            plugin_page(&state, &signed, &name, StatusCode::UNPROCESSABLE_ENTITY, extras).await
-        }
-    }
+    let (action, done) = if enabled { ("plugin_enabled", "enabled") } else { ("plugin_disabled", "disabled") };
+    let outcome = state.plugins.set_enabled(signed.shop.id, &name, enabled).await.map(|i| i.active_version);
+    changed(&state, &signed, &name, outcome.map(|version| (action, version, done)), StatusCode::UNPROCESSABLE_ENTITY)
+        .await
 }
 
 async fn rollback(State(state): State<AppState>, signed: Signed, Path(name): Path<String>) -> ConsoleResult<Response> {
     owner_only(&signed)?;
     let before = state.db.plugin_install(signed.shop.id, &name).await?.ok_or(ConsoleError::NotFound)?;
-    match state.plugins.rollback(signed.shop.id, &name).await {
-        Ok(install) => {
-            let detail = format!("{} → {}", before.active_version, install.active_version);
-            audit(&state, &signed, "plugin_rolled_back", &format!("plugin {name}"), &detail).await?;
-            Ok(Redirect::to(&format!("/admin/plugins/{name}?done=rolled_back")).into_response())
+    let outcome = state.plugins.rollback(signed.shop.id, &name).await.map(|install| {
+        ("plugin_rolled_back", format!("{} → {}", before.active_version, install.active_version), "rolled_back")
+    });
+    changed(&state, &signed, &name, outcome, StatusCode::CONFLICT).await
+}
+
+/// After a change to the install `name`, `(audit action, detail, notice)`: recorded in
+/// the audit log and back to the install's page with the notice; or, refused, its page
+/// with the problem and `refused` as status.
+async fn changed(
+    state: &AppState,
+    signed: &Signed,
+    name: &str,
+    outcome: Result<(&'static str, String, &'static str), PluginAdminError>,
+    refused: StatusCode,
+) -> ConsoleResult<Response> {
+    match outcome {
+        Ok((action, detail, done)) => {
+            audit(state, signed, action, &format!("plugin {name}"), &detail).await?;
+            Ok(Redirect::to(&format!("/admin/plugins/{name}?done={done}")).into_response())
         }
         Err(error) => {
             let extras = Extras { problem: Some(problem(error)?), ..Extras::default() };
-            plugin_page(&state, &signed, &name, StatusCode::CONFLICT, extras).await
+            plugin_page(state, signed, name, refused, extras).await
         }
     }
 }

@@ -36,6 +36,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("users.html", include_str!("templates/users.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("period_form.html", include_str!("templates/period_form.html")),
+    ("figure_cards.html", include_str!("templates/figure_cards.html")),
+    ("period_head.html", include_str!("templates/period_head.html")),
     ("loyalty.html", include_str!("templates/loyalty.html")),
     ("plugins.html", include_str!("templates/plugins.html")),
     ("plugin_jobs.html", include_str!("templates/plugin_jobs.html")),
