@@ -399,6 +399,15 @@ both_backends!(
             let answer = client.get(uri).await;
             assert_eq!(answer.status, StatusCode::OK, "{uri}: {}", answer.body);
         }
+        // The recommendations page shows the report of `GET /v1/recommendations/report`.
+        let (status, report) =
+            testing::call(&app(AppState::new(db.clone())), "GET", &format!("/v1/recommendations/report?{query}"), Some(&keys.secret), None).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        let recs = client.get(&format!("/admin/recommendations?{query}")).await;
+        let shown_rec = |figure: &str| attribute_after(&recs.body, &format!("data-figure=\"{figure}\" data-value=\""));
+        assert_eq!(shown_rec("rec_impressions"), report["total"]["impressions"].to_string());
+        assert_eq!(shown_rec("rec_orders"), report["total"]["orders"].to_string());
+        assert_eq!(shown_rec("rec_revenue"), report["total"]["revenue"].to_string());
         client.get("/admin/locale?lang=zh-CN&next=/admin/overview").await;
         let chinese = client.get(&format!("/admin/overview?{query}")).await;
         assert!(chinese.body.contains("复购率") && chinese.body.contains("lang=\"zh-CN\""));

@@ -713,6 +713,12 @@ struct Extras {
     problem: Option<String>,
 }
 
+/// The manifest of an install's active version.
+async fn active_manifest(state: &AppState, shop_id: i64, install: &PluginInstall) -> ConsoleResult<Option<Manifest>> {
+    let version = state.db.plugin_version(shop_id, &install.name, &install.active_version).await?;
+    Ok(version.and_then(|v| Manifest::from_json(&v.manifest).ok()))
+}
+
 async fn plugin_page(
     state: &AppState,
     signed: &Signed,
@@ -722,11 +728,7 @@ async fn plugin_page(
 ) -> ConsoleResult<Response> {
     let shop_id = signed.shop.id;
     let install = state.db.plugin_install(shop_id, name).await?.ok_or(ConsoleError::NotFound)?;
-    let manifest = state
-        .db
-        .plugin_version(shop_id, name, &install.active_version)
-        .await?
-        .and_then(|v| Manifest::from_json(&v.manifest).ok());
+    let manifest = active_manifest(state, shop_id, &install).await?;
     let schema = manifest.as_ref().and_then(|m| m.config_schema.as_ref());
     let (breaker, consecutive_failures) = breaker(state, shop_id, &install);
     let jobs = state.db.failed_jobs(shop_id, FAILED_JOBS).await?;
@@ -793,11 +795,7 @@ async fn configure(
     owner_only(&signed)?;
     let shop_id = signed.shop.id;
     let install = state.db.plugin_install(shop_id, &name).await?.ok_or(ConsoleError::NotFound)?;
-    let manifest = state
-        .db
-        .plugin_version(shop_id, &name, &install.active_version)
-        .await?
-        .and_then(|v| Manifest::from_json(&v.manifest).ok());
+    let manifest = active_manifest(&state, shop_id, &install).await?;
     let schema = manifest.as_ref().and_then(|m| m.config_schema.as_ref());
     let submitted: HashMap<String, String> =
         form.into_iter().filter_map(|(k, v)| k.strip_prefix(FIELD_PREFIX).map(|k| (k.to_owned(), v))).collect();
