@@ -261,8 +261,15 @@ async fn a_merchant_reads_the_console_in_a_browser() {
     browser.screenshot("console-loyalty").await;
     std::fs::remove_dir_all(&dir).ok();
 
-    browser.goto(&format!("{base}/admin/audit")).await;
-    browser.screenshot("console-audit").await;
+    for (page, shot) in [
+        (format!("/admin/recommendations?{PERIOD}"), "console-recommendations"),
+        ("/admin/settings".to_owned(), "console-settings"),
+        ("/admin/plugins/loyalty".to_owned(), "console-plugin"),
+        ("/admin/audit".to_owned(), "console-audit"),
+    ] {
+        browser.goto(&format!("{base}{page}")).await;
+        browser.screenshot(shot).await;
+    }
 
     // An analyst sees masked emails only.
     browser
