@@ -44,7 +44,7 @@ pub const UPLOAD_LIMIT: usize = 32 * 1024 * 1024;
 /// How long an upload waits for its review.
 const PENDING_TTL: Duration = Duration::from_secs(30 * 60);
 /// Uploads waiting for review in this process, across shops.
-const PENDING_MAX: usize = 16;
+const PENDING_MAX: usize = 8;
 /// Failed jobs listed.
 const FAILED_JOBS: i64 = 50;
 
