@@ -2,8 +2,10 @@
 //! in-process on a fresh SQLite database. One test, one server, one browser: sign in; the
 //! overview draws its charts (canvases that are not blank) with the revenue the API
 //! returns; a demo customer found by search shows their timeline; an RFM cell lists the
-//! customers the API lists for it; an analyst sees masked emails; five wrong passwords
-//! throttle sign-in. Screenshots of each page go to `$CARGO_TARGET_DIR/screenshots/`.
+//! customers the API lists for it; the owner uploads a plugin, fixes a configuration
+//! error shown on its field, dry-runs and enables it, and the loyalty page draws the
+//! points its orders earn; an analyst sees masked emails; five wrong passwords throttle
+//! sign-in. Screenshots of each page go to `$CARGO_TARGET_DIR/screenshots/`.
 
 use std::time::{Duration, Instant};
 
@@ -168,8 +170,106 @@ async fn a_merchant_reads_the_console_in_a_browser() {
     browser.goto(&format!("{base}/admin/cohorts?since=2023-07-01&until=2024-06-01")).await;
     assert!(inked_pixels(&browser, "retention-chart").await > 100, "the retention curve is drawn");
     browser.screenshot("console-cohorts").await;
-    browser.goto(&format!("{base}/admin/audit")).await;
-    browser.screenshot("console-audit").await;
+
+    // Plugins: upload the loyalty plugin, review it, fix a configuration error shown on its
+    // field, dry-run it and enable it; then orders earn points that the loyalty page draws.
+    let dir = std::env::temp_dir().join(format!("patron-console-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (wasm_path, manifest_path) = (dir.join("loyalty.wasm"), dir.join("patron.toml"));
+    std::fs::write(&wasm_path, patron_runtime::testing::plugin_wasm("loyalty").expect("loyalty builds"))
+        .expect("write");
+    std::fs::write(&manifest_path, include_str!("../../plugins/loyalty/patron.toml")).expect("write");
+    browser.goto(&format!("{base}/admin/plugins")).await;
+    browser.screenshot("console-plugins").await;
+    for (input, path) in [("input[name=wasm]", &wasm_path), ("input[name=manifest]", &manifest_path)] {
+        let element = browser.client.find(Locator::Css(input)).await.expect("file input");
+        element.send_keys(&path.display().to_string()).await.expect("choose the file");
+    }
+    browser
+        .client
+        .find(Locator::Css("#upload-form button[type=submit]"))
+        .await
+        .expect("upload")
+        .click()
+        .await
+        .expect("click");
+    browser.wait_for("the review of the upload", WAIT, "return !!document.querySelector('#install-form')").await;
+    browser.screenshot("console-plugin-review").await;
+    browser
+        .client
+        .find(Locator::Css("#install-form button[type=submit]"))
+        .await
+        .expect("install")
+        .click()
+        .await
+        .expect("click");
+    wait_path(&browser, "/admin/plugins/loyalty").await;
+    let unit = browser.client.find(Locator::Css("#cfg-unit")).await.expect("unit field");
+    unit.clear().await.expect("clear");
+    unit.send_keys("0").await.expect("type");
+    browser.client.find(Locator::Css("#save-config")).await.expect("save").click().await.expect("click");
+    let error = browser
+        .wait_for(
+            "the error on the field",
+            WAIT,
+            "var e=document.querySelector('[data-field=unit] .field-error'); return e && e.textContent",
+        )
+        .await;
+    assert!(error.as_str().unwrap_or_default().contains("must be at least 1"), "{error}");
+    browser.screenshot("console-plugin-config-error").await;
+    let unit = browser.client.find(Locator::Css("#cfg-unit")).await.expect("unit field");
+    unit.clear().await.expect("clear");
+    unit.send_keys("100").await.expect("type");
+    browser.client.find(Locator::Css("#save-config")).await.expect("save").click().await.expect("click");
+    browser
+        .wait_for(
+            "the saved notice",
+            WAIT,
+            "return !!document.querySelector('#notice') && document.querySelector('#cfg-unit').value === '100'",
+        )
+        .await;
+    let install = db.plugin_install(shop.id, "loyalty").await.expect("read").expect("installed");
+    assert_eq!((install.config["unit"].as_i64(), install.status.as_str()), (Some(100), "disabled"));
+    browser.client.find(Locator::Css("#run-dry-run")).await.expect("dry run").click().await.expect("click");
+    let replayed = browser
+        .wait_for("the dry run's report", WAIT, "var s=document.querySelector('#dry-run-summary [data-figure=dry_orders] strong'); return s && s.textContent")
+        .await;
+    assert!(
+        replayed.as_str().unwrap_or("0").parse::<i64>().unwrap_or(0) > 0,
+        "the dry run replayed orders: {replayed}"
+    );
+    browser.screenshot("console-plugin-dry-run").await;
+    browser.client.find(Locator::Css("#enable")).await.expect("enable").click().await.expect("click");
+    browser
+        .wait_for(
+            "the plugin enabled",
+            WAIT,
+            "var s=document.querySelector('#plugin-status'); return s && s.dataset.status === 'enabled'",
+        )
+        .await;
+    assert_eq!(db.plugin_install(shop.id, "loyalty").await.expect("read").expect("installed").status, "enabled");
+    let http = reqwest::Client::new();
+    for (id, amount) in [("console-e2e-1", 60_000), ("console-e2e-2", 180_000)] {
+        let order = serde_json::json!({"id": id, "customer": {"external_id": format!("{id}-shopper")}, "lines": [{"product_id": "p1", "title": "Tea", "quantity": 1, "unit_price": amount}]});
+        let response =
+            http.post(format!("{base}/v1/orders")).bearer_auth(&keys.secret).json(&order).send().await.expect("order");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+    browser.goto(&format!("{base}/admin/loyalty")).await;
+    assert!(inked_pixels(&browser, "points-chart").await > 200, "the points chart is drawn");
+    assert!(inked_pixels(&browser, "tiers-chart").await > 200, "the tiers chart is drawn");
+    browser.screenshot("console-loyalty").await;
+    std::fs::remove_dir_all(&dir).ok();
+
+    for (page, shot) in [
+        (format!("/admin/recommendations?{PERIOD}"), "console-recommendations"),
+        ("/admin/settings".to_owned(), "console-settings"),
+        ("/admin/plugins/loyalty".to_owned(), "console-plugin"),
+        ("/admin/audit".to_owned(), "console-audit"),
+    ] {
+        browser.goto(&format!("{base}{page}")).await;
+        browser.screenshot(shot).await;
+    }
 
     // An analyst sees masked emails only.
     browser

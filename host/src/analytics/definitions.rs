@@ -188,6 +188,19 @@ pub const DEFINITIONS: &[Definition] = &[
     ),
     def("tiers", "Members per loyalty tier now."),
     def(
+        "tier_movements",
+        "Moves between loyalty tiers made in the period, counted per (from, to) pair: a member who moved twice \
+         counts twice. From is null for a member's first tier. Members who held a tier before Patron kept tier \
+         history count as a first tier on the day they reached it.",
+    ),
+    def("rewards", "Rewards redeemed for points in the period, by the reward's id in the loyalty plugin's catalogue."),
+    def(
+        "segment_size",
+        "A segment's members at the end of each bucket: the members at since, plus the stints that began and \
+         minus those that ended up to the bucket's end. Joined and left count the stints that began and ended in \
+         the bucket; a customer who left and rejoined counts in both.",
+    ),
+    def(
         "points_flow",
         "Per bucket, points earned, redeemed, expired, reversed (taken back after refunds) and adjusted by hand, \
          from the points ledger, each as a positive number of points except adjustments (signed).",

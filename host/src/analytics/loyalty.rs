@@ -1,5 +1,6 @@
-//! Loyalty figures: members per tier, the points ledger's flow per bucket, and coupons
-//! issued and redeemed, for a period and the one before.
+//! Loyalty figures: members per tier and the moves between tiers, the points ledger's
+//! flow per bucket, rewards redeemed, and coupons issued and redeemed, for a period and
+//! the one before.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,39 @@ pub struct LoyaltyFigures {
     pub period: PeriodView,
     pub previous_period: PeriodView,
     pub tiers: Vec<TierCount>,
+    /// Moves between tiers in the period (from `tier_changes`).
+    pub tier_movements: TierMovements,
     pub points: PointsFigures,
+    pub rewards: RewardFigures,
     pub coupons: CouponFigures,
+}
+
+/// Members who moved from one tier to another in a period; `from` is null for a
+/// member's first tier.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TierMovement {
+    pub from: Option<String>,
+    pub to: String,
+    pub members: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TierMovements {
+    pub current: Vec<TierMovement>,
+    pub previous: Vec<TierMovement>,
+}
+
+/// Rewards redeemed in a period, by reward id.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RewardCount {
+    pub reward: String,
+    pub redemptions: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RewardFigures {
+    pub current: Vec<RewardCount>,
+    pub previous: Vec<RewardCount>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -96,13 +128,21 @@ impl Db {
             self.coupon_counts(shop_id, period),
             self.coupon_counts(shop_id, previous),
         )?;
+        let (moves, previous_moves, rewards, previous_rewards) = tokio::try_join!(
+            self.tier_movements(shop_id, period),
+            self.tier_movements(shop_id, previous),
+            self.reward_counts(shop_id, period),
+            self.reward_counts(shop_id, previous),
+        )?;
         let total =
             |points: &[FlowPoint]| points.iter().fold(PointsFlow::default(), |sum, point| sum.plus(&point.flow));
         Ok(LoyaltyFigures {
             period: PeriodView::from(&period),
             previous_period: PeriodView::from(&previous),
             tiers: tiers.into_iter().map(|(tier, members)| TierCount { tier, members }).collect(),
+            tier_movements: TierMovements { current: moves, previous: previous_moves },
             points: PointsFigures { current: total(&trend), previous: total(&previous_trend), trend },
+            rewards: RewardFigures { current: rewards, previous: previous_rewards },
             coupons: CouponFigures { current: coupons, previous: previous_coupons },
         })
     }
@@ -128,6 +168,40 @@ impl Db {
             .into_iter()
             .map(|(bucket, flow)| FlowPoint { at: to_rfc3339(period.bucket.start_ms(bucket)), flow })
             .collect())
+    }
+
+    /// Members' moves between tiers in `period`, the most frequent first.
+    async fn tier_movements(&self, shop_id: i64, period: Period) -> StoreResult<Vec<TierMovement>> {
+        let rows: Vec<(Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT from_tier, to_tier, COUNT(*) FROM tier_changes WHERE shop_id = $1 AND at >= $2 AND at < $3 \
+             GROUP BY from_tier, to_tier",
+        )
+        .bind(shop_id)
+        .bind(period.since)
+        .bind(period.until)
+        .fetch_all(self.pool())
+        .await?;
+        let mut moves: Vec<TierMovement> =
+            rows.into_iter().map(|(from, to, members)| TierMovement { from, to, members }).collect();
+        moves.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to))));
+        Ok(moves)
+    }
+
+    /// Rewards redeemed in `period` by reward, the most redeemed first.
+    async fn reward_counts(&self, shop_id: i64, period: Period) -> StoreResult<Vec<RewardCount>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT reward_id, COUNT(*) FROM reward_redemptions WHERE shop_id = $1 AND created_at >= $2 \
+             AND created_at < $3 GROUP BY reward_id",
+        )
+        .bind(shop_id)
+        .bind(period.since)
+        .bind(period.until)
+        .fetch_all(self.pool())
+        .await?;
+        let mut counts: Vec<RewardCount> =
+            rows.into_iter().map(|(reward, redemptions)| RewardCount { reward, redemptions }).collect();
+        counts.sort_by(|a, b| b.redemptions.cmp(&a.redemptions).then_with(|| a.reward.cmp(&b.reward)));
+        Ok(counts)
     }
 
     /// Coupons issued and redeemed in `period` by the coupon's source.

@@ -1,13 +1,14 @@
-//! The merchant's figures — overview, cohorts, RFM grid, loyalty — each computed by one
-//! function that both `/v1/analytics/*` and the console call. Figures are aggregated in
-//! SQL over indexed columns; Rust only shapes the few rows that come back. What each
-//! figure means is in [`definitions`].
+//! The merchant's figures — overview, cohorts, RFM grid, loyalty, segment sizes over
+//! time — each computed by one function that both `/v1/analytics/*` and the console
+//! call. Figures are aggregated in SQL over indexed columns; Rust only shapes the few
+//! rows that come back. What each figure means is in [`definitions`].
 
 pub mod cohorts;
 pub mod definitions;
 pub mod loyalty;
 pub mod overview;
 pub mod rfm;
+pub mod segments;
 
 use serde::Serialize;
 

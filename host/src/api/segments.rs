@@ -69,7 +69,7 @@ struct MembersPage {
 /// One CSV cell. A cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab or
 /// carriage return first) is prefixed with `'`, so a customer's name cannot run code in the
 /// merchant's spreadsheet.
-fn csv_field(value: &str) -> String {
+pub(crate) fn csv_field(value: &str) -> String {
     let value =
         if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
     if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }

@@ -39,6 +39,8 @@ pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
 const RENEW_EVERY_MS: i64 = 5 * 60 * 1000;
 /// Largest form body the console accepts.
 const FORM_LIMIT: usize = 64 * 1024;
+/// The one multipart form: a plugin upload, with its larger limit.
+const UPLOAD_PATH: &str = "/admin/plugins";
 
 /// The signed-in user of a console request, their shop and the page's language.
 #[derive(Clone)]
@@ -136,6 +138,18 @@ fn form_field<'a>(body: &'a [u8], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// The value of the first part named `name` of a `multipart/form-data` body (the upload
+/// form puts its token first, before the files).
+fn multipart_field<'a>(body: &'a [u8], name: &str) -> Option<&'a str> {
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack.windows(needle.len()).position(|window| window == needle)
+    }
+    let marker = format!("name=\"{name}\"");
+    let after = &body[find(body, marker.as_bytes())? + marker.len()..];
+    let value = &after[find(after, b"\r\n\r\n")? + 4..];
+    std::str::from_utf8(&value[..find(value, b"\r\n")?]).ok()
+}
+
 /// Runs before every console route: resolves the session and checks the CSRF token of
 /// every request that is not a GET or HEAD.
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -150,7 +164,16 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let body = if matches!(parts.method, Method::GET | Method::HEAD) {
         body
     } else {
-        let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
+        let multipart = parts.uri.path() == UPLOAD_PATH
+            && parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("multipart/form-data"));
+        // Only an owner's session gets the larger limit read at all.
+        let owner = signed.as_ref().is_some_and(|s| s.user.role.is_owner());
+        let limit = if multipart && owner { super::plugins::UPLOAD_LIMIT } else { FORM_LIMIT };
+        let Ok(bytes) = to_bytes(body, limit).await else {
             return (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response();
         };
         let expected = if parts.uri.path() == "/admin/login" {
@@ -158,12 +181,11 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         } else {
             signed.as_ref().map(|s| s.csrf.clone())
         };
-        let submitted = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(ToOwned::to_owned)
-            .or_else(|| form_field(&bytes, "csrf").map(ToOwned::to_owned));
+        let submitted =
+            parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(ToOwned::to_owned).or_else(|| {
+                let field = if multipart { multipart_field(&bytes, "csrf") } else { form_field(&bytes, "csrf") };
+                field.map(ToOwned::to_owned)
+            });
         let valid = matches!((&expected, &submitted), (Some(e), Some(s)) if !e.is_empty() && same_token(e, s));
         if !valid {
             let locale = locale(&parts.headers, signed.as_ref().map(|s| &*s.shop));
@@ -328,6 +350,10 @@ mod tests {
         assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("7.abc"));
         assert_eq!(cookie(&headers, "missing"), None);
         assert_eq!(form_field(b"email=x%40y&csrf=beef", "csrf"), Some("beef"));
+        let multipart = b"--b\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nbeef\r\n--b\r\n\
+            Content-Disposition: form-data; name=\"wasm\"; filename=\"p.wasm\"\r\n\r\n\0asm\r\n--b--\r\n";
+        assert_eq!(multipart_field(multipart, "csrf"), Some("beef"));
+        assert_eq!(multipart_field(multipart, "token"), None);
         assert!(same_token("abc", "abc") && !same_token("abc", "abd") && !same_token("abc", "ab"));
     }
 

@@ -1,6 +1,6 @@
 //! The RFM grid as a heat map (a cell opens its customers, from
-//! [`crate::analytics::rfm`]), cohort retention as a heat map with its average curve
-//! (from [`crate::analytics::cohorts`]), and segments with their members.
+//! [`crate::analytics::rfm`]) and cohort retention as a heat map with its average curve
+//! (from [`crate::analytics::cohorts`]).
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::Signed;
-use super::customers::{encode, row};
 use super::views::{ConsoleError, ConsoleResult, money, page, shown_email};
 use super::wants_fragment;
 use crate::analytics::Period;
@@ -26,8 +25,6 @@ pub(super) fn router() -> Router<AppState> {
         .route("/admin/rfm", get(rfm))
         .route("/admin/rfm/{r}/{f}", get(rfm_cell))
         .route("/admin/cohorts", get(cohorts))
-        .route("/admin/segments", get(segments))
-        .route("/admin/segments/{name}", get(segment))
 }
 
 const CELL_PAGE: i64 = 50;
@@ -250,70 +247,4 @@ async fn cohorts(
     });
     let view = CohortsPage { months, rows, curve: curve.to_string() };
     Ok(page(&signed, "cohorts.html", "cohorts", "/admin/cohorts", view))
-}
-
-#[derive(Serialize)]
-struct SegmentRow {
-    name: String,
-    members: i64,
-    href: String,
-}
-
-#[derive(Serialize)]
-struct SegmentsPage {
-    segments: Vec<SegmentRow>,
-    chart: String,
-}
-
-async fn segments(State(state): State<AppState>, signed: Signed) -> ConsoleResult<Response> {
-    let mut sizes = state.db.segment_sizes(signed.shop.id, now_ms()).await?;
-    sizes.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.segment.cmp(&b.segment)));
-    let chart = json!({
-        "animation": false,
-        "color": ["#4f46e5"],
-        "tooltip": {"trigger": "axis"},
-        "grid": {"left": 140, "right": 24, "top": 8, "bottom": 24},
-        "xAxis": {"type": "value", "splitLine": {"lineStyle": {"color": "#eef0f4"}}},
-        "yAxis": {"type": "category", "inverse": true, "data": sizes.iter().map(|s| s.segment.clone()).collect::<Vec<_>>()},
-        "series": [{"type": "bar", "barMaxWidth": 16, "data": sizes.iter().map(|s| s.members).collect::<Vec<_>>()}],
-    });
-    let view = SegmentsPage {
-        segments: sizes
-            .into_iter()
-            .map(|s| SegmentRow {
-                href: format!("/admin/segments/{}", encode(&s.segment)),
-                name: s.segment,
-                members: s.members,
-            })
-            .collect(),
-        chart: chart.to_string(),
-    };
-    Ok(page(&signed, "segments.html", "segments", "/admin/segments", view))
-}
-
-#[derive(Serialize)]
-struct SegmentPage {
-    name: String,
-    members: i64,
-    rows: Vec<super::customers::CustomerRow>,
-    next: Option<String>,
-}
-
-async fn segment(
-    State(state): State<AppState>,
-    signed: Signed,
-    Path(name): Path<String>,
-    Query(query): Query<AfterQuery>,
-) -> ConsoleResult<Response> {
-    let sizes = state.db.segment_sizes(signed.shop.id, now_ms()).await?;
-    let members = sizes.iter().find(|s| s.segment == name).map(|s| s.members).ok_or(ConsoleError::NotFound)?;
-    let after = query.after.as_deref().and_then(|a| a.parse::<i64>().ok());
-    let ids = state.db.segment_members(signed.shop.id, &name, after, CELL_PAGE).await?;
-    let customers = state.db.customers_by_ids(signed.shop.id, &ids).await?;
-    let next = (i64::try_from(ids.len()).unwrap_or(0) == CELL_PAGE)
-        .then(|| ids.last().map(|last| format!("/admin/segments/{}?after={last}", encode(&name))))
-        .flatten();
-    let rows = customers.iter().map(|c| row(c, signed.user.role, &signed.shop.currency)).collect();
-    let view = SegmentPage { name, members, rows, next };
-    Ok(page(&signed, "segment.html", "segments", "/admin/segments", view))
 }

@@ -6,7 +6,11 @@
 //! shop's object is simply not found.
 //!
 //! One module per page: [`overview`], [`customers`] (search and the 360° view),
-//! [`insights`] (RFM grid, cohorts, segments, definitions), [`owner`] (users, audit log);
+//! [`insights`] (RFM grid, cohorts), [`segments`] (sizes over time, members, CSV export),
+//! [`loyalty`] (tiers, points, rewards, coupons), [`recommendations`] (attribution),
+//! [`plugins`] (installs, configuration,
+//! dry runs, failed jobs), [`settings`] (shop settings, key rotation), [`owner`] (users,
+//! audit log);
 //! [`auth`] signs in and guards every route; [`views`] renders.
 
 pub mod assets;
@@ -14,8 +18,13 @@ pub mod auth;
 pub mod customers;
 pub mod i18n;
 pub mod insights;
+pub mod loyalty;
 pub mod overview;
 pub mod owner;
+pub mod plugins;
+pub mod recommendations;
+pub mod segments;
+pub mod settings;
 pub mod users;
 pub mod views;
 
@@ -36,7 +45,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(overview::router())
         .merge(customers::router())
         .merge(insights::router())
+        .merge(loyalty::router())
+        .merge(recommendations::router())
+        .merge(segments::router())
         .merge(owner::router())
+        .merge(plugins::router())
+        .merge(settings::router())
         .merge(assets::router())
         .layer(middleware::from_fn_with_state(state, auth::guard))
 }

@@ -55,6 +55,45 @@ fn period(query: &PeriodQuery, now: i64) -> (Period, Option<&'static str>, bool)
     }
 }
 
+/// The period a page shows and the form that changes it.
+#[derive(Serialize)]
+pub(super) struct PeriodChoice {
+    /// The page the form submits to.
+    pub(super) action: String,
+    range: Option<&'static str>,
+    presets: Vec<&'static str>,
+    since: String,
+    until: String,
+    invalid: bool,
+}
+
+/// The period `query` asks for on the page at `action`, and its form.
+pub(super) fn choose_period(query: &PeriodQuery, action: &str) -> (Period, PeriodChoice) {
+    let (period, range, invalid) = period(query, now_ms());
+    let day = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    };
+    let choice = PeriodChoice {
+        action: action.to_owned(),
+        range,
+        presets: PRESETS.iter().map(|(name, _)| *name).collect(),
+        since: day(period.since),
+        until: day(period.until),
+        invalid,
+    };
+    (period, choice)
+}
+
+impl PeriodChoice {
+    /// The query string that asks for this period again.
+    pub(super) fn query(&self) -> String {
+        match self.range {
+            Some(range) => format!("range={range}"),
+            None => format!("since={}&until={}", self.since, self.until),
+        }
+    }
+}
+
 fn last_days(now: i64, days: i64) -> Period {
     Period::new(now - days * DAY_MS, now, None).unwrap_or(Period {
         since: now - 30 * DAY_MS,
@@ -65,26 +104,26 @@ fn last_days(now: i64, days: i64) -> Period {
 
 /// One figure's card.
 #[derive(Serialize)]
-struct Card {
+pub(super) struct Card {
     key: &'static str,
     value: String,
     previous: String,
     change: Option<String>,
     /// good, bad or flat, for the change's colour.
     tone: &'static str,
-    /// The figure exactly as `/v1/analytics/overview` gives it (tests compare the two).
+    /// The figure exactly as its `/v1/analytics/…` JSON gives it (tests compare the two).
     raw: String,
     /// The entry of `definitions::DEFINITIONS` that defines it.
     defined_as: &'static str,
     definition: &'static str,
 }
 
-fn definition(name: &str) -> &'static str {
+pub(super) fn definition(name: &str) -> &'static str {
     DEFINITIONS.iter().find(|d| d.name == name).map_or("", |d| d.definition)
 }
 
-/// A count or amount card; `higher_is_better` picks the tone of a change.
-fn amount_card(
+/// A count or amount card; a rise is shown as good.
+pub(super) fn amount_card(
     key: &'static str,
     def: &'static str,
     current: Option<i64>,
@@ -180,7 +219,7 @@ fn cards(overview: &Overview) -> Vec<Card> {
 
 /// Minor units as a number of major units, for chart axes.
 #[allow(clippy::cast_precision_loss)] // display only
-fn major(minor: i64, currency: &str) -> f64 {
+pub(super) fn major(minor: i64, currency: &str) -> f64 {
     minor as f64 / 10_f64.powi(i32::try_from(crate::import::money::minor_unit_exponent(currency)).unwrap_or(2))
 }
 
@@ -220,11 +259,7 @@ fn charts(overview: &Overview, this_period: &str, previous: &str) -> (String, St
 
 #[derive(Serialize)]
 struct OverviewPage {
-    range: Option<&'static str>,
-    presets: Vec<&'static str>,
-    since: String,
-    until: String,
-    invalid: bool,
+    choice: PeriodChoice,
     period: crate::analytics::PeriodView,
     previous_period: crate::analytics::PeriodView,
     bucket: crate::analytics::definitions::Bucket,
@@ -240,7 +275,7 @@ async fn overview(
     signed: Signed,
     Query(query): Query<PeriodQuery>,
 ) -> ConsoleResult<Response> {
-    let (period, range, invalid) = period(&query, now_ms());
+    let (period, choice) = choose_period(&query, "/admin/overview");
     let overview = state.db.analytics_overview(signed.shop.id, &signed.shop.currency, period).await?;
     let t = signed.locale.strings();
     let (revenue_chart, orders_chart) = charts(
@@ -248,15 +283,8 @@ async fn overview(
         t.get("this_period").copied().unwrap_or_default(),
         t.get("previous").copied().unwrap_or_default(),
     );
-    let day = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
-    };
     let view = OverviewPage {
-        range,
-        presets: PRESETS.iter().map(|(name, _)| *name).collect(),
-        since: day(period.since),
-        until: day(period.until),
-        invalid,
+        choice,
         period: overview.period.clone(),
         previous_period: overview.previous_period.clone(),
         bucket: overview.bucket,

@@ -26,7 +26,7 @@ struct UsersPage {
     error: bool,
 }
 
-fn owner_only(signed: &Signed) -> ConsoleResult<()> {
+pub(super) fn owner_only(signed: &Signed) -> ConsoleResult<()> {
     if signed.user.role.is_owner() { Ok(()) } else { Err(ConsoleError::Forbidden) }
 }
 

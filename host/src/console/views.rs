@@ -35,6 +35,17 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("segment.html", include_str!("templates/segment.html")),
     ("users.html", include_str!("templates/users.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("period_form.html", include_str!("templates/period_form.html")),
+    ("figure_cards.html", include_str!("templates/figure_cards.html")),
+    ("period_head.html", include_str!("templates/period_head.html")),
+    ("loyalty.html", include_str!("templates/loyalty.html")),
+    ("plugins.html", include_str!("templates/plugins.html")),
+    ("plugin_jobs.html", include_str!("templates/plugin_jobs.html")),
+    ("plugin_review.html", include_str!("templates/plugin_review.html")),
+    ("plugin.html", include_str!("templates/plugin.html")),
+    ("plugin_dry_run.html", include_str!("templates/plugin_dry_run.html")),
+    ("settings.html", include_str!("templates/settings.html")),
+    ("recommendations.html", include_str!("templates/recommendations.html")),
 ];
 
 static VIEWS: LazyLock<Result<Environment<'static>, minijinja::Error>> = LazyLock::new(environment);

@@ -211,6 +211,12 @@ impl PluginHost {
             .clone()
     }
 
+    /// The state of an install's circuit breaker in this process (the console shows it;
+    /// an install tripped elsewhere is `tripped` in the store).
+    pub fn breaker_state(&self, shop_id: i64, name: &str) -> BreakerState {
+        self.breaker(shop_id, name).state()
+    }
+
     /// Forgets what this process cached about a shop's installs after a change, and
     /// rebuilds which install listens to which trigger.
     async fn changed(&self, shop_id: i64, name: &str) -> Result<(), StoreError> {

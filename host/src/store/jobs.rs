@@ -372,10 +372,19 @@ impl Db {
     }
 
     pub async fn jobs(&self, shop_id: i64, limit: i64) -> StoreResult<Vec<JobStatus>> {
-        let rows = sqlx::query(
-            "SELECT id, kind, payload, status, run_at, attempts, last_error FROM jobs WHERE shop_id = $1 \
-             ORDER BY run_at DESC LIMIT $2",
-        )
+        self.jobs_where(shop_id, "", limit).await
+    }
+
+    /// The shop's jobs that failed for good, newest first.
+    pub async fn failed_jobs(&self, shop_id: i64, limit: i64) -> StoreResult<Vec<JobStatus>> {
+        self.jobs_where(shop_id, "AND status = 'failed'", limit).await
+    }
+
+    async fn jobs_where(&self, shop_id: i64, condition: &str, limit: i64) -> StoreResult<Vec<JobStatus>> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, kind, payload, status, run_at, attempts, last_error FROM jobs WHERE shop_id = $1 {condition} \
+             ORDER BY run_at DESC LIMIT $2"
+        ))
         .bind(shop_id)
         .bind(limit)
         .fetch_all(self.pool())

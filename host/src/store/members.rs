@@ -1,4 +1,5 @@
-//! Loyalty members: the tier a customer holds, and the spend tiers are judged on.
+//! Loyalty members: the tier a customer holds (and each move between tiers, kept in
+//! `tier_changes`), and the spend tiers are judged on.
 
 use sqlx::AnyConnection;
 
@@ -23,6 +24,7 @@ pub(crate) async fn set_tier(
     if current.as_deref() == Some(tier) {
         return Ok(false);
     }
+    let now = now_ms();
     sqlx::query(
         "INSERT INTO members (shop_id, customer_id, tier, tier_since) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (shop_id, customer_id) DO UPDATE SET tier = excluded.tier, tier_since = excluded.tier_since",
@@ -30,9 +32,18 @@ pub(crate) async fn set_tier(
     .bind(shop_id)
     .bind(customer_id)
     .bind(tier)
-    .bind(now_ms())
-    .execute(conn)
+    .bind(now)
+    .execute(&mut *conn)
     .await?;
+    // The move, for the console's tier movements (analytics::loyalty).
+    sqlx::query("INSERT INTO tier_changes (shop_id, customer_id, at, from_tier, to_tier) VALUES ($1, $2, $3, $4, $5)")
+        .bind(shop_id)
+        .bind(customer_id)
+        .bind(now)
+        .bind(current)
+        .bind(tier)
+        .execute(conn)
+        .await?;
     Ok(true)
 }
 

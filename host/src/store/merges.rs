@@ -254,6 +254,15 @@ async fn merge_locked(
     )
     .await?;
     delete_for(conn, "members", shop_id, loser).await?;
+    // Tier moves stay in the history (they happened), as the survivor's.
+    exec(
+        conn,
+        "UPDATE tier_changes SET customer_id = $3 WHERE shop_id = $1 AND customer_id = $2",
+        shop_id,
+        loser,
+        winner,
+    )
+    .await?;
 
     // Unsubscribes hold for the survivor.
     exec(

@@ -271,6 +271,7 @@ impl Db {
             delete(conn, "DELETE FROM segment_memberships WHERE shop_id = $1 AND customer_id = $2", shop_id, id)
                 .await?;
         delete(conn, "DELETE FROM members WHERE shop_id = $1 AND customer_id = $2", shop_id, id).await?;
+        delete(conn, "DELETE FROM tier_changes WHERE shop_id = $1 AND customer_id = $2", shop_id, id).await?;
         delete(conn, "DELETE FROM unsubscribes WHERE shop_id = $1 AND customer_id = $2", shop_id, id).await?;
         erased.messages_scrubbed =
             delete(conn, "UPDATE outbox SET data = '{}' WHERE shop_id = $1 AND customer_id = $2", shop_id, id).await?;

@@ -42,6 +42,15 @@
     charts.forEach(function (chart) { chart.resize(); });
   });
 
-  document.addEventListener("DOMContentLoaded", function () { initCharts(document); });
+  // A form sent back with errors: bring its first wrong field into view and focus it.
+  function showFirstError() {
+    var field = document.querySelector(".field.invalid");
+    if (!field) return;
+    field.scrollIntoView({ block: "center" });
+    var input = field.querySelector("input, select, textarea");
+    if (input) input.focus();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { initCharts(document); showFirstError(); });
   document.addEventListener("htmx:afterSettle", function (event) { initCharts(event.target); });
 })();
