@@ -437,6 +437,99 @@ both_backends!(
     }
 );
 
+both_backends!(
+    async fn a_first_order_from_a_stranger_welcomes_them_and_imported_history_does_not(db) {
+        let config = json!({"browse-abandonment": {"enabled": false}, "post-purchase": {"enabled": false}});
+        let (state, shop, keys, scheduler) = setup(db.clone(), config).await;
+        let created = |jobs: Vec<JobStatus>| -> Vec<String> {
+            jobs.into_iter()
+                .filter(|j| j.payload["kind"] == "customer.created")
+                .map(|j| j.payload["customer_id"].to_string())
+                .collect()
+        };
+        let order = |id: &str, customer: &str| {
+            json!({"id": id, "status": "paid", "currency": "USD", "placed_at": now_ms(),
+                "customer": {"external_id": customer, "email": format!("{customer}@example.com"), "marketing_consent": true},
+                "lines": [{"product_id": "p1", "title": "Beans", "quantity": 1, "unit_price": 1_500}]})
+        };
+        let (status, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order("o-1", "guest"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let guest = db.customer_by_external_id(shop.id, "guest").await.expect("read").expect("created by the order").id;
+        assert_eq!(created(jobs_of(&db, &shop, TRIGGER_JOB).await).len(), 1, "customer.created with the first order");
+        let (status, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order("o-2", "guest"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(created(jobs_of(&db, &shop, TRIGGER_JOB).await).len(), 1, "a second order creates no one");
+
+        drain(&scheduler, now_ms()).await;
+        let sent = outbox(&db, &shop).await;
+        let welcomed: Vec<_> = sent.iter().filter(|m| m.template == "welcome_1").map(|m| m.customer_id).collect();
+        assert_eq!(welcomed, [guest]);
+
+        // Imported orders are history: their new customers are not welcomed.
+        let path = std::env::temp_dir().join(format!("patron-history-{}.ndjson", patron::store::new_id()));
+        let lines = [order("old-1", "veteran-1"), order("old-2", "veteran-2")].map(|o| o.to_string()).join("\n");
+        std::fs::write(&path, lines).expect("write");
+        let summary = patron::import::import_file(&db, &shop, patron::import::ImportKind::Orders, &path, false).await;
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(summary.expect("import").created, 2);
+        assert!(db.customer_by_external_id(shop.id, "veteran-1").await.expect("read").is_some());
+        assert_eq!(created(jobs_of(&db, &shop, TRIGGER_JOB).await).len(), 1, "no customer.created for imports");
+    }
+);
+
+both_backends!(
+    async fn a_consumable_bought_again_and_again_gets_a_replenishment_reminder_before_it_runs_out(db) {
+        let config = json!({"welcome": {"enabled": false}, "post-purchase": {"enabled": false},
+            "win-back": {"enabled": false}, "browse-abandonment": {"enabled": false}});
+        let (state, shop, keys, scheduler) = setup(db.clone(), config).await;
+        let product = json!({"id": "beans", "title": "House beans", "price": 1_500, "category": "Coffee",
+            "url": "https://shop.test/beans"});
+        let (status, body) = call(&state, "POST", "/v1/products", Some(&keys.secret), Some(product)).await;
+        assert!(status.is_success(), "{body}");
+        let now = now_ms();
+        let post = |id: String, customer: &str, at: i64| {
+            let order = json!({"id": id, "status": "paid", "currency": "USD", "placed_at": at,
+                "customer": {"external_id": customer, "email": format!("{customer}@example.com"), "marketing_consent": true},
+                "lines": [{"product_id": "beans", "title": "House beans", "category": "Coffee", "quantity": 1, "unit_price": 1_500}]});
+            let state = state.clone();
+            let secret = keys.secret.clone();
+            async move {
+                let (status, body) = call(&state, "POST", "/v1/orders", Some(&secret), Some(order)).await;
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+            }
+        };
+        // History: three customers rebuy the beans after 28, 29 and 30 days.
+        for (n, customer) in ["a", "b", "c"].into_iter().enumerate() {
+            let first = now - 200 * 24 * HOUR;
+            post(format!("{customer}-1"), customer, first).await;
+            post(format!("{customer}-2"), customer, first + (28 + n as i64) * 24 * HOUR).await;
+        }
+        drain(&scheduler, now).await;
+        assert!(outbox(&db, &shop).await.is_empty(), "no interval learned yet: no reminder");
+        let learned = db.learn_repurchase_intervals(shop.id).await.expect("learn");
+        assert_eq!((learned.products, learned.from_category), (1, 0));
+        let intervals = db.repurchase_intervals(shop.id, &["beans"]).await.expect("intervals");
+        assert_eq!((intervals[0].days, intervals[0].samples), (29, 3));
+
+        post("ada-1".into(), "ada", now).await;
+        assert_eq!(drain(&scheduler, now).await, [TRIGGER_JOB, TRIGGER_JOB], "customer.created, order.placed");
+        let ada = db.customer_by_external_id(shop.id, "ada").await.expect("read").expect("ada").id;
+        let uri = format!("/v1/journeys/state?customer_id={ada}");
+        let (_, body) = call(&state, "GET", &uri, Some(&keys.secret), None).await;
+        let timers = body["installs"][0]["timers"].as_array().expect("timers").clone();
+        let reminder = timers.iter().find(|t| t["name"] == "replenishment:beans").expect("a reminder is pending");
+        assert_eq!(reminder["due_at"].as_i64(), Some(now + 26 * 24 * HOUR), "29 days less the 3-day lead");
+
+        assert!(drain(&scheduler, now + 25 * 24 * HOUR).await.is_empty());
+        assert_eq!(drain(&scheduler, now + 26 * 24 * HOUR + 60_000).await, [TIMER_JOB]);
+        let sent = outbox(&db, &shop).await;
+        assert_eq!(templates(&sent), ["replenishment"]);
+        assert_eq!(sent[0].customer_id, ada);
+        assert_eq!(sent[0].data["product_title"], "House beans");
+        assert_eq!(sent[0].data["product_url"], "https://shop.test/beans");
+    }
+);
+
 /// Creates a customer with a birthday (`YYYY-MM-DD` or `--MM-DD`); returns Patron's id.
 async fn customer_born(state: &AppState, shop: &Shop, keys: &NewShopKeys, external_id: &str, birthday: &str) -> i64 {
     let body = json!({"external_id": external_id, "email": format!("{external_id}@example.com"),
