@@ -46,6 +46,9 @@ const POLL: Duration = Duration::from_secs(1);
 /// Jobs one shop may get in a row before the shops with due jobs waiting behind it get
 /// one each.
 pub const FAIR_STREAK: u32 = 8;
+/// Due journey timers of one shop fired together (one instance per install, one
+/// transaction).
+pub const TIMER_BATCH: i64 = 200;
 /// Shops given a turn at once at most.
 const TURNS_AT_ONCE: i64 = 256;
 
@@ -95,6 +98,7 @@ pub struct Scheduler {
     plugins: PluginHost,
     worker: String,
     turns: Arc<[Mutex<Turns>; 3]>,
+    timer_batch: i64,
 }
 
 /// What running one job did.
@@ -112,7 +116,14 @@ fn next_midnight(now: i64) -> i64 {
 impl Scheduler {
     pub fn new(db: Db, plugins: PluginHost) -> Self {
         let worker = format!("{}-{}", std::process::id(), crate::store::new_id() % 1_000_000);
-        Self { db, plugins, worker, turns: Arc::default() }
+        Self { db, plugins, worker, turns: Arc::default(), timer_batch: TIMER_BATCH }
+    }
+
+    /// How many due timers of a shop fire together (default [`TIMER_BATCH`]; 1 fires
+    /// them one by one, as the throughput benchmark compares).
+    pub fn with_timer_batch(mut self, timers: i64) -> Self {
+        self.timer_batch = timers.max(1);
+        self
     }
 
     /// Queues every shop's next nightly expiry and recompute (idempotent).
@@ -184,9 +195,13 @@ impl Scheduler {
         Ok(Some(job))
     }
 
-    /// Leases and runs one job of `lane` due at `now`.
+    /// Leases and runs one job of `lane` due at `now` (a due journey timer, with up to
+    /// [`TIMER_BATCH`] of its shop's).
     pub async fn run_in(&self, lane: Lane, now: i64) -> StoreResult<Ran> {
         let Some(job) = self.lease(lane, now).await? else { return Ok(Ran::Nothing) };
+        if job.kind == TIMER_JOB {
+            return self.run_timers(job, now).await;
+        }
         // While the job runs its lease is renewed, so a long job is not run twice.
         let heartbeat = async {
             let period = Duration::from_millis(u64::try_from(LEASE_MS / 3).unwrap_or(60_000));
@@ -216,6 +231,44 @@ impl Scheduler {
                 Ok(Ran::Failed { kind: job.kind, error })
             }
         }
+    }
+
+    /// A due timer and the shop's other due timers, fired together
+    /// ([`journeys::run::fire_timers`]); those whose install's call failed run one by one.
+    async fn run_timers(&self, first: Job, now: i64) -> StoreResult<Ran> {
+        let more = self.timer_batch - 1;
+        let mut batch = vec![first];
+        batch.extend(self.db.lease_more(batch[0].shop_id, TIMER_JOB, &self.worker, now, LEASE_MS, more).await?);
+        let outcome = match self.shop(batch[0].shop_id).await {
+            Ok(shop) => journeys::run::fire_timers(&self.plugins, &shop, &batch, &self.worker)
+                .await
+                .map(|retry| (shop, retry.into_iter().cloned().collect::<Vec<_>>())),
+            Err(error) => Err(error),
+        };
+        let mut failure = None;
+        match outcome {
+            Ok((shop, retry)) => {
+                for job in retry {
+                    if let Err(error) = journeys::run::fire_timer(&self.plugins, &shop, &job, &self.worker).await {
+                        let error = error.to_string();
+                        self.db.fail_job(&job, &self.worker, &error).await?;
+                        failure.get_or_insert(error);
+                    }
+                }
+            }
+            Err(error) => {
+                let error = error.to_string();
+                tracing::error!(jobs = batch.len(), %error, "a batch of timers failed");
+                for job in &batch {
+                    self.db.fail_job(job, &self.worker, &error).await?;
+                }
+                failure = Some(error);
+            }
+        }
+        Ok(match failure {
+            None => Ran::Done { kind: TIMER_JOB.to_owned() },
+            Some(error) => Ran::Failed { kind: TIMER_JOB.to_owned(), error },
+        })
     }
 
     async fn shop(&self, id: i64) -> StoreResult<Shop> {

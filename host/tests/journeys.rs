@@ -530,6 +530,84 @@ both_backends!(
     }
 );
 
+both_backends!(
+    async fn due_timers_of_many_customers_fire_together_and_each_once(db) {
+        let config = json!({"welcome": {"enabled": false}, "browse-abandonment": {"enabled": false}});
+        let (state, shop, keys, scheduler) = setup(db.clone(), config).await;
+        const CUSTOMERS: usize = 25;
+        for n in 0..CUSTOMERS {
+            let name = format!("c{n}");
+            customer(&state, &shop, &keys, &name).await;
+            events(&state, &shop, &name, json!([{"id": format!("cart-{n}"), "kind": "add_to_cart",
+                "properties": {"product_id": "p1"}}])).await;
+        }
+        let now = now_ms();
+        drain(&scheduler, now).await;
+        assert_eq!(jobs_of(&db, &shop, TIMER_JOB).await.len(), 2 * CUSTOMERS, "two reminders each");
+        // The first reminders are due: one lease takes them all, one transaction applies them.
+        let second = Scheduler::new(db.clone(), state.plugins.clone());
+        let at = now + 4 * HOUR + 60_000;
+        assert_eq!(scheduler.run_due(at).await.expect("run"), Ran::Done { kind: TIMER_JOB.to_owned() });
+        assert_eq!(second.run_due(at).await.expect("run"), Ran::Nothing, "the first worker holds every due timer");
+        let sent = outbox(&db, &shop).await;
+        assert_eq!(templates(&sent), ["cart_reminder_1"; CUSTOMERS]);
+        let mut customers: Vec<i64> = sent.iter().map(|m| m.customer_id).collect();
+        customers.sort_unstable();
+        customers.dedup();
+        assert_eq!(customers.len(), CUSTOMERS, "one reminder per customer");
+        // One by one, the same happens.
+        let one_by_one = Scheduler::new(db.clone(), state.plugins.clone()).with_timer_batch(1);
+        let later = now + 24 * HOUR + 60_000;
+        assert_eq!(drain(&one_by_one, later).await.len(), CUSTOMERS);
+        assert_eq!(outbox(&db, &shop).await.len(), 2 * CUSTOMERS);
+    }
+);
+
+/// Journey timers drained per second, fired in batches vs one by one, on both backends:
+/// `cargo test --workspace --test journeys -- --ignored --nocapture timer_throughput`
+/// (`TIMERS=n`, default 5,000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn timer_throughput() {
+    let count: usize = std::env::var("TIMERS").ok().and_then(|n| n.parse().ok()).unwrap_or(5_000);
+    for backend in [testing::Backend::Sqlite, testing::Backend::Postgres] {
+        for batch in [1, patron::scheduler::TIMER_BATCH] {
+            let db = testing::fresh_db(backend).await;
+            let (state, shop, _, _) = setup(db.clone(), json!({})).await;
+            let scheduler = Scheduler::new(db.clone(), state.plugins.clone()).with_timer_batch(batch);
+            let now = now_ms();
+            let mut customers = Vec::with_capacity(count);
+            for n in 0..count {
+                let input: patron::store::customers::CustomerInput =
+                    serde_json::from_value(json!({"external_id": format!("t{n}")})).expect("input");
+                customers.push(db.upsert_customer(shop.id, &input).await.expect("customer").0.id);
+            }
+            for (n, id) in customers.iter().enumerate() {
+                // Timers of runs that no longer exist: the plugin reads its kv and sends nothing.
+                let payload = json!({"plugin": "journeys", "customer_id": id, "name": "cart_abandonment:reminder_1",
+                    "data": json!({"run": n}).to_string()});
+                db.enqueue_job(shop.id, TIMER_JOB, &payload, now, &format!("timer:load:{n}")).await.expect("timer");
+            }
+            let started = std::time::Instant::now();
+            let mut rounds = 0;
+            loop {
+                match scheduler.run_due(now + 1).await.expect("run") {
+                    Ran::Nothing => break,
+                    Ran::Done { .. } => rounds += 1,
+                    Ran::Failed { kind, error } => panic!("{kind} failed: {error}"),
+                }
+            }
+            let elapsed = started.elapsed();
+            let left = jobs_of(&db, &shop, TIMER_JOB).await.iter().filter(|j| j.status != "done").count();
+            assert_eq!(left, 0);
+            println!(
+                "{backend:?}, batch {batch}: {count} timers in {elapsed:.2?} ({rounds} leases): {:.0}/s",
+                count as f64 / elapsed.as_secs_f64()
+            );
+        }
+    }
+}
+
 /// Creates a customer with a birthday (`YYYY-MM-DD` or `--MM-DD`); returns Patron's id.
 async fn customer_born(state: &AppState, shop: &Shop, keys: &NewShopKeys, external_id: &str, birthday: &str) -> i64 {
     let body = json!({"external_id": external_id, "email": format!("{external_id}@example.com"),

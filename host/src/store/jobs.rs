@@ -340,6 +340,47 @@ impl Db {
         job_from_row(&row).map(Some)
     }
 
+    /// Leases up to `limit` more queued jobs of `kind` of one shop due at `now` to
+    /// `owner`, oldest first, with one statement: the rest of a batch whose first job the
+    /// worker already holds.
+    pub async fn lease_more(
+        &self,
+        shop_id: i64,
+        kind: &str,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Job>> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut w = self.write().await?;
+        let rows = sqlx::query(&format!(
+            "UPDATE jobs SET status = 'running', lease_owner = $3, lease_until = $4, attempts = attempts + 1, \
+             updated_at = $5 WHERE (shop_id, id) IN (SELECT shop_id, id FROM jobs WHERE shop_id = $1 AND kind = $2 \
+             AND status = 'queued' AND run_at <= $5 AND attempts < $7 ORDER BY run_at LIMIT $6 {lock}) \
+             RETURNING shop_id, id, kind, payload, run_at, attempts"
+        ))
+        .bind(shop_id)
+        .bind(kind)
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(limit)
+        .bind(MAX_ATTEMPTS)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        let mut jobs = rows.iter().map(job_from_row).collect::<StoreResult<Vec<_>>>()?;
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
+    }
+
     /// Shops other than `except` with a queued job in `scope` due at `now`, in id order
     /// (at most `limit`): whose turn it is when one shop has had the worker for a while.
     pub async fn shops_with_due_jobs(
