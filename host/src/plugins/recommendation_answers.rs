@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use patron_runtime::ScoredItem;
+use patron_runtime::types::ScoredItem;
 use tokio::sync::OnceCell;
 
 use super::lock;

@@ -112,9 +112,21 @@ pub(crate) async fn resolve_locked(conn: &mut AnyConnection, shop_id: i64, id: i
 /// [`resolve_locked`] for a writer that only adds rows pointing at the customer (events):
 /// a shared lock on PostgreSQL, so such writers do not wait for each other, only for a
 /// merge (which locks the row for update).
+///
+/// The survivor is locked too, so a merge of the survivor itself, running meanwhile,
+/// also waits (or is waited for) instead of leaving the rows on a record it merges away.
 pub(crate) async fn resolve_shared(conn: &mut AnyConnection, shop_id: i64, id: i64) -> StoreResult<i64> {
     let lock = if conn.backend_name().eq_ignore_ascii_case("sqlite") { "" } else { "FOR SHARE" };
-    resolve_with(conn, shop_id, id, lock).await
+    let mut current = id;
+    // Each step follows a merge that committed meanwhile; merges are rare.
+    for _ in 0..8 {
+        let survivor = resolve_with(conn, shop_id, current, lock).await?;
+        if survivor == current {
+            break;
+        }
+        current = survivor;
+    }
+    Ok(current)
 }
 
 async fn resolve_with(conn: &mut AnyConnection, shop_id: i64, id: i64, lock: &str) -> StoreResult<i64> {
