@@ -19,8 +19,8 @@ use patron_runtime::World;
 
 use crate::journeys::birthdays::{self, BIRTHDAY_JOB};
 use crate::journeys::{self, TRIGGER_JOB};
-use crate::plugins::{PluginHost, lock};
 use crate::plugins::actions::TIMER_JOB;
+use crate::plugins::{PluginHost, lock};
 use crate::store::jobs::{Job, JobScope};
 use crate::store::order_hooks::LOYALTY_JOB;
 use crate::store::shops::Shop;
@@ -130,7 +130,8 @@ impl Scheduler {
     pub async fn queue_recurring(&self) -> StoreResult<()> {
         let at = next_midnight(now_ms());
         for shop in self.db.shops().await? {
-            for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS, TRAIN_RECS, FIT_PREDICTIONS, RETAIN_EVENTS, LEARN_INTERVALS] {
+            for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS, TRAIN_RECS, FIT_PREDICTIONS, RETAIN_EVENTS, LEARN_INTERVALS]
+            {
                 self.db.enqueue_job(shop.id, kind, &serde_json::json!({}), at, &format!("{kind}:{at}")).await?;
             }
             self.queue_birthdays(&shop, now_ms()).await?;

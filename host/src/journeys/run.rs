@@ -185,9 +185,13 @@ pub async fn fire_timers<'a>(
         for ((job, customer_id), list) in heard_jobs.iter().zip(lists) {
             // A job whose lease another worker took over is theirs to apply.
             if jobs::settle(&mut w.tx, job, owner).await? {
-                let applied = actions::apply_in(&mut w.tx, shop, *customer_id, &actor, Trigger::Behaviour, list).await?;
+                let applied =
+                    actions::apply_in(&mut w.tx, shop, *customer_id, &actor, Trigger::Behaviour, list).await?;
                 if let Some(reason) = applied.refused.first() {
-                    refused.push((active.install.name.clone(), format!("{} refused action(s): {reason}", applied.refused.len())));
+                    refused.push((
+                        active.install.name.clone(),
+                        format!("{} refused action(s): {reason}", applied.refused.len()),
+                    ));
                 }
             }
         }

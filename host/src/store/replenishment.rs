@@ -46,7 +46,8 @@ pub struct LearnReport {
 
 impl BulkRow for Interval {
     const TABLE: &'static str = "product_intervals";
-    const COLUMNS: &'static [&'static str] = &["shop_id", "product_id", "days", "samples", "from_category", "learned_at"];
+    const COLUMNS: &'static [&'static str] =
+        &["shop_id", "product_id", "days", "samples", "from_category", "learned_at"];
 
     fn bind<'q>(&'q self, shop_id: i64, query: AnyQuery<'q>) -> AnyQuery<'q> {
         query
@@ -239,7 +240,9 @@ mod tests {
         }
         purchases.push(buy(9, "decaf", Some("Coffee"), 5));
         purchases.push(buy(9, "decaf", Some("Coffee"), 90));
-        purchases.sort_by(|a, b| (a.customer_id, &a.product_id, a.placed_at).cmp(&(b.customer_id, &b.product_id, b.placed_at)));
+        purchases.sort_by(|a, b| {
+            (a.customer_id, &a.product_id, a.placed_at).cmp(&(b.customer_id, &b.product_id, b.placed_at))
+        });
         let learned = intervals(purchases);
         let decaf = learned.iter().find(|i| i.product_id == "decaf").expect("decaf");
         // Coffee's gaps: 21, 22, 23, 24 (beans) and 85 (decaf): median 23.

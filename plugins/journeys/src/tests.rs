@@ -282,7 +282,10 @@ fn a_consumable_is_remembered_lead_days_before_it_runs_out_and_a_reorder_moves_t
     assert_eq!(sent[0].0, "replenishment");
     let data = &sent[0].1;
     assert_eq!((data["journey"].as_str(), data["step"].as_str()), (Some("replenishment"), Some("reminder")));
-    assert_eq!((data["product_title"].as_str(), data["product_url"].as_str()), (Some("House beans"), Some("https://shop.test/beans")));
+    assert_eq!(
+        (data["product_title"].as_str(), data["product_url"].as_str()),
+        (Some("House beans"), Some("https://shop.test/beans"))
+    );
     assert_eq!(data["due_at"], T0 + 30 * DAY);
 
     // Bought again on day 20: the clock starts again from that order.
