@@ -1,20 +1,27 @@
 //! The scheduler: durable jobs leased from the store and run by whichever host replica
-//! gets them first (points expiry, segment recomputes, daily birthday checks, recommendation training,
-//! predictor refits, journey
-//! timers and triggers, order changes the loyalty plugins have not yet all heard of). A job whose
+//! gets them first (points expiry, segment recomputes, daily birthday checks,
+//! recommendation training, predictor refits, repurchase intervals, journey timers and
+//! triggers, order changes the loyalty plugins have not yet all heard of). A job whose
 //! worker dies is retried once its lease runs out, one that fails after a backoff that
 //! doubles, up to `MAX_ATTEMPTS` in all; recurring jobs queue their next run under a
 //! dedup key, so replicas never queue one twice.
+//!
+//! Each process runs two workers: one for the quick jobs a shopper or merchant waits on
+//! ([`QUICK_KINDS`]) and one for nightly batch runs, so a long recompute never delays a
+//! cart reminder. Within a worker, shops take turns once one shop has had
+//! [`FAIR_STREAK`] jobs in a row, so a shop with a backlog does not hold up the others.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use patron_runtime::World;
 
 use crate::journeys::birthdays::{self, BIRTHDAY_JOB};
 use crate::journeys::{self, TRIGGER_JOB};
-use crate::plugins::PluginHost;
 use crate::plugins::actions::TIMER_JOB;
-use crate::store::jobs::Job;
+use crate::plugins::{PluginHost, lock};
+use crate::store::jobs::{Job, JobScope};
 use crate::store::order_hooks::LOYALTY_JOB;
 use crate::store::shops::Shop;
 use crate::store::{Db, StoreError, StoreResult, now_ms};
@@ -29,18 +36,69 @@ const RETENTION_BATCH: i64 = 5_000;
 pub const TRAIN_RECS: &str = "recs.train";
 /// Refits every enabled predictor install and refreshes customers' predictions.
 pub const FIT_PREDICTIONS: &str = "predictions.fit";
+/// Learns how long each product lasts, for the replenishment journey.
+pub const LEARN_INTERVALS: &str = "products.intervals";
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// How long a worker holds a job before another may take it over.
 const LEASE_MS: i64 = 15 * 60 * 1000;
 /// How often an idle worker looks for due jobs.
 const POLL: Duration = Duration::from_secs(1);
+/// Jobs one shop may get in a row before the shops with due jobs waiting behind it get
+/// one each.
+pub const FAIR_STREAK: u32 = 8;
+/// Due journey timers of one shop fired together (one instance per install, one
+/// transaction).
+pub const TIMER_BATCH: i64 = 200;
+/// Shops given a turn at once at most.
+const TURNS_AT_ONCE: i64 = 256;
 
-/// Runs due jobs; one per host process.
+/// The job kinds that answer a shopper or a merchant soon after they act (journey
+/// triggers and timers, order changes for loyalty, the daily birthday check). They have
+/// their own worker, so an hour-long recompute or training run never holds them up.
+pub const QUICK_KINDS: [&str; 4] = [TRIGGER_JOB, TIMER_JOB, LOYALTY_JOB, BIRTHDAY_JOB];
+
+/// A worker's share of the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Every job (what tests and `run_once` take).
+    All,
+    /// [`QUICK_KINDS`].
+    Quick,
+    /// Everything else: nightly batch runs.
+    Batch,
+}
+
+impl Lane {
+    fn scope(self) -> JobScope<'static> {
+        match self {
+            Self::All => JobScope::ALL,
+            Self::Quick => JobScope { shop_id: None, kinds: &QUICK_KINDS, exclude_kinds: false },
+            Self::Batch => JobScope { shop_id: None, kinds: &QUICK_KINDS, exclude_kinds: true },
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Whose turn it is in one lane: the shop served last, how many jobs in a row it had,
+/// and the shops waiting for one job each.
+#[derive(Debug, Default)]
+struct Turns {
+    last_shop: Option<i64>,
+    streak: u32,
+    waiting: VecDeque<i64>,
+}
+
+/// Runs due jobs: one quick and one batch worker per host process.
 #[derive(Clone)]
 pub struct Scheduler {
     db: Db,
     plugins: PluginHost,
     worker: String,
+    turns: Arc<[Mutex<Turns>; 3]>,
+    timer_batch: i64,
 }
 
 /// What running one job did.
@@ -58,14 +116,22 @@ fn next_midnight(now: i64) -> i64 {
 impl Scheduler {
     pub fn new(db: Db, plugins: PluginHost) -> Self {
         let worker = format!("{}-{}", std::process::id(), crate::store::new_id() % 1_000_000);
-        Self { db, plugins, worker }
+        Self { db, plugins, worker, turns: Arc::default(), timer_batch: TIMER_BATCH }
+    }
+
+    /// How many due timers of a shop fire together (default [`TIMER_BATCH`]; 1 fires
+    /// them one by one, as the throughput benchmark compares).
+    pub fn with_timer_batch(mut self, timers: i64) -> Self {
+        self.timer_batch = timers.max(1);
+        self
     }
 
     /// Queues every shop's next nightly expiry and recompute (idempotent).
     pub async fn queue_recurring(&self) -> StoreResult<()> {
         let at = next_midnight(now_ms());
         for shop in self.db.shops().await? {
-            for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS, TRAIN_RECS, FIT_PREDICTIONS, RETAIN_EVENTS] {
+            for kind in [EXPIRE_POINTS, RECOMPUTE_SEGMENTS, TRAIN_RECS, FIT_PREDICTIONS, RETAIN_EVENTS, LEARN_INTERVALS]
+            {
                 self.db.enqueue_job(shop.id, kind, &serde_json::json!({}), at, &format!("{kind}:{at}")).await?;
             }
             self.queue_birthdays(&shop, now_ms()).await?;
@@ -101,7 +167,42 @@ impl Scheduler {
 
     /// Leases and runs one job that is due at `now` (tests look ahead with a later `now`).
     pub async fn run_due(&self, now: i64) -> StoreResult<Ran> {
-        let Some(job) = self.db.lease_job_at(&self.worker, now, LEASE_MS).await? else { return Ok(Ran::Nothing) };
+        self.run_in(Lane::All, now).await
+    }
+
+    /// Leases one job of `lane` due at `now`, taking turns between shops: after
+    /// [`FAIR_STREAK`] jobs in a row of one shop, every other shop with a due job gets
+    /// one before the oldest job overall is taken again.
+    async fn lease(&self, lane: Lane, now: i64) -> StoreResult<Option<Job>> {
+        let turns = &self.turns[lane.index()];
+        loop {
+            let Some(shop_id) = lock(turns).waiting.pop_front() else { break };
+            let scope = JobScope { shop_id: Some(shop_id), ..lane.scope() };
+            if let Some(job) = self.db.lease_job_in(scope, &self.worker, now, LEASE_MS).await? {
+                lock(turns).served(job.shop_id);
+                return Ok(Some(job));
+            }
+        }
+        let Some(job) = self.db.lease_job_in(lane.scope(), &self.worker, now, LEASE_MS).await? else {
+            return Ok(None);
+        };
+        let streak = lock(turns).served(job.shop_id);
+        if streak >= FAIR_STREAK {
+            let others = self.db.shops_with_due_jobs(lane.scope(), job.shop_id, now, TURNS_AT_ONCE).await?;
+            let mut turns = lock(turns);
+            turns.waiting.extend(others);
+            turns.streak = 0;
+        }
+        Ok(Some(job))
+    }
+
+    /// Leases and runs one job of `lane` due at `now` (a due journey timer, with up to
+    /// [`TIMER_BATCH`] of its shop's).
+    pub async fn run_in(&self, lane: Lane, now: i64) -> StoreResult<Ran> {
+        let Some(job) = self.lease(lane, now).await? else { return Ok(Ran::Nothing) };
+        if job.kind == TIMER_JOB {
+            return self.run_timers(job, now).await;
+        }
         // While the job runs its lease is renewed, so a long job is not run twice.
         let heartbeat = async {
             let period = Duration::from_millis(u64::try_from(LEASE_MS / 3).unwrap_or(60_000));
@@ -131,6 +232,44 @@ impl Scheduler {
                 Ok(Ran::Failed { kind: job.kind, error })
             }
         }
+    }
+
+    /// A due timer and the shop's other due timers, fired together
+    /// ([`journeys::run::fire_timers`]); those whose install's call failed run one by one.
+    async fn run_timers(&self, first: Job, now: i64) -> StoreResult<Ran> {
+        let more = self.timer_batch - 1;
+        let mut batch = vec![first];
+        batch.extend(self.db.lease_more(batch[0].shop_id, TIMER_JOB, &self.worker, now, LEASE_MS, more).await?);
+        let outcome = match self.shop(batch[0].shop_id).await {
+            Ok(shop) => journeys::run::fire_timers(&self.plugins, &shop, &batch, &self.worker)
+                .await
+                .map(|retry| (shop, retry.into_iter().cloned().collect::<Vec<_>>())),
+            Err(error) => Err(error),
+        };
+        let mut failure = None;
+        match outcome {
+            Ok((shop, retry)) => {
+                for job in retry {
+                    if let Err(error) = journeys::run::fire_timer(&self.plugins, &shop, &job, &self.worker).await {
+                        let error = error.to_string();
+                        self.db.fail_job(&job, &self.worker, &error).await?;
+                        failure.get_or_insert(error);
+                    }
+                }
+            }
+            Err(error) => {
+                let error = error.to_string();
+                tracing::error!(jobs = batch.len(), %error, "a batch of timers failed");
+                for job in &batch {
+                    self.db.fail_job(job, &self.worker, &error).await?;
+                }
+                failure = Some(error);
+            }
+        }
+        Ok(match failure {
+            None => Ran::Done { kind: TIMER_JOB.to_owned() },
+            Some(error) => Ran::Failed { kind: TIMER_JOB.to_owned(), error },
+        })
     }
 
     async fn shop(&self, id: i64) -> StoreResult<Shop> {
@@ -187,6 +326,11 @@ impl Scheduler {
                 tracing::info!(shop = %shop.name, deleted, days = shop.event_retention_days, "old events deleted");
                 self.queue_next(&shop, RETAIN_EVENTS, job.run_at).await
             }
+            LEARN_INTERVALS => {
+                let report = self.db.learn_repurchase_intervals(shop.id).await?;
+                tracing::info!(shop = %shop.name, products = report.products, from_category = report.from_category, "repurchase intervals learned");
+                self.queue_next(&shop, LEARN_INTERVALS, job.run_at).await
+            }
             BIRTHDAY_JOB => {
                 let date = birthdays::job_date(&job.payload)?;
                 let customers = birthdays::queue_triggers(&self.db, &shop, date, job.run_at).await?;
@@ -206,32 +350,54 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Runs jobs until `shutdown` resolves.
+    /// Runs jobs until `shutdown` resolves: a quick and a batch worker, each finishing
+    /// the job in hand before it stops.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let quick = tokio::spawn(self.clone().work(Lane::Quick, stopped.clone()));
+        let batch = tokio::spawn(self.work(Lane::Batch, stopped));
+        shutdown.await;
+        let _ = stop.send(true);
+        let _ = tokio::join!(quick, batch);
+    }
+
+    async fn work(self, lane: Lane, mut stopped: tokio::sync::watch::Receiver<bool>) {
         let mut last_recurring = 0;
-        loop {
+        while !*stopped.borrow() {
             let now = now_ms();
-            if now - last_recurring > 60 * 60 * 1000 {
+            if lane == Lane::Batch && now - last_recurring > 60 * 60 * 1000 {
                 if let Err(error) = self.queue_recurring().await {
                     tracing::error!(%error, "could not queue recurring jobs");
                 }
                 last_recurring = now;
             }
-            let idle = match self.run_once().await {
+            let idle = match self.run_in(lane, now).await {
                 Ok(Ran::Nothing) => true,
                 Ok(_) => false,
                 Err(error) => {
-                    tracing::error!(%error, "scheduler could not lease a job");
+                    tracing::error!(%error, ?lane, "scheduler could not lease a job");
                     true
                 }
             };
             if idle {
                 tokio::select! {
-                    () = &mut shutdown => return,
+                    _ = stopped.changed() => {}
                     () = tokio::time::sleep(POLL) => {}
                 }
             }
         }
+    }
+}
+
+impl Turns {
+    /// Notes a job of `shop_id` taken; returns that shop's jobs in a row.
+    fn served(&mut self, shop_id: i64) -> u32 {
+        if self.last_shop == Some(shop_id) {
+            self.streak += 1;
+        } else {
+            self.last_shop = Some(shop_id);
+            self.streak = 1;
+        }
+        self.streak
     }
 }

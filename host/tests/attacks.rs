@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use base64::Engine as _;
 use http_body_util::BodyExt;
 use patron::auth::{NewShopKeys, customer_token};
-use patron::plugins::actions::{Actor, MAX_AWARD, MAX_AWARD_PER_CALL, Trigger, apply_in};
+use patron::plugins::actions::{Actor, MAX_AWARD, MAX_AWARD_PER_CALL, TIMER_JOB, Trigger, apply_in};
+use patron::scheduler::{FAIR_STREAK, Lane, RECOMPUTE_SEGMENTS, Ran, Scheduler};
 use patron::store::coupons::{CouponSpec, Discount};
 use patron::store::jobs::MAX_ATTEMPTS;
 use patron::store::orders::MAX_AMOUNT;
@@ -333,6 +334,47 @@ both_backends!(
         }
         let queued = db.jobs(shop.id, 100).await.expect("jobs").iter().filter(|j| j.status == "queued").count();
         assert_eq!(queued, 1);
+    }
+);
+
+both_backends!(
+    async fn a_shop_with_a_long_backlog_does_not_hold_up_another_shops_job(db) {
+        let (busy, _) = testing::shop(&db, "busy").await;
+        let (quiet, _) = testing::shop(&db, "quiet").await;
+        let now = now_ms();
+        for n in 0..40 {
+            let run_at = now - 60_000 + n;
+            assert!(db.enqueue_job(busy.id, "points.expire", &json!({}), run_at, &format!("backlog:{n}")).await.expect("job"));
+        }
+        assert!(db.enqueue_job(quiet.id, "points.expire", &json!({}), now, "quiet").await.expect("job"));
+        let scheduler = Scheduler::new(db.clone(), patron::plugins::PluginHost::new(db.clone(), None));
+        let done = |jobs: Vec<patron::store::jobs::JobStatus>| jobs.iter().filter(|j| j.status == "done").count();
+        for run in 1..=FAIR_STREAK + 1 {
+            assert!(matches!(scheduler.run_due(now).await.expect("run"), Ran::Done { .. }));
+            let quiet_done = done(db.jobs(quiet.id, 10).await.expect("jobs"));
+            if run <= FAIR_STREAK {
+                assert_eq!(quiet_done, 0, "the oldest jobs go first until the busy shop had its streak");
+            } else {
+                assert_eq!(quiet_done, 1, "the quiet shop's turn comes after {FAIR_STREAK} of the busy shop's");
+            }
+        }
+        assert_eq!(done(db.jobs(busy.id, 100).await.expect("jobs")), FAIR_STREAK as usize);
+    }
+);
+
+both_backends!(
+    async fn journey_work_has_its_own_worker_beside_nightly_batch_runs(db) {
+        let (shop, _) = testing::shop(&db, "a").await;
+        let scheduler = Scheduler::new(db.clone(), patron::plugins::PluginHost::new(db.clone(), None));
+        let now = now_ms();
+        assert!(db.enqueue_job(shop.id, RECOMPUTE_SEGMENTS, &json!({}), now - 1, "recompute").await.expect("job"));
+        assert_eq!(scheduler.run_in(Lane::Quick, now).await.expect("run"), Ran::Nothing, "a batch run is not quick");
+        assert!(db.enqueue_job(shop.id, TIMER_JOB, &json!({}), now, "timer").await.expect("job"));
+        let quick = scheduler.run_in(Lane::Quick, now).await.expect("run");
+        assert!(matches!(&quick, Ran::Done { kind } | Ran::Failed { kind, .. } if kind == TIMER_JOB), "{quick:?}");
+        let batch = scheduler.run_in(Lane::Batch, now).await.expect("run");
+        assert_eq!(batch, Ran::Done { kind: RECOMPUTE_SEGMENTS.to_owned() });
+        assert_eq!(scheduler.run_in(Lane::Batch, now).await.expect("run"), Ran::Nothing);
     }
 );
 

@@ -254,8 +254,29 @@ both_backends!(
                 }
             }
         }
+        // Meanwhile storefront events arrive for every record, each resolved before the
+        // merges: they must end on the survivor, never on a merged-away record.
+        let mut events = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            for n in 0..3 {
+                let (db, id) = (db.clone(), *id);
+                let event = patron::store::events::NewEvent {
+                    event_id: format!("race-{i}-{n}"),
+                    kind: "page_view".into(),
+                    occurred_at: patron::store::now_ms(),
+                    anonymous_id: None,
+                    customer_id: Some(id),
+                    url: Some("http://shop.test/".into()),
+                    properties: "{}".into(),
+                };
+                events.push(tokio::spawn(async move { db.insert_events(shop.id, &[event]).await }));
+            }
+        }
         for task in tasks {
             task.await.expect("task").expect("merge");
+        }
+        for task in events {
+            assert_eq!(task.await.expect("task").expect("events").len(), 1);
         }
         let survivors: BTreeSet<i64> = {
             let mut s = BTreeSet::new();
@@ -269,6 +290,14 @@ both_backends!(
         let customer = db.customer(shop.id, survivor).await.expect("read").expect("survivor");
         assert_eq!((customer.stats.order_count, customer.stats.total_spent), (6, 6_000), "no order lost");
         assert_eq!(db.merges_into(shop.id, survivor).await.expect("merges").len(), 5, "five records folded in");
+        let stray: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE shop_id = $1 AND customer_id <> $2")
+                .bind(shop.id)
+                .bind(survivor)
+                .fetch_one(db.pool())
+                .await
+                .expect("count");
+        assert_eq!(stray, 0, "every event is the survivor's");
     }
 );
 

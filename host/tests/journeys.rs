@@ -437,6 +437,177 @@ both_backends!(
     }
 );
 
+both_backends!(
+    async fn a_first_order_from_a_stranger_welcomes_them_and_imported_history_does_not(db) {
+        let config = json!({"browse-abandonment": {"enabled": false}, "post-purchase": {"enabled": false}});
+        let (state, shop, keys, scheduler) = setup(db.clone(), config).await;
+        let created = |jobs: Vec<JobStatus>| -> Vec<String> {
+            jobs.into_iter()
+                .filter(|j| j.payload["kind"] == "customer.created")
+                .map(|j| j.payload["customer_id"].to_string())
+                .collect()
+        };
+        let order = |id: &str, customer: &str| {
+            json!({"id": id, "status": "paid", "currency": "USD", "placed_at": now_ms(),
+                "customer": {"external_id": customer, "email": format!("{customer}@example.com"), "marketing_consent": true},
+                "lines": [{"product_id": "p1", "title": "Beans", "quantity": 1, "unit_price": 1_500}]})
+        };
+        let (status, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order("o-1", "guest"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let guest = db.customer_by_external_id(shop.id, "guest").await.expect("read").expect("created by the order").id;
+        assert_eq!(created(jobs_of(&db, &shop, TRIGGER_JOB).await).len(), 1, "customer.created with the first order");
+        let (status, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order("o-2", "guest"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(created(jobs_of(&db, &shop, TRIGGER_JOB).await).len(), 1, "a second order creates no one");
+
+        drain(&scheduler, now_ms()).await;
+        let sent = outbox(&db, &shop).await;
+        let welcomed: Vec<_> = sent.iter().filter(|m| m.template == "welcome_1").map(|m| m.customer_id).collect();
+        assert_eq!(welcomed, [guest]);
+
+        // Imported orders are history: their new customers are not welcomed.
+        let path = std::env::temp_dir().join(format!("patron-history-{}.ndjson", patron::store::new_id()));
+        let lines = [order("old-1", "veteran-1"), order("old-2", "veteran-2")].map(|o| o.to_string()).join("\n");
+        std::fs::write(&path, lines).expect("write");
+        let summary = patron::import::import_file(&db, &shop, patron::import::ImportKind::Orders, &path, false).await;
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(summary.expect("import").created, 2);
+        assert!(db.customer_by_external_id(shop.id, "veteran-1").await.expect("read").is_some());
+        assert_eq!(created(jobs_of(&db, &shop, TRIGGER_JOB).await).len(), 1, "no customer.created for imports");
+    }
+);
+
+both_backends!(
+    async fn a_consumable_bought_again_and_again_gets_a_replenishment_reminder_before_it_runs_out(db) {
+        let config = json!({"welcome": {"enabled": false}, "post-purchase": {"enabled": false},
+            "win-back": {"enabled": false}, "browse-abandonment": {"enabled": false}});
+        let (state, shop, keys, scheduler) = setup(db.clone(), config).await;
+        let product = json!({"id": "beans", "title": "House beans", "price": 1_500, "category": "Coffee",
+            "url": "https://shop.test/beans"});
+        let (status, body) = call(&state, "POST", "/v1/products", Some(&keys.secret), Some(product)).await;
+        assert!(status.is_success(), "{body}");
+        let now = now_ms();
+        let post = |id: String, customer: &str, at: i64| {
+            let order = json!({"id": id, "status": "paid", "currency": "USD", "placed_at": at,
+                "customer": {"external_id": customer, "email": format!("{customer}@example.com"), "marketing_consent": true},
+                "lines": [{"product_id": "beans", "title": "House beans", "category": "Coffee", "quantity": 1, "unit_price": 1_500}]});
+            let state = state.clone();
+            let secret = keys.secret.clone();
+            async move {
+                let (status, body) = call(&state, "POST", "/v1/orders", Some(&secret), Some(order)).await;
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+            }
+        };
+        // History: three customers rebuy the beans after 28, 29 and 30 days.
+        for (n, customer) in ["a", "b", "c"].into_iter().enumerate() {
+            let first = now - 200 * 24 * HOUR;
+            post(format!("{customer}-1"), customer, first).await;
+            post(format!("{customer}-2"), customer, first + (28 + n as i64) * 24 * HOUR).await;
+        }
+        drain(&scheduler, now).await;
+        assert!(outbox(&db, &shop).await.is_empty(), "no interval learned yet: no reminder");
+        let learned = db.learn_repurchase_intervals(shop.id).await.expect("learn");
+        assert_eq!((learned.products, learned.from_category), (1, 0));
+        let intervals = db.repurchase_intervals(shop.id, &["beans"]).await.expect("intervals");
+        assert_eq!((intervals[0].days, intervals[0].samples), (29, 3));
+
+        post("ada-1".into(), "ada", now).await;
+        assert_eq!(drain(&scheduler, now).await, [TRIGGER_JOB, TRIGGER_JOB], "customer.created, order.placed");
+        let ada = db.customer_by_external_id(shop.id, "ada").await.expect("read").expect("ada").id;
+        let uri = format!("/v1/journeys/state?customer_id={ada}");
+        let (_, body) = call(&state, "GET", &uri, Some(&keys.secret), None).await;
+        let timers = body["installs"][0]["timers"].as_array().expect("timers").clone();
+        let reminder = timers.iter().find(|t| t["name"] == "replenishment:beans").expect("a reminder is pending");
+        assert_eq!(reminder["due_at"].as_i64(), Some(now + 26 * 24 * HOUR), "29 days less the 3-day lead");
+
+        assert!(drain(&scheduler, now + 25 * 24 * HOUR).await.is_empty());
+        assert_eq!(drain(&scheduler, now + 26 * 24 * HOUR + 60_000).await, [TIMER_JOB]);
+        let sent = outbox(&db, &shop).await;
+        assert_eq!(templates(&sent), ["replenishment"]);
+        assert_eq!(sent[0].customer_id, ada);
+        assert_eq!(sent[0].data["product_title"], "House beans");
+        assert_eq!(sent[0].data["product_url"], "https://shop.test/beans");
+    }
+);
+
+both_backends!(
+    async fn due_timers_of_many_customers_fire_together_and_each_once(db) {
+        let config = json!({"welcome": {"enabled": false}, "browse-abandonment": {"enabled": false}});
+        let (state, shop, keys, scheduler) = setup(db.clone(), config).await;
+        const CUSTOMERS: usize = 25;
+        for n in 0..CUSTOMERS {
+            let name = format!("c{n}");
+            customer(&state, &shop, &keys, &name).await;
+            events(&state, &shop, &name, json!([{"id": format!("cart-{n}"), "kind": "add_to_cart",
+                "properties": {"product_id": "p1"}}])).await;
+        }
+        let now = now_ms();
+        drain(&scheduler, now).await;
+        assert_eq!(jobs_of(&db, &shop, TIMER_JOB).await.len(), 2 * CUSTOMERS, "two reminders each");
+        // The first reminders are due: one lease takes them all, one transaction applies them.
+        let second = Scheduler::new(db.clone(), state.plugins.clone());
+        let at = now + 4 * HOUR + 60_000;
+        assert_eq!(scheduler.run_due(at).await.expect("run"), Ran::Done { kind: TIMER_JOB.to_owned() });
+        assert_eq!(second.run_due(at).await.expect("run"), Ran::Nothing, "the first worker holds every due timer");
+        let sent = outbox(&db, &shop).await;
+        assert_eq!(templates(&sent), ["cart_reminder_1"; CUSTOMERS]);
+        let mut customers: Vec<i64> = sent.iter().map(|m| m.customer_id).collect();
+        customers.sort_unstable();
+        customers.dedup();
+        assert_eq!(customers.len(), CUSTOMERS, "one reminder per customer");
+        // One by one, the same happens.
+        let one_by_one = Scheduler::new(db.clone(), state.plugins.clone()).with_timer_batch(1);
+        let later = now + 24 * HOUR + 60_000;
+        assert_eq!(drain(&one_by_one, later).await.len(), CUSTOMERS);
+        assert_eq!(outbox(&db, &shop).await.len(), 2 * CUSTOMERS);
+    }
+);
+
+/// Journey timers drained per second, fired in batches vs one by one, on both backends:
+/// `cargo test --workspace --test journeys -- --ignored --nocapture timer_throughput`
+/// (`TIMERS=n`, default 5,000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn timer_throughput() {
+    let count: usize = std::env::var("TIMERS").ok().and_then(|n| n.parse().ok()).unwrap_or(5_000);
+    for backend in [testing::Backend::Sqlite, testing::Backend::Postgres] {
+        for batch in [1, patron::scheduler::TIMER_BATCH] {
+            let db = testing::fresh_db(backend).await;
+            let (state, shop, _, _) = setup(db.clone(), json!({})).await;
+            let scheduler = Scheduler::new(db.clone(), state.plugins.clone()).with_timer_batch(batch);
+            let now = now_ms();
+            let mut customers = Vec::with_capacity(count);
+            for n in 0..count {
+                let input: patron::store::customers::CustomerInput =
+                    serde_json::from_value(json!({"external_id": format!("t{n}")})).expect("input");
+                customers.push(db.upsert_customer(shop.id, &input).await.expect("customer").0.id);
+            }
+            for (n, id) in customers.iter().enumerate() {
+                // Timers of runs that no longer exist: the plugin reads its kv and sends nothing.
+                let payload = json!({"plugin": "journeys", "customer_id": id, "name": "cart_abandonment:reminder_1",
+                    "data": json!({"run": n}).to_string()});
+                db.enqueue_job(shop.id, TIMER_JOB, &payload, now, &format!("timer:load:{n}")).await.expect("timer");
+            }
+            let started = std::time::Instant::now();
+            let mut rounds = 0;
+            loop {
+                match scheduler.run_due(now + 1).await.expect("run") {
+                    Ran::Nothing => break,
+                    Ran::Done { .. } => rounds += 1,
+                    Ran::Failed { kind, error } => panic!("{kind} failed: {error}"),
+                }
+            }
+            let elapsed = started.elapsed();
+            let left = jobs_of(&db, &shop, TIMER_JOB).await.iter().filter(|j| j.status != "done").count();
+            assert_eq!(left, 0);
+            println!(
+                "{backend:?}, batch {batch}: {count} timers in {elapsed:.2?} ({rounds} leases): {:.0}/s",
+                count as f64 / elapsed.as_secs_f64()
+            );
+        }
+    }
+}
+
 /// Creates a customer with a birthday (`YYYY-MM-DD` or `--MM-DD`); returns Patron's id.
 async fn customer_born(state: &AppState, shop: &Shop, keys: &NewShopKeys, external_id: &str, birthday: &str) -> i64 {
     let body = json!({"external_id": external_id, "email": format!("{external_id}@example.com"),

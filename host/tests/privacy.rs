@@ -129,6 +129,20 @@ async fn full_customer(db: &Db, state: &AppState, shop: &Shop, keys: &NewShopKey
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A predictor's figures for the record about to be merged away follow it.
+    let eve_old = db.customer_by_external_id(shop.id, "eve-old").await.expect("read").expect("eve-old").id;
+    let prediction = patron::store::predictions::CustomerPrediction {
+        customer_id: eve_old,
+        plugin: "clv".into(),
+        predicted_at: 1,
+        p_alive: 0.5,
+        expected_purchases_30d: 0.1,
+        expected_purchases_90d: 0.3,
+        expected_purchases_365d: 1.0,
+        expected_order_value: 1_000,
+        clv: 900,
+    };
+    db.save_predictions(shop.id, &[prediction]).await.expect("prediction");
     let (status, body) =
         call(state, "POST", "/v1/customers/eve/merge", Some(&keys.secret), Some(json!({"other": "eve-old"}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -218,6 +232,7 @@ both_backends!(
             "coupons",
             "tags",
             "segments",
+            "predictions",
             "consent_log",
             "messages",
             "merges",
@@ -249,6 +264,7 @@ both_backends!(
         assert_eq!(status, StatusCode::OK, "{erased}");
         assert_eq!(erased["orders_kept"], 2, "{erased}");
         assert!(erased["events"].as_u64().is_some_and(|n| n >= 1), "{erased}");
+        assert_eq!(erased["predictions"], 1, "the merged-away record's, moved to eve: {erased}");
 
         for (kind, value) in [("email", "eve@example.com"), ("phone", "+15550109999"), ("anonymous", "anon-eve")] {
             assert!(db.customer_by_contact(shop.id, kind, value).await.expect("read").is_none(), "{kind} still finds eve");
@@ -265,7 +281,8 @@ both_backends!(
             "SELECT (SELECT COUNT(*) FROM events WHERE shop_id = $1 AND (customer_id = $2 OR anonymous_id = 'anon-eve')) \
              + (SELECT COUNT(*) FROM identities WHERE shop_id = $1 AND customer_id = $2) \
              + (SELECT COUNT(*) FROM consent_log WHERE shop_id = $1 AND subject IN ($3, 'anon-eve')) \
-             + (SELECT COUNT(*) FROM customer_tags WHERE shop_id = $1 AND customer_id = $2)",
+             + (SELECT COUNT(*) FROM customer_tags WHERE shop_id = $1 AND customer_id = $2) \
+             + (SELECT COUNT(*) FROM customer_predictions WHERE shop_id = $1 AND customer_id = $2)",
         )
         .bind(shop.id)
         .bind(eve)

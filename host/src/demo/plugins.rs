@@ -107,6 +107,11 @@ pub async fn install(plugins: &PluginHost, shop: &Shop) -> anyhow::Result<DemoPl
             report.orders_replayed = replay_orders(plugins, shop).await?;
             redeem_for_the_signed_in_shopper(plugins, shop).await?;
         }
+        if *name == "journeys" {
+            // Replenishment reminders need the products' repurchase intervals now, not
+            // after the first nightly run.
+            db.learn_repurchase_intervals(shop.id).await?;
+        }
         if *name == "clv" {
             for active in plugins.predictors(shop.id).await? {
                 // A demo too small to fit says so and goes on without predictions.

@@ -9,7 +9,7 @@ use patron_runtime::types::{Action, Event, Profile, Timer};
 use patron_runtime::{CallContext, Plugin, PluginError, World};
 
 use super::triggers::TriggerJob;
-use crate::plugins::actions::Trigger;
+use crate::plugins::actions::{self, Trigger};
 use crate::plugins::{PluginHost, convert};
 use crate::store::jobs::{self, Job};
 use crate::store::shops::Shop;
@@ -21,6 +21,15 @@ struct Hearing<'a> {
     plugin: &'a str,
     customer_id: i64,
     trigger: Trigger<'a>,
+}
+
+/// The profile an automation install is shown of a customer, if they exist.
+async fn profile_of(host: &PluginHost, shop: &Shop, customer_id: i64) -> StoreResult<Option<Profile>> {
+    let db = host.db();
+    let Some(customer) = db.customer(shop.id, customer_id).await? else { return Ok(None) };
+    let tags = db.tags(shop.id, customer_id).await?;
+    let segments = db.current_segments(shop.id, customer_id).await?;
+    Ok(Some(convert::profile(&customer, tags, segments, now_ms())))
 }
 
 /// Calls the install `hearing.plugin` of the shop with the customer's profile, then
@@ -42,13 +51,7 @@ where
     else {
         return Ok(()); // Disabled or removed since it was queued: nobody hears it.
     };
-    let Some(customer) = db.customer(shop.id, hearing.customer_id).await? else { return Ok(()) };
-    let profile = convert::profile(
-        &customer,
-        db.tags(shop.id, hearing.customer_id).await?,
-        db.current_segments(shop.id, hearing.customer_id).await?,
-        now_ms(),
-    );
+    let Some(profile) = profile_of(host, shop, hearing.customer_id).await? else { return Ok(()) };
     let list = host
         .call(&active, move |plugin, ctx| call(plugin, ctx, &profile))
         .await
@@ -92,8 +95,8 @@ pub async fn run_trigger(host: &PluginHost, shop: &Shop, job: &Job, owner: &str)
     .await
 }
 
-/// A journey timer came due: the install that set it hears of it in `on-timer`.
-pub async fn fire_timer(host: &PluginHost, shop: &Shop, job: &Job, owner: &str) -> StoreResult<()> {
+/// A due timer job's install, customer and timer.
+fn timer_of(job: &Job) -> StoreResult<(&str, i64, Timer)> {
     let payload = &job.payload;
     let (Some(plugin), Some(customer_id), Some(name)) =
         (payload["plugin"].as_str(), payload["customer_id"].as_i64(), payload["name"].as_str())
@@ -102,7 +105,100 @@ pub async fn fire_timer(host: &PluginHost, shop: &Shop, job: &Job, owner: &str) 
     };
     let timer =
         Timer { name: name.to_owned(), at: job.run_at, data: payload["data"].as_str().unwrap_or_default().to_owned() };
+    Ok((plugin, customer_id, timer))
+}
+
+/// A journey timer came due: the install that set it hears of it in `on-timer`.
+pub async fn fire_timer(host: &PluginHost, shop: &Shop, job: &Job, owner: &str) -> StoreResult<()> {
+    let (plugin, customer_id, timer) = timer_of(job)?;
     // A timer is as trusted as the browser behaviour that may have set it.
     let hearing = Hearing { plugin, customer_id, trigger: Trigger::Behaviour };
     hear(host, shop, job, owner, hearing, move |plugin, ctx, profile| plugin.on_timer(ctx, &timer, profile)).await
+}
+
+/// Timers of one install due together, heard by one instance.
+struct TimerBatch<'a> {
+    jobs: Vec<&'a Job>,
+    /// Each job's customer and timer.
+    heard: Vec<(i64, Timer)>,
+}
+
+/// Due timers of one shop, fired together: one instance per install hears each in
+/// `on-timer`, and one transaction settles every job and applies every timer's actions,
+/// so a backlog of timers costs a transaction per batch instead of per timer. The jobs
+/// of an install whose call failed are returned, untouched, for [`fire_timer`] to run
+/// one by one (so each failure is its own, and the breaker counts it).
+pub async fn fire_timers<'a>(
+    host: &PluginHost,
+    shop: &Shop,
+    jobs: &'a [Job],
+    owner: &str,
+) -> StoreResult<Vec<&'a Job>> {
+    let mut batches: std::collections::BTreeMap<&str, TimerBatch<'a>> = std::collections::BTreeMap::new();
+    let mut settle_only = Vec::new();
+    let mut retry = Vec::new();
+    for job in jobs {
+        let Ok((plugin, customer_id, timer)) = timer_of(job) else {
+            retry.push(job); // Fails on its own, with its own error.
+            continue;
+        };
+        let batch = batches.entry(plugin).or_insert_with(|| TimerBatch { jobs: Vec::new(), heard: Vec::new() });
+        batch.jobs.push(job);
+        batch.heard.push((customer_id, timer));
+    }
+    let active = host.active(shop.id, World::Automation).await?;
+    let mut results = Vec::new();
+    for (plugin, batch) in batches {
+        let Some(active) = active.iter().find(|a| a.install.name == plugin) else {
+            settle_only.extend(batch.jobs); // Disabled or removed since: nobody hears them.
+            continue;
+        };
+        let mut calls = Vec::new();
+        let mut heard_jobs = Vec::new();
+        for (job, (customer_id, timer)) in batch.jobs.into_iter().zip(batch.heard) {
+            match profile_of(host, shop, customer_id).await? {
+                Some(profile) => {
+                    calls.push((timer, profile));
+                    heard_jobs.push((job, customer_id));
+                }
+                None => settle_only.push(job),
+            }
+        }
+        let outcome = host
+            .call(active, move |plugin, ctx| {
+                let mut instance = plugin.instantiate(ctx.clone())?;
+                calls.iter().map(|(timer, profile)| instance.on_timer(timer, profile)).collect::<Result<Vec<_>, _>>()
+            })
+            .await;
+        match outcome {
+            Ok(lists) => results.push((active, heard_jobs, lists)),
+            Err(_) => retry.extend(heard_jobs.into_iter().map(|(job, _)| job)),
+        }
+    }
+    let mut w = host.db().write().await?;
+    for job in settle_only {
+        jobs::settle(&mut w.tx, job, owner).await?;
+    }
+    let mut refused = Vec::new();
+    for (active, heard_jobs, lists) in &results {
+        let actor = crate::plugins::hooks::actor(active);
+        for ((job, customer_id), list) in heard_jobs.iter().zip(lists) {
+            // A job whose lease another worker took over is theirs to apply.
+            if jobs::settle(&mut w.tx, job, owner).await? {
+                let applied =
+                    actions::apply_in(&mut w.tx, shop, *customer_id, &actor, Trigger::Behaviour, list).await?;
+                if let Some(reason) = applied.refused.first() {
+                    refused.push((
+                        active.install.name.clone(),
+                        format!("{} refused action(s): {reason}", applied.refused.len()),
+                    ));
+                }
+            }
+        }
+    }
+    w.commit().await?;
+    for (plugin, message) in refused {
+        host.db().record_plugin_failures(shop.id, &plugin, 0, Some(&message), false).await?;
+    }
+    Ok(retry)
 }

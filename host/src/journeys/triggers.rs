@@ -18,6 +18,7 @@ use crate::store::events::NewEvent;
 use crate::store::jobs::{self, NewJob};
 use crate::store::order_hooks::OrderChange;
 use crate::store::orders::Order;
+use crate::store::replenishment::{self, Interval};
 use crate::store::segments::MembershipChange;
 use crate::store::{StoreError, StoreResult, new_id, now_ms};
 
@@ -189,7 +190,9 @@ pub(crate) async fn customer_created(
 }
 
 /// `order.placed` (it became a purchase) or `order.refunded` (refunded in part or
-/// whole, or no longer a purchase), with the order's id, total and products.
+/// whole, or no longer a purchase), with the order's id, total and products; a placed
+/// order also carries, as `replenish`, the learned repurchase interval of each of its
+/// products that has one, with the product's title and URL.
 pub(crate) async fn order_changed(
     conn: &mut AnyConnection,
     shop_id: i64,
@@ -201,25 +204,52 @@ pub(crate) async fn order_changed(
         OrderChange::Placed => "order.placed",
         OrderChange::Reversed | OrderChange::Refunded { .. } => "order.refunded",
     };
+    let plugins = listeners::listening(conn, shop_id, kind).await?;
+    if plugins.is_empty() {
+        return Ok(());
+    }
     let products: Vec<&str> = order.lines.iter().filter_map(|l| l.product_id.as_deref()).collect();
+    let mut properties = json!({
+        "order_id": order.id,
+        "total": order.total,
+        "refunded": order.refunded,
+        "currency": order.currency,
+        "status": order.status.as_str(),
+        "placed_at": order.placed_at,
+        "products": products,
+    });
+    if matches!(change, OrderChange::Placed) {
+        let intervals = replenishment::intervals_of(conn, shop_id, &products).await?;
+        if !intervals.is_empty() {
+            properties["replenish"] = replenish(order, &intervals).into();
+        }
+    }
     let cause = Cause {
         kind,
         key: format!("{kind}:{}:{}", change.key(), order.id),
         customer_id,
         at: now_ms(),
-        properties: json!({
-            "order_id": order.id,
-            "total": order.total,
-            "refunded": order.refunded,
-            "currency": order.currency,
-            "status": order.status.as_str(),
-            "placed_at": order.placed_at,
-            "products": products,
-        }),
+        properties,
         untrusted: false,
         order_id: Some(&order.id),
     };
-    queue(conn, shop_id, cause).await
+    queue_for(conn, shop_id, &plugins, cause).await
+}
+
+/// The `replenish` entries of a placed order: one per product with a learned interval.
+fn replenish(order: &Order, intervals: &[Interval]) -> Vec<serde_json::Value> {
+    intervals
+        .iter()
+        .map(|interval| {
+            let line = order.lines.iter().find(|l| l.product_id.as_deref() == Some(interval.product_id.as_str()));
+            json!({
+                "product_id": interval.product_id,
+                "product_title": line.map(|l| l.title.as_str()),
+                "product_url": interval.url,
+                "days": interval.days,
+            })
+        })
+        .collect()
 }
 
 /// `segment.entered:<name>` and `segment.left:<name>` for real membership changes

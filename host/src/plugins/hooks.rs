@@ -47,7 +47,7 @@ struct OrderHook<'a> {
     call: LoyaltyHook,
 }
 
-fn actor(active: &Active) -> Actor<'_> {
+pub(crate) fn actor(active: &Active) -> Actor<'_> {
     Actor {
         plugin: &active.install.name,
         label: active.plugin.label().to_owned(),

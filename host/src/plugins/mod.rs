@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod kv;
 pub mod prediction_evaluation;
 pub mod predictions;
+pub mod recommendation_answers;
 pub mod recommendation_evaluation;
 pub mod recommendations;
 pub mod segmentation;
@@ -130,6 +131,9 @@ struct Inner {
     active: Mutex<HashMap<i64, ActiveAt>>,
     /// Recommendation models read from the store, by (shop, install).
     models: recommendations::ModelCache,
+    /// Recommenders' recent answers, so storefront traffic does not start an instance
+    /// per request.
+    answers: recommendation_answers::AnswerCache,
     /// Which automation install listens to which trigger, by shop.
     listeners: ListenerCache,
 }
@@ -162,7 +166,9 @@ fn grants_from(names: &[String]) -> Result<Grants, PluginAdminError> {
     Ok(grants)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A mutex's guard, also after a panic elsewhere poisoned it (what it guards are caches
+/// and counters, valid at every step).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -178,6 +184,7 @@ impl PluginHost {
                 breakers: Mutex::default(),
                 active: Mutex::default(),
                 models: recommendations::ModelCache::default(),
+                answers: recommendation_answers::AnswerCache::default(),
                 listeners: ListenerCache::default(),
             }),
         }

@@ -12,6 +12,7 @@ use patron_runtime::World;
 use patron_runtime::types::{Product as WitProduct, RecommendRequest};
 use serde::Serialize;
 
+use super::recommendation_answers::AnswerKey;
 use super::{Active, PluginHost, convert, lock};
 use crate::store::orders::Order;
 use crate::store::recommendations::Touch;
@@ -171,6 +172,7 @@ impl PluginHost {
             .save_recommendation_model(shop.id, &active.install.name, &model, i64::try_from(orders).unwrap_or(i64::MAX))
             .await?;
         lock(&self.inner.models.entries).remove(&(shop.id, active.install.name.clone()));
+        self.inner.answers.forget(shop.id, &active.install.name);
         Ok(TrainReport { plugin: active.plugin.label().to_owned(), orders, model_bytes: model.len() as u64, built_at })
     }
 
@@ -220,15 +222,15 @@ impl PluginHost {
         Ok((model, trained))
     }
 
-    /// An install's stored model, from memory unless the store has a newer one; an
-    /// empty model when it was never trained.
-    async fn model(&self, shop_id: i64, plugin: &str) -> StoreResult<Arc<Vec<u8>>> {
+    /// An install's stored model and its `built_at`, from memory unless the store has a
+    /// newer one; an empty model built at 0 when it was never trained.
+    async fn model(&self, shop_id: i64, plugin: &str) -> StoreResult<(i64, Arc<Vec<u8>>)> {
         let key = (shop_id, plugin.to_owned());
         let cached = lock(&self.inner.models.entries).get(&key).cloned();
         if let Some(cached) = &cached
             && cached.checked.elapsed() < MODEL_CHECK
         {
-            return Ok(cached.model.clone());
+            return Ok((cached.built_at, cached.model.clone()));
         }
         let db = self.db();
         let built_at = db.recommendation_model_built_at(shop_id, plugin).await?;
@@ -244,9 +246,9 @@ impl PluginHost {
                 None => CachedModel { checked: Instant::now(), built_at: 0, model: Arc::new(Vec::new()) },
             },
         };
-        let model = entry.model.clone();
+        let answer = (entry.built_at, entry.model.clone());
         lock(&self.inner.models.entries).insert(key, entry);
-        Ok(model)
+        Ok(answer)
     }
 
     /// The shopper's distinct recent purchases and product views, most recent first
@@ -279,14 +281,25 @@ impl PluginHost {
             (Placement::Home, _) => {}
             _ => context.extend(request.context.iter().filter(|p| !p.starts_with("patron:")).take(100).cloned()),
         }
-        let model = self.model(shop.id, &active.install.name).await?;
+        let (model_built_at, model) = self.model(shop.id, &active.install.name).await?;
         let asked = limit * 2;
         let plugin_request = RecommendRequest {
             customer_id: request.customer_id.map(|id| id.to_string()),
             context_products: context,
             limit: u32::try_from(asked).unwrap_or(u32::MAX),
         };
-        let items = match self.call(&active, move |plugin, ctx| plugin.recommend(ctx, &model, &plugin_request)).await {
+        let key = AnswerKey {
+            shop_id: shop.id,
+            install: active.install.name.clone(),
+            model_built_at,
+            customer_id: request.customer_id,
+            context: plugin_request.context_products.clone(),
+            limit: plugin_request.limit,
+        };
+        let answer = self.inner.answers.get_or_compute(key, || {
+            self.call(&active, move |plugin, ctx| plugin.recommend(ctx, &model, &plugin_request))
+        });
+        let items = match answer.await {
             Ok(items) => items,
             Err(error) => {
                 tracing::warn!(shop = shop.id, %error, "recommendation failed");
@@ -308,7 +321,7 @@ impl PluginHost {
         let mut unknown = 0usize;
         let mut seen = HashSet::new();
         let mut list = Vec::new();
-        for item in &items {
+        for item in items.iter() {
             let Some(product) = products.get(&item.product_id) else {
                 unknown += 1;
                 continue;

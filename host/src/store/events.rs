@@ -54,6 +54,20 @@ impl Db {
         if events.is_empty() {
             return Ok(HashSet::new());
         }
+        let mut w = self.write().await?;
+        // A merge that committed after the request resolved its customer sends the
+        // events to the survivor; one still running waits for them (or they for it).
+        let mut events = std::borrow::Cow::Borrowed(events);
+        // In id order, as merges lock, so the two cannot deadlock.
+        let customers: std::collections::BTreeSet<i64> = events.iter().filter_map(|e| e.customer_id).collect();
+        for customer_id in customers {
+            let survivor = super::merges::resolve_shared(&mut w.tx, shop_id, customer_id).await?;
+            if survivor != customer_id {
+                for event in events.to_mut().iter_mut().filter(|e| e.customer_id == Some(customer_id)) {
+                    event.customer_id = Some(survivor);
+                }
+            }
+        }
         let mut sql = String::from(
             "INSERT INTO events (shop_id, event_id, kind, occurred_at, received_at, anonymous_id, customer_id, \
              url, properties) VALUES ",
@@ -64,7 +78,7 @@ impl Db {
         sql.push_str(" ON CONFLICT (shop_id, event_id) DO NOTHING RETURNING event_id");
         let received_at = now_ms();
         let mut query = sqlx::query(&sql);
-        for e in events {
+        for e in events.iter() {
             query = query
                 .bind(shop_id)
                 .bind(&e.event_id)
@@ -76,10 +90,9 @@ impl Db {
                 .bind(&e.url)
                 .bind(&e.properties);
         }
-        let mut w = self.write().await?;
         let rows = query.fetch_all(&mut *w.tx).await?;
         let inserted = rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect::<StoreResult<HashSet<String>>>()?;
-        crate::journeys::triggers::events(&mut w.tx, shop_id, listeners, events, &inserted).await?;
+        crate::journeys::triggers::events(&mut w.tx, shop_id, listeners, &events, &inserted).await?;
         w.commit().await?;
         Ok(inserted)
     }

@@ -10,6 +10,48 @@ use sqlx::{AnyConnection, Row};
 use super::bulk::{AnyQuery, BulkRow, insert_many};
 use super::{Backend, Db, StoreResult, new_id, now_ms};
 
+/// Which jobs a lease may take: one shop's or any, and only some kinds or all of them
+/// (`kinds` empty) or all but some (`exclude_kinds`).
+#[derive(Debug, Clone, Copy)]
+pub struct JobScope<'a> {
+    pub shop_id: Option<i64>,
+    pub kinds: &'a [&'a str],
+    pub exclude_kinds: bool,
+}
+
+impl JobScope<'_> {
+    pub const ALL: JobScope<'static> = JobScope { shop_id: None, kinds: &[], exclude_kinds: false };
+
+    /// The SQL this scope adds to a `WHERE`, its parameters numbered from `first`: the
+    /// shop (when named), then the kinds.
+    fn condition(&self, first: usize) -> String {
+        let mut sql = String::new();
+        let mut next = first;
+        if self.shop_id.is_some() {
+            sql.push_str(&format!(" AND jobs.shop_id = ${next}"));
+            next += 1;
+        }
+        if !self.kinds.is_empty() {
+            let not = if self.exclude_kinds { "NOT " } else { "" };
+            let list = super::recommendations::placeholders(next, self.kinds.len());
+            sql.push_str(&format!(" AND jobs.kind {not}IN ({list})"));
+        }
+        sql
+    }
+
+    /// Binds this scope's parameters in [`JobScope::condition`]'s order.
+    fn bind<'q>(&self, query: AnyQuery<'q>) -> AnyQuery<'q>
+    where
+        Self: 'q,
+    {
+        let query = match self.shop_id {
+            Some(shop_id) => query.bind(shop_id),
+            None => query,
+        };
+        self.kinds.iter().fold(query, |query, kind| query.bind(*kind))
+    }
+}
+
 /// A leased job.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
@@ -242,6 +284,17 @@ impl Db {
 
     /// [`Db::lease_job`] as if it were `now`.
     pub async fn lease_job_at(&self, owner: &str, now: i64, lease_ms: i64) -> StoreResult<Option<Job>> {
+        self.lease_job_in(JobScope::ALL, owner, now, lease_ms).await
+    }
+
+    /// [`Db::lease_job_at`] among the jobs `scope` names.
+    pub async fn lease_job_in(
+        &self,
+        scope: JobScope<'_>,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> StoreResult<Option<Job>> {
         let lock = match self.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             // One writer at a time already: the lease is taken inside the write lock.
@@ -259,15 +312,13 @@ impl Db {
         .bind(MAX_ATTEMPTS)
         .execute(&mut *w.tx)
         .await?;
-        let candidate = sqlx::query(&format!(
+        let sql = format!(
             "SELECT shop_id, id FROM jobs WHERE run_at <= $1 AND attempts < $2 \
-             AND (status = 'queued' OR (status = 'running' AND lease_until < $1)) \
-             ORDER BY run_at LIMIT 1 {lock}"
-        ))
-        .bind(now)
-        .bind(MAX_ATTEMPTS)
-        .fetch_optional(&mut *w.tx)
-        .await?;
+             AND (status = 'queued' OR (status = 'running' AND lease_until < $1)){} \
+             ORDER BY run_at LIMIT 1 {lock}",
+            scope.condition(3)
+        );
+        let candidate = scope.bind(sqlx::query(&sql).bind(now).bind(MAX_ATTEMPTS)).fetch_optional(&mut *w.tx).await?;
         let Some(candidate) = candidate else {
             w.commit().await?;
             return Ok(None);
@@ -287,6 +338,66 @@ impl Db {
         .await?;
         w.commit().await?;
         job_from_row(&row).map(Some)
+    }
+
+    /// Leases up to `limit` more queued jobs of `kind` of one shop due at `now` to
+    /// `owner`, oldest first, with one statement: the rest of a batch whose first job the
+    /// worker already holds.
+    pub async fn lease_more(
+        &self,
+        shop_id: i64,
+        kind: &str,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Job>> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut w = self.write().await?;
+        let rows = sqlx::query(&format!(
+            "UPDATE jobs SET status = 'running', lease_owner = $3, lease_until = $4, attempts = attempts + 1, \
+             updated_at = $5 WHERE (shop_id, id) IN (SELECT shop_id, id FROM jobs WHERE shop_id = $1 AND kind = $2 \
+             AND status = 'queued' AND run_at <= $5 AND attempts < $7 ORDER BY run_at LIMIT $6 {lock}) \
+             RETURNING shop_id, id, kind, payload, run_at, attempts"
+        ))
+        .bind(shop_id)
+        .bind(kind)
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(limit)
+        .bind(MAX_ATTEMPTS)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        let mut jobs = rows.iter().map(job_from_row).collect::<StoreResult<Vec<_>>>()?;
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
+    }
+
+    /// Shops other than `except` with a queued job in `scope` due at `now`, in id order
+    /// (at most `limit`): whose turn it is when one shop has had the worker for a while.
+    pub async fn shops_with_due_jobs(
+        &self,
+        scope: JobScope<'_>,
+        except: i64,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<i64>> {
+        let sql = format!(
+            "SELECT s.id FROM shops s WHERE s.id <> $1 AND EXISTS (SELECT 1 FROM jobs WHERE jobs.shop_id = s.id \
+             AND jobs.status = 'queued' AND jobs.run_at <= $2{}) ORDER BY s.id LIMIT {limit}",
+            JobScope { shop_id: None, ..scope }.condition(3)
+        );
+        let query = sqlx::query_scalar::<_, i64>(&sql).bind(except).bind(now);
+        let query = scope.kinds.iter().fold(query, |query, kind| query.bind(*kind));
+        Ok(query.fetch_all(self.pool()).await?)
     }
 
     /// Extends `owner`'s lease of a running job to `until` (a heartbeat, so a job longer

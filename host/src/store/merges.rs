@@ -105,14 +105,37 @@ pub(crate) async fn resolve(conn: &mut AnyConnection, shop_id: i64, id: i64) -> 
 /// for now. A writer that found `id` before a concurrent merge committed waits here and
 /// then sees the survivor, so nothing is written to a merged-away record.
 pub(crate) async fn resolve_locked(conn: &mut AnyConnection, shop_id: i64, id: i64) -> StoreResult<i64> {
-    let merged_into: Option<Option<i64>> = sqlx::query_scalar(&format!(
-        "SELECT merged_into FROM customers WHERE shop_id = $1 AND id = $2 {}",
-        super::for_update(conn)
-    ))
-    .bind(shop_id)
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
+    let lock = super::for_update(conn);
+    resolve_with(conn, shop_id, id, lock).await
+}
+
+/// [`resolve_locked`] for a writer that only adds rows pointing at the customer (events):
+/// a shared lock on PostgreSQL, so such writers do not wait for each other, only for a
+/// merge (which locks the row for update).
+///
+/// The survivor is locked too, so a merge of the survivor itself, running meanwhile,
+/// also waits (or is waited for) instead of leaving the rows on a record it merges away.
+pub(crate) async fn resolve_shared(conn: &mut AnyConnection, shop_id: i64, id: i64) -> StoreResult<i64> {
+    let lock = if conn.backend_name().eq_ignore_ascii_case("sqlite") { "" } else { "FOR SHARE" };
+    let mut current = id;
+    // Each step follows a merge that committed meanwhile; merges are rare.
+    for _ in 0..8 {
+        let survivor = resolve_with(conn, shop_id, current, lock).await?;
+        if survivor == current {
+            break;
+        }
+        current = survivor;
+    }
+    Ok(current)
+}
+
+async fn resolve_with(conn: &mut AnyConnection, shop_id: i64, id: i64, lock: &str) -> StoreResult<i64> {
+    let merged_into: Option<Option<i64>> =
+        sqlx::query_scalar(&format!("SELECT merged_into FROM customers WHERE shop_id = $1 AND id = $2 {lock}"))
+            .bind(shop_id)
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
     Ok(merged_into.flatten().unwrap_or(id))
 }
 
@@ -263,6 +286,22 @@ async fn merge_locked(
         winner,
     )
     .await?;
+
+    // Predictions: the survivor's, else the merged-away record's, until the next fit
+    // sees the merged history.
+    exec(
+        conn,
+        "INSERT INTO customer_predictions (shop_id, customer_id, plugin, predicted_at, p_alive, purchases_30, \
+         purchases_90, purchases_365, expected_order_value, clv) \
+         SELECT shop_id, $3, plugin, predicted_at, p_alive, purchases_30, purchases_90, purchases_365, \
+         expected_order_value, clv FROM customer_predictions WHERE shop_id = $1 AND customer_id = $2 \
+         ON CONFLICT (shop_id, customer_id, plugin) DO NOTHING",
+        shop_id,
+        loser,
+        winner,
+    )
+    .await?;
+    delete_for(conn, "customer_predictions", shop_id, loser).await?;
 
     // Unsubscribes hold for the survivor.
     exec(

@@ -28,6 +28,7 @@ pub mod privacy;
 pub mod products;
 pub mod recommendation_report;
 pub mod recommendations;
+pub mod replenishment;
 pub mod segments;
 pub mod shops;
 

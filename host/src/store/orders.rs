@@ -109,6 +109,10 @@ pub struct OrderOutcome {
     /// imported history earns nothing).
     #[serde(skip)]
     pub loyalty: Option<LoyaltyWork>,
+    /// The customer this post created, if it created one: [`Db`]'s writes queue
+    /// `customer.created` for it (imported history does not).
+    #[serde(skip)]
+    pub new_customer: Option<i64>,
 }
 
 /// A refund as the store's back end posts it; `id` makes it idempotent.
@@ -351,8 +355,11 @@ pub(crate) async fn upsert_order(
 ) -> StoreResult<OrderOutcome> {
     // The order before its customer: a refund locks them in that order too.
     lock_order(conn, shop_id, &order.id).await?;
+    let mut new_customer = None;
     if let Some(customer) = customer {
-        order.customer_id = Some(upsert_customer(conn, shop_id, customer).await?.0);
+        let (id, upserted) = upsert_customer(conn, shop_id, customer).await?;
+        order.customer_id = Some(id);
+        new_customer = (upserted == Upserted::Created).then_some(id);
     }
     let current = order_by_id(conn, shop_id, &order.id).await?;
     if order.placed_at == PLACED_AT_UNSET {
@@ -380,6 +387,7 @@ pub(crate) async fn upsert_order(
                 result: Upserted::Unchanged,
                 previous_status: Some(current.status),
                 loyalty: None,
+                new_customer,
             });
         }
     }
@@ -395,6 +403,7 @@ pub(crate) async fn upsert_order(
         previous_status: current.map(|c| c.status),
         order,
         loyalty: None,
+        new_customer,
     })
 }
 
@@ -424,6 +433,9 @@ impl Db {
     ) -> StoreResult<OrderOutcome> {
         let mut w = self.write().await?;
         let mut outcome = upsert_order(&mut w.tx, shop_id, order, customer).await?;
+        if let Some(customer_id) = outcome.new_customer {
+            crate::journeys::triggers::customer_created(&mut w.tx, shop_id, customer_id, now_ms()).await?;
+        }
         if let Some(change) = OrderChange::between(outcome.previous_status, outcome.order.status) {
             let order = &outcome.order;
             crate::journeys::triggers::order_changed(&mut w.tx, shop_id, order, &change).await?;
@@ -478,7 +490,13 @@ impl Db {
             .await?;
         match already {
             Some(refunded_order) if refunded_order == order_id => {
-                return Ok(OrderOutcome { order, result: Upserted::Unchanged, previous_status, loyalty: None });
+                return Ok(OrderOutcome {
+                    order,
+                    result: Upserted::Unchanged,
+                    previous_status,
+                    loyalty: None,
+                    new_customer: None,
+                });
             }
             Some(_) => return Err(StoreError::Conflict(format!("refund `{}` belongs to another order", refund.id))),
             None => {}
@@ -520,6 +538,6 @@ impl Db {
         crate::journeys::triggers::order_changed(&mut w.tx, shop_id, &order, &change).await?;
         let loyalty = Some(order_hooks::queue(&mut w.tx, shop_id, order_id, order.customer_id, change).await?);
         w.commit().await?;
-        Ok(OrderOutcome { order, result: Upserted::Updated, previous_status, loyalty })
+        Ok(OrderOutcome { order, result: Upserted::Updated, previous_status, loyalty, new_customer: None })
     }
 }

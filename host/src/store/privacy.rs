@@ -110,6 +110,11 @@ const SECTIONS: &[(&str, &str)] = &[
     ("points_balance", "SELECT balance FROM points_balances WHERE shop_id = $1 AND customer_id = $2"),
     ("tier", "SELECT tier, tier_since FROM members WHERE shop_id = $1 AND customer_id = $2"),
     (
+        "predictions",
+        "SELECT plugin, predicted_at, p_alive, purchases_30, purchases_90, purchases_365, expected_order_value, clv \
+         FROM customer_predictions WHERE shop_id = $1 AND customer_id = $2 ORDER BY plugin",
+    ),
+    (
         "coupons",
         "SELECT code, discount_kind, discount_value, currency, minimum_spend, expires_at, description, source, \
          created_at FROM coupons WHERE shop_id = $1 AND customer_id = $2 ORDER BY created_at, code",
@@ -181,6 +186,7 @@ pub struct Erased {
     pub consent_records: u64,
     pub tags: u64,
     pub segment_stints: u64,
+    pub predictions: u64,
     pub messages_scrubbed: u64,
     pub jobs: u64,
     /// Orders and ledger rows kept, pseudonymous, for the shop's accounts.
@@ -272,6 +278,9 @@ impl Db {
                 .await?;
         delete(conn, "DELETE FROM members WHERE shop_id = $1 AND customer_id = $2", shop_id, id).await?;
         delete(conn, "DELETE FROM tier_changes WHERE shop_id = $1 AND customer_id = $2", shop_id, id).await?;
+        erased.predictions =
+            delete(conn, "DELETE FROM customer_predictions WHERE shop_id = $1 AND customer_id = $2", shop_id, id)
+                .await?;
         delete(conn, "DELETE FROM unsubscribes WHERE shop_id = $1 AND customer_id = $2", shop_id, id).await?;
         erased.messages_scrubbed =
             delete(conn, "UPDATE outbox SET data = '{}' WHERE shop_id = $1 AND customer_id = $2", shop_id, id).await?;

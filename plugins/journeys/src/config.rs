@@ -160,6 +160,25 @@ impl Default for PostPurchase {
     }
 }
 
+/// Replenishment: after an order, for each product whose repurchase interval the host
+/// learned from the shop's orders, a `replenishment` message `lead-days` before it is
+/// due to run out; buying the product again starts its clock again.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct Replenishment {
+    pub enabled: bool,
+    /// Days before the product is due that the reminder goes out.
+    pub lead_days: u32,
+    /// Products due sooner than this many days after the order get no reminder.
+    pub min_days: u32,
+}
+
+impl Default for Replenishment {
+    fn default() -> Self {
+        Self { enabled: true, lead_days: 3, min_days: 7 }
+    }
+}
+
 /// Birthday: on `customer.birthday` (the host's daily check, in the shop's time zone),
 /// a coupon and the `birthday` message.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -189,6 +208,7 @@ pub struct Config {
     pub win_back: WinBack,
     pub post_purchase: PostPurchase,
     pub birthday: Birthday,
+    pub replenishment: Replenishment,
 }
 
 /// Hours in milliseconds.

@@ -19,6 +19,7 @@ pub const BROWSE: &str = "browse_abandonment";
 pub const WIN_BACK: &str = "win_back";
 pub const POST_PURCHASE: &str = "post_purchase";
 pub const BIRTHDAY: &str = "birthday";
+pub const REPLENISHMENT: &str = "replenishment";
 /// The timer that checks, one usual interval and a half after an order, whether the
 /// customer has ordered since.
 const WIN_BACK_CHECK: &str = "win_back_check";
@@ -159,6 +160,9 @@ pub fn event_actions(config: &Config, event: &Event, profile: &Profile) -> Resul
             if config.win_back.enabled {
                 actions.extend(win_back_check(config, profile));
             }
+            if config.replenishment.enabled {
+                actions.extend(replenish(config, &properties, event.at));
+            }
         }
         "order.refunded" => {
             let reviewed = run::run_of(POST_PURCHASE, customer)?;
@@ -227,9 +231,68 @@ fn win_back_check(config: &Config, profile: &Profile) -> Vec<Action> {
     ]
 }
 
+/// The timer of one product's replenishment reminder. Timer names are at most 64
+/// characters: a longer product id is named by its hash (the data still carries it).
+fn replenish_timer(product: &str) -> String {
+    let name = format!("{REPLENISHMENT}:{product}");
+    if name.len() <= 64 {
+        return name;
+    }
+    // FNV-1a: stable across builds, no dependency.
+    let hash = product.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("{REPLENISHMENT}:#{hash:016x}")
+}
+
+/// After an order: for each product the host says lasts `days`, (re)schedules its
+/// reminder `lead-days` before it runs out.
+fn replenish(config: &Config, properties: &Value, at: i64) -> Vec<Action> {
+    let r = &config.replenishment;
+    let placed_at = properties["placed_at"].as_i64().unwrap_or(at).min(at);
+    let mut actions = Vec::new();
+    for entry in properties["replenish"].as_array().into_iter().flatten() {
+        let (Some(product), Some(lasts)) = (entry["product_id"].as_str(), entry["days"].as_i64()) else { continue };
+        let name = replenish_timer(product);
+        actions.push(Action::CancelTimer(name.clone()));
+        if lasts < i64::from(r.min_days) {
+            continue;
+        }
+        let due = placed_at.saturating_add(days(u32::try_from(lasts).unwrap_or(u32::MAX)));
+        let remind_at = due.saturating_sub(days(r.lead_days)).max(at);
+        let data = json!({
+            "product_id": product,
+            "product_title": entry["product_title"],
+            "product_url": entry["product_url"],
+            "order_id": properties["order_id"],
+            "due_at": due,
+        });
+        actions.push(Action::ScheduleTimer { name, at: remind_at, data: data.to_string() });
+    }
+    actions
+}
+
+/// A product's replenishment reminder is due: its message. A later order of the product
+/// has replaced this timer with a new one, so a timer that fires is current.
+fn replenish_reminder(config: &Config, timer: &Timer) -> Vec<Action> {
+    let Ok(Value::Object(mut data)) = serde_json::from_str::<Value>(&timer.data) else { return Vec::new() };
+    if !config.replenishment.enabled {
+        return Vec::new();
+    }
+    data.insert("journey".into(), REPLENISHMENT.into());
+    data.insert("step".into(), "reminder".into());
+    data.insert("purpose".into(), "marketing".into());
+    vec![Action::SendMessage {
+        channel: "email".into(),
+        template: "replenishment".into(),
+        data: Value::Object(data).to_string(),
+    }]
+}
+
 /// The actions for one due timer under `config`.
 pub fn timer_actions(config: &Config, timer: &Timer, profile: &Profile) -> Result<Vec<Action>> {
     let customer = profile.id.as_str();
+    if timer.name.starts_with(&format!("{REPLENISHMENT}:")) {
+        return Ok(replenish_reminder(config, timer));
+    }
     if timer.name == WIN_BACK_CHECK {
         let last = serde_json::from_str::<Value>(&timer.data).ok().and_then(|d| d["last_order_at"].as_i64());
         if !config.win_back.enabled || profile.stats.last_order_at != last {

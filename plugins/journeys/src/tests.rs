@@ -263,3 +263,51 @@ fn the_birthday_journey_follows_its_config() {
     assert!(on_event(&mut host, "customer.birthday", T0, json!({"date": "2023-11-14"}), &profile("1")).is_empty());
     assert!(serde_json::from_str::<Config>(r#"{"birthday": {"percent": 20}}"#).is_err(), "unknown field refused");
 }
+
+#[test]
+fn a_consumable_is_remembered_lead_days_before_it_runs_out_and_a_reorder_moves_the_reminder() {
+    let mut host = TestHost::new().at(T0);
+    let ada = profile("1");
+    let order = |id: &str, at: i64| {
+        json!({"order_id": id, "placed_at": at, "products": ["beans", "kettle"],
+            "replenish": [{"product_id": "beans", "product_title": "House beans", "product_url": "https://shop.test/beans", "days": 30}]})
+    };
+    let placed = on_event(&mut host, "order.placed", T0, order("o1", T0), &ada);
+    assert!(placed.contains(&Action::CancelTimer("replenishment:beans".into())), "a reorder replaces the reminder");
+    let reminder = timers(&placed).into_iter().find(|t| t.name == "replenishment:beans").expect("beans reminder");
+    assert_eq!(reminder.at, T0 + 27 * DAY, "30 days, 3 days ahead");
+    assert!(timers(&placed).iter().all(|t| !t.name.contains("kettle")), "no interval, no reminder");
+    let sent = messages(&fire(&mut host, &reminder, &ada));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, "replenishment");
+    let data = &sent[0].1;
+    assert_eq!((data["journey"].as_str(), data["step"].as_str()), (Some("replenishment"), Some("reminder")));
+    assert_eq!(
+        (data["product_title"].as_str(), data["product_url"].as_str()),
+        (Some("House beans"), Some("https://shop.test/beans"))
+    );
+    assert_eq!(data["due_at"], T0 + 30 * DAY);
+
+    // Bought again on day 20: the clock starts again from that order.
+    let again = on_event(&mut host, "order.placed", T0 + 20 * DAY, order("o2", T0 + 20 * DAY), &ada);
+    let moved = timers(&again).into_iter().find(|t| t.name == "replenishment:beans").expect("moved");
+    assert_eq!(moved.at, T0 + 47 * DAY);
+}
+
+#[test]
+fn replenishment_follows_its_config_and_long_product_ids_fit_a_timer_name() {
+    let long = "p".repeat(80);
+    let order = json!({"order_id": "o1", "placed_at": T0, "replenish": [
+        {"product_id": "filters", "days": 5}, {"product_id": long, "days": 60}]});
+    let mut host = TestHost::new().at(T0).config(r#"{"replenishment": {"lead-days": 10}}"#);
+    let placed = on_event(&mut host, "order.placed", T0, order.clone(), &profile("1"));
+    let due: Vec<(String, i64)> =
+        timers(&placed).into_iter().filter(|t| t.name.starts_with("replenishment")).map(|t| (t.name, t.at)).collect();
+    assert_eq!(due.len(), 1, "5 days is below min-days 7: {due:?}");
+    assert!(due[0].0.starts_with("replenishment:#") && due[0].0.len() <= 64, "{}", due[0].0);
+    assert_eq!(due[0].1, T0 + 50 * DAY);
+    let mut host = TestHost::new().at(T0).config(r#"{"replenishment": {"enabled": false}}"#);
+    let placed = on_event(&mut host, "order.placed", T0, order, &profile("1"));
+    assert!(timers(&placed).iter().all(|t| !t.name.starts_with("replenishment")));
+    assert!(serde_json::from_str::<Config>(r#"{"replenishment": {"lead": 2}}"#).is_err(), "unknown field refused");
+}
