@@ -504,7 +504,7 @@ both_backends!(
             post(format!("{customer}-1"), customer, first).await;
             post(format!("{customer}-2"), customer, first + (28 + n as i64) * 24 * HOUR).await;
         }
-        drain(&scheduler, now).await;
+        assert_eq!(drain(&scheduler, now_ms()).await.len(), 9, "three customer.created, six order.placed");
         assert!(outbox(&db, &shop).await.is_empty(), "no interval learned yet: no reminder");
         let learned = db.learn_repurchase_intervals(shop.id).await.expect("learn");
         assert_eq!((learned.products, learned.from_category), (1, 0));
@@ -512,7 +512,7 @@ both_backends!(
         assert_eq!((intervals[0].days, intervals[0].samples), (29, 3));
 
         post("ada-1".into(), "ada", now).await;
-        assert_eq!(drain(&scheduler, now).await, [TRIGGER_JOB, TRIGGER_JOB], "customer.created, order.placed");
+        assert_eq!(drain(&scheduler, now_ms()).await, [TRIGGER_JOB, TRIGGER_JOB], "customer.created, order.placed");
         let ada = db.customer_by_external_id(shop.id, "ada").await.expect("read").expect("ada").id;
         let uri = format!("/v1/journeys/state?customer_id={ada}");
         let (_, body) = call(&state, "GET", &uri, Some(&keys.secret), None).await;
