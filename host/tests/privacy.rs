@@ -240,6 +240,9 @@ both_backends!(
             let rows = export[section].as_array().unwrap_or_else(|| panic!("{section} missing: {export}"));
             assert!(!rows.is_empty(), "{section} is empty: {export}");
         }
+        for section in ["tier", "tier_changes"] {
+            assert!(export[section].is_array(), "{section} missing (eve has no tier): {export}");
+        }
         let kinds: Vec<&str> = export["identities"].as_array().expect("ids").iter().filter_map(|i| i["kind"].as_str()).collect();
         assert_eq!(kinds, vec!["anonymous", "email", "phone"]);
         assert_eq!(export["orders"].as_array().map(Vec::len), Some(2), "the merged-away record's order too");

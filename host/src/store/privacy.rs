@@ -110,6 +110,10 @@ const SECTIONS: &[(&str, &str)] = &[
     ("points_balance", "SELECT balance FROM points_balances WHERE shop_id = $1 AND customer_id = $2"),
     ("tier", "SELECT tier, tier_since FROM members WHERE shop_id = $1 AND customer_id = $2"),
     (
+        "tier_changes",
+        "SELECT at, from_tier, to_tier FROM tier_changes WHERE shop_id = $1 AND customer_id = $2 ORDER BY at",
+    ),
+    (
         "predictions",
         "SELECT plugin, predicted_at, p_alive, purchases_30, purchases_90, purchases_365, expected_order_value, clv \
          FROM customer_predictions WHERE shop_id = $1 AND customer_id = $2 ORDER BY plugin",
