@@ -54,6 +54,23 @@ impl Db {
         if events.is_empty() {
             return Ok(HashSet::new());
         }
+        // Locking the customers can deadlock with merges on PostgreSQL; the loser runs
+        // again (event ids make a second run harmless).
+        let mut attempt = 1;
+        loop {
+            match self.try_insert_events(shop_id, events, listeners).await {
+                Err(error) if error.is_retryable() && attempt < super::WRITE_ATTEMPTS * 2 => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn try_insert_events(
+        &self,
+        shop_id: i64,
+        events: &[NewEvent],
+        listeners: &Listeners,
+    ) -> StoreResult<HashSet<String>> {
         let mut w = self.write().await?;
         // A merge that committed after the request resolved its customer sends the
         // events to the survivor; one still running waits for them (or they for it).
