@@ -64,7 +64,8 @@ impl BulkRow for Interval {
 fn median_days(gaps: &mut [i64]) -> i64 {
     gaps.sort_unstable();
     let mid = gaps.len() / 2;
-    let median = if gaps.len() % 2 == 0 { (gaps[mid - 1] / 2).saturating_add(gaps[mid] / 2) } else { gaps[mid] };
+    let median =
+        if gaps.len().is_multiple_of(2) { (gaps[mid - 1] / 2).saturating_add(gaps[mid] / 2) } else { gaps[mid] };
     (median.saturating_add(DAY_MS / 2) / DAY_MS).clamp(MIN_DAYS, MAX_DAYS)
 }
 
