@@ -10,7 +10,7 @@ use crate::store::points::EntryKind;
 use crate::store::{Db, StoreResult};
 use crate::timestamp::to_rfc3339;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LoyaltyFigures {
     pub period: PeriodView,
     pub previous_period: PeriodView,
@@ -19,14 +19,14 @@ pub struct LoyaltyFigures {
     pub coupons: CouponFigures,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TierCount {
     pub tier: String,
     pub members: i64,
 }
 
 /// Points moved by the ledger; all positive except `adjusted`, which is signed.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PointsFlow {
     pub earned: i64,
     pub redeemed: i64,
@@ -59,28 +59,28 @@ impl PointsFlow {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FlowPoint {
     pub at: String,
     #[serde(flatten)]
     pub flow: PointsFlow,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PointsFigures {
     pub current: PointsFlow,
     pub previous: PointsFlow,
     pub trend: Vec<FlowPoint>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CouponCount {
     pub source: String,
     pub issued: i64,
     pub redeemed: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CouponFigures {
     pub current: Vec<CouponCount>,
     pub previous: Vec<CouponCount>,
