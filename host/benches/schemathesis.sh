@@ -19,7 +19,8 @@
 # Two runs: every operation but `POST /v1/shop/rotate-key`, then that one alone (a
 # rotation with `grace_hours: 0` ends the secret key every other operation uses). Each
 # stops by itself: MAX_EXAMPLES test cases per operation and phase, SEED fixed.
-# Installs schemathesis from PyPI if `python3 -m schemathesis` is missing. Knobs:
+# First the document is checked with openapi-spec-validator. Installs schemathesis and
+# openapi-spec-validator from PyPI when they are missing. Knobs:
 #   CUSTOMERS=300  MAX_EXAMPLES=25  SEED=16  PORT=18190  WORKERS=2  PHASES=examples,coverage,fuzzing
 #   DATABASE_URL or BACKEND=postgres (default: SQLite in the temp dir)  PATRON_BIN  KEEP=1
 # The reports (JUnit XML, NDJSON events) and the server's log stay in the temp dir with KEEP=1.
@@ -38,8 +39,9 @@ if [[ -z "${PATRONS_NETNS:-}" ]]; then
   # Outside the namespace: what needs the network or a build.
   bench_require python3 curl unshare ip
   python3 -m schemathesis --version >/dev/null 2>&1 || python3 -m pip install -q schemathesis
+  python3 -c 'import openapi_spec_validator' 2>/dev/null || python3 -m pip install -q openapi-spec-validator
   if [[ -z "${PATRON_BIN:-}" ]]; then
-    cargo build -q -p patron
+    cargo build -q --workspace --bins
     PATRON_BIN=$(cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)/debug/patron
   fi
   bench_tmp schemathesis
@@ -82,6 +84,8 @@ SECRET=$(grep -o 'sk_[A-Za-z0-9_]*' "$TMP/serve.log" | head -n 1)
 PUBLISHABLE=$(grep -o 'pk_[A-Za-z0-9_]*' "$TMP/serve.log" | head -n 1)
 [[ -n "$SECRET" && -n "$PUBLISHABLE" ]] || { echo "no keys in the server's output" >&2; exit 1; }
 curl -fs "$BASE/v1/openapi.json" >"$TMP/openapi.json"
+python3 -c 'import sys; from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename
+validate(read_from_filename(sys.argv[1])[0]); print("openapi-spec-validator: a valid OpenAPI 3.1 document")' "$TMP/openapi.json"
 echo "document: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(len([m for m in i if m in ("get","post","put","patch","delete")]) for i in d["paths"].values()), "operations,", len(d["components"]["schemas"]), "schemas")' "$TMP/openapi.json")"
 echo "schemathesis $(python3 -m schemathesis --version | grep -o '[0-9][0-9.]*')"
 

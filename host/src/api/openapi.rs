@@ -73,14 +73,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn openapi_json() -> impl IntoResponse {
     static JSON: OnceLock<String> = OnceLock::new();
-    let json =
-        JSON.get_or_init(|| super::openapi().to_json().unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}")));
+    let json = JSON.get_or_init(|| super::openapi().to_string());
     ([(header::CONTENT_TYPE, "application/json")], json.as_str())
 }
 
 /// The whole document: the info, tags and security schemes above, the operations the
 /// routers collected (`paths`), and the answers every operation shares.
-pub fn document(paths: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+pub fn document(paths: utoipa::openapi::OpenApi) -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     doc.merge(paths);
     let components = doc.components.get_or_insert_with(Default::default);
@@ -118,7 +117,50 @@ pub fn document(paths: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
         }
     }
-    doc
+    open_composed(doc)
+}
+
+/// A type that refuses unknown fields (`deny_unknown_fields`: `additionalProperties: false`)
+/// cannot be a part of an `allOf` (a flattened field, a tagged enum's variant): the other
+/// parts' properties would be unknown to it. Such parts are left open; the whole keeps
+/// its own properties.
+fn open_composed(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
+    // utoipa's model serialises to JSON but does not read all of it back: edit the JSON.
+    let mut value = serde_json::to_value(&doc).unwrap_or_default();
+    let mut parts = Vec::new();
+    open_all_of_parts(&mut value, &mut parts);
+    for reference in parts {
+        if let Some(schema) = reference.strip_prefix('#').and_then(|p| value.pointer_mut(p))
+            && let Some(object) = schema.as_object_mut()
+            && object.get("additionalProperties") == Some(&serde_json::Value::Bool(false))
+        {
+            object.remove("additionalProperties");
+        }
+    }
+    value
+}
+
+/// Opens the inline parts of every `allOf` under `value` and collects the referenced ones.
+fn open_all_of_parts(value: &mut serde_json::Value, referenced: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Array(parts)) = map.get_mut("allOf") {
+                for part in parts.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                    match part.get("$ref").and_then(serde_json::Value::as_str) {
+                        Some(reference) => referenced.push(reference.to_owned()),
+                        None => {
+                            if part.get("additionalProperties") == Some(&serde_json::Value::Bool(false)) {
+                                part.remove("additionalProperties");
+                            }
+                        }
+                    }
+                }
+            }
+            map.values_mut().for_each(|v| open_all_of_parts(v, referenced));
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| open_all_of_parts(v, referenced)),
+        _ => {}
+    }
 }
 
 /// The answers many operations share, by the name they have in `components/responses`.
