@@ -203,6 +203,16 @@ async fn the_document_is_well_formed_openapi_3_1() {
         assert!(doc.pointer(pointer).is_some(), "{reference} does not resolve");
     }
 
+    let ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|item| item.as_object().expect("item").values())
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    assert_eq!(ids.len(), OPERATIONS.len(), "every operation has an operationId");
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len(), "operationIds are unique: {ids:?}");
+
     // Every operation: a tag, a description, its key unless it is the document itself,
     // its path's parameters, and every error answer in the one error format.
     for (path, item) in doc["paths"].as_object().expect("paths") {
@@ -341,16 +351,16 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut V
         }
     }
     let bound = |key: &str| schema.get(key).and_then(Value::as_f64);
-    if let Some(number) = value.as_f64() {
-        if bound("minimum").is_some_and(|min| number < min) || bound("maximum").is_some_and(|max| number > max) {
-            errors.push(format!("{at}: {value} is out of bounds"));
-        }
+    if let Some(number) = value.as_f64()
+        && (bound("minimum").is_some_and(|min| number < min) || bound("maximum").is_some_and(|max| number > max))
+    {
+        errors.push(format!("{at}: {value} is out of bounds"));
     }
-    if let Some(text) = value.as_str() {
-        let length = text.chars().count() as f64;
-        if bound("minLength").is_some_and(|min| length < min) || bound("maxLength").is_some_and(|max| length > max) {
-            errors.push(format!("{at}: {value} has a length out of bounds"));
-        }
+    let length = value.as_str().map(|text| text.chars().count() as f64);
+    if let Some(length) = length
+        && (bound("minLength").is_some_and(|min| length < min) || bound("maxLength").is_some_and(|max| length > max))
+    {
+        errors.push(format!("{at}: {value} has a length out of bounds"));
     }
     if let Some(object) = value.as_object() {
         let properties = schema.get("properties").and_then(Value::as_object);

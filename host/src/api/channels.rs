@@ -65,6 +65,7 @@ impl ChannelView {
 /// The shop's delivery channels.
 #[utoipa::path(
     get,
+    operation_id = "list_channels",
     path = "/v1/channels",
     tag = "messages",
     responses((status = 200, description = "The channels", body = Vec<ChannelView>)),
@@ -78,6 +79,7 @@ async fn list(State(state): State<AppState>, SecretShop(shop): SecretShop) -> Ap
 /// One delivery channel.
 #[utoipa::path(
     get,
+    operation_id = "get_channel",
     path = "/v1/channels/{name}",
     tag = "messages",
     params(("name" = String, Path, description = "The channel's name: lower-case letters, digits, `-` and `_`")),
@@ -102,6 +104,7 @@ async fn one(
 /// are stored. A new webhook's signing secret is in this answer only.
 #[utoipa::path(
     put,
+    operation_id = "configure_channel",
     path = "/v1/channels/{name}",
     tag = "messages",
     params(("name" = String, Path, description = "The channel's name: lower-case letters, digits, `-` and `_`")),

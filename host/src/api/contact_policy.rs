@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The shop's contact policy (the defaults until it sets one).
 #[utoipa::path(
     get,
+    operation_id = "get_contact_policy",
     path = "/v1/contact-policy",
     tag = "messages",
     responses((status = 200, description = "The policy", body = PolicySettings)),
@@ -32,6 +33,7 @@ async fn show(State(state): State<AppState>, SecretShop(shop): SecretShop) -> Ap
 /// Replaces the shop's contact policy; fields left out take their defaults.
 #[utoipa::path(
     put,
+    operation_id = "replace_contact_policy",
     path = "/v1/contact-policy",
     tag = "messages",
     request_body = PolicySettings,

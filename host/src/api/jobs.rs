@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The shop's 500 newest jobs, newest first.
 #[utoipa::path(
     get,
+    operation_id = "list_jobs",
     path = "/v1/jobs",
     tag = "segments",
     responses((status = 200, description = "The jobs", body = Vec<JobStatus>)),

@@ -37,6 +37,7 @@ struct ReportQuery {
 /// and their revenue per currency, and uplift against the holdout.
 #[utoipa::path(
     get,
+    operation_id = "journey_report",
     path = "/v1/journeys/report",
     tag = "messages",
     params(ReportQuery),

@@ -107,6 +107,7 @@ fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 /// The shop's messages, newest first, by customer and status.
 #[utoipa::path(
     get,
+    operation_id = "list_messages",
     path = "/v1/messages",
     tag = "messages",
     params(ListQuery),
@@ -154,6 +155,7 @@ async fn dead_letters(
 /// One message with every status it went through.
 #[utoipa::path(
     get,
+    operation_id = "get_message",
     path = "/v1/messages/{id}",
     tag = "messages",
     params(("id" = String, Path, description = "The message's id")),

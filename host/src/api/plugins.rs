@@ -94,6 +94,7 @@ async fn install(
 /// The shop's plugins.
 #[utoipa::path(
     get,
+    operation_id = "list_plugins",
     path = "/v1/plugins",
     tag = "plugins",
     responses((status = 200, description = "The installs", body = Vec<PluginInstall>)),
@@ -106,6 +107,7 @@ async fn list(State(state): State<AppState>, SecretShop(shop): SecretShop) -> Ap
 /// One plugin install.
 #[utoipa::path(
     get,
+    operation_id = "get_plugin",
     path = "/v1/plugins/{name}",
     tag = "plugins",
     params(("name" = String, Path, description = "The plugin's name")),
@@ -187,6 +189,7 @@ async fn rollback(
 /// Replaces a plugin install's configuration; it is checked against the manifest's `config-schema`.
 #[utoipa::path(
     put,
+    operation_id = "configure_plugin",
     path = "/v1/plugins/{name}/config",
     tag = "plugins",
     params(("name" = String, Path, description = "The plugin's name")),

@@ -56,6 +56,7 @@ impl From<&Shop> for ShopView {
 /// The calling shop's settings.
 #[utoipa::path(
     get,
+    operation_id = "get_shop",
     path = "/v1/shop",
     tag = "shop",
     responses((status = 200, description = "The shop", body = ShopView)),

@@ -53,6 +53,7 @@ async fn view(state: &AppState, shop_id: i64, name: &str, locale: &str) -> ApiRe
 /// Every template in every locale, the shop's own versions where it has them.
 #[utoipa::path(
     get,
+    operation_id = "list_templates",
     path = "/v1/templates",
     tag = "messages",
     responses((status = 200, description = "The templates", body = Vec<TemplateView>)),
@@ -71,6 +72,7 @@ async fn list(State(state): State<AppState>, SecretShop(shop): SecretShop) -> Ap
 /// One template in one locale.
 #[utoipa::path(
     get,
+    operation_id = "get_template",
     path = "/v1/templates/{name}/{locale}",
     tag = "messages",
     params(
@@ -102,6 +104,7 @@ struct TemplateBody {
 /// Replaces the shop's version of a template; it must be a known name and locale and parse.
 #[utoipa::path(
     put,
+    operation_id = "replace_template",
     path = "/v1/templates/{name}/{locale}",
     tag = "messages",
     params(
