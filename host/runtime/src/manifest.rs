@@ -99,6 +99,7 @@ pub struct Manifest {
     pub imports: Vec<Capability>,
     /// JSON schema of the install's configuration (what `config.get` returns).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub config_schema: Option<serde_json::Value>,
     /// One-line description shown in `plugin list`.
     #[serde(default)]

@@ -53,12 +53,12 @@ impl From<PluginAdminError> for ApiError {
 struct InstallRequest {
     manifest: Manifest,
     /// The WebAssembly component, base64 (at most 48 MiB with the rest of the body).
-    #[schema(content_encoding = "base64")]
     wasm_base64: String,
     /// Capabilities granted: any of the manifest's `imports`.
     #[serde(default)]
     grants: Vec<String>,
     /// The install's configuration, checked against the manifest's `config-schema`.
+    #[schema(value_type = Option<Object>)]
     config: Option<serde_json::Value>,
     /// Enable it at once.
     #[serde(default)]
