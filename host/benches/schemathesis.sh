@@ -5,7 +5,7 @@
 # --demo` shop (seeded, every first-party plugin installed).
 #
 #   host/benches/schemathesis.sh                         # SQLite in a temp dir
-#   MAX_EXAMPLES=50 SEED=7 host/benches/schemathesis.sh
+#   MAX_EXAMPLES=100 SEED=7 host/benches/schemathesis.sh
 #   BACKEND=postgres host/benches/schemathesis.sh        # a fresh database, dropped after
 #
 # The server and the fuzzer run in a network namespace of their own with only a loopback
@@ -21,14 +21,14 @@
 # stops by itself: MAX_EXAMPLES test cases per operation and phase, SEED fixed.
 # First the document is checked with openapi-spec-validator. Installs schemathesis and
 # openapi-spec-validator from PyPI when they are missing (`schemathesis` on PATH). Knobs:
-#   CUSTOMERS=300  MAX_EXAMPLES=25  SEED=16  PORT=18190  WORKERS=2  PHASES=examples,coverage,fuzzing
+#   CUSTOMERS=300  MAX_EXAMPLES=50  SEED=16  PORT=18190  WORKERS=2  PHASES=examples,coverage,fuzzing
 #   DATABASE_URL or BACKEND=postgres (default: SQLite in the temp dir)  PATRON_BIN  KEEP=1
 # The reports (JUnit XML, NDJSON events) and the server's log stay in the temp dir with KEEP=1.
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 CUSTOMERS=${CUSTOMERS:-300}
-MAX_EXAMPLES=${MAX_EXAMPLES:-25}
+MAX_EXAMPLES=${MAX_EXAMPLES:-50}
 SEED=${SEED:-16}
 PORT=${PORT:-18190}
 WORKERS=${WORKERS:-2}
