@@ -22,9 +22,6 @@ use utoipa_axum::routes;
 use super::error::ErrorBody;
 use super::state::AppState;
 
-/// Where the document is served.
-pub const PATH: &str = "/v1/openapi.json";
-
 /// The security scheme of the shop's secret key (`Authorization: Bearer sk_…`).
 pub const SECRET_KEY: &str = "secret_key";
 /// The security schemes of the shop's publishable key: the `X-Patron-Key` header or `?key=`.
