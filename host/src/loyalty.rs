@@ -17,7 +17,7 @@ use crate::timestamp::to_rfc3339;
 /// How far ahead "expiring points" look.
 pub const EXPIRY_HORIZON_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TierView {
     /// The tier's id, as the loyalty plugin names it (`gold`).
     pub name: String,
@@ -31,19 +31,19 @@ pub struct TierView {
     pub remaining_to_next: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ExpiringPoints {
     pub points: i64,
     pub at: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PointsView {
     pub balance: i64,
     pub expiring: Vec<ExpiringPoints>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CouponView {
     pub code: String,
     /// In English; the widget words the coupon itself from the fields below.
@@ -55,7 +55,7 @@ pub struct CouponView {
     pub expires_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RewardView {
     pub id: String,
     pub name: String,
@@ -63,7 +63,7 @@ pub struct RewardView {
 }
 
 /// Everything the member panel shows about one customer.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct MemberView {
     pub customer_id: String,
     pub name: Option<String>,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::grants::Capability;
 
 /// One capability world of the `patron:plugin` contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum World {
     /// Exports `patron:plugin/segmentation`.
@@ -85,7 +85,7 @@ impl FromStr for World {
 /// type = "object"
 /// properties = { vip-threshold = { type = "integer" } }
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Manifest {
     /// Plugin name: lower-case letters, digits and `-`.
@@ -99,6 +99,7 @@ pub struct Manifest {
     pub imports: Vec<Capability>,
     /// JSON schema of the install's configuration (what `config.get` returns).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub config_schema: Option<serde_json::Value>,
     /// One-line description shown in `plugin list`.
     #[serde(default)]

@@ -9,13 +9,13 @@ use super::definitions::{PURCHASE, month_index, month_index_sql, month_start_ms}
 use super::{Period, PeriodView, Rate};
 use crate::store::{Db, StoreResult};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Cohorts {
     pub period: PeriodView,
     pub cohorts: Vec<Cohort>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Cohort {
     /// `YYYY-MM` (UTC).
     pub month: String,

@@ -36,7 +36,7 @@ pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// How trend figures are grouped over time; buckets are calendar days, ISO weeks
 /// (Monday first) and calendar months in UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Bucket {
     Day,
@@ -120,7 +120,7 @@ pub fn month_start_ms(index: i64) -> i64 {
 }
 
 /// A figure's name and what it means, as shown beside it.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Definition {
     pub name: &'static str,
     pub definition: &'static str,

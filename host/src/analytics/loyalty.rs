@@ -11,7 +11,7 @@ use crate::store::points::EntryKind;
 use crate::store::{Db, StoreResult};
 use crate::timestamp::to_rfc3339;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LoyaltyFigures {
     pub period: PeriodView,
     pub previous_period: PeriodView,
@@ -25,40 +25,40 @@ pub struct LoyaltyFigures {
 
 /// Members who moved from one tier to another in a period; `from` is null for a
 /// member's first tier.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TierMovement {
     pub from: Option<String>,
     pub to: String,
     pub members: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TierMovements {
     pub current: Vec<TierMovement>,
     pub previous: Vec<TierMovement>,
 }
 
 /// Rewards redeemed in a period, by reward id.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RewardCount {
     pub reward: String,
     pub redemptions: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RewardFigures {
     pub current: Vec<RewardCount>,
     pub previous: Vec<RewardCount>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TierCount {
     pub tier: String,
     pub members: i64,
 }
 
 /// Points moved by the ledger; all positive except `adjusted`, which is signed.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PointsFlow {
     pub earned: i64,
     pub redeemed: i64,
@@ -91,28 +91,28 @@ impl PointsFlow {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FlowPoint {
     pub at: String,
     #[serde(flatten)]
     pub flow: PointsFlow,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PointsFigures {
     pub current: PointsFlow,
     pub previous: PointsFlow,
     pub trend: Vec<FlowPoint>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CouponCount {
     pub source: String,
     pub issued: i64,
     pub redeemed: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CouponFigures {
     pub current: Vec<CouponCount>,
     pub previous: Vec<CouponCount>,

@@ -65,7 +65,7 @@ impl Period {
 }
 
 /// A period as a person reads it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PeriodView {
     pub since: String,
     pub until: String,
@@ -79,7 +79,7 @@ impl From<&Period> for PeriodView {
 
 /// `numerator / denominator`, with both kept so that a reader can check it; `rate` is
 /// null when the denominator is 0.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Rate {
     pub numerator: i64,
     pub denominator: i64,

@@ -8,7 +8,7 @@ use super::{Period, PeriodView, Rate, rounded_mean};
 use crate::store::{Db, StoreError, StoreResult};
 use crate::timestamp::to_rfc3339;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Overview {
     pub currency: String,
     pub bucket: Bucket,
@@ -19,7 +19,7 @@ pub struct Overview {
 }
 
 /// Every overview figure of one period; see `definitions::DEFINITIONS` for each.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Figures {
     /// Minor units of the shop's currency.
     pub revenue: i64,
@@ -37,21 +37,21 @@ pub struct Figures {
     pub trend: Vec<TrendPoint>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Ltv {
     pub customers: i64,
     pub average: Option<i64>,
     pub median: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PointsLiability {
     pub points: i64,
     /// Minor units, when the loyalty configuration gives points a money value (it does not yet).
     pub value: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TrendPoint {
     /// Start of the bucket.
     pub at: String,

@@ -19,14 +19,14 @@ const SCORED: &str = "WITH scored AS ( \
             1 + (5 * (RANK() OVER (ORDER BY c.order_count) - 1)) / COUNT(*) OVER () AS f \
      FROM customers c WHERE c.shop_id = $1 AND c.order_count > 0 AND c.merged_into IS NULL) ";
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RfmGrid {
     pub customers: i64,
     /// All 25 cells, R descending then F descending.
     pub cells: Vec<RfmCell>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RfmCell {
     pub r: i64,
     pub f: i64,
@@ -35,7 +35,7 @@ pub struct RfmCell {
     pub spent: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CellCustomer {
     pub id: String,
     pub external_id: Option<String>,
@@ -46,7 +46,7 @@ pub struct CellCustomer {
     pub last_order_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CellPage {
     pub r: i64,
     pub f: i64,

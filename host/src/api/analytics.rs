@@ -2,12 +2,15 @@
 //! Periods are `since`/`until` (RFC 3339 / ISO 8601 dates or unix ms; until excluded),
 //! by default the last 30 days (cohorts: the last 12 months).
 
-use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiResult;
+use super::extract::{Path, Query};
 use super::keys::SecretShop;
 use super::recommendations::time;
 use super::state::AppState;
@@ -25,20 +28,25 @@ const DEFAULT_COHORT_MONTHS: i64 = 12;
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/analytics/definitions", get(definitions))
-        .route("/v1/analytics/overview", get(overview))
-        .route("/v1/analytics/cohorts", get(cohorts))
-        .route("/v1/analytics/rfm", get(rfm))
-        .route("/v1/analytics/rfm/cells/{r}/{f}/customers", get(rfm_cell))
-        .route("/v1/analytics/loyalty", get(loyalty))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(definitions))
+        .routes(routes!(overview))
+        .routes(routes!(cohorts))
+        .routes(routes!(rfm))
+        .routes(routes!(rfm_cell))
+        .routes(routes!(loyalty))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PeriodQuery {
+    /// From this time (RFC 3339, ISO 8601 date or unix ms).
     since: Option<String>,
+    /// Until this time, excluded (default now).
     until: Option<String>,
+    /// How trends are grouped: `day`, `week` or `month` (default by the period's length).
+    #[param(pattern = "^(day|week|month)$")]
     bucket: Option<String>,
 }
 
@@ -59,15 +67,33 @@ impl PeriodQuery {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct DefinitionList {
     definitions: &'static [Definition],
 }
 
+/// What each figure means, as shown beside it.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/definitions",
+    tag = "analytics",
+    responses((status = 200, description = "The definitions", body = DefinitionList)),
+    security(("secret_key" = [])),
+)]
 async fn definitions(SecretShop(_): SecretShop) -> Json<DefinitionList> {
     Json(DefinitionList { definitions: DEFINITIONS })
 }
 
+/// Revenue, orders, customers, repurchase and churn, lifetime value and points liability
+/// over a period (default the last 30 days) against the period before, with a trend.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/overview",
+    tag = "analytics",
+    params(PeriodQuery),
+    responses((status = 200, description = "The figures", body = Overview)),
+    security(("secret_key" = [])),
+)]
 async fn overview(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -77,6 +103,15 @@ async fn overview(
     Ok(Json(state.db.analytics_overview(shop.id, &shop.currency, period).await?))
 }
 
+/// Monthly cohorts of first purchase and their retention (default the last 12 months).
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/cohorts",
+    tag = "analytics",
+    params(PeriodQuery),
+    responses((status = 200, description = "The cohorts", body = Cohorts)),
+    security(("secret_key" = [])),
+)]
 async fn cohorts(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -86,16 +121,42 @@ async fn cohorts(
     Ok(Json(state.db.analytics_cohorts(shop.id, period).await?))
 }
 
+/// The recency × frequency grid of the shop's customers.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/rfm",
+    tag = "analytics",
+    responses((status = 200, description = "The grid", body = RfmGrid)),
+    security(("secret_key" = [])),
+)]
 async fn rfm(State(state): State<AppState>, SecretShop(shop): SecretShop) -> ApiResult<Json<RfmGrid>> {
     Ok(Json(state.db.analytics_rfm(shop.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// The `next_after` of the previous page.
+    #[param(pattern = "^-?[0-9]+$")]
     after: Option<String>,
+    /// Customers per page, 1 to 500 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
 }
 
+/// The customers of one cell of the grid, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/rfm/cells/{r}/{f}/customers",
+    tag = "analytics",
+    params(
+        ("r" = i64, Path, description = "Recency score", minimum = 1, maximum = 5),
+        ("f" = i64, Path, description = "Frequency score", minimum = 1, maximum = 5),
+        PageQuery,
+    ),
+    responses((status = 200, description = "A page of the cell's customers", body = CellPage)),
+    security(("secret_key" = [])),
+)]
 async fn rfm_cell(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -128,6 +189,16 @@ async fn rfm_cell(
     Ok(Json(state.db.analytics_rfm_cell(shop.id, r, f, after, limit).await?))
 }
 
+/// Members per tier, points earned, redeemed, expired and reversed, and coupons issued and
+/// redeemed over a period (default the last 30 days) against the period before.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/loyalty",
+    tag = "analytics",
+    params(PeriodQuery),
+    responses((status = 200, description = "The figures", body = LoyaltyFigures)),
+    security(("secret_key" = [])),
+)]
 async fn loyalty(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,

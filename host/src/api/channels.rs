@@ -3,14 +3,17 @@
 //! a webhook's `whsec_` secret is shown once, when it is made, and can be rotated with
 //! the old one still valid for an overlap.
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Path;
 use super::json::JsonBody;
 use super::keys::SecretShop;
 use super::state::AppState;
@@ -23,17 +26,19 @@ const HOUR_MS: i64 = 60 * 60 * 1000;
 const DEFAULT_OVERLAP_HOURS: i64 = 24;
 const MAX_OVERLAP_HOURS: i64 = 24 * 7;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/channels", get(list))
-        .route("/v1/channels/{name}", put(configure).get(one).delete(remove))
-        .route("/v1/channels/{name}/rotate-secret", post(rotate))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(configure, one, remove)).routes(routes!(rotate))
 }
 
-#[derive(Debug, Serialize)]
+/// A delivery channel; its secrets (SMTP password, webhook secret) are never shown again.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Channel)]
 struct ChannelView {
     name: String,
+    /// `smtp` or `webhook`.
     kind: String,
+    /// The channel's settings without its password.
+    #[schema(value_type = Object)]
     settings: serde_json::Value,
     /// Until when the secret replaced by the last rotation still signs (unix ms).
     previous_secret_valid_until: Option<i64>,
@@ -57,11 +62,33 @@ impl ChannelView {
     }
 }
 
+/// The shop's delivery channels.
+#[utoipa::path(
+    get,
+    operation_id = "list_channels",
+    path = "/v1/channels",
+    tag = "messages",
+    responses((status = 200, description = "The channels", body = Vec<ChannelView>)),
+    security(("secret_key" = [])),
+)]
 async fn list(State(state): State<AppState>, SecretShop(shop): SecretShop) -> ApiResult<Json<Vec<ChannelView>>> {
     let stored = state.db.channels(shop.id).await?;
     Ok(Json(stored.into_iter().map(|c| ChannelView::of(c, None)).collect()))
 }
 
+/// One delivery channel.
+#[utoipa::path(
+    get,
+    operation_id = "get_channel",
+    path = "/v1/channels/{name}",
+    tag = "messages",
+    params(("name" = String, Path, description = "The channel's name: lower-case letters, digits, `-` and `_`")),
+    responses(
+        (status = 200, description = "The channel", body = ChannelView),
+        (status = 404, description = "No such channel", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn one(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -72,7 +99,22 @@ async fn one(
 }
 
 /// Creates or replaces a channel: `{"kind": "smtp", "host", "port", "tls", "username",
-/// "password", "from"}` or `{"kind": "webhook", "url"}`.
+/// "password", "from"}` or `{"kind": "webhook", "url"}`. Settings are checked (a target
+/// must resolve, and to a public address unless the host allows private ones) before they
+/// are stored. A new webhook's signing secret is in this answer only.
+#[utoipa::path(
+    put,
+    operation_id = "configure_channel",
+    path = "/v1/channels/{name}",
+    tag = "messages",
+    params(("name" = String, Path, description = "The channel's name: lower-case letters, digits, `-` and `_`")),
+    request_body = crate::delivery::channels::ChannelSettings,
+    responses(
+        (status = 201, description = "A new channel", body = ChannelView),
+        (status = 200, description = "The channel, replaced", body = ChannelView),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn configure(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -97,6 +139,18 @@ async fn configure(
     Ok((status, Json(ChannelView::of(stored, new_secret))))
 }
 
+/// Deletes a channel.
+#[utoipa::path(
+    delete,
+    path = "/v1/channels/{name}",
+    tag = "messages",
+    params(("name" = String, Path, description = "The channel's name: lower-case letters, digits, `-` and `_`")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such channel", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -109,21 +163,38 @@ async fn remove(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateBody {
     /// How long the old secret keeps signing, in hours (default 24, at most 168).
+    #[schema(minimum = 0, maximum = 168)]
     overlap_hours: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+/// A webhook channel's new signing secret, shown once.
+#[derive(Debug, Serialize, ToSchema)]
 struct Rotated {
+    /// The new `whsec_…` secret.
     secret: String,
+    /// Until when the old secret still signs too (unix ms).
     previous_secret_valid_until: i64,
 }
 
 /// A new secret for a webhook channel; during the overlap every webhook carries two
-/// signatures, so receivers can switch secrets without losing a message.
+/// signatures, so receivers can switch secrets without losing a message. The body is
+/// optional.
+#[utoipa::path(
+    post,
+    path = "/v1/channels/{name}/rotate-secret",
+    tag = "messages",
+    params(("name" = String, Path, description = "The channel's name: lower-case letters, digits, `-` and `_`")),
+    request_body(content = Option<RotateBody>, description = "Optional; an empty body keeps the defaults"),
+    responses(
+        (status = 200, description = "The new secret", body = Rotated),
+        (status = 404, description = "No such webhook channel", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn rotate(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,

@@ -2,25 +2,31 @@
 //! banner (publishable key). The statement is kept for the browser's anonymous id and,
 //! with a customer token the store's back end signed, for the customer too.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::identity::check_text_version;
 use super::json::JsonBody;
 use super::keys::PublicShop;
 use super::state::AppState;
 use crate::store::consent::{ConsentState, Source, Statement, Subject};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/consent", post(record))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(record))
 }
 
-#[derive(Deserialize)]
+/// What the shopper chose in the consent banner.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = BannerConsent)]
 struct ConsentRequest {
+    /// The browser's id, 1 to 128 characters.
+    #[schema(min_length = 1, max_length = 128)]
     anonymous_id: String,
     /// The store's customer id the token is for; without it, the customer the browser
     /// was identified as.
@@ -28,10 +34,13 @@ struct ConsentRequest {
     customer_token: Option<String>,
     tracking: bool,
     marketing: bool,
+    /// The version of the banner's text the shopper saw, 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     text_version: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = BannerConsentState)]
 struct ConsentResponse {
     anonymous: ConsentState,
     /// The customer's state, when a customer token verified.
@@ -39,6 +48,21 @@ struct ConsentResponse {
     customer: Option<ConsentState>,
 }
 
+/// Records the shopper's choice from the storefront's consent banner for the browser and,
+/// with a customer token that verifies, for the customer too.
+#[utoipa::path(
+    post,
+    path = "/v1/consent",
+    tag = "storefront",
+    request_body = ConsentRequest,
+    responses(
+        (status = 200, description = "The consent now recorded", body = ConsentResponse),
+        (status = 400, description = "A bad `anonymous_id` or `text_version`, `customer_id` without \
+            `customer_token`, or a token for a browser not identified yet (`unknown_customer`)", body = ErrorBody),
+        (status = 403, description = "The customer token does not verify or has expired, or the wrong kind of key", body = ErrorBody),
+    ),
+    security(("publishable_key" = []), ("publishable_key_query" = [])),
+)]
 async fn record(
     State(state): State<AppState>,
     PublicShop(shop): PublicShop,

@@ -1,14 +1,15 @@
 //! Secret-key API for customers: the store's back end upserts them by external id.
 
+use axum::Json;
 use axum::extract::State;
-
-use super::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Path, Query};
 use super::json::JsonBody;
 use super::keys::SecretShop;
 use super::state::AppState;
@@ -21,13 +22,14 @@ use crate::store::predictions::CustomerPrediction;
 const DEFAULT_SEARCH_LIMIT: i64 = 50;
 const MAX_SEARCH_LIMIT: i64 = 200;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/customers", post(upsert_customer).get(search_customers))
-        .route("/v1/customers/{external_id}", get(get_customer).delete(super::identity::erase))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upsert_customer, search_customers))
+        .routes(routes!(get_customer, super::identity::erase))
 }
 
-#[derive(Serialize)]
+/// A record as an upsert left it, with what the upsert did.
+#[derive(Serialize, ToSchema)]
 pub struct Upsert<T> {
     pub result: Upserted,
     #[serde(flatten)]
@@ -48,6 +50,20 @@ pub fn upsert_status(result: Upserted) -> StatusCode {
     if result == Upserted::Created { StatusCode::CREATED } else { StatusCode::OK }
 }
 
+/// Creates or updates a customer by `external_id` (or, without one, by `email`); fields
+/// left out stay as they are. A customer whose data changed is re-segmented.
+#[utoipa::path(
+    post,
+    path = "/v1/customers",
+    tag = "customers",
+    request_body = CustomerInput,
+    responses(
+        (status = 201, description = "A new customer", body = Upsert<Customer>),
+        (status = 200, description = "An existing customer, updated or unchanged (`result`)", body = Upsert<Customer>),
+        (status = 409, description = "The input conflicts with another customer (`conflict`)", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn upsert_customer(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -64,13 +80,25 @@ async fn upsert_customer(
 }
 
 /// A customer with their latest predictions (`null` until a predictor has run).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CustomerRecord {
     #[serde(flatten)]
     pub customer: Customer,
     pub predictions: Option<CustomerPrediction>,
 }
 
+/// One customer by the store's id, with their latest predictions.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{external_id}",
+    tag = "customers",
+    params(("external_id" = String, Path, description = "The store's customer id")),
+    responses(
+        (status = 200, description = "The customer", body = CustomerRecord),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn get_customer(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -82,16 +110,30 @@ async fn get_customer(
     Ok(Json(CustomerRecord { customer, predictions }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchQuery {
+    /// Email or name containing it, external id equal to it, phone containing its digits;
+    /// everyone when absent. At most 255 characters.
+    #[param(max_length = 255)]
     q: Option<String>,
+    /// Customers per page, 1 to 200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<String>, pattern = "^-?[0-9]+$")]
     cursor: Option<String>,
 }
 
-/// `GET /v1/customers?q=&limit=&cursor=`: customers matching `q` (email or name containing
-/// it, external id equal to it, phone containing its digits; everyone when absent), in id
-/// order, a page at a time (`next_cursor` → `cursor`).
+/// Customers matching `q`, in id order, a page at a time (`next_cursor` → `cursor`).
+#[utoipa::path(
+    get,
+    path = "/v1/customers",
+    tag = "customers",
+    params(SearchQuery),
+    responses((status = 200, description = "A page of customers", body = CustomerSearch)),
+    security(("secret_key" = [])),
+)]
 async fn search_customers(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -114,7 +156,7 @@ async fn search_customers(
         .map(|text| text.parse::<i64>().map_err(|_| InvalidInput::new("cursor", "must be the next_cursor of a page")))
         .transpose()?;
     let q = query.q.unwrap_or_default();
-    if q.len() > 255 {
+    if q.chars().count() > 255 {
         return Err(InvalidInput::new("q", "longer than 255 characters").into());
     }
     Ok(Json(state.db.search_customers(shop.id, &q, cursor, limit).await?))

@@ -35,6 +35,29 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
+/// The body of every error answer (the OpenAPI document's `Error` schema).
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = Error, example = json!({"error": {"code": "not_found", "message": "customer not found"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable machine-readable `code` and a message for people.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case: e.g. `missing_key`, `invalid_key`, `invalid_field`, `malformed_json`,
+    /// `not_found`, `conflict`, `payload_too_large`, `rate_limited`, `timeout`, `internal`.
+    pub code: String,
+    /// What a person reads; internal errors never carry their cause.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { error: ErrorDetail { code: code.into(), message: message.into() } }
+    }
+}
+
 /// The cause of a 500, kept in the response's extensions for the logging middleware.
 #[derive(Debug, Clone)]
 pub struct InternalCause(pub String);
@@ -107,7 +130,7 @@ impl IntoResponse for ApiError {
             Self::Internal(_) => "an internal error occurred".to_owned(),
             other => other.to_string(),
         };
-        let body = serde_json::json!({ "error": { "code": self.code(), "message": message } });
+        let body = ErrorBody::new(self.code(), message);
         let mut response = (self.status(), Json(body)).into_response();
         if let Self::Internal(cause) = &self {
             response.extensions_mut().insert(InternalCause(format!("{cause:#}")));

@@ -6,13 +6,15 @@
 
 use std::collections::HashSet;
 
-use axum::extract::State;
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::identify::verified_customer;
 use super::json::JsonBody;
 use super::keys::PublicShop;
@@ -35,47 +37,69 @@ const MAX_EVENT_AGE_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 /// Event kinds every storefront may send; others must be `custom:<name>`.
 pub const STANDARD_KINDS: &[&str] = patron_runtime::EVENT_KINDS;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/events", post(post_events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_events)).layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
-#[derive(Deserialize)]
+/// A batch of a browser's events: an `anonymous_id`, a verified customer (`customer_id`
+/// with its `customer_token`), or both.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EventBatch {
+    /// The browser's id, 1 to 128 characters.
+    #[schema(min_length = 1, max_length = 128)]
     anonymous_id: Option<String>,
+    /// The store's customer id; with `customer_token`.
     customer_id: Option<String>,
+    /// The customer token the store's back end signed for `customer_id`.
     customer_token: Option<String>,
+    /// At most 100 events; each is accepted or rejected on its own.
+    #[schema(value_type = Vec<EventInput>, max_items = 100)]
     events: Vec<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+/// One behaviour event.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EventInput {
+    /// The client's id of the event, 1 to 128 characters: a retried event counts once.
+    #[schema(min_length = 1, max_length = 128)]
     id: String,
+    /// A standard kind (`page_view`, `product_view`, `search`, `add_to_cart`,
+    /// `remove_from_cart`, `checkout_started`, `recommendation_impression`,
+    /// `recommendation_click`) or `custom:<name>`.
     kind: String,
+    /// When it happened; now when absent. At most an hour ahead and 30 days back.
     time: Option<Timestamp>,
+    /// At most 2048 characters.
     url: Option<String>,
+    /// Free-form, at most 8 KiB as JSON.
     #[serde(default)]
     properties: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = EventStatus)]
 enum Status {
     Accepted,
     Duplicate,
     Rejected,
 }
 
-#[derive(Debug, Serialize)]
+/// What became of one event of the batch.
+#[derive(Debug, Serialize, ToSchema)]
 struct EventResult {
+    /// The event's `id`, when it had a string one.
     id: Option<String>,
     status: Status,
+    /// Why it was rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
 }
 
-#[derive(Serialize)]
+/// Counts per outcome, and each event's, in the batch's order.
+#[derive(Serialize, ToSchema)]
 struct BatchResponse {
     accepted: usize,
     duplicates: usize,
@@ -170,6 +194,26 @@ async fn check_tracking_consent(
     }
 }
 
+/// Records a batch of storefront events. Each event is checked on its own: the good ones
+/// are stored (durably, before the answer) while the bad ones are reported with why. An
+/// event id already stored counts as a duplicate, so a retried batch counts once. On a
+/// shop that requires consent, or from a browser sending GPC or DNT to a shop that honours
+/// them, nothing is stored without a tracking consent (403). The body may be sent as
+/// `text/plain` (what `navigator.sendBeacon` sends); at most 512 KiB.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "storefront",
+    request_body(content = EventBatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Every event's outcome", body = BatchResponse),
+        (status = 400, description = "More than 100 events, a bad `anonymous_id`, `customer_id` without \
+            `customer_token` (or the reverse), or neither an anonymous id nor a customer", body = ErrorBody),
+        (status = 403, description = "No key of the right kind, a customer token that does not verify, \
+            or no tracking consent (`tracking_consent_required`, `privacy_signal`)", body = ErrorBody),
+    ),
+    security(("publishable_key" = []), ("publishable_key_query" = [])),
+)]
 async fn post_events(
     State(state): State<AppState>,
     PublicShop(shop): PublicShop,

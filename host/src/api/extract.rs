@@ -21,6 +21,9 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if has_nul(parts.uri.path()) {
+            return Err(InvalidInput::new("path", NUL).into());
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| Self(p.0)).map_err(path_error)
     }
 }
@@ -29,8 +32,19 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(has_nul) {
+            return Err(InvalidInput::new("query", NUL).into());
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state).await.map(|q| Self(q.0)).map_err(query_error)
     }
+}
+
+/// What a parameter holding a NUL character is told: no text column takes one.
+const NUL: &str = "holds the NUL character (%00)";
+
+/// Whether a URI's path or query holds an encoded NUL character.
+fn has_nul(text: &str) -> bool {
+    text.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
 }
 
 fn path_error(rejection: PathRejection) -> ApiError {

@@ -1,12 +1,14 @@
 //! `POST /v1/identify`: a browser's anonymous id joins a known customer, but only with a
 //! customer token signed by the store's back end, so no one can claim another shopper.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::json::JsonBody;
 use super::keys::PublicShop;
 use super::state::AppState;
@@ -14,8 +16,8 @@ use crate::auth::TokenCheck;
 use crate::store::customers::CustomerInput;
 use crate::store::shops::Shop;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/identify", post(identify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(identify))
 }
 
 /// Checks a customer token and returns the customer's internal id. A customer the
@@ -43,20 +45,41 @@ pub async fn verified_customer(state: &AppState, shop: &Shop, external_id: &str,
     Ok(state.db.upsert_customer(shop.id, &input).await?.0.id)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct IdentifyRequest {
+    /// The browser's id, 1 to 128 characters.
+    #[schema(min_length = 1, max_length = 128)]
     anonymous_id: String,
+    /// The store's customer id.
     customer_id: String,
+    /// The customer token the store's back end signed for `customer_id`.
     customer_token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct IdentifyResponse {
+    /// The store's customer id, as sent.
     customer_id: String,
+    /// The browser's earlier anonymous events now attributed to the customer.
     events_attributed: u64,
 }
 
+/// Joins a browser's anonymous id to a customer the store's back end vouches for with a
+/// customer token; the browser's anonymous events become the customer's. A customer the
+/// store has not synced yet is created from the id.
+#[utoipa::path(
+    post,
+    path = "/v1/identify",
+    tag = "storefront",
+    request_body = IdentifyRequest,
+    responses(
+        (status = 200, description = "The browser now belongs to the customer", body = IdentifyResponse),
+        (status = 400, description = "A bad `anonymous_id` (`invalid_anonymous_id`) or a malformed body", body = ErrorBody),
+        (status = 403, description = "The customer token does not verify or has expired, or the wrong kind of key", body = ErrorBody),
+    ),
+    security(("publishable_key" = []), ("publishable_key_query" = [])),
+)]
 async fn identify(
     State(state): State<AppState>,
     PublicShop(shop): PublicShop,

@@ -5,12 +5,14 @@
 //! id (records known only by email have no external id); a merged-away id answers for
 //! its survivor.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Path;
 use super::json::JsonBody;
 use super::keys::SecretShop;
@@ -22,29 +24,30 @@ use crate::store::merges::{MergeOutcome, MergeReason, MergeRecord};
 use crate::store::privacy::{Erased, Requester};
 use crate::store::shops::Shop;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/customers/{external_id}/merge", post(merge))
-        .route("/v1/customers/{external_id}/merges", get(merges))
-        .route("/v1/customers/{external_id}/consent", put(set_consent).get(get_consent))
-        .route("/v1/customers/{external_id}/export", get(export))
-        .route("/v1/shop/rotate-key", post(rotate_key))
-        .route("/v1/shop/event-retention", put(set_retention))
-        .route("/v1/shop/tokens", get(tokens).put(set_tokens))
-        .route("/v1/privacy/requests", get(privacy_requests))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(merge))
+        .routes(routes!(merges))
+        .routes(routes!(set_consent, get_consent))
+        .routes(routes!(export))
+        .routes(routes!(rotate_key))
+        .routes(routes!(set_retention))
+        .routes(routes!(tokens, set_tokens))
+        .routes(routes!(privacy_requests))
 }
 
 /// The longest grace period of a key rotation: 30 days.
 pub const MAX_GRACE_HOURS: i64 = 24 * 30;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateRequest {
-    /// How long the old key keeps working; 24 hours unless said.
+    /// How long the old key keeps working, 0 to 720 hours; 24 unless said.
+    #[schema(minimum = 0, maximum = 720)]
     grace_hours: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RotateResponse {
     /// The new secret key, shown once.
     secret_key: String,
@@ -54,6 +57,14 @@ struct RotateResponse {
 
 /// Rotates the secret key of the calling shop: the new key is returned once; the key
 /// that made this call keeps working for the grace period, then stops.
+#[utoipa::path(
+    post,
+    path = "/v1/shop/rotate-key",
+    tag = "shop",
+    request_body = RotateRequest,
+    responses((status = 200, description = "The new secret key", body = RotateResponse)),
+    security(("secret_key" = [])),
+)]
 async fn rotate_key(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -74,22 +85,35 @@ async fn rotate_key(
     Ok(Json(RotateResponse { secret_key, previous_key_valid_until }))
 }
 
-#[derive(Deserialize)]
+/// How long the shop keeps behaviour events.
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RetentionRequest {
+struct Retention {
+    /// Events older than this many days are deleted; 1 to 36500.
+    #[schema(minimum = 1, maximum = 36500)]
     event_retention_days: i64,
 }
 
+/// Sets how long the shop's behaviour events are kept.
+#[utoipa::path(
+    put,
+    path = "/v1/shop/event-retention",
+    tag = "shop",
+    request_body = Retention,
+    responses((status = 200, description = "The retention now in force", body = Retention)),
+    security(("secret_key" = [])),
+)]
 async fn set_retention(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
-    JsonBody(request): JsonBody<RetentionRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
+    JsonBody(request): JsonBody<Retention>,
+) -> ApiResult<Json<Retention>> {
     state.db.set_event_retention(shop.id, request.event_retention_days).await?;
-    Ok(Json(serde_json::json!({"event_retention_days": request.event_retention_days})))
+    Ok(Json(request))
 }
 
-#[derive(Serialize)]
+/// How the shop's customer tokens are signed and checked.
+#[derive(Serialize, ToSchema)]
 struct TokenSettings {
     /// The key v2 customer tokens are signed with; `null` on a host without a token
     /// secret, where the secret key signs them.
@@ -98,16 +122,34 @@ struct TokenSettings {
     v1_tokens: bool,
 }
 
+/// How the shop's customer tokens are signed and checked.
+#[utoipa::path(
+    get,
+    path = "/v1/shop/tokens",
+    tag = "shop",
+    responses((status = 200, description = "The token settings", body = TokenSettings)),
+    security(("secret_key" = [])),
+)]
 async fn tokens(State(state): State<AppState>, SecretShop(shop): SecretShop) -> Json<TokenSettings> {
     Json(TokenSettings { token_key: shop.token_key(state.token_secret.as_deref()), v1_tokens: shop.v1_tokens })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokensRequest {
+    /// Whether v1 tokens (no expiry, keyed with the secret key) still verify.
     v1_tokens: bool,
 }
 
+/// Turns v1 customer tokens on or off.
+#[utoipa::path(
+    put,
+    path = "/v1/shop/tokens",
+    tag = "shop",
+    request_body = TokensRequest,
+    responses((status = 200, description = "The token settings now", body = TokenSettings)),
+    security(("secret_key" = [])),
+)]
 async fn set_tokens(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -117,12 +159,19 @@ async fn set_tokens(
     Ok(Json(TokenSettings { token_key: shop.token_key(state.token_secret.as_deref()), v1_tokens: request.v1_tokens }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RequestList {
     requests: Vec<crate::store::privacy::PrivacyRequest>,
 }
 
-/// The shop's audited data subject requests, newest first.
+/// The shop's audited data subject requests (exports and erasures), newest first; at most 500.
+#[utoipa::path(
+    get,
+    path = "/v1/privacy/requests",
+    tag = "customers",
+    responses((status = 200, description = "The requests", body = RequestList)),
+    security(("secret_key" = [])),
+)]
 async fn privacy_requests(State(state): State<AppState>, SecretShop(shop): SecretShop) -> ApiResult<Json<RequestList>> {
     Ok(Json(RequestList { requests: state.db.privacy_requests(shop.id, 500).await? }))
 }
@@ -141,14 +190,14 @@ pub async fn customer_id(state: &AppState, shop: &Shop, reference: &str) -> ApiR
     Ok(state.db.customer_by_external_id(shop.id, reference).await?.ok_or(ApiError::NotFound("customer"))?.id)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MergeRequest {
-    /// The other customer, folded into the one in the path.
+    /// The other customer, folded into the one in the path: the store's id, or `id:<n>`.
     other: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MergeResponse {
     #[serde(flatten)]
     outcome: MergeOutcome,
@@ -156,6 +205,22 @@ struct MergeResponse {
     tier: Option<String>,
 }
 
+/// Folds another customer record into this one: orders, events, points, coupons, tags,
+/// segments, messages and consent move to the survivor, which is re-segmented and re-tiered.
+#[utoipa::path(
+    post,
+    path = "/v1/customers/{external_id}/merge",
+    tag = "customers",
+    params(("external_id" = String, Path, description = "The store's customer id, or `id:<n>` for Patron's id; a merged-away id answers for its survivor")),
+    request_body = MergeRequest,
+    responses(
+        (status = 200, description = "What the merge moved", body = MergeResponse),
+        (status = 409, description = "The two kept being merged concurrently; try again (`conflict`)", body = ErrorBody),
+        (status = 400, description = "An `id:` reference without a number (`invalid_customer_id`), or a malformed body", body = ErrorBody),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn merge(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -191,13 +256,28 @@ pub async fn after_merge(db: &Db, plugins: &PluginHost, shop: &Shop, outcome: &M
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MergesResponse {
+    /// Patron's id of the customer.
     #[serde(serialize_with = "crate::api::ids::string")]
+    #[schema(value_type = String)]
     customer_id: i64,
     merges: Vec<MergeRecord>,
 }
 
+/// The records this customer absorbed.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{external_id}/merges",
+    tag = "customers",
+    params(("external_id" = String, Path, description = "The store's customer id, or `id:<n>` for Patron's id; a merged-away id answers for its survivor")),
+    responses(
+        (status = 200, description = "The merges", body = MergesResponse),
+        (status = 400, description = "An `id:` reference without a number (`invalid_customer_id`)", body = ErrorBody),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn merges(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -208,14 +288,18 @@ async fn merges(
     Ok(Json(MergesResponse { customer_id, merges }))
 }
 
-#[derive(Deserialize)]
+/// A consent statement from the store's back end: a purpose left out is not changed.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConsentRequest {
     tracking: Option<bool>,
     marketing: Option<bool>,
+    /// The version of the text the customer agreed to, 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     text_version: Option<String>,
     /// `backend` (default) or `import`.
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(backend|import)$")]
     source: Option<Source>,
 }
 
@@ -229,6 +313,21 @@ pub fn check_text_version(text_version: Option<&str>) -> ApiResult<()> {
     Ok(())
 }
 
+/// Records consent the store's back end collected (or imported) for a customer.
+#[utoipa::path(
+    put,
+    path = "/v1/customers/{external_id}/consent",
+    tag = "customers",
+    params(("external_id" = String, Path, description = "The store's customer id, or `id:<n>` for Patron's id; a merged-away id answers for its survivor")),
+    request_body = ConsentRequest,
+    responses(
+        (status = 200, description = "The customer's consent now", body = ConsentState),
+        (status = 400, description = "Neither `tracking` nor `marketing` (`empty_consent`), a bad `text_version` or \
+            `source`, an `id:` reference without a number, or a malformed body", body = ErrorBody),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn set_consent(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -253,13 +352,27 @@ async fn set_consent(
     Ok(Json(state.db.record_consent(shop.id, &Subject::Customer(customer_id), &statement).await?))
 }
 
-#[derive(Serialize)]
+/// A customer's consent now, and every statement that made it.
+#[derive(Serialize, ToSchema)]
 struct ConsentView {
     #[serde(flatten)]
     state: ConsentState,
     log: Vec<crate::store::consent::ConsentRecord>,
 }
 
+/// A customer's consent and its log.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{external_id}/consent",
+    tag = "customers",
+    params(("external_id" = String, Path, description = "The store's customer id, or `id:<n>` for Patron's id; a merged-away id answers for its survivor")),
+    responses(
+        (status = 200, description = "The consent and its log", body = ConsentView),
+        (status = 400, description = "An `id:` reference without a number (`invalid_customer_id`)", body = ErrorBody),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn get_consent(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -271,6 +384,20 @@ async fn get_consent(
     Ok(Json(ConsentView { state: current, log }))
 }
 
+/// Everything Patron holds about a customer (a data subject access request, audited).
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{external_id}/export",
+    tag = "customers",
+    params(("external_id" = String, Path, description = "The store's customer id, or `id:<n>` for Patron's id; a merged-away id answers for its survivor")),
+    responses(
+        (status = 200, description = "The customer's data: profile, identities, orders, events, ledger, coupons, \
+            tags, segments, consent, messages", body = Object),
+        (status = 400, description = "An `id:` reference without a number (`invalid_customer_id`)", body = ErrorBody),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn export(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -280,7 +407,21 @@ async fn export(
     Ok(Json(state.db.export_customer(shop.id, customer_id, Requester::Api).await?))
 }
 
-/// `DELETE /v1/customers/{id}`: erasure (routed by `customers.rs`, which owns the path).
+/// Erases a customer (audited): identities, events, consent, tags and segments go, messages
+/// are scrubbed, orders and ledger rows stay pseudonymous for the shop's accounts. Routed
+/// by `customers.rs`, which owns the path.
+#[utoipa::path(
+    delete,
+    path = "/v1/customers/{external_id}",
+    tag = "customers",
+    params(("external_id" = String, Path, description = "The store's customer id, or `id:<n>` for Patron's id; a merged-away id answers for its survivor")),
+    responses(
+        (status = 200, description = "What the erasure removed", body = Erased),
+        (status = 400, description = "An `id:` reference without a number (`invalid_customer_id`)", body = ErrorBody),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 pub async fn erase(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,

@@ -3,26 +3,44 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::State;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Query;
 use super::keys::SecretShop;
 use super::state::AppState;
 use crate::journeys::state::{self, InstallState};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/journeys/state", get(journey_state))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(journey_state))
 }
 
-#[derive(Serialize)]
+/// Where a customer is in the shop's journeys.
+#[derive(Serialize, ToSchema)]
 struct JourneyState {
+    /// Patron's customer id.
     customer_id: String,
     installs: Vec<InstallState>,
 }
 
+/// The timers each automation install has pending for a customer.
+#[utoipa::path(
+    get,
+    path = "/v1/journeys/state",
+    tag = "messages",
+    params(("customer_id" = String, Query, description = "Patron's customer id", pattern = "^-?[0-9]+$")),
+    responses(
+        (status = 200, description = "The customer's pending timers per install", body = JourneyState),
+        (status = 400, description = "No `customer_id` (`missing_customer_id`) or not an id (`invalid_customer_id`)", body = ErrorBody),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn journey_state(
     State(app): State<AppState>,
     SecretShop(shop): SecretShop,

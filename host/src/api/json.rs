@@ -32,10 +32,46 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+    let parsed = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
             ApiError::Invalid(crate::store::customers::InvalidInput::new("body", e.to_string()))
         }
         _ => ApiError::bad_request("malformed_json", format!("request body is not valid JSON: {e}")),
-    })
+    })?;
+    if has_nul(bytes) {
+        return Err(
+            crate::store::customers::InvalidInput::new("body", "a string holds the NUL character (\\u0000)").into()
+        );
+    }
+    Ok(parsed)
+}
+
+/// Whether a JSON text holds a NUL character (`\u0000`, the only way JSON can): no text
+/// column takes one (PostgreSQL refuses it), so no request may carry one.
+pub fn has_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json[i + 1..].starts_with(b"u0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul;
+
+    #[test]
+    fn finds_escaped_nul_characters_only() {
+        assert!(has_nul(br#"{"phone": "a\u0000b"}"#));
+        assert!(has_nul(br#"["\\\u0000"]"#), "an escaped backslash, then a NUL");
+        assert!(!has_nul(br#"["\\u0000"]"#), "a backslash, then the text u0000");
+        assert!(!has_nul(br#"{"a": "\u0001", "b": "u0000"}"#));
+    }
 }

@@ -1,26 +1,29 @@
 //! Secret-key API for loyalty members: status and points history, for the store's back
 //! office and customer service.
 
+use axum::Json;
 use axum::extract::State;
-
-use super::extract::{Path, Query};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Path, Query};
 use super::keys::SecretShop;
 use super::state::AppState;
 use crate::loyalty::MemberView;
 use crate::store::points::LedgerRow;
 use crate::store::predictions::CustomerPrediction;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/members/{external_id}", get(member))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(member))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// How many of the newest ledger rows (default 50; clamped to 1 to 1000).
     #[serde(default = "default_history")]
     history: i64,
 }
@@ -29,7 +32,9 @@ fn default_history() -> i64 {
     50
 }
 
-#[derive(Serialize)]
+/// A loyalty member: status, points history and predictions.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Member)]
 struct MemberWithHistory {
     #[serde(flatten)]
     member: MemberView,
@@ -38,6 +43,18 @@ struct MemberWithHistory {
     predictions: Option<CustomerPrediction>,
 }
 
+/// A customer's loyalty status, their newest points history and their predictions.
+#[utoipa::path(
+    get,
+    path = "/v1/members/{external_id}",
+    tag = "loyalty",
+    params(("external_id" = String, Path, description = "The store's customer id"), HistoryQuery),
+    responses(
+        (status = 200, description = "The member", body = MemberWithHistory),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn member(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,

@@ -2,13 +2,15 @@
 //! every status it went through, and the dead letters (messages that failed for good).
 //! Ids leave as strings.
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::keys::SecretShop;
 use super::state::AppState;
 use crate::store::customers::InvalidInput;
@@ -18,23 +20,28 @@ const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 const STATUSES: [&str; 6] = ["queued", "deferred", "sending", "sent", "failed", "suppressed"];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/messages", get(list))
-        .route("/v1/messages/dead-letters", get(dead_letters))
-        .route("/v1/messages/{id}", get(one))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(dead_letters)).routes(routes!(one))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Only this customer's messages (Patron's customer id).
+    #[param(pattern = "^-?[0-9]+$")]
     customer_id: Option<String>,
+    /// Only messages in this status.
+    #[param(pattern = "^(queued|deferred|sending|sent|failed|suppressed)$")]
     status: Option<String>,
+    /// At most this many, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
 /// A message as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Message)]
 pub struct MessageView {
     pub id: String,
     pub customer_id: String,
@@ -45,6 +52,7 @@ pub struct MessageView {
     pub journey: Option<String>,
     pub step: Option<String>,
     pub purpose: Purpose,
+    /// queued, deferred, sending, sent, failed (dead-lettered) or suppressed.
     pub status: String,
     pub reason: Option<String>,
     pub attempts: i64,
@@ -78,7 +86,9 @@ impl From<Message> for MessageView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A message with every status it went through and its clicks.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MessageDetail)]
 struct MessageWithHistory {
     #[serde(flatten)]
     message: MessageView,
@@ -94,6 +104,16 @@ fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query.map(|Query(q)| q).map_err(|e| InvalidInput::new("query", e.body_text()).into())
 }
 
+/// The shop's messages, newest first, by customer and status.
+#[utoipa::path(
+    get,
+    operation_id = "list_messages",
+    path = "/v1/messages",
+    tag = "messages",
+    params(ListQuery),
+    responses((status = 200, description = "The messages", body = Vec<MessageView>)),
+    security(("secret_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -115,7 +135,14 @@ async fn list(
     Ok(Json(messages.into_iter().map(MessageView::from).collect()))
 }
 
-/// Messages that failed for good, newest first, with their last error.
+/// Messages that failed for good, newest first, with their last error; at most 1000.
+#[utoipa::path(
+    get,
+    path = "/v1/messages/dead-letters",
+    tag = "messages",
+    responses((status = 200, description = "The dead letters", body = Vec<MessageView>)),
+    security(("secret_key" = [])),
+)]
 async fn dead_letters(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -125,6 +152,19 @@ async fn dead_letters(
     Ok(Json(messages.into_iter().map(MessageView::from).collect()))
 }
 
+/// One message with every status it went through.
+#[utoipa::path(
+    get,
+    operation_id = "get_message",
+    path = "/v1/messages/{id}",
+    tag = "messages",
+    params(("id" = String, Path, description = "The message's id")),
+    responses(
+        (status = 200, description = "The message", body = MessageWithHistory),
+        (status = 404, description = "No such message", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn one(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod members;
 pub mod message_links;
 pub mod messages;
+pub mod openapi;
 pub mod orders;
 pub mod plugins;
 pub mod products;
@@ -41,6 +42,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use error::InternalCause;
 use state::AppState;
@@ -51,18 +53,23 @@ pub fn app(state: AppState) -> Router {
     app_with_timeout(state, timeout::DEFAULT_REQUEST_TIMEOUT)
 }
 
-/// The whole HTTP application, each request bounded by `request_timeout`.
-pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
-    let storefront = Router::new()
-        .merge(events::router().layer(DefaultBodyLimit::max(events::BODY_LIMIT)))
+/// The public JSON API, every route under `/v1/` with its OpenAPI operation: the
+/// storefront's (CORS and rate limits apply), the back office's, and the document's own.
+struct Api {
+    storefront: OpenApiRouter<AppState>,
+    back_office: OpenApiRouter<AppState>,
+    meta: OpenApiRouter<AppState>,
+}
+
+fn api() -> Api {
+    let storefront = OpenApiRouter::new()
+        .merge(events::router())
         .merge(identify::router())
         .merge(consent::router())
         .merge(widget_state::router())
         .merge(rewards::router())
-        .merge(recommendations::router())
-        .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors))
-        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_public));
-    let back_office = Router::new()
+        .merge(recommendations::router());
+    let back_office = OpenApiRouter::new()
         .merge(customers::router())
         .merge(products::router())
         .merge(orders::router())
@@ -79,9 +86,25 @@ pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
         .merge(analytics::router())
         .merge(shop::router())
         .merge(identity::router());
+    Api { storefront, back_office, meta: openapi::router() }
+}
+
+/// The OpenAPI document of the JSON API, as `GET /v1/openapi.json` serves it.
+pub fn openapi() -> serde_json::Value {
+    let Api { storefront, back_office, meta } = api();
+    openapi::document(storefront.merge(back_office).merge(meta).into_openapi())
+}
+
+/// The whole HTTP application, each request bounded by `request_timeout`.
+pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
+    let Api { storefront, back_office, meta } = api();
+    let storefront = Router::from(storefront)
+        .layer(middleware::from_fn_with_state(state.clone(), cors::storefront_cors))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_public));
     Router::new()
         .merge(storefront)
-        .merge(back_office)
+        .merge(Router::from(back_office))
+        .merge(Router::from(meta))
         .merge(health::router())
         .merge(message_links::router())
         .merge(crate::widget::router(state.widget.clone(), state.demo.clone()))

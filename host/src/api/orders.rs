@@ -1,14 +1,14 @@
 //! Secret-key API for orders and refunds, idempotent by the store's ids.
 
+use axum::Json;
 use axum::extract::State;
-
-use super::extract::Path;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::customers::{Upsert, upsert_status};
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Path;
 use super::json::JsonBody;
 use super::keys::SecretShop;
 use super::state::AppState;
@@ -16,13 +16,25 @@ use crate::plugins::hooks::LoyaltyOutcome;
 use crate::store::orders::{Order, OrderInput, OrderOutcome, RefundInput};
 use crate::store::shops::Shop;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/orders", post(upsert_order))
-        .route("/v1/orders/{id}", get(get_order))
-        .route("/v1/orders/{id}/refunds", post(refund_order))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upsert_order)).routes(routes!(get_order)).routes(routes!(refund_order))
 }
 
+/// Creates or updates an order by the store's `id` (a re-post of the same order changes
+/// nothing), with its customer upserted from `customer`. Loyalty plugins hear of it and the
+/// customer is re-segmented; `loyalty` says what the plugins did.
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    tag = "catalogue",
+    request_body = OrderInput,
+    responses(
+        (status = 201, description = "A new order", body = Upsert<Order>),
+        (status = 200, description = "An existing order, updated or unchanged (`result`)", body = Upsert<Order>),
+        (status = 409, description = "The order conflicts with what is stored (`conflict`)", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn upsert_order(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -34,6 +46,18 @@ async fn upsert_order(
     Ok((upsert_status(outcome.result), Json(Upsert { result: outcome.result, record: outcome.order, loyalty })))
 }
 
+/// One order by the store's id.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = "catalogue",
+    params(("id" = String, Path, description = "The store's order id")),
+    responses(
+        (status = 200, description = "The order", body = Order),
+        (status = 404, description = "No such order", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn get_order(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -42,6 +66,21 @@ async fn get_order(
     state.db.order(shop.id, &id).await?.map(Json).ok_or(ApiError::NotFound("order"))
 }
 
+/// Records a refund of an order, idempotent by the refund's `id`; the points the refunded
+/// part earned are reversed.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/refunds",
+    tag = "catalogue",
+    params(("id" = String, Path, description = "The store's order id")),
+    request_body = RefundInput,
+    responses(
+        (status = 200, description = "The order after the refund", body = Upsert<Order>),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "The refund's id belongs to another order (`conflict`)", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn refund_order(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,

@@ -1,23 +1,35 @@
 //! Secret-key API for the product catalogue.
 
+use axum::Json;
 use axum::extract::State;
-
-use super::extract::Path;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::customers::{Upsert, upsert_status};
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Path;
 use super::json::JsonBody;
 use super::keys::SecretShop;
 use super::state::AppState;
 use crate::store::products::Product;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/products", post(upsert_product)).route("/v1/products/{id}", get(get_product))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upsert_product)).routes(routes!(get_product))
 }
 
+/// Creates or replaces a product of the catalogue by the store's `id`.
+#[utoipa::path(
+    post,
+    path = "/v1/products",
+    tag = "catalogue",
+    request_body = Product,
+    responses(
+        (status = 201, description = "A new product", body = Upsert<Product>),
+        (status = 200, description = "An existing product, updated or unchanged (`result`)", body = Upsert<Product>),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn upsert_product(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -29,6 +41,18 @@ async fn upsert_product(
     Ok((upsert_status(result), Json(Upsert::new(result, stored))))
 }
 
+/// One product by the store's id.
+#[utoipa::path(
+    get,
+    path = "/v1/products/{id}",
+    tag = "catalogue",
+    params(("id" = String, Path, description = "The store's product id")),
+    responses(
+        (status = 200, description = "The product", body = Product),
+        (status = 404, description = "No such product", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn get_product(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,

@@ -12,14 +12,16 @@
 //! and attributed orders per placement and strategy, over `since`..`until` (RFC 3339 or
 //! unix ms; default the last 30 days) with an attribution `window_days` (default 7).
 
+use axum::Json;
 use axum::extract::State;
-
-use super::extract::Query;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::Query;
 
 use super::error::ApiResult;
 use super::keys::{PublicShop, SecretShop};
@@ -36,23 +38,32 @@ pub const DEFAULT_LIMIT: usize = 8;
 /// The period a report covers when the request names none.
 pub const DEFAULT_REPORT_DAYS: i64 = 30;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/recommendations", get(recommendations)).route("/v1/recommendations/report", get(report))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(recommendations)).routes(routes!(report))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RecsQuery {
+    /// Where the list is shown: `product`, `cart`, `home` or `for-you`.
+    #[param(value_type = String, pattern = "^(product|cart|home|for-you)$")]
     placement: String,
+    /// The page's product (the `product` placement needs it).
     product_id: Option<String>,
-    /// Comma-separated product ids.
+    /// Comma-separated product ids (the `cart` placement needs them).
     cart: Option<String>,
+    /// The signed-in shopper's customer id (the store's); with `customer_token`.
     customer_id: Option<String>,
+    /// The customer token the store's back end signed for `customer_id`.
     customer_token: Option<String>,
+    /// How many products, 1 to 50 (default 8).
+    #[param(minimum = 1, maximum = 50)]
     limit: Option<usize>,
 }
 
 /// The answer: the placement and its products, best first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Recommendations)]
 pub struct RecsResponse {
     pub placement: &'static str,
     pub items: Vec<Recommendation>,
@@ -91,6 +102,21 @@ fn request(query: &RecsQuery, customer_id: Option<i64>) -> Result<RecsRequest, I
     Ok(RecsRequest { placement, context, exclude, customer_id, limit })
 }
 
+/// A placement's list of products for a storefront page, best first. Personal only with
+/// a customer token that verifies (otherwise the anonymous list). A product the shop does
+/// not know falls back to best sellers; a shop with no sales or no enabled recommender
+/// gets an empty list.
+#[utoipa::path(
+    get,
+    path = "/v1/recommendations",
+    tag = "storefront",
+    params(RecsQuery),
+    responses(
+        (status = 200, description = "The products", body = RecsResponse,
+            headers(("Cache-Control" = String, description = "`private, no-store`"))),
+    ),
+    security(("publishable_key" = []), ("publishable_key_query" = [])),
+)]
 async fn recommendations(
     State(state): State<AppState>,
     PublicShop(shop): PublicShop,
@@ -104,10 +130,15 @@ async fn recommendations(
     Ok(([(header::CACHE_CONTROL, "private, no-store")], Json(body)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReportQuery {
+    /// From this time (RFC 3339 or unix ms; default 30 days before `until`).
     since: Option<String>,
+    /// Until this time, excluded (RFC 3339 or unix ms; default now).
     until: Option<String>,
+    /// How many days after a click an order still counts (0 to 90, default 7).
+    #[param(minimum = 0, maximum = 90)]
     window_days: Option<i64>,
 }
 
@@ -141,6 +172,16 @@ fn period(query: &ReportQuery, now: i64) -> Result<ReportPeriod, InvalidInput> {
     Ok(ReportPeriod { since, until, window_days })
 }
 
+/// Impressions, clicks, click-through rate and attributed orders per placement and
+/// strategy over a period.
+#[utoipa::path(
+    get,
+    path = "/v1/recommendations/report",
+    tag = "analytics",
+    params(ReportQuery),
+    responses((status = 200, description = "The report", body = AttributionReport)),
+    security(("secret_key" = [])),
+)]
 async fn report(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,

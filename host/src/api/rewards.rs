@@ -1,13 +1,15 @@
 //! `POST /v1/rewards/redeem`: a shopper spends points on a reward, proving who they are
 //! with the customer token the store signed.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::json::JsonBody;
 use super::keys::PublicShop;
 use super::state::AppState;
@@ -16,18 +18,23 @@ use crate::loyalty::{CouponView, MemberView, RedeemError, coupon_view};
 use crate::store::customers::InvalidInput;
 use crate::store::points::PointsError;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/rewards/redeem", post(redeem))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(redeem))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RedeemRequest {
+    /// The store's customer id.
     customer_id: String,
+    /// The customer token the store's back end signed for `customer_id`.
     customer_token: String,
+    /// A reward of the shop's loyalty program (`member.rewards[].id`).
     reward_id: String,
     /// Makes a retry safe: redeeming again with the same key spends nothing more and
-    /// answers with the first coupon. The `Idempotency-Key` header works too.
+    /// answers with the first coupon. The `Idempotency-Key` header works too. 1 to 255
+    /// printable ASCII characters.
+    #[schema(min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
     idempotency_key: Option<String>,
 }
 
@@ -52,7 +59,8 @@ fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> Result<Option<S
     Ok(Some(key))
 }
 
-#[derive(Serialize)]
+/// The coupon the points bought, and the member as they now are.
+#[derive(Serialize, ToSchema)]
 struct Redeemed {
     coupon: CouponView,
     member: MemberView,
@@ -71,6 +79,23 @@ impl From<RedeemError> for ApiError {
     }
 }
 
+/// Spends a shopper's points on a reward: the shopper proves who they are with the
+/// customer token the store's back end signed, and gets a coupon.
+#[utoipa::path(
+    post,
+    path = "/v1/rewards/redeem",
+    tag = "storefront",
+    request_body = RedeemRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Like the body's `idempotency_key`; the body's wins")),
+    responses(
+        (status = 200, description = "The coupon and the member's new balance", body = Redeemed),
+        (status = 403, description = "The customer token does not verify for this customer (`invalid_customer_token`), \
+            or the wrong kind of key", body = ErrorBody),
+        (status = 404, description = "No such reward (`not_found`)", body = ErrorBody),
+        (status = 409, description = "Not enough points (`insufficient_points`), or no loyalty program (`conflict`)", body = ErrorBody),
+    ),
+    security(("publishable_key" = []), ("publishable_key_query" = [])),
+)]
 async fn redeem(
     State(state): State<AppState>,
     PublicShop(shop): PublicShop,

@@ -1,16 +1,17 @@
 //! Secret-key API for segments: sizes now or at any past moment, members (paged JSON or
 //! a CSV export), and a recompute on demand.
 
+use axum::Json;
 use axum::extract::State;
-
-use super::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Path, Query};
 use super::keys::SecretShop;
 use super::state::AppState;
 use crate::scheduler::RECOMPUTE_SEGMENTS;
@@ -23,18 +24,27 @@ const MAX_PAGE: i64 = 1_000;
 /// Rows per query while streaming a CSV export.
 const EXPORT_PAGE: i64 = 1_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/segments", get(sizes))
-        .route("/v1/segments/recompute", post(recompute))
-        .route("/v1/segments/{name}/members", get(members))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sizes)).routes(routes!(recompute)).routes(routes!(members))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SizesQuery {
+    /// The moment (RFC 3339); now when absent.
+    #[param(format = DateTime)]
     at: Option<String>,
 }
 
+/// Every segment's size now, or at a past moment.
+#[utoipa::path(
+    get,
+    path = "/v1/segments",
+    tag = "segments",
+    params(SizesQuery),
+    responses((status = 200, description = "The sizes", body = Vec<SegmentSize>)),
+    security(("secret_key" = [])),
+)]
 async fn sizes(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -51,18 +61,25 @@ async fn sizes(
     Ok(Json(state.db.segment_sizes(shop.id, at).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MembersQuery {
+    /// The `next_after` of the previous page.
     after: Option<i64>,
+    /// Members per page (default 100; clamped to 1 to 1000).
     limit: Option<i64>,
+    /// `json` (default: a page) or `csv` (every member, as a spreadsheet).
+    #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A page of a segment's members, in id order.
+#[derive(Serialize, ToSchema)]
 struct MembersPage {
     members: Vec<Customer>,
-    /// Pass as `after` for the next page.
+    /// Pass as `after` for the next page; null on the last.
     #[serde(serialize_with = "crate::api::ids::option_string")]
+    #[schema(value_type = Option<String>)]
     next_after: Option<i64>,
 }
 
@@ -75,6 +92,23 @@ pub(crate) fn csv_field(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
 }
 
+/// A segment's members: a page of JSON, or every member as CSV (`format=csv`; cells a
+/// spreadsheet would read as formulas are neutralised).
+#[utoipa::path(
+    get,
+    path = "/v1/segments/{name}/members",
+    tag = "segments",
+    params(("name" = String, Path, description = "The segment"), MembersQuery),
+    responses(
+        (status = 200, description = "A page of members, or the CSV export",
+            content(
+                (MembersPage = "application/json"),
+                (String = "text/csv", example = "external_id,email,first_name,last_name,order_count,total_spent,last_order_at"),
+            ),
+            headers(("Content-Disposition" = String, description = "With `format=csv`: `attachment; filename=\"<segment>.csv\"`"))),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn members(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -130,10 +164,21 @@ async fn members(
     }
 }
 
+/// Queues a recompute of every segment of the shop.
+#[utoipa::path(
+    post,
+    path = "/v1/segments/recompute",
+    tag = "segments",
+    responses(
+        (status = 202, description = "Queued", body = RecomputeQueued),
+        (status = 409, description = "A recompute is already queued (`conflict`)", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn recompute(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<RecomputeQueued>)> {
     let now = now_ms();
     let queued = state
         .db
@@ -147,7 +192,14 @@ async fn recompute(
     if !queued {
         return Err(ApiError::Conflict("a recompute is already queued".into()));
     }
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"queued": RECOMPUTE_SEGMENTS}))))
+    Ok((StatusCode::ACCEPTED, Json(RecomputeQueued { queued: RECOMPUTE_SEGMENTS })))
+}
+
+/// The job a recompute queued.
+#[derive(Serialize, ToSchema)]
+struct RecomputeQueued {
+    /// The job's kind: `segments.recompute`.
+    queued: &'static str,
 }
 
 #[cfg(test)]

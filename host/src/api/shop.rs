@@ -2,10 +2,12 @@
 //! `PATCH /v1/shop` changes origins, consent and DNT/GPC policy, currency, locale and
 //! time zone (each checked; a currency change is refused once the shop records money).
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiResult;
 use super::json::JsonBody;
@@ -14,14 +16,16 @@ use super::state::AppState;
 use crate::store::customers::InvalidInput;
 use crate::store::shops::{Shop, ShopUpdate};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/shop", get(show).patch(update))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show, update))
 }
 
 /// A shop's settings as the API shows them (never a key's secret).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Shop)]
 struct ShopView {
     #[serde(serialize_with = "super::ids::string")]
+    #[schema(value_type = String)]
     id: i64,
     name: String,
     publishable_key: String,
@@ -49,6 +53,15 @@ impl From<&Shop> for ShopView {
     }
 }
 
+/// The calling shop's settings.
+#[utoipa::path(
+    get,
+    operation_id = "get_shop",
+    path = "/v1/shop",
+    tag = "shop",
+    responses((status = 200, description = "The shop", body = ShopView)),
+    security(("secret_key" = [])),
+)]
 async fn show(SecretShop(shop): SecretShop) -> Json<ShopView> {
     Json(ShopView::from(shop.as_ref()))
 }
@@ -56,6 +69,17 @@ async fn show(SecretShop(shop): SecretShop) -> Json<ShopView> {
 /// `{"allowed_origins": [...], "consent_required": bool, "honor_dnt": bool, "currency": "EUR",
 /// "locale": "zh-CN", "timezone": "Asia/Shanghai"}`, every field optional; answers with the
 /// shop as it now is. Cached lookups of the shop are dropped so the change applies at once.
+#[utoipa::path(
+    patch,
+    path = "/v1/shop",
+    tag = "shop",
+    request_body = ShopUpdate,
+    responses(
+        (status = 200, description = "The shop as it now is", body = ShopView),
+        (status = 409, description = "A currency change once the shop has recorded money (`conflict`)", body = crate::api::error::ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,

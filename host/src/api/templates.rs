@@ -1,22 +1,27 @@
 //! Secret-key API for message templates: the built-in ones and the shop's own versions,
 //! per locale (`en`, `zh-CN`). A template is checked (known name, parses) before it is stored.
 
-use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
+use super::extract::Path;
 use super::json::JsonBody;
 use super::keys::SecretShop;
 use super::state::AppState;
 use crate::delivery::templates::{self, Source};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/templates", get(list)).route("/v1/templates/{name}/{locale}", get(one).put(replace))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(one, replace))
 }
 
-#[derive(Debug, Serialize)]
+/// A message template in one locale: the built-in one, or the shop's own.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Template)]
 struct TemplateView {
     name: String,
     locale: String,
@@ -45,6 +50,15 @@ async fn view(state: &AppState, shop_id: i64, name: &str, locale: &str) -> ApiRe
     }))
 }
 
+/// Every template in every locale, the shop's own versions where it has them.
+#[utoipa::path(
+    get,
+    operation_id = "list_templates",
+    path = "/v1/templates",
+    tag = "messages",
+    responses((status = 200, description = "The templates", body = Vec<TemplateView>)),
+    security(("secret_key" = [])),
+)]
 async fn list(State(state): State<AppState>, SecretShop(shop): SecretShop) -> ApiResult<Json<Vec<TemplateView>>> {
     let mut all = Vec::new();
     for name in templates::NAMES {
@@ -55,6 +69,22 @@ async fn list(State(state): State<AppState>, SecretShop(shop): SecretShop) -> Ap
     Ok(Json(all))
 }
 
+/// One template in one locale.
+#[utoipa::path(
+    get,
+    operation_id = "get_template",
+    path = "/v1/templates/{name}/{locale}",
+    tag = "messages",
+    params(
+        ("name" = String, Path, description = "The template's name (see `GET /v1/templates`)"),
+        ("locale" = String, Path, description = "`en` or `zh-CN`"),
+    ),
+    responses(
+        (status = 200, description = "The template", body = TemplateView),
+        (status = 404, description = "No such template or locale", body = ErrorBody),
+    ),
+    security(("secret_key" = [])),
+)]
 async fn one(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,
@@ -63,13 +93,28 @@ async fn one(
     view(&state, shop.id, &name, &locale).await?.map(Json).ok_or(super::error::ApiError::NotFound("template"))
 }
 
-#[derive(Debug, Deserialize)]
+/// A template's text: minijinja, checked before it is stored.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TemplateBody {
     subject: String,
     body: String,
 }
 
+/// Replaces the shop's version of a template; it must be a known name and locale and parse.
+#[utoipa::path(
+    put,
+    operation_id = "replace_template",
+    path = "/v1/templates/{name}/{locale}",
+    tag = "messages",
+    params(
+        ("name" = String, Path, description = "The template's name (see `GET /v1/templates`)"),
+        ("locale" = String, Path, description = "`en` or `zh-CN`"),
+    ),
+    request_body = TemplateBody,
+    responses((status = 200, description = "The template now", body = TemplateView)),
+    security(("secret_key" = [])),
+)]
 async fn replace(
     State(state): State<AppState>,
     SecretShop(shop): SecretShop,

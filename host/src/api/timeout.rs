@@ -23,6 +23,6 @@ pub async fn bounded(limit: Duration, req: Request, next: Next) -> Response {
 
 fn timed_out(limit: Duration) -> Response {
     let message = format!("the request did not finish within {} ms; try again later", limit.as_millis());
-    let body = serde_json::json!({ "error": { "code": "timeout", "message": message } });
+    let body = super::error::ErrorBody::new("timeout", message);
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }

@@ -6,16 +6,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::extract::State;
-
-use super::extract::Query;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiResult;
+use super::extract::Query;
 use super::keys::PublicShop;
 use super::state::AppState;
 use crate::loyalty::MemberView;
@@ -25,17 +26,22 @@ use crate::store::shops::Shop;
 /// How long a shopper's state is served from memory.
 const STATE_TTL: Duration = Duration::from_secs(3);
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/widget/state", get(widget_state))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(widget_state))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StateQuery {
+    /// The signed-in shopper's customer id (the store's); with `customer_token`.
     customer_id: Option<String>,
+    /// The customer token the store's back end signed for `customer_id`.
     customer_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// The shop as the storefront panel shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
+#[schema(as = WidgetShop)]
 pub struct ShopView {
     pub name: String,
     pub locale: String,
@@ -45,10 +51,13 @@ pub struct ShopView {
 }
 
 /// The panel's state.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct WidgetState {
     pub shop: ShopView,
+    /// The shopper's loyalty status; `null` for an anonymous shopper.
     pub member: Option<MemberView>,
+    /// The shopper's "for you" list (anonymous: the home list).
+    #[schema(value_type = Vec<crate::plugins::recommendations::Recommendation>)]
     pub recommendations: Vec<serde_json::Value>,
 }
 
@@ -128,6 +137,20 @@ async fn for_you(state: &AppState, shop: &Shop, customer_id: Option<i64>) -> Vec
     }
 }
 
+/// Everything the storefront panel needs in one request: the shop, the shopper's loyalty
+/// status (only with a customer token that verifies; otherwise anonymous, never another
+/// shopper's) and recommendations. Cached for a few seconds per shopper.
+#[utoipa::path(
+    get,
+    path = "/v1/widget/state",
+    tag = "storefront",
+    params(StateQuery),
+    responses(
+        (status = 200, description = "The panel's state", body = WidgetState,
+            headers(("Cache-Control" = String, description = "`private, no-store`"))),
+    ),
+    security(("publishable_key" = []), ("publishable_key_query" = [])),
+)]
 async fn widget_state(
     State(state): State<AppState>,
     PublicShop(shop): PublicShop,

@@ -10,7 +10,7 @@ use super::ssrf;
 use crate::store::customers::InvalidInput;
 
 /// How an SMTP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TlsMode {
     /// Plain text: for a relay on the same host or network only.
@@ -20,10 +20,12 @@ pub enum TlsMode {
     Tls,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An SMTP server to send email through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     pub host: String,
+    #[schema(minimum = 1)]
     pub port: u16,
     pub tls: TlsMode,
     #[serde(default)]
@@ -34,14 +36,17 @@ pub struct SmtpSettings {
     pub from: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A URL every message is POSTed to, signed with the channel's secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
+    /// http or https, without credentials; a public address unless the host allows private ones.
     pub url: String,
 }
 
-/// A channel's settings, by kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A channel's settings, by `kind` (read by [`ChannelSettings::from_json`]).
+#[derive(Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChannelSettings {
     Smtp(SmtpSettings),
     Webhook(WebhookSettings),

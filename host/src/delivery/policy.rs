@@ -14,7 +14,7 @@ const HOUR_MS: i64 = 60 * 60 * 1000;
 pub const CAP_WINDOW_MS: i64 = 7 * 24 * HOUR_MS;
 
 /// A shop's contact policy; every field has a default, so a shop configures only what it changes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicySettings {
     /// At least this long between two marketing messages to a customer on one channel.

@@ -17,7 +17,7 @@ pub const DEFAULT_WINDOW_DAYS: i64 = 7;
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The report over messages queued in the last `days`, as the API and the CLI give it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JourneyReport {
     pub days: i64,
     pub window_days: i64,
@@ -36,7 +36,7 @@ pub async fn for_shop(db: &Db, shop_id: i64, days: i64, window_days: i64, now: i
 /// Below this many messages on either side the report says it cannot tell.
 pub const MIN_GROUP: i64 = 30;
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StepReport {
     pub journey: String,
     pub step: String,
@@ -55,7 +55,7 @@ pub struct StepReport {
 }
 
 /// Conversion rate of sent messages against held-out ones.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Uplift {
     pub sent_rate: Option<f64>,
     pub holdout: i64,

@@ -8,7 +8,7 @@ use crate::plugins::actions::TIMER_JOB;
 use crate::store::{Db, StoreError, StoreResult};
 
 /// A timer an install set for the customer, not yet fired.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PendingTimer {
     pub name: String,
     /// When it is due (unix ms).
@@ -20,7 +20,7 @@ pub struct PendingTimer {
 }
 
 /// One install's pending timers for the customer.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct InstallState {
     pub plugin: String,
     pub timers: Vec<PendingTimer>,

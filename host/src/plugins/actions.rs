@@ -62,7 +62,7 @@ pub struct Actor<'a> {
 }
 
 /// What applying a list of actions did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Applied {
     pub tags_added: Vec<String>,
     pub tags_removed: Vec<String>,

@@ -18,7 +18,7 @@ const LOYALTY_ORDERS: i64 = 500;
 const LOYALTY_MEMBERS: i64 = 5_000;
 
 /// What a loyalty plugin would do.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LoyaltyReport {
     pub plugin: String,
     pub orders_replayed: u64,
@@ -35,7 +35,7 @@ pub struct LoyaltyReport {
 }
 
 /// A dry run's findings, by the plugin's world.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "world", rename_all = "snake_case")]
 pub enum DryRunReport {
     Segmenter(SegmentationReport),

@@ -14,7 +14,7 @@ use crate::store::shops::Shop;
 use crate::store::{StoreError, StoreResult, WriteTx, coupons, now_ms, points};
 
 /// What the loyalty plugins did about one order.
-#[derive(Debug, Clone, Default, serde::Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, serde::Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LoyaltyOutcome {
     pub applied: Vec<Applied>,
     pub points_reversed: i64,

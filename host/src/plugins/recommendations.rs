@@ -86,7 +86,7 @@ pub struct RecsRequest {
 }
 
 /// One recommended product, ready to render.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Recommendation {
     pub product_id: String,
     pub title: String,

@@ -47,7 +47,7 @@ fn check_memberships(plugin: &str, memberships: &Memberships) -> Result<(), Plug
 }
 
 /// What a segmenter did (or would do) across the shop.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SegmentationReport {
     pub plugin: String,
     pub customers: u64,

@@ -59,7 +59,7 @@ pub struct Statement<'a> {
 }
 
 /// The current consent of a subject; `None`: never stated.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConsentState {
     pub tracking: Option<bool>,
     pub marketing: Option<bool>,
@@ -69,7 +69,7 @@ pub struct ConsentState {
 }
 
 /// One row of the consent log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConsentRecord {
     pub subject_kind: String,
     pub subject: String,

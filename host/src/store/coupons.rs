@@ -11,7 +11,7 @@ use super::orders::Order;
 use super::{Db, StoreResult, now_ms};
 
 /// What a coupon takes off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum Discount {
     /// 1–100 percent of the order.
@@ -154,7 +154,7 @@ pub(crate) async fn issue(conn: &mut AnyConnection, shop_id: i64, spec: &CouponS
 }
 
 /// Why a code on an order was not redeemed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CouponRefusal {
     pub code: String,
     pub reason: String,

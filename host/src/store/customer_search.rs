@@ -11,11 +11,12 @@ use super::{Db, StoreResult};
 const MIN_PHONE_DIGITS: usize = 4;
 
 /// One page of matching customers in id order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CustomerSearch {
     pub customers: Vec<Customer>,
     /// Pass as `cursor` for the next page; null on the last.
     #[serde(serialize_with = "crate::api::ids::option_string")]
+    #[schema(value_type = Option<String>)]
     pub next_cursor: Option<i64>,
 }
 

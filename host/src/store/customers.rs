@@ -9,7 +9,7 @@ use super::recommendations::placeholders;
 use super::{Backend, Db, StoreError, StoreResult, new_id, now_ms};
 
 /// What the store's back end (or an import) says about a customer.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
     #[serde(alias = "id")]
@@ -27,7 +27,7 @@ pub struct CustomerInput {
 }
 
 /// Purchase statistics, derived from the shop's orders.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CustomerStats {
     pub order_count: i64,
     pub total_spent: i64,
@@ -37,9 +37,10 @@ pub struct CustomerStats {
 }
 
 /// A stored customer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Customer {
     #[serde(serialize_with = "crate::api::ids::string")]
+    #[schema(value_type = String)]
     pub id: i64,
     pub external_id: Option<String>,
     pub email: Option<String>,
@@ -54,7 +55,7 @@ pub struct Customer {
 }
 
 /// Whether an upsert created, changed or left a record as it was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Upserted {
     Created,

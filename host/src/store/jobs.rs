@@ -66,9 +66,10 @@ pub struct Job {
 }
 
 /// The state of a job, for listings.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobStatus {
     #[serde(serialize_with = "crate::api::ids::string")]
+    #[schema(value_type = String)]
     pub id: i64,
     pub kind: String,
     pub payload: serde_json::Value,

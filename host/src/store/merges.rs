@@ -50,7 +50,7 @@ impl MergeReason {
 }
 
 /// How many rows of each kind moved.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Moved {
     pub orders: u64,
     pub events: u64,
@@ -66,11 +66,13 @@ pub struct Moved {
 }
 
 /// What a merge request did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MergeOutcome {
     #[serde(serialize_with = "crate::api::ids::string")]
+    #[schema(value_type = String)]
     pub survivor_id: i64,
     #[serde(serialize_with = "crate::api::ids::string")]
+    #[schema(value_type = String)]
     pub merged_id: i64,
     /// False when the two were already one customer: nothing moved.
     pub merged: bool,
@@ -78,11 +80,13 @@ pub struct MergeOutcome {
 }
 
 /// A recorded merge.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MergeRecord {
     #[serde(serialize_with = "crate::api::ids::string")]
+    #[schema(value_type = String)]
     pub survivor_id: i64,
     #[serde(serialize_with = "crate::api::ids::string")]
+    #[schema(value_type = String)]
     pub merged_id: i64,
     pub merged_external_id: Option<String>,
     pub reason: String,

@@ -11,7 +11,7 @@ use super::{Db, StoreError, StoreResult, now_ms};
 use crate::timestamp::Timestamp;
 
 /// Where an order is in its life.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Pending,
@@ -44,7 +44,7 @@ impl OrderStatus {
 }
 
 /// One line of an order.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderLine {
     pub product_id: Option<String>,
@@ -57,7 +57,7 @@ pub struct OrderLine {
 }
 
 /// An order as the store's back end posts it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderInput {
     pub id: String,
@@ -81,10 +81,11 @@ pub struct OrderInput {
 }
 
 /// A stored order.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Order {
     pub id: String,
     #[serde(serialize_with = "crate::api::ids::option_string")]
+    #[schema(value_type = Option<String>)]
     pub customer_id: Option<i64>,
     pub status: OrderStatus,
     pub currency: String,
@@ -116,7 +117,7 @@ pub struct OrderOutcome {
 }
 
 /// A refund as the store's back end posts it; `id` makes it idempotent.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundInput {
     pub id: String,

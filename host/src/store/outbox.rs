@@ -26,7 +26,7 @@ pub struct OutboxMessage {
 }
 
 /// Marketing needs consent and counts against frequency caps; transactional does neither.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     Marketing,
@@ -140,7 +140,7 @@ fn message_from_row(row: &AnyRow) -> StoreResult<Message> {
 }
 
 /// One status a message went through.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub at: i64,
     pub status: String,

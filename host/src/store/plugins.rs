@@ -22,7 +22,7 @@ pub struct PluginVersion {
 }
 
 /// A plugin install: which version runs, with what grants and config, and how it fares.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PluginInstall {
     pub name: String,
     pub active_version: String,

@@ -45,7 +45,7 @@ pub struct Entry<'a> {
 }
 
 /// A stored ledger row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LedgerRow {
     pub delta: i64,
     pub kind: String,

@@ -28,7 +28,7 @@ pub struct Purchase {
 }
 
 /// A customer's latest predictions, as stored and as the API shows them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CustomerPrediction {
     #[serde(skip)]
     pub customer_id: i64,

@@ -181,9 +181,10 @@ async fn audit(
 }
 
 /// What an erasure removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Erased {
     #[serde(serialize_with = "crate::api::ids::string")]
+    #[schema(value_type = String)]
     pub customer_id: i64,
     pub identities: u64,
     pub events: u64,
@@ -199,10 +200,11 @@ pub struct Erased {
 }
 
 /// One audited data subject request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PrivacyRequest {
     pub kind: String,
     #[serde(serialize_with = "crate::api::ids::string")]
+    #[schema(value_type = String)]
     pub customer_id: i64,
     pub requested_by: String,
     pub summary: serde_json::Value,

@@ -8,7 +8,7 @@ use super::customers::{InvalidInput, Upserted};
 use super::{Db, StoreResult, now_ms};
 
 /// A product as the store describes it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Product {
     pub id: String,

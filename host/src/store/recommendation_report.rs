@@ -55,7 +55,7 @@ impl ReportPeriod {
 }
 
 /// One placement × strategy (or a total).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AttributionRow {
     pub placement: String,
     pub strategy: String,
@@ -74,7 +74,7 @@ pub struct AttributionRow {
 }
 
 /// The report: a row per placement × strategy seen, and the total.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AttributionReport {
     pub since: i64,
     pub until: i64,

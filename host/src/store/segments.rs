@@ -146,7 +146,7 @@ pub(crate) async fn set_tags_from(
 }
 
 /// A segment's size at one moment.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SegmentSize {
     pub segment: String,
     pub members: i64,

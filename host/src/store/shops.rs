@@ -100,7 +100,7 @@ impl NewShop {
 
 /// What a merchant may change about a shop after creating it (`patron shop update`,
 /// `PATCH /v1/shop`); a field left out stays as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShopUpdate {
     /// Storefront origins allowed to call the browser API (replaces the list).
