@@ -143,6 +143,11 @@ async fn full_customer(db: &Db, state: &AppState, shop: &Shop, keys: &NewShopKey
         clv: 900,
     };
     db.save_predictions(shop.id, &[prediction]).await.expect("prediction");
+    // A plugin's kv entry keyed to that record, by the SDK's convention, and one that only
+    // looks alike.
+    let run = br#"{"entered_at": 1, "active": true}"#;
+    db.plugin_kv_set(shop.id, "journeys", &format!("welcome:{eve_old}"), run).await.expect("kv");
+    db.plugin_kv_set(shop.id, "journeys", &format!("welcome:{eve_old}0"), b"other").await.expect("kv");
     let (status, body) =
         call(state, "POST", "/v1/customers/eve/merge", Some(&keys.secret), Some(json!({"other": "eve-old"}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -240,6 +245,10 @@ both_backends!(
             let rows = export[section].as_array().unwrap_or_else(|| panic!("{section} missing: {export}"));
             assert!(!rows.is_empty(), "{section} is empty: {export}");
         }
+        let kv = export["plugin_kv"].as_array().expect("plugin_kv");
+        assert_eq!(kv.len(), 1, "only the entry keyed to eve: {kv:?}");
+        assert_eq!(kv[0]["key"], format!("welcome:{eve}"), "renamed to the survivor by the merge");
+        assert_eq!(kv[0]["value"]["active"], true);
         for section in ["tier", "tier_changes"] {
             assert!(export[section].is_array(), "{section} missing (eve has no tier): {export}");
         }
@@ -268,6 +277,14 @@ both_backends!(
         assert_eq!(erased["orders_kept"], 2, "{erased}");
         assert!(erased["events"].as_u64().is_some_and(|n| n >= 1), "{erased}");
         assert_eq!(erased["predictions"], 1, "the merged-away record's, moved to eve: {erased}");
+        assert_eq!(erased["kv_entries"], 1, "{erased}");
+        let kv_left: Vec<String> = sqlx::query_scalar("SELECT key FROM plugin_kv WHERE shop_id = $1")
+            .bind(shop.id)
+            .fetch_all(db.pool())
+            .await
+            .expect("kv");
+        assert_eq!(kv_left.len(), 1, "only the look-alike stays: {kv_left:?}");
+        assert!(!kv_left[0].ends_with(&format!(":{eve}")), "{kv_left:?}");
 
         for (kind, value) in [("email", "eve@example.com"), ("phone", "+15550109999"), ("anonymous", "anon-eve")] {
             assert!(db.customer_by_contact(shop.id, kind, value).await.expect("read").is_none(), "{kind} still finds eve");

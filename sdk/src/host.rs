@@ -76,6 +76,11 @@ pub fn config<T: DeserializeOwned>() -> Result<T, Error> {
 }
 
 /// The key-value store of this install (scoped to shop and install, with a quota).
+///
+/// Keep what is about one customer under a key that has their id (the profile's `id`)
+/// as one of its `:`-separated parts, such as `welcome:<id>`: the host then exports those
+/// entries with the customer, erases them with the customer, and renames them to the
+/// survivor when the customer is merged into another record.
 pub mod kv {
     use super::{DeserializeOwned, KvError, Serialize, backend};
 

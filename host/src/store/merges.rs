@@ -63,6 +63,9 @@ pub struct Moved {
     pub messages: u64,
     pub jobs: u64,
     pub consent_records: u64,
+    /// Plugin kv entries keyed to the merged-away record (`store::customer_kv`).
+    #[serde(default)]
+    pub kv_entries: u64,
 }
 
 /// What a merge request did.
@@ -322,6 +325,7 @@ async fn merge_locked(
 
     moved.jobs = move_jobs(conn, shop_id, loser, winner).await?;
     moved.consent_records = super::consent::merge_subjects(conn, shop_id, loser, winner).await?;
+    moved.kv_entries = super::customer_kv::merge(conn, shop_id, loser, winner).await?;
 
     // The profile: the survivor's fields, gaps filled from the merged-away record.
     let loser_row = customer_by_id(conn, shop_id, loser).await?.ok_or(StoreError::NotFound("customer"))?;

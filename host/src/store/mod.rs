@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod consent;
 pub mod console;
 pub mod coupons;
+pub mod customer_kv;
 pub mod customer_search;
 pub mod customer_view;
 pub mod customers;

@@ -192,6 +192,8 @@ pub struct Erased {
     pub tags: u64,
     pub segment_stints: u64,
     pub predictions: u64,
+    /// Plugin kv entries keyed to the person (`store::customer_kv`).
+    pub kv_entries: u64,
     pub messages_scrubbed: u64,
     pub jobs: u64,
     /// Orders and ledger rows kept, pseudonymous, for the shop's accounts.
@@ -248,6 +250,7 @@ impl Db {
         let log = consent::log(conn, shop_id, &subjects(id, &anonymous)).await?;
         export
             .insert("consent_log".into(), serde_json::to_value(&log).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        export.insert("plugin_kv".into(), super::customer_kv::export(conn, shop_id, id).await?);
         export.insert("exported_at".into(), now_ms().into());
         let summary: serde_json::Map<String, serde_json::Value> =
             export.iter().filter_map(|(k, v)| v.as_array().map(|a| (k.clone(), a.len().into()))).collect();
@@ -284,6 +287,7 @@ impl Db {
                 .await?;
         delete(conn, "DELETE FROM members WHERE shop_id = $1 AND customer_id = $2", shop_id, id).await?;
         delete(conn, "DELETE FROM tier_changes WHERE shop_id = $1 AND customer_id = $2", shop_id, id).await?;
+        erased.kv_entries = super::customer_kv::erase(conn, shop_id, id).await?;
         erased.predictions =
             delete(conn, "DELETE FROM customer_predictions WHERE shop_id = $1 AND customer_id = $2", shop_id, id)
                 .await?;
