@@ -764,7 +764,7 @@ both_backends!(
 
 both_backends!(
     async fn segments_show_size_over_time_and_export_neutralised_csv(db) {
-        let (shop, _) = testing::shop(&db, "a").await;
+        let (shop, keys) = testing::shop(&db, "a").await;
         let (other, _) = testing::shop(&db, "b").await;
         user(&db, &shop, "owner@a.test", Role::Owner).await;
         user(&db, &shop, "analyst@a.test", Role::Analyst).await;
@@ -803,6 +803,12 @@ both_backends!(
         assert_eq!(history.trend.len(), 31);
         let day = |d: usize| (history.trend[d - 1].members, history.trend[d - 1].joined, history.trend[d - 1].left);
         assert_eq!((day(9), day(10), day(19), day(20), day(31)), ((2, 0, 0), (4, 2, 0), (4, 0, 0), (3, 0, 1), (3, 0, 0)));
+        // The same figures as JSON for the merchant's own BI.
+        let api = patron::app(patron::AppState::new(db.clone()));
+        let uri = "/v1/analytics/segments/vip?since=2024-03-01&until=2024-04-01";
+        let (status, body) = testing::call(&api, "GET", uri, Some(&keys.secret), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, serde_json::to_value(&history).expect("json"));
 
         let mut owner = Client::new(&db);
         owner.sign_in("owner@a.test", PASSWORD).await;

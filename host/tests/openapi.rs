@@ -22,6 +22,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/v1/analytics/overview"),
     ("GET", "/v1/analytics/rfm"),
     ("GET", "/v1/analytics/rfm/cells/{r}/{f}/customers"),
+    ("GET", "/v1/analytics/segments/{segment}"),
     ("GET", "/v1/channels"),
     ("DELETE", "/v1/channels/{name}"),
     ("GET", "/v1/channels/{name}"),
@@ -484,6 +485,14 @@ async fn real_answers_validate_against_the_document() {
             StatusCode::OK,
         ),
         ("GET", "/v1/analytics/loyalty", "/v1/analytics/loyalty".into(), &secret, None, StatusCode::OK),
+        (
+            "GET",
+            "/v1/analytics/segments/{segment}",
+            "/v1/analytics/segments/vip?bucket=day".into(),
+            &secret,
+            None,
+            StatusCode::OK,
+        ),
         ("GET", "/v1/customers/{external_id}/export", "/v1/customers/c-1/export".into(), &secret, None, StatusCode::OK),
         ("GET", "/v1/privacy/requests", "/v1/privacy/requests".into(), &secret, None, StatusCode::OK),
         // Errors, in the one format.

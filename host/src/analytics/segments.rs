@@ -12,7 +12,7 @@ use crate::store::{Db, StoreResult};
 use crate::timestamp::to_rfc3339;
 
 /// One bucket of a segment's history.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SizePoint {
     /// The bucket's start.
     pub at: String,
@@ -24,7 +24,7 @@ pub struct SizePoint {
     pub left: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SegmentHistory {
     pub segment: String,
     pub period: PeriodView,

@@ -20,6 +20,7 @@ use crate::analytics::definitions::{Bucket, DAY_MS, DEFINITIONS, Definition, mon
 use crate::analytics::loyalty::LoyaltyFigures;
 use crate::analytics::overview::Overview;
 use crate::analytics::rfm::{CellPage, RfmGrid, SCORES};
+use crate::analytics::segments::SegmentHistory;
 use crate::store::customers::InvalidInput;
 use crate::store::now_ms;
 
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rfm))
         .routes(routes!(rfm_cell))
         .routes(routes!(loyalty))
+        .routes(routes!(segment_history))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -206,4 +208,24 @@ async fn loyalty(
 ) -> ApiResult<Json<LoyaltyFigures>> {
     let period = query.period(|until| until - DEFAULT_DAYS * DAY_MS)?;
     Ok(Json(state.db.analytics_loyalty(shop.id, period).await?))
+}
+
+/// A segment's size over a period (default the last 30 days), per bucket, with the
+/// stints that began and ended: what the console's segment chart draws.
+#[utoipa::path(
+    get,
+    path = "/v1/analytics/segments/{segment}",
+    tag = "analytics",
+    params(("segment" = String, Path, description = "The segment's name"), PeriodQuery),
+    responses((status = 200, description = "The segment's size over time", body = SegmentHistory)),
+    security(("secret_key" = [])),
+)]
+async fn segment_history(
+    State(state): State<AppState>,
+    SecretShop(shop): SecretShop,
+    Path(segment): Path<String>,
+    Query(query): Query<PeriodQuery>,
+) -> ApiResult<Json<SegmentHistory>> {
+    let period = query.period(|until| until - DEFAULT_DAYS * DAY_MS)?;
+    Ok(Json(state.db.analytics_segment_history(shop.id, &segment, period).await?))
 }
