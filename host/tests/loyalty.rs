@@ -70,6 +70,36 @@ async fn widget_state(state: &AppState, shop: &Shop, customer: &str, token: &str
 }
 
 both_backends!(
+    async fn the_sdk_templates_plugin_earns_on_orders_and_the_host_reverses_on_refunds(db) {
+        let (shop, keys) = testing::shop(&db, "a").await;
+        let state = AppState::new(db.clone());
+        let wasm = patron_runtime::testing::plugin_wasm("template-loyalty").expect("the template builds");
+        let body = json!({
+            "manifest": {"name": "template-loyalty", "version": "0.1.0", "world": "loyalty"},
+            "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
+            "grants": [],
+            "enable": true,
+        });
+        let (status, body) = call(&state, "POST", "/v1/plugins", Some(&keys.secret), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+
+        let (status, body) = call(&state, "POST", "/v1/orders", Some(&keys.secret), Some(order("1042", "ada", 12_345))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let ada = db.customer_by_external_id(shop.id, "ada").await.expect("read").expect("customer").id;
+        assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), 123, "a point per whole unit");
+        let refund = json!({"id": "r1", "amount": 6_000});
+        let (status, body) = call(&state, "POST", "/v1/orders/1042/refunds", Some(&keys.secret), Some(refund)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["loyalty"]["points_reversed"], 59, "6,000 of 12,345 refunded: 123 × 6,000 / 12,345, rounded down");
+        let (status, body) = call(&state, "POST", "/v1/orders/1042/refunds", Some(&keys.secret), Some(json!({"id": "r2"}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(db.points_balance(shop.id, ada).await.expect("balance"), 0, "the rest goes with the full refund");
+        let install = db.plugin_install(shop.id, "template-loyalty").await.expect("read").expect("installed");
+        assert_eq!((install.failures, install.last_error), (0, None), "no refund action was refused");
+    }
+);
+
+both_backends!(
     async fn orders_earn_once_refunds_reverse_and_points_redeem(db) {
         let (shop, keys) = testing::shop(&db, "a").await;
         let state = AppState::new(db.clone());

@@ -112,7 +112,10 @@ pub trait Loyalty {
         Err(Error::not_implemented("on_order"))
     }
 
-    /// Actions for a refunded order (typically a negative `AwardPoints`).
+    /// Actions for a refunded order beyond its points: the host itself takes back what
+    /// the order earned, in proportion to the amount refunded, and refuses a negative
+    /// `AwardPoints` (the 0.1 contract's text on `points-award` predates this rule).
+    /// Typically none, or a tag or a message.
     fn on_refund(order: Order, member: Member) -> Result<Vec<Action>> {
         let _ = (order, member);
         Err(Error::not_implemented("on_refund"))

@@ -14,12 +14,11 @@ impl Loyalty for Plugin {
         }])
     }
 
-    /// Take the points back.
-    fn on_refund(order: Order, _member: Member) -> Result<Vec<Action>> {
-        Ok(vec![Action::AwardPoints {
-            amount: -order.total.major_units(),
-            reason: format!("refund of order {}", order.external_id),
-        }])
+    /// Nothing to do: the host itself takes back what the order earned, in proportion
+    /// to the amount refunded (a negative `AwardPoints` would be refused). Return tags or
+    /// a message here if a refund should cause more.
+    fn on_refund(_order: Order, _member: Member) -> Result<Vec<Action>> {
+        Ok(Vec::new())
     }
 
     /// `gold` from 1,000.00 of rolling spend, `member` below.
@@ -45,5 +44,11 @@ mod tests {
         let order = Order { external_id: "1042".into(), total: Money::new(12_345, "EUR"), ..Order::default() };
         let actions = Plugin::on_order(order, Member::default());
         assert_eq!(actions, Ok(vec![Action::AwardPoints { amount: 123, reason: "order 1042".into() }]));
+    }
+
+    #[test]
+    fn a_refund_asks_for_nothing_the_host_takes_the_points_back() {
+        let order = Order { external_id: "1042".into(), total: Money::new(12_345, "EUR"), ..Order::default() };
+        assert_eq!(Plugin::on_refund(order, Member::default()), Ok(vec![]));
     }
 }
