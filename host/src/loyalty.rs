@@ -86,7 +86,7 @@ pub enum RedeemError {
     Store(#[from] StoreError),
 }
 
-impl RedeemError {
+impl crate::store::Retryable for RedeemError {
     /// A concurrent redemption with the same key won the race; running again finds it.
     fn is_retryable(&self) -> bool {
         matches!(self, Self::Store(error) | Self::Points(PointsError::Store(error)) if error.is_retryable())
@@ -227,13 +227,8 @@ impl PluginHost {
         let spec = actions::coupon_spec(&reward.coupon, shop, customer_id, &label)
             .map_err(|reason| StoreError::Conflict(format!("reward `{reward_id}` has an invalid coupon: {reason}")))?;
         let key = idempotency_key.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-        let mut attempt = 1;
-        loop {
-            match self.spend_on_reward(shop, customer_id, &reward, &spec, &label, &key).await {
-                Err(error) if error.is_retryable() && attempt < crate::store::WRITE_ATTEMPTS => attempt += 1,
-                outcome => return outcome,
-            }
-        }
+        let spend = || self.spend_on_reward(shop, customer_id, &reward, &spec, &label, &key);
+        crate::store::retrying(crate::store::WRITE_ATTEMPTS, spend).await
     }
 
     /// One transaction of [`PluginHost::redeem`]: the points and the coupon, or the coupon

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 /// Chromium's flags: headless, sandboxless (we run as root in CI), and quiet — no
@@ -89,6 +89,12 @@ impl Browser {
     /// Opens `url` and waits for it to load.
     pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.unwrap_or_else(|e| panic!("navigating to {url}: {e}"));
+    }
+
+    /// Clicks the first element matching the CSS `selector`; panics naming it if there is none.
+    pub async fn click(&self, selector: &str) {
+        let element = self.client.find(Locator::Css(selector)).await.unwrap_or_else(|e| panic!("no {selector}: {e}"));
+        element.click().await.unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
     }
 
     /// Runs `script` (a function body; `return` a value) in the page.

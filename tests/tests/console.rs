@@ -123,7 +123,7 @@ async fn a_merchant_reads_the_console_in_a_browser() {
     );
     browser.wait_for("the search to find exactly that customer", WAIT, &row).await;
     browser.screenshot("console-customers").await;
-    browser.client.find(Locator::Css("#results tr.customer-row a")).await.expect("link").click().await.expect("click");
+    browser.click("#results tr.customer-row a").await;
     wait_path(&browser, &format!("/admin/customers/{id}")).await;
     let events =
         browser.wait_for("the timeline", WAIT, "return document.querySelectorAll('#timeline li.event').length").await;
@@ -147,14 +147,7 @@ async fn a_merchant_reads_the_console_in_a_browser() {
         .js(&format!("return document.querySelector('#rfm-grid a[data-r=\"{r}\"][data-f=\"{f}\"]').dataset.customers"))
         .await;
     assert_eq!(shown, Value::String(cell["customers"].to_string()));
-    browser
-        .client
-        .find(Locator::Css(&format!("#rfm-grid a[data-r=\"{r}\"][data-f=\"{f}\"]")))
-        .await
-        .expect("cell")
-        .click()
-        .await
-        .expect("click");
+    browser.click(&format!("#rfm-grid a[data-r=\"{r}\"][data-f=\"{f}\"]")).await;
     browser
         .wait_for("the cell's customers", WAIT, &format!("var t=document.querySelector('#cell-customers'); return t && t.dataset.r === '{r}' && t.dataset.f === '{f}'"))
         .await;
@@ -185,29 +178,15 @@ async fn a_merchant_reads_the_console_in_a_browser() {
         let element = browser.client.find(Locator::Css(input)).await.expect("file input");
         element.send_keys(&path.display().to_string()).await.expect("choose the file");
     }
-    browser
-        .client
-        .find(Locator::Css("#upload-form button[type=submit]"))
-        .await
-        .expect("upload")
-        .click()
-        .await
-        .expect("click");
+    browser.click("#upload-form button[type=submit]").await;
     browser.wait_for("the review of the upload", WAIT, "return !!document.querySelector('#install-form')").await;
     browser.screenshot("console-plugin-review").await;
-    browser
-        .client
-        .find(Locator::Css("#install-form button[type=submit]"))
-        .await
-        .expect("install")
-        .click()
-        .await
-        .expect("click");
+    browser.click("#install-form button[type=submit]").await;
     wait_path(&browser, "/admin/plugins/loyalty").await;
     let unit = browser.client.find(Locator::Css("#cfg-unit")).await.expect("unit field");
     unit.clear().await.expect("clear");
     unit.send_keys("0").await.expect("type");
-    browser.client.find(Locator::Css("#save-config")).await.expect("save").click().await.expect("click");
+    browser.click("#save-config").await;
     let error = browser
         .wait_for(
             "the error on the field",
@@ -220,7 +199,7 @@ async fn a_merchant_reads_the_console_in_a_browser() {
     let unit = browser.client.find(Locator::Css("#cfg-unit")).await.expect("unit field");
     unit.clear().await.expect("clear");
     unit.send_keys("100").await.expect("type");
-    browser.client.find(Locator::Css("#save-config")).await.expect("save").click().await.expect("click");
+    browser.click("#save-config").await;
     browser
         .wait_for(
             "the saved notice",
@@ -230,7 +209,7 @@ async fn a_merchant_reads_the_console_in_a_browser() {
         .await;
     let install = db.plugin_install(shop.id, "loyalty").await.expect("read").expect("installed");
     assert_eq!((install.config["unit"].as_i64(), install.status.as_str()), (Some(100), "disabled"));
-    browser.client.find(Locator::Css("#run-dry-run")).await.expect("dry run").click().await.expect("click");
+    browser.click("#run-dry-run").await;
     let replayed = browser
         .wait_for("the dry run's report", WAIT, "var s=document.querySelector('#dry-run-summary [data-figure=dry_orders] strong'); return s && s.textContent")
         .await;
@@ -239,7 +218,7 @@ async fn a_merchant_reads_the_console_in_a_browser() {
         "the dry run replayed orders: {replayed}"
     );
     browser.screenshot("console-plugin-dry-run").await;
-    browser.client.find(Locator::Css("#enable")).await.expect("enable").click().await.expect("click");
+    browser.click("#enable").await;
     browser
         .wait_for(
             "the plugin enabled",
@@ -272,14 +251,7 @@ async fn a_merchant_reads_the_console_in_a_browser() {
     }
 
     // An analyst sees masked emails only.
-    browser
-        .client
-        .find(Locator::Css("form[action='/admin/logout'] button"))
-        .await
-        .expect("sign out")
-        .click()
-        .await
-        .expect("click");
+    browser.click("form[action='/admin/logout'] button").await;
     wait_path(&browser, "/admin/login").await;
     sign_in(&browser, &base, "analyst@demo.test", PASSWORD).await;
     wait_path(&browser, "/admin/overview").await;
@@ -298,14 +270,7 @@ async fn a_merchant_reads_the_console_in_a_browser() {
     assert!(masked.as_str().unwrap_or_default().contains("•••@"));
 
     // Five wrong passwords, then even the right one is refused for a while.
-    browser
-        .client
-        .find(Locator::Css("form[action='/admin/logout'] button"))
-        .await
-        .expect("sign out")
-        .click()
-        .await
-        .expect("click");
+    browser.click("form[action='/admin/logout'] button").await;
     wait_path(&browser, "/admin/login").await;
     for _ in 0..5 {
         sign_in(&browser, &base, "marketer@demo.test", "not the password").await;

@@ -116,13 +116,6 @@ pub async fn fire_timer(host: &PluginHost, shop: &Shop, job: &Job, owner: &str) 
     hear(host, shop, job, owner, hearing, move |plugin, ctx, profile| plugin.on_timer(ctx, &timer, profile)).await
 }
 
-/// Timers of one install due together, heard by one instance.
-struct TimerBatch<'a> {
-    jobs: Vec<&'a Job>,
-    /// Each job's customer and timer.
-    heard: Vec<(i64, Timer)>,
-}
-
 /// Due timers of one shop, fired together: one instance per install hears each in
 /// `on-timer`, and one transaction settles every job and applies every timer's actions,
 /// so a backlog of timers costs a transaction per batch instead of per timer. The jobs
@@ -134,7 +127,8 @@ pub async fn fire_timers<'a>(
     jobs: &'a [Job],
     owner: &str,
 ) -> StoreResult<Vec<&'a Job>> {
-    let mut batches: std::collections::BTreeMap<&str, TimerBatch<'a>> = std::collections::BTreeMap::new();
+    // Each install's due timers: the job, its customer and its timer.
+    let mut batches: std::collections::BTreeMap<&str, Vec<(&'a Job, i64, Timer)>> = std::collections::BTreeMap::new();
     let mut settle_only = Vec::new();
     let mut retry = Vec::new();
     for job in jobs {
@@ -142,20 +136,18 @@ pub async fn fire_timers<'a>(
             retry.push(job); // Fails on its own, with its own error.
             continue;
         };
-        let batch = batches.entry(plugin).or_insert_with(|| TimerBatch { jobs: Vec::new(), heard: Vec::new() });
-        batch.jobs.push(job);
-        batch.heard.push((customer_id, timer));
+        batches.entry(plugin).or_default().push((job, customer_id, timer));
     }
     let active = host.active(shop.id, World::Automation).await?;
     let mut results = Vec::new();
     for (plugin, batch) in batches {
         let Some(active) = active.iter().find(|a| a.install.name == plugin) else {
-            settle_only.extend(batch.jobs); // Disabled or removed since: nobody hears them.
+            settle_only.extend(batch.into_iter().map(|(job, ..)| job)); // Disabled or removed since: nobody hears them.
             continue;
         };
         let mut calls = Vec::new();
         let mut heard_jobs = Vec::new();
-        for (job, (customer_id, timer)) in batch.jobs.into_iter().zip(batch.heard) {
+        for (job, customer_id, timer) in batch {
             match profile_of(host, shop, customer_id).await? {
                 Some(profile) => {
                     calls.push((timer, profile));

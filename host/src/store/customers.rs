@@ -481,13 +481,7 @@ impl Db {
     /// Stores a customer; a transaction that lost a race with a concurrent first post of
     /// the same customer runs again and finds the winner's row.
     pub async fn upsert_customer(&self, shop_id: i64, input: &CustomerInput) -> StoreResult<(Customer, Upserted)> {
-        let mut attempt = 1;
-        loop {
-            match self.try_upsert_customer(shop_id, input).await {
-                Err(error) if error.is_retryable() && attempt < super::WRITE_ATTEMPTS => attempt += 1,
-                outcome => return outcome,
-            }
-        }
+        super::retrying(super::WRITE_ATTEMPTS, || self.try_upsert_customer(shop_id, input)).await
     }
 
     async fn try_upsert_customer(&self, shop_id: i64, input: &CustomerInput) -> StoreResult<(Customer, Upserted)> {

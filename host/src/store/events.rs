@@ -56,13 +56,7 @@ impl Db {
         }
         // Locking the customers can deadlock with merges on PostgreSQL; the loser runs
         // again (event ids make a second run harmless).
-        let mut attempt = 1;
-        loop {
-            match self.try_insert_events(shop_id, events, listeners).await {
-                Err(error) if error.is_retryable() && attempt < super::WRITE_ATTEMPTS * 2 => attempt += 1,
-                outcome => return outcome,
-            }
-        }
+        super::retrying(super::WRITE_ATTEMPTS * 2, || self.try_insert_events(shop_id, events, listeners)).await
     }
 
     async fn try_insert_events(

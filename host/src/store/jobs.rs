@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::bulk::{AnyQuery, BulkRow, insert_many};
-use super::{Backend, Db, StoreResult, new_id, now_ms};
+use super::{Db, StoreResult, new_id, now_ms};
 
 /// Which jobs a lease may take: one shop's or any, and only some kinds or all of them
 /// (`kinds` empty) or all but some (`exclude_kinds`).
@@ -296,11 +296,7 @@ impl Db {
         now: i64,
         lease_ms: i64,
     ) -> StoreResult<Option<Job>> {
-        let lock = match self.backend() {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            // One writer at a time already: the lease is taken inside the write lock.
-            Backend::Sqlite => "",
-        };
+        let lock = self.backend().lease_lock();
         let mut w = self.write().await?;
         // A worker that died in a job's last attempt left it running; it will not be
         // leased again, so it fails for good here (and can be retried by the merchant).
@@ -356,10 +352,7 @@ impl Db {
         if limit <= 0 {
             return Ok(Vec::new());
         }
-        let lock = match self.backend() {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let lock = self.backend().lease_lock();
         let mut w = self.write().await?;
         let rows = sqlx::query(&format!(
             "UPDATE jobs SET status = 'running', lease_owner = $3, lease_until = $4, attempts = attempts + 1, \

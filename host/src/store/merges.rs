@@ -123,7 +123,7 @@ pub(crate) async fn resolve_locked(conn: &mut AnyConnection, shop_id: i64, id: i
 /// The survivor is locked too, so a merge of the survivor itself, running meanwhile,
 /// also waits (or is waited for) instead of leaving the rows on a record it merges away.
 pub(crate) async fn resolve_shared(conn: &mut AnyConnection, shop_id: i64, id: i64) -> StoreResult<i64> {
-    let lock = if conn.backend_name().eq_ignore_ascii_case("sqlite") { "" } else { "FOR SHARE" };
+    let lock = super::for_share(conn);
     let mut current = id;
     // Each step follows a merge that committed meanwhile; merges are rare.
     for _ in 0..8 {
@@ -236,17 +236,8 @@ async fn merge_locked(
     }
 
     // Tags: the union.
-    moved.tags = exec(
-        conn,
-        "INSERT INTO customer_tags (shop_id, customer_id, tag, source, added_at) \
-         SELECT shop_id, $3, tag, source, added_at FROM customer_tags WHERE shop_id = $1 AND customer_id = $2 \
-         ON CONFLICT (shop_id, customer_id, tag) DO NOTHING",
-        shop_id,
-        loser,
-        winner,
-    )
-    .await?;
-    delete_for(conn, "customer_tags", shop_id, loser).await?;
+    moved.tags =
+        copy_unless_present(conn, "customer_tags", "tag, source, added_at", "tag", shop_id, loser, winner).await?;
 
     // Segment stints, history kept.
     sqlx::query(
@@ -273,17 +264,7 @@ async fn merge_locked(
     delete_for(conn, "segment_memberships", shop_id, loser).await?;
 
     // Tier: the survivor's, else the merged-away record's.
-    exec(
-        conn,
-        "INSERT INTO members (shop_id, customer_id, tier, tier_since) \
-         SELECT shop_id, $3, tier, tier_since FROM members WHERE shop_id = $1 AND customer_id = $2 \
-         ON CONFLICT (shop_id, customer_id) DO NOTHING",
-        shop_id,
-        loser,
-        winner,
-    )
-    .await?;
-    delete_for(conn, "members", shop_id, loser).await?;
+    copy_unless_present(conn, "members", "tier, tier_since", "", shop_id, loser, winner).await?;
     // Tier moves stay in the history (they happened), as the survivor's.
     exec(
         conn,
@@ -296,32 +277,12 @@ async fn merge_locked(
 
     // Predictions: the survivor's, else the merged-away record's, until the next fit
     // sees the merged history.
-    exec(
-        conn,
-        "INSERT INTO customer_predictions (shop_id, customer_id, plugin, predicted_at, p_alive, purchases_30, \
-         purchases_90, purchases_365, expected_order_value, clv) \
-         SELECT shop_id, $3, plugin, predicted_at, p_alive, purchases_30, purchases_90, purchases_365, \
-         expected_order_value, clv FROM customer_predictions WHERE shop_id = $1 AND customer_id = $2 \
-         ON CONFLICT (shop_id, customer_id, plugin) DO NOTHING",
-        shop_id,
-        loser,
-        winner,
-    )
-    .await?;
-    delete_for(conn, "customer_predictions", shop_id, loser).await?;
+    let predictions = "plugin, predicted_at, p_alive, purchases_30, purchases_90, purchases_365, \
+                       expected_order_value, clv";
+    copy_unless_present(conn, "customer_predictions", predictions, "plugin", shop_id, loser, winner).await?;
 
     // Unsubscribes hold for the survivor.
-    exec(
-        conn,
-        "INSERT INTO unsubscribes (shop_id, customer_id, message_id, at) \
-         SELECT shop_id, $3, message_id, at FROM unsubscribes WHERE shop_id = $1 AND customer_id = $2 \
-         ON CONFLICT (shop_id, customer_id) DO NOTHING",
-        shop_id,
-        loser,
-        winner,
-    )
-    .await?;
-    delete_for(conn, "unsubscribes", shop_id, loser).await?;
+    copy_unless_present(conn, "unsubscribes", "message_id, at", "", shop_id, loser, winner).await?;
 
     moved.jobs = move_jobs(conn, shop_id, loser, winner).await?;
     moved.consent_records = super::consent::merge_subjects(conn, shop_id, loser, winner).await?;
@@ -381,6 +342,29 @@ async fn merge_locked(
     .await?;
     refresh_stats(conn, shop_id, winner).await?;
     Ok(MergeOutcome { survivor_id: winner, merged_id: loser, merged: true, moved })
+}
+
+/// Copies the merged-away record's rows of `table` (its `columns` besides the shop and
+/// customer) to the survivor, except those whose key — the customer, then `key` when not
+/// empty — the survivor already has, then deletes the merged-away rows; returns how many
+/// were copied.
+async fn copy_unless_present(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &str,
+    key: &str,
+    shop_id: i64,
+    loser: i64,
+    winner: i64,
+) -> StoreResult<u64> {
+    let conflict = if key.is_empty() { String::new() } else { format!(", {key}") };
+    let sql = format!(
+        "INSERT INTO {table} (shop_id, customer_id, {columns}) SELECT shop_id, $3, {columns} FROM {table} \
+         WHERE shop_id = $1 AND customer_id = $2 ON CONFLICT (shop_id, customer_id{conflict}) DO NOTHING"
+    );
+    let copied = exec(conn, &sql, shop_id, loser, winner).await?;
+    delete_for(conn, table, shop_id, loser).await?;
+    Ok(copied)
 }
 
 async fn delete_for(conn: &mut AnyConnection, table: &str, shop_id: i64, customer_id: i64) -> StoreResult<()> {
@@ -455,20 +439,13 @@ impl Db {
         loser: i64,
         reason: MergeReason,
     ) -> StoreResult<MergeOutcome> {
-        let mut attempt = 1;
-        loop {
-            let result: StoreResult<MergeOutcome> = async {
-                let mut w = self.write().await?;
-                let outcome = merge(&mut w.tx, shop_id, winner, loser, reason).await?;
-                w.commit().await?;
-                Ok(outcome)
-            }
-            .await;
-            match result {
-                Err(error) if error.is_retryable() && attempt < super::WRITE_ATTEMPTS * 2 => attempt += 1,
-                outcome => return outcome,
-            }
-        }
+        super::retrying(super::WRITE_ATTEMPTS * 2, || async {
+            let mut w = self.write().await?;
+            let outcome = merge(&mut w.tx, shop_id, winner, loser, reason).await?;
+            w.commit().await?;
+            Ok(outcome)
+        })
+        .await
     }
 
     /// The customer an internal id stands for now (following merges).

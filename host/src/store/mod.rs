@@ -78,10 +78,44 @@ impl StoreError {
 /// How many times a write transaction that lost a race is run again.
 pub(crate) const WRITE_ATTEMPTS: usize = 3;
 
+/// An error a write transaction may not meet when run again (it lost a race).
+pub(crate) trait Retryable {
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for StoreError {
+    fn is_retryable(&self) -> bool {
+        StoreError::is_retryable(self)
+    }
+}
+
+/// Runs `write` (one whole transaction) up to `attempts` times while it fails with a
+/// [`Retryable`] error.
+pub(crate) async fn retrying<T, E, Fut>(attempts: usize, mut write: impl FnMut() -> Fut) -> Result<T, E>
+where
+    E: Retryable,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(error) if error.is_retryable() && attempt < attempts => attempt += 1,
+            outcome => return outcome,
+        }
+    }
+}
+
 /// The row-lock clause for a `SELECT` of a row the transaction will rewrite: `FOR UPDATE`
 /// on PostgreSQL; nothing on SQLite, whose writers hold the database lock from `BEGIN`.
 pub(crate) fn for_update(conn: &sqlx::AnyConnection) -> &'static str {
     if conn.backend_name().eq_ignore_ascii_case("sqlite") { "" } else { "FOR UPDATE" }
+}
+
+/// The row-lock clause for a `SELECT` of a row the transaction only points new rows at:
+/// `FOR SHARE` on PostgreSQL (such writers do not wait for each other, only for a
+/// rewrite); nothing on SQLite.
+pub(crate) fn for_share(conn: &sqlx::AnyConnection) -> &'static str {
+    if conn.backend_name().eq_ignore_ascii_case("sqlite") { "" } else { "FOR SHARE" }
 }
 
 /// Which SQL engine a [`Db`] talks to.
@@ -89,6 +123,18 @@ pub(crate) fn for_update(conn: &sqlx::AnyConnection) -> &'static str {
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// The row-lock clause of a worker's lease query: on PostgreSQL `FOR UPDATE SKIP
+    /// LOCKED`, so concurrent workers take different rows; nothing on SQLite, where the
+    /// lease is taken inside the one write lock.
+    pub(crate) fn lease_lock(self) -> &'static str {
+        match self {
+            Self::Postgres => "FOR UPDATE SKIP LOCKED",
+            Self::Sqlite => "",
+        }
+    }
 }
 
 /// A handle to the database; cloning it is cheap.

@@ -417,13 +417,7 @@ impl Db {
         order: Order,
         customer: Option<&CustomerInput>,
     ) -> StoreResult<OrderOutcome> {
-        let mut attempt = 1;
-        loop {
-            match self.try_upsert_order(shop_id, order.clone(), customer).await {
-                Err(error) if error.is_retryable() && attempt < super::WRITE_ATTEMPTS => attempt += 1,
-                outcome => return outcome,
-            }
-        }
+        super::retrying(super::WRITE_ATTEMPTS, || self.try_upsert_order(shop_id, order.clone(), customer)).await
     }
 
     async fn try_upsert_order(
@@ -470,13 +464,7 @@ impl Db {
 
     /// Records a refund once per refund id; a full refund marks the order refunded.
     pub async fn refund_order(&self, shop_id: i64, order_id: &str, refund: &RefundInput) -> StoreResult<OrderOutcome> {
-        let mut attempt = 1;
-        loop {
-            match self.try_refund_order(shop_id, order_id, refund).await {
-                Err(error) if error.is_retryable() && attempt < super::WRITE_ATTEMPTS => attempt += 1,
-                outcome => return outcome,
-            }
-        }
+        super::retrying(super::WRITE_ATTEMPTS, || self.try_refund_order(shop_id, order_id, refund)).await
     }
 
     async fn try_refund_order(&self, shop_id: i64, order_id: &str, refund: &RefundInput) -> StoreResult<OrderOutcome> {

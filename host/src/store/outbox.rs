@@ -167,10 +167,7 @@ pub(crate) async fn lease_due(
     lease_until: i64,
     limit: i64,
 ) -> StoreResult<Vec<Message>> {
-    let lock = match backend {
-        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
+    let lock = backend.lease_lock();
     let rows = sqlx::query(&format!(
         "UPDATE outbox SET lease_owner = $3, lease_until = $4 WHERE (shop_id, id) IN (\
          SELECT shop_id, id FROM outbox WHERE \
