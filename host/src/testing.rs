@@ -49,6 +49,27 @@ pub async fn call(
     (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
 }
 
+/// Installs and enables the first-party plugin `name` (its build for the tests, and its
+/// manifest `plugins/<name>/patron.toml`) through `POST /v1/plugins` with `config`,
+/// granting what the manifest imports; panics unless the install is created.
+pub async fn install_first_party(app: &axum::Router, secret: &str, name: &str, config: serde_json::Value) {
+    use base64::Engine as _;
+
+    let path = format!("{}/../plugins/{name}/patron.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let manifest = serde_json::to_value(toml::from_str::<toml::Value>(&text).expect("manifest")).expect("json");
+    let wasm = patron_runtime::testing::plugin_wasm(name).unwrap_or_else(|e| panic!("{name} plugin builds: {e}"));
+    let body = serde_json::json!({
+        "manifest": manifest,
+        "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
+        "grants": manifest["imports"],
+        "config": config,
+        "enable": true,
+    });
+    let (status, body) = call(app, "POST", "/v1/plugins", Some(secret), Some(body)).await;
+    assert_eq!(status, axum::http::StatusCode::CREATED, "{body}");
+}
+
 /// A new, empty, migrated database on `backend`.
 pub async fn fresh_db(backend: Backend) -> Db {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);

@@ -8,7 +8,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
-use base64::Engine as _;
 use http_body_util::BodyExt;
 use patron::auth::{NewShopKeys, customer_token};
 use patron::plugins::actions::{Actor, MAX_AWARD, MAX_AWARD_PER_CALL, TIMER_JOB, Trigger, apply_in};
@@ -74,22 +73,8 @@ fn order(id: &str, customer: &str, amount: i64) -> Value {
 }
 
 async fn install_loyalty(router: &Router, keys: &NewShopKeys) {
-    let manifest: Value = toml::from_str::<toml::Value>(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/loyalty/patron.toml"))
-            .expect("manifest"),
-    )
-    .map(|m| serde_json::to_value(m).expect("json"))
-    .expect("toml");
-    let wasm = patron_runtime::testing::plugin_wasm("loyalty").expect("loyalty plugin builds");
-    let body = json!({
-        "manifest": manifest,
-        "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
-        "grants": manifest["imports"],
-        "config": {"currency": "USD", "points-expiry-days": 365},
-        "enable": true,
-    });
-    let (status, body) = call(router, "POST", "/v1/plugins", &keys.secret, Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let config = json!({"currency": "USD", "points-expiry-days": 365});
+    testing::install_first_party(router, &keys.secret, "loyalty", config).await;
 }
 
 async fn customer_id(db: &Db, shop_id: i64, external_id: &str) -> i64 {

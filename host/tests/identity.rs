@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
-use base64::Engine as _;
 use patron::auth::{NewShopKeys, customer_token};
 use patron::plugins::actions::TIMER_JOB;
 use patron::store::Db;
@@ -28,22 +27,8 @@ async fn call(
 }
 
 async fn install_loyalty(state: &AppState, keys: &NewShopKeys) {
-    let manifest: Value = toml::from_str::<toml::Value>(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/loyalty/patron.toml"))
-            .expect("manifest"),
-    )
-    .map(|m| serde_json::to_value(m).expect("json"))
-    .expect("toml");
-    let wasm = patron_runtime::testing::plugin_wasm("loyalty").expect("loyalty plugin builds");
-    let body = json!({
-        "manifest": manifest,
-        "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
-        "grants": manifest["imports"],
-        "config": {"currency": "USD", "points-expiry-days": 365},
-        "enable": true,
-    });
-    let (status, body) = call(state, "POST", "/v1/plugins", Some(&keys.secret), Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let config = json!({"currency": "USD", "points-expiry-days": 365});
+    testing::install_first_party(&app(state.clone()), &keys.secret, "loyalty", config).await;
 }
 
 fn order(id: &str, customer: Value, amount: i64) -> Value {

@@ -40,22 +40,7 @@ async fn install_loyalty(state: &AppState, keys: &NewShopKeys) {
 }
 
 async fn install_loyalty_with(state: &AppState, keys: &NewShopKeys, config: Value) {
-    let manifest: Value = toml::from_str::<toml::Value>(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/loyalty/patron.toml"))
-            .expect("manifest"),
-    )
-    .map(|m| serde_json::to_value(m).expect("json"))
-    .expect("toml");
-    let wasm = patron_runtime::testing::plugin_wasm("loyalty").expect("loyalty plugin builds");
-    let body = json!({
-        "manifest": manifest,
-        "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
-        "grants": manifest["imports"],
-        "config": config,
-        "enable": true,
-    });
-    let (status, body) = call(state, "POST", "/v1/plugins", Some(&keys.secret), Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    testing::install_first_party(&app(state.clone()), &keys.secret, "loyalty", config).await;
 }
 
 fn order(id: &str, customer: &str, amount: i64) -> Value {
