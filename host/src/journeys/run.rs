@@ -5,6 +5,8 @@
 //! redo; a worker whose lease was taken over commits nothing. So each trigger and
 //! each timer applies its actions once.
 
+use std::collections::HashMap;
+
 use patron_runtime::types::{Action, Event, Profile, Timer};
 use patron_runtime::{CallContext, Plugin, PluginError, World};
 
@@ -23,13 +25,21 @@ struct Hearing<'a> {
     trigger: Trigger<'a>,
 }
 
-/// The profile an automation install is shown of a customer, if they exist.
-async fn profile_of(host: &PluginHost, shop: &Shop, customer_id: i64) -> StoreResult<Option<Profile>> {
+/// The profiles an automation install is shown of these customers (those that exist),
+/// read with one query for the records, one for tags and one for segments.
+async fn profiles_of(host: &PluginHost, shop: &Shop, ids: &[i64]) -> StoreResult<HashMap<i64, Profile>> {
     let db = host.db();
-    let Some(customer) = db.customer(shop.id, customer_id).await? else { return Ok(None) };
-    let tags = db.tags(shop.id, customer_id).await?;
-    let segments = db.current_segments(shop.id, customer_id).await?;
-    Ok(Some(convert::profile(&customer, tags, segments, now_ms())))
+    let customers = db.customers_by_ids(shop.id, ids).await?;
+    let mut tags = db.tags_of_customers(shop.id, ids).await?;
+    let mut segments = db.current_segments_of_customers(shop.id, ids).await?;
+    let now = now_ms();
+    Ok(customers
+        .iter()
+        .map(|customer| {
+            let (tags, segments) = (tags.remove(&customer.id), segments.remove(&customer.id));
+            (customer.id, convert::profile(customer, tags.unwrap_or_default(), segments.unwrap_or_default(), now))
+        })
+        .collect())
 }
 
 /// Calls the install `hearing.plugin` of the shop with the customer's profile, then
@@ -51,7 +61,9 @@ where
     else {
         return Ok(()); // Disabled or removed since it was queued: nobody hears it.
     };
-    let Some(profile) = profile_of(host, shop, hearing.customer_id).await? else { return Ok(()) };
+    let Some(profile) = profiles_of(host, shop, &[hearing.customer_id]).await?.remove(&hearing.customer_id) else {
+        return Ok(());
+    };
     let list = host
         .call(&active, move |plugin, ctx| call(plugin, ctx, &profile))
         .await
@@ -139,6 +151,8 @@ pub async fn fire_timers<'a>(
         batches.entry(plugin).or_default().push((job, customer_id, timer));
     }
     let active = host.active(shop.id, World::Automation).await?;
+    let customer_ids: Vec<i64> = batches.values().flatten().map(|(_, customer_id, _)| *customer_id).collect();
+    let profiles = profiles_of(host, shop, &customer_ids).await?;
     let mut results = Vec::new();
     for (plugin, batch) in batches {
         let Some(active) = active.iter().find(|a| a.install.name == plugin) else {
@@ -148,9 +162,10 @@ pub async fn fire_timers<'a>(
         let mut calls = Vec::new();
         let mut heard_jobs = Vec::new();
         for (job, customer_id, timer) in batch {
-            match profile_of(host, shop, customer_id).await? {
+            // A customer with two timers in the batch is shown the same profile twice.
+            match profiles.get(&customer_id) {
                 Some(profile) => {
-                    calls.push((timer, profile));
+                    calls.push((timer, profile.clone()));
                     heard_jobs.push((job, customer_id));
                 }
                 None => settle_only.push(job),
@@ -168,15 +183,19 @@ pub async fn fire_timers<'a>(
         }
     }
     let mut w = host.db().write().await?;
-    for job in settle_only {
-        jobs::settle(&mut w.tx, job, owner).await?;
-    }
+    // One statement settles the batch; a job whose lease another worker took over is
+    // left out, and theirs to apply.
+    let to_settle: Vec<&Job> = settle_only
+        .iter()
+        .copied()
+        .chain(results.iter().flat_map(|(_, heard, _)| heard.iter().map(|(job, _)| *job)))
+        .collect();
+    let settled = jobs::settle_many(&mut w.tx, shop.id, &to_settle, owner).await?;
     let mut refused = Vec::new();
     for (active, heard_jobs, lists) in &results {
         let actor = crate::plugins::hooks::actor(active);
         for ((job, customer_id), list) in heard_jobs.iter().zip(lists) {
-            // A job whose lease another worker took over is theirs to apply.
-            if jobs::settle(&mut w.tx, job, owner).await? {
+            if settled.contains(&job.id) {
                 let applied =
                     actions::apply_in(&mut w.tx, shop, *customer_id, &actor, Trigger::Behaviour, list).await?;
                 if let Some(reason) = applied.refused.first() {

@@ -285,7 +285,7 @@ impl Db {
         subject: &Subject,
         statement: &Statement<'_>,
     ) -> StoreResult<ConsentState> {
-        let mut w = self.write().await?;
+        let mut w = self.write_storefront().await?;
         let state = record(&mut w.tx, shop_id, subject, statement).await?;
         w.commit().await?;
         Ok(state)

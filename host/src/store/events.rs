@@ -65,7 +65,7 @@ impl Db {
         events: &[NewEvent],
         listeners: &Listeners,
     ) -> StoreResult<HashSet<String>> {
-        let mut w = self.write().await?;
+        let mut w = self.write_storefront().await?;
         // A merge that committed after the request resolved its customer sends the
         // events to the survivor; one still running waits for them (or they for it).
         let mut events = std::borrow::Cow::Borrowed(events);

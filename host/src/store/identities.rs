@@ -56,7 +56,7 @@ impl Db {
     /// a customer record without an external id (known so far only by email), that
     /// record is the same person and is merged into this one.
     pub async fn identify(&self, shop_id: i64, anonymous_id: &str, customer_id: i64) -> StoreResult<Identified> {
-        let mut w = self.write().await?;
+        let mut w = self.write_storefront().await?;
         if let Some(previous) = customer_for_anonymous(&mut w.tx, shop_id, anonymous_id).await?
             && previous != customer_id
         {

@@ -233,6 +233,30 @@ pub(crate) async fn settle(conn: &mut AnyConnection, job: &Job, owner: &str) -> 
     Ok(updated == 1)
 }
 
+/// [`settle`] for many jobs of one shop in one statement; returns the ids of those
+/// `owner` still held (now done). The others are left as they are.
+pub(crate) async fn settle_many(
+    conn: &mut AnyConnection,
+    shop_id: i64,
+    jobs: &[&Job],
+    owner: &str,
+) -> StoreResult<std::collections::HashSet<i64>> {
+    let mut settled = std::collections::HashSet::with_capacity(jobs.len());
+    for chunk in jobs.chunks(1_000) {
+        let sql = format!(
+            "UPDATE jobs SET status = 'done', updated_at = $3 WHERE shop_id = $1 AND lease_owner = $2 \
+             AND status = 'running' AND id IN ({}) RETURNING id",
+            super::recommendations::placeholders(4, chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(shop_id).bind(owner).bind(now_ms());
+        for job in chunk {
+            query = query.bind(job.id);
+        }
+        settled.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(settled)
+}
+
 impl Db {
     /// Queues a job unless one with the same `dedup_key` exists in the shop; returns
     /// whether it was queued.

@@ -145,12 +145,18 @@ pub struct Db {
     /// SQLite allows one writer at a time; write transactions queue here in-process
     /// rather than in SQLite's busy handler. `None` on PostgreSQL.
     write_lock: Option<Arc<Mutex<()>>>,
+    /// Storefront batches (anyone holding a publishable key can send them) queue here
+    /// before the write lock, so at most one of them is ever ahead of a back-office
+    /// write in its queue: a flood of event batches cannot line up in front of orders.
+    /// `None` on PostgreSQL.
+    storefront_gate: Option<Arc<Mutex<()>>>,
 }
 
 /// A write transaction; on SQLite it also holds the in-process writer lock.
 pub struct WriteTx<'a> {
     pub tx: Transaction<'static, Any>,
     _guard: Option<MutexGuard<'a, ()>>,
+    _gate: Option<MutexGuard<'a, ()>>,
 }
 
 impl WriteTx<'_> {
@@ -210,7 +216,8 @@ impl Db {
         };
         MIGRATOR.run(&pool).await?;
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, backend, write_lock })
+        let storefront_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { pool, backend, write_lock, storefront_gate })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -233,7 +240,19 @@ impl Db {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(WriteTx { tx, _guard: guard })
+        Ok(WriteTx { tx, _guard: guard, _gate: None })
+    }
+
+    /// [`Self::write`] for a write the storefront asked for: it waits behind every other
+    /// storefront write first (see `storefront_gate`).
+    pub async fn write_storefront(&self) -> StoreResult<WriteTx<'_>> {
+        let gate = match &self.storefront_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        let mut w = self.write().await?;
+        w._gate = gate;
+        Ok(w)
     }
 
     /// Checks that the database answers.
@@ -256,4 +275,36 @@ pub fn now_ms() -> i64 {
 /// coordination between host replicas.
 pub fn new_id() -> i64 {
     (rand::random::<u64>() >> 1) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use crate::testing::{Backend, fresh_db};
+
+    #[tokio::test]
+    async fn a_queued_storefront_write_lets_a_back_office_write_go_first() {
+        let db = fresh_db(Backend::Sqlite).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = db.write_storefront().await.expect("first storefront write");
+        let record = |who: &'static str| {
+            let (db, order) = (db.clone(), order.clone());
+            tokio::spawn(async move {
+                let w = if who == "storefront" { db.write_storefront().await } else { db.write().await };
+                order.lock().expect("order").push(who);
+                w.expect("write").rollback().await.expect("rollback");
+            })
+        };
+        // Queued in this order while the first storefront write holds the lock...
+        let storefront = record("storefront");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let back_office = record("back office");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        first.rollback().await.expect("rollback");
+        storefront.await.expect("storefront task");
+        back_office.await.expect("back-office task");
+        // ...but the back-office write goes first: the second storefront write waited at the gate.
+        assert_eq!(*order.lock().expect("order"), ["back office", "storefront"]);
+    }
 }

@@ -185,6 +185,49 @@ impl Db {
         .await?)
     }
 
+    /// The tags of each of these customers (only those with any), each list sorted.
+    pub async fn tags_of_customers(&self, shop_id: i64, ids: &[i64]) -> StoreResult<HashMap<i64, Vec<String>>> {
+        self.strings_of_customers(shop_id, ids, "SELECT customer_id, tag FROM customer_tags WHERE shop_id = $1", "tag")
+            .await
+    }
+
+    /// The segments each of these customers is in now (only those in any), each list sorted.
+    pub async fn current_segments_of_customers(
+        &self,
+        shop_id: i64,
+        ids: &[i64],
+    ) -> StoreResult<HashMap<i64, Vec<String>>> {
+        let select =
+            "SELECT DISTINCT customer_id, segment FROM segment_memberships WHERE shop_id = $1 AND left_at IS NULL";
+        self.strings_of_customers(shop_id, ids, select, "segment").await
+    }
+
+    /// Runs `select` (whose `$1` is the shop) for these customers and groups column
+    /// `column` by customer, sorted as [`Self::tags`] and [`Self::current_segments`] sort.
+    async fn strings_of_customers(
+        &self,
+        shop_id: i64,
+        ids: &[i64],
+        select: &str,
+        column: &str,
+    ) -> StoreResult<HashMap<i64, Vec<String>>> {
+        let mut grouped: HashMap<i64, Vec<String>> = HashMap::new();
+        for chunk in ids.chunks(1_000) {
+            let sql = format!(
+                "{select} AND customer_id IN ({}) ORDER BY customer_id, {column}",
+                super::recommendations::placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(shop_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                grouped.entry(row.try_get("customer_id")?).or_default().push(row.try_get(column)?);
+            }
+        }
+        Ok(grouped)
+    }
+
     /// Segment sizes as they were at `at` (now, or any moment in the past).
     pub async fn segment_sizes(&self, shop_id: i64, at: i64) -> StoreResult<Vec<SegmentSize>> {
         let rows = sqlx::query(
