@@ -429,7 +429,7 @@ pub(super) static PER_RECORD: std::sync::atomic::AtomicBool = std::sync::atomic:
 /// `PATRON_IMPORT_FILE=orders.csv PATRON_IMPORT_KIND=orders` or `PATRON_IMPORT_GENERATE=70000`
 /// (orders; one line item each), `PATRON_IMPORT_BACKEND=postgres` for PostgreSQL and
 /// `PATRON_IMPORT_PER_RECORD=1` for the record-by-record path:
-/// `cargo test -p patron --lib import::tests::import_timing -- --ignored --nocapture`.
+/// `cargo test --workspace --lib import::tests::import_timing -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a timing run, not a check"]
 async fn import_timing() {
