@@ -8,7 +8,9 @@
 //! transaction per chunk; a chunk of orders goes through the bulk path ([`bulk`]:
 //! multi-row statements, the same rows as the per-order upsert); a chunk that fails in
 //! the database is retried record by record so that one bad record is rejected with its
-//! reason while the others land.
+//! reason while the others land. The file is read and checked on a thread of its own,
+//! ahead of the chunk being written; on PostgreSQL the planner's statistics are refreshed
+//! as the import grows the tables (see [`crate::store::bulk::analyze_imported`]).
 //!
 //! Imported orders are history: like the per-order upsert they use, they queue no
 //! loyalty work (no points, tiers or coupons) and no journey triggers
@@ -213,7 +215,9 @@ pub async fn import_file(
     summary
 }
 
-/// Applies every item of `source`, chunk by chunk.
+/// Applies every item of `source`, chunk by chunk. Reading and checking the file is work
+/// for the processor, writing it work for the database: the file is read on a thread of
+/// its own, a chunk or two ahead of the chunk being written.
 async fn import_from(
     db: &Db,
     shop: &Shop,
@@ -223,24 +227,75 @@ async fn import_from(
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
     let mut summary = ImportSummary { format: Some(format), ..ImportSummary::default() };
+    let (batches, mut received) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let reader = tokio::task::spawn_blocking(move || read_batches(source, &batches));
     let mut chunk: Vec<(u64, Record)> = Vec::with_capacity(CHUNK);
-    let mut source = source.peekable();
-    while let Some(item) = source.next() {
-        match item? {
-            Parsed::Record { row, record } => chunk.push((row, record)),
-            Parsed::Rejected(rejection) => summary.reject(rejection),
+    // The planner's statistics are brought up to date before the first chunk (the tables
+    // may have grown since they were last sampled), after the first chunk that writes,
+    // then each time the import has doubled what it had written.
+    crate::store::bulk::analyze_imported(db).await?;
+    let mut analyze_at = 1;
+    while let Some(batch) = received.recv().await {
+        for item in batch? {
+            match item {
+                Parsed::Record { row, record } => chunk.push((row, record)),
+                Parsed::Rejected(rejection) => summary.reject(rejection),
+            }
         }
-        if chunk.len() == CHUNK || (source.peek().is_none() && !chunk.is_empty()) {
+        if !chunk.is_empty() {
             apply_chunk(db, shop, &chunk, &mut summary).await?;
             chunk.clear();
-            bar.set_message(format!(
-                "{} imported, {} updated, {} unchanged, {} rejected",
-                summary.created, summary.updated, summary.unchanged, summary.rejected
-            ));
         }
+        let written = summary.created + summary.updated;
+        if written >= analyze_at {
+            crate::store::bulk::analyze_imported(db).await?;
+            analyze_at = written * 2;
+        }
+        bar.set_message(format!(
+            "{} imported, {} updated, {} unchanged, {} rejected",
+            summary.created, summary.updated, summary.unchanged, summary.rejected
+        ));
+    }
+    // The channel closes when the reader is done, or if it panicked: then so does this.
+    if let Err(e) = reader.await
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(e.into_panic());
     }
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Chunks read ahead of the one being written.
+const READ_AHEAD: usize = 2;
+
+/// Reads `source` into batches of [`CHUNK`] records (with the rejections among them, in
+/// file order) and sends them on, until the file ends, an error ends it (sent as the last
+/// item) or the receiver is gone.
+fn read_batches(source: Source, batches: &tokio::sync::mpsc::Sender<Result<Vec<Parsed>, ImportError>>) {
+    let mut batch = Vec::with_capacity(CHUNK);
+    let mut records = 0;
+    for item in source {
+        match item {
+            Ok(parsed) => {
+                records += usize::from(matches!(parsed, Parsed::Record { .. }));
+                batch.push(parsed);
+            }
+            Err(e) => {
+                let _ = batches.blocking_send(Err(e));
+                return;
+            }
+        }
+        if records == CHUNK {
+            records = 0;
+            if batches.blocking_send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(CHUNK)))).is_err() {
+                return;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = batches.blocking_send(Ok(batch));
+    }
 }
 
 /// Applies a chunk in one transaction; if the database refuses one of its records, the

@@ -215,7 +215,7 @@ pub(super) fn ndjson<R: Read + Send + 'static>(kind: ImportKind, reader: R, shop
 /// Records from Patron-format CSV.
 pub(super) fn csv<R: Read + Send + 'static>(kind: ImportKind, table: Table<R>, shop_currency: String) -> Source {
     match kind {
-        ImportKind::Orders => Box::new(Grouped::new(table, "id").map(move |group| {
+        ImportKind::Orders => Box::new(Grouped::new(table.columns.column("id"), table).map(move |group| {
             Ok(match group? {
                 Err(bad) => Parsed::rejected(bad.line, bad.reason),
                 Ok(rows) => match order_object(&rows) {

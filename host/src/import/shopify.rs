@@ -13,7 +13,7 @@ use std::io::Read;
 use serde_json::{Map, Value};
 
 use super::money::{minor_unit_exponent, parse_minor_units};
-use super::table::{Columns, Grouped, Row, Table};
+use super::table::{Column, Columns, Grouped, Row, Table};
 use super::{Parsed, Record, Source};
 use crate::plugins::actions::{MAX_TAG_LEN, check_name};
 use crate::store::customers::CustomerInput;
@@ -117,12 +117,58 @@ fn customer(row: &Row, birthday_column: Option<&str>) -> Result<(CustomerInput, 
     .map_err(|e| e.to_string())
 }
 
+/// The order export's columns, looked up once per file.
+struct OrderColumns {
+    name: Column,
+    email: Column,
+    financial_status: Column,
+    fulfillment_status: Column,
+    currency: Column,
+    shipping: Column,
+    taxes: Column,
+    total: Column,
+    discount_code: Column,
+    discount_amount: Column,
+    created_at: Column,
+    cancelled_at: Column,
+    lineitem_quantity: Column,
+    lineitem_name: Column,
+    lineitem_price: Column,
+    lineitem_sku: Column,
+    refunded_amount: Column,
+}
+
+impl OrderColumns {
+    fn of(columns: &Columns) -> Self {
+        Self {
+            name: columns.column("Name"),
+            email: columns.column("Email"),
+            financial_status: columns.column("Financial Status"),
+            fulfillment_status: columns.column("Fulfillment Status"),
+            currency: columns.column("Currency"),
+            shipping: columns.column("Shipping"),
+            taxes: columns.column("Taxes"),
+            total: columns.column("Total"),
+            discount_code: columns.column("Discount Code"),
+            discount_amount: columns.column("Discount Amount"),
+            created_at: columns.column("Created at"),
+            cancelled_at: columns.column("Cancelled at"),
+            lineitem_quantity: columns.column("Lineitem quantity"),
+            lineitem_name: columns.column("Lineitem name"),
+            lineitem_price: columns.column("Lineitem price"),
+            lineitem_sku: columns.column("Lineitem sku"),
+            refunded_amount: columns.column("Refunded Amount"),
+        }
+    }
+}
+
 /// Orders from a Shopify order export, one per run of rows with the same `Name`.
 pub(super) fn orders<R: Read + Send + 'static>(table: Table<R>, shop_currency: String) -> Source {
-    Box::new(Grouped::new(table, "Name").map(move |group| {
+    let columns = OrderColumns::of(&table.columns);
+    Box::new(Grouped::new(columns.name, table).map(move |group| {
         Ok(match group? {
             Err(bad) => Parsed::rejected(bad.line, bad.reason),
-            Ok(rows) => match order(&rows, &shop_currency) {
+            Ok(rows) => match order(&columns, &rows, &shop_currency) {
                 Ok(record) => Parsed::Record { row: rows[0].line, record },
                 Err((line, reason)) => Parsed::rejected(line, reason),
             },
@@ -131,12 +177,12 @@ pub(super) fn orders<R: Read + Send + 'static>(table: Table<R>, shop_currency: S
 }
 
 /// The status Patron keeps for a Shopify order.
-fn status(row: &Row) -> Result<OrderStatus, String> {
-    if row.get("Cancelled at").is_some() {
+fn status(columns: &OrderColumns, row: &Row) -> Result<OrderStatus, String> {
+    if row.at(columns.cancelled_at).is_some() {
         return Ok(OrderStatus::Cancelled);
     }
-    let fulfilled = row.get("Fulfillment Status").is_some_and(|s| s.eq_ignore_ascii_case("fulfilled"));
-    let financial = row.get("Financial Status").map(str::to_lowercase);
+    let fulfilled = row.at(columns.fulfillment_status).is_some_and(|s| s.eq_ignore_ascii_case("fulfilled"));
+    let financial = row.at(columns.financial_status).map(str::to_lowercase);
     Ok(match financial.as_deref() {
         Some("paid" | "partially_paid" | "partially_refunded") if fulfilled => OrderStatus::Fulfilled,
         Some("paid" | "partially_paid" | "partially_refunded") => OrderStatus::Paid,
@@ -148,21 +194,21 @@ fn status(row: &Row) -> Result<OrderStatus, String> {
 }
 
 /// One order from its rows; an error names the row it is about.
-fn order(rows: &[Row], shop_currency: &str) -> Result<Record, (u64, String)> {
+fn order(columns: &OrderColumns, rows: &[Row], shop_currency: &str) -> Result<Record, (u64, String)> {
     let first = &rows[0];
     let at_first = |reason: String| (first.line, reason);
-    let id = first.get("Name").ok_or_else(|| at_first("Name: an order needs its name (#1001)".into()))?;
-    let currency = first.get("Currency").unwrap_or(shop_currency).to_uppercase();
+    let id = first.at(columns.name).ok_or_else(|| at_first("Name: an order needs its name (#1001)".into()))?;
+    let currency = first.at(columns.currency).unwrap_or(shop_currency).to_uppercase();
     let exponent = minor_unit_exponent(&currency);
-    let amount = |row: &Row, column: &str| -> Result<Option<i64>, (u64, String)> {
-        row.get(column)
-            .map(|text| parse_minor_units(text, exponent).map_err(|e| (row.line, format!("{column}: {e}"))))
+    let amount = |row: &Row, column: Column| -> Result<Option<i64>, (u64, String)> {
+        row.at(column)
+            .map(|text| parse_minor_units(text, exponent).map_err(|e| (row.line, format!("{}: {e}", column.name))))
             .transpose()
     };
     let mut lines = Vec::with_capacity(rows.len());
     for row in rows {
-        let Some(title) = row.get("Lineitem name") else { continue };
-        let quantity = match row.get("Lineitem quantity") {
+        let Some(title) = row.at(columns.lineitem_name) else { continue };
+        let quantity = match row.at(columns.lineitem_quantity) {
             Some(q) => {
                 q.parse::<i64>().map_err(|_| (row.line, format!("Lineitem quantity: `{q}` is not a whole number")))?
             }
@@ -170,37 +216,37 @@ fn order(rows: &[Row], shop_currency: &str) -> Result<Record, (u64, String)> {
         };
         lines.push(OrderLine {
             product_id: None,
-            sku: row.get("Lineitem sku").map(str::to_owned),
+            sku: row.at(columns.lineitem_sku).map(str::to_owned),
             title: title.to_owned(),
             category: None,
             quantity,
-            unit_price: amount(row, "Lineitem price")?.unwrap_or(0),
+            unit_price: amount(row, columns.lineitem_price)?.unwrap_or(0),
         });
     }
-    let created = first.get("Created at").ok_or_else(|| at_first("Created at: missing".into()))?;
+    let created = first.at(columns.created_at).ok_or_else(|| at_first("Created at: missing".into()))?;
     let placed_at =
         Timestamp::parse(created).ok_or_else(|| at_first(format!("Created at: `{created}` is not a date and time")))?;
-    let status = status(first).map_err(at_first)?;
-    let total = amount(first, "Total")?;
+    let status = status(columns, first).map_err(at_first)?;
+    let total = amount(first, columns.total)?;
     let input = OrderInput {
         id: id.to_owned(),
         customer: first
-            .get("Email")
+            .at(columns.email)
             .map(|email| CustomerInput { email: Some(email.to_owned()), ..CustomerInput::default() }),
         status,
         currency: Some(currency),
         lines,
-        discount: amount(first, "Discount Amount")?.unwrap_or(0).abs(),
-        shipping: amount(first, "Shipping")?.unwrap_or(0),
-        tax: amount(first, "Taxes")?.unwrap_or(0),
+        discount: amount(first, columns.discount_amount)?.unwrap_or(0).abs(),
+        shipping: amount(first, columns.shipping)?.unwrap_or(0),
+        tax: amount(first, columns.taxes)?.unwrap_or(0),
         total,
         coupon_codes: first
-            .get("Discount Code")
+            .at(columns.discount_code)
             .map_or_else(Vec::new, |codes| codes.split(',').map(str::to_owned).collect()),
         placed_at: Some(placed_at),
     };
     let (order, customer) = input.validate(shop_currency).map_err(|e| at_first(e.to_string()))?;
-    let mut refunded = amount(first, "Refunded Amount")?.unwrap_or(0);
+    let mut refunded = amount(first, columns.refunded_amount)?.unwrap_or(0);
     if status == OrderStatus::Refunded && refunded == 0 {
         refunded = order.total;
     }

@@ -36,11 +36,24 @@ impl Columns {
         &self.names
     }
 
+    /// The column named `name` (any case), looked up once for every row to use.
+    pub(crate) fn column(&self, name: &'static str) -> Column {
+        Column { name, at: self.index.get(&name.to_lowercase()).copied() }
+    }
+
     /// The first column whose name contains `fragment` (any case).
     pub(crate) fn find_containing(&self, fragment: &str) -> Option<&str> {
         let fragment = fragment.to_lowercase();
         self.names.iter().find(|name| name.to_lowercase().contains(&fragment)).map(String::as_str)
     }
+}
+
+/// A column looked up in a file's header: its name, and where it is (`None` when the
+/// file lacks it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Column {
+    pub(crate) name: &'static str,
+    at: Option<usize>,
 }
 
 /// One data row and the line of the file it starts on (the header is line 1).
@@ -56,8 +69,16 @@ impl Row {
     /// is empty. A leading apostrophe, which spreadsheets add to keep digits as text
     /// (Shopify writes `'7210448301122`), is dropped.
     pub(crate) fn get(&self, column: &str) -> Option<&str> {
-        let i = *self.columns.index.get(&column.to_lowercase())?;
-        let cell = self.record.get(i)?.trim();
+        self.cell(self.columns.index.get(&column.to_lowercase()).copied())
+    }
+
+    /// The cell under a column looked up before, as [`Row::get`] reads it.
+    pub(crate) fn at(&self, column: Column) -> Option<&str> {
+        self.cell(column.at)
+    }
+
+    fn cell(&self, at: Option<usize>) -> Option<&str> {
+        let cell = self.record.get(at?)?.trim();
         let cell = cell.strip_prefix('\'').unwrap_or(cell).trim();
         (!cell.is_empty()).then_some(cell)
     }
@@ -124,11 +145,11 @@ impl<R: Read> Iterator for Table<R> {
 /// second and later line items of an order.
 pub(crate) struct Grouped<I: Iterator> {
     rows: Peekable<I>,
-    key: &'static str,
+    key: Column,
 }
 
 impl<I: Iterator> Grouped<I> {
-    pub(crate) fn new(rows: I, key: &'static str) -> Self {
+    pub(crate) fn new(key: Column, rows: I) -> Self {
         Self { rows: rows.peekable(), key }
     }
 }
@@ -144,10 +165,10 @@ where
             Ok(Ok(row)) => row,
             other => return Some(other.map(|r| r.map(|row| vec![row]))),
         };
-        let key = first.get(self.key).map(str::to_owned);
+        let key = first.at(self.key).map(str::to_owned);
         let mut group = vec![first];
         while let Some(Ok(Ok(next))) = self.rows.peek() {
-            let next_key = next.get(self.key);
+            let next_key = next.at(self.key);
             if next_key.is_some() && next_key != key.as_deref() {
                 break;
             }
@@ -165,7 +186,9 @@ mod tests {
 
     fn groups(csv: &str) -> Vec<Vec<u64>> {
         let table = Table::open(csv.as_bytes()).expect("header");
-        Grouped::new(table, "Name").map(|g| g.expect("io").expect("row").iter().map(|r| r.line).collect()).collect()
+        Grouped::new(table.columns.column("Name"), table)
+            .map(|g| g.expect("io").expect("row").iter().map(|r| r.line).collect())
+            .collect()
     }
 
     #[test]

@@ -199,6 +199,32 @@ both_backends! {
     }
 }
 
+/// PostgreSQL's planner knows what an import wrote: without statistics it took a fresh
+/// shop's orders for a handful of rows and refreshed each chunk's customer stats with a
+/// nested loop over every order (see `crate::store::bulk::analyze_imported`).
+#[tokio::test]
+async fn an_import_leaves_postgres_statistics_of_what_it_wrote() {
+    let db = crate::testing::fresh_db(crate::testing::Backend::Postgres).await;
+    let (shop, _) = crate::testing::shop(&db, "Roasters").await;
+    let sampled = |table: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT CAST(reltuples AS BIGINT) FROM pg_class WHERE relname = $1 AND relkind = 'r'",
+            )
+            .bind(table)
+            .fetch_one(db.pool())
+            .await
+            .expect("pg_class")
+        }
+    };
+    assert_eq!(sampled("orders").await, -1, "a new table has never been sampled");
+    let summary = import(&db, &shop, ImportKind::Orders, "shopify_orders.csv").await;
+    assert_eq!(summary.created, 6, "{summary}");
+    assert_eq!(sampled("orders").await, 6);
+    assert_eq!(sampled("order_lines").await, 10);
+}
+
 /// A Shopify order export of `orders` orders, one line item each, from `customers`
 /// made-up customers (`customer{n}@example.com`; every 97th order is a guest's), over
 /// the three years before 2025, in USD, with Shopify's full header: mostly paid and
@@ -403,7 +429,7 @@ pub(super) static PER_RECORD: std::sync::atomic::AtomicBool = std::sync::atomic:
 /// `PATRON_IMPORT_FILE=orders.csv PATRON_IMPORT_KIND=orders` or `PATRON_IMPORT_GENERATE=70000`
 /// (orders; one line item each), `PATRON_IMPORT_BACKEND=postgres` for PostgreSQL and
 /// `PATRON_IMPORT_PER_RECORD=1` for the record-by-record path:
-/// `cargo test -p patron --lib import::tests::import_timing -- --ignored --nocapture`.
+/// `cargo test --workspace --lib import::tests::import_timing -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a timing run, not a check"]
 async fn import_timing() {
