@@ -9,7 +9,8 @@
 #   PATRON_BIN=target/debug/patron host/benches/flood_latency.sh            # SQLite
 #   BACKEND=postgres PATRON_BIN=target/debug/patron host/benches/flood_latency.sh
 #
-# Knobs: ORDERS=300 (per phase)  FLOODERS=8 (threads)  PORT=18195, plus lib.sh's.
+# Knobs: ORDERS=300 (per phase)  FLOODERS=8 (threads)  PORT=18195, plus lib.sh's;
+# SERVER_CPUS=0 CLIENT_CPUS=1 put the server and the client on cores of their own (taskset).
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -24,5 +25,7 @@ bench_shop "Quiet Shop"
 patron plugin install loyalty --shop "$SHOP" --enable >/dev/null
 echo "== $BACKEND_NAME, $(basename "$(dirname "$PATRON_BIN")") build"
 bench_serve "${PORT:-18195}"
-python3 host/benches/flood_latency.py --port "${PORT:-18195}" --secret "$SECRET" --flood-key "$FLOOD_KEY" \
+client_pin=()
+[[ -n "${CLIENT_CPUS:-}" ]] && client_pin=(taskset -c "$CLIENT_CPUS")
+"${client_pin[@]}" python3 host/benches/flood_latency.py --port "${PORT:-18195}" --secret "$SECRET" --flood-key "$FLOOD_KEY" \
   --orders "${ORDERS:-300}" --flooders "${FLOODERS:-8}"

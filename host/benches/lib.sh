@@ -141,8 +141,11 @@ bench_install() {
 bench_serve() {
   BASE=http://127.0.0.1:$1
   echo "== serving on 127.0.0.1:$1"
-  # The binary itself, not the `patron` function: $! must be the server, not a subshell.
-  "$PATRON_BIN" --listen "127.0.0.1:$1" serve >"$TMP/serve.log" 2>&1 &
+  # SERVER_CPUS (a taskset list, e.g. 0) pins the server, to keep a load client off its cores.
+  local pin=()
+  [[ -n "${SERVER_CPUS:-}" ]] && pin=(taskset -c "$SERVER_CPUS")
+  # The binary itself, not the `patron` function: $! must be the server (taskset execs it).
+  "${pin[@]}" "$PATRON_BIN" --listen "127.0.0.1:$1" serve >"$TMP/serve.log" 2>&1 &
   SERVER_PID=$!
   local _
   for _ in $(seq 100); do

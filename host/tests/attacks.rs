@@ -592,3 +592,59 @@ both_backends!(
         assert!(db.complete_job(&job, "w1").await.expect("complete"));
     }
 );
+
+/// Sends one request on `stream` and reads its response: the status and whether the
+/// server said it closes the connection.
+async fn exchange(stream: &mut tokio::net::TcpStream, head: &str, body: &str) -> (u16, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "{head}\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    // The body a moment later, as clients that write headers and body separately send it:
+    // a server that answers before reading it can only close the connection.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    stream.write_all(body.as_bytes()).await.expect("write");
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buffer).await.expect("read");
+        assert!(n > 0, "the server closed the connection before answering: {}", String::from_utf8_lossy(&received));
+        received.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&received).to_lowercase();
+        let Some(end) = text.find("\r\n\r\n") else { continue };
+        let length = text[..end]
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if received.len() >= end + 4 + length {
+            let status = text[9..12].parse().expect("status");
+            return (status, text[..end].contains("connection: close"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_batch_leaves_the_connection_open_for_the_next_request() {
+    use patron::api::rate_limit::{Quota, RateLimits};
+    let db = testing::fresh_db(testing::Backend::Sqlite).await;
+    let (shop, _) = testing::shop(&db, "flooder").await;
+    let mut state = AppState::new(db.clone());
+    state.rate_limits = RateLimits::new(Quota { per_second: 0.001, burst: 1.0 }, Quota::per_second(1_000));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let head = format!("POST /v1/events?key={} HTTP/1.1", shop.publishable_key);
+    let batch = |n: usize| {
+        json!({"anonymous_id": "a", "events": [{"id": format!("e{n}"), "kind": "page_view", "url": "http://shop.test/"}]}).to_string()
+    };
+    assert_eq!(exchange(&mut stream, &head, &batch(0)).await, (200, false), "the bucket's one token");
+    // Refused, but its body is read, so the connection carries the next request.
+    assert_eq!(exchange(&mut stream, &head, &batch(1)).await, (429, false));
+    assert_eq!(exchange(&mut stream, &head, &batch(2)).await, (429, false));
+    assert_eq!(exchange(&mut stream, "GET /health HTTP/1.1", "").await.0, 200, "still open");
+}

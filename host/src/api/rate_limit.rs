@@ -106,6 +106,7 @@ pub async fn limit_public(State(state): State<AppState>, req: Request, next: Nex
     match state.rate_limits.take(key.as_deref(), ip, Instant::now()) {
         Ok(()) => next.run(req).await,
         Err(wait) => {
+            discard_small_body(req).await;
             let mut response = ApiError::RateLimited.into_response();
             let seconds = wait.as_millis().div_ceil(1000).max(1);
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
@@ -113,6 +114,27 @@ pub async fn limit_public(State(state): State<AppState>, req: Request, next: Nex
             }
             response
         }
+    }
+}
+
+/// Bodies a refusal still reads (a storefront batch is well under this), and how long
+/// it waits for one.
+const DISCARDED_BODY_BYTES: u64 = 64 * 1024;
+const DISCARD_WAIT: Duration = Duration::from_millis(500);
+
+/// Reads and drops a refused request's body when it is small and arrives at once, so
+/// the connection can carry the client's next request: closing it instead (as the
+/// server must while a body is unread) costs both sides a new connection per refusal,
+/// which under a flood is more work than the refusal itself.
+async fn discard_small_body(req: Request) {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length <= DISCARDED_BODY_BYTES) {
+        let body = axum::body::to_bytes(req.into_body(), DISCARDED_BODY_BYTES as usize);
+        let _ = tokio::time::timeout(DISCARD_WAIT, body).await;
     }
 }
 
