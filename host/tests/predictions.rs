@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use patron::demo::SeedOptions;
 use patron::plugins::PluginHost;
 use patron::plugins::prediction_evaluation::EvaluationOptions;
-use patron::scheduler::{FIT_PREDICTIONS, Ran, Scheduler};
+use patron::scheduler::{FIT_PREDICTIONS, RECOMPUTE_SEGMENTS, Ran, Scheduler};
 use patron::store::orders::OrderInput;
 use patron::store::shops::Shop;
 use patron::store::{Db, StoreError, now_ms};
@@ -130,6 +130,21 @@ both_backends!(
         };
         assert!(segments_of("lapsed").await.contains(&"at-risk".to_owned()));
         assert!(!segments_of("regular").await.contains(&"at-risk".to_owned()));
+
+        // Rules condition on the predictions: the host hands them to plugins as the trait `predictions`.
+        let rules = json!({"rules": [
+            {"name": "fading-regulars", "when": {"all": [
+                {"trait": {"key": "predictions.p_alive", "lt": 0.3}}, {"order-count": {"gte": 2}}]}},
+            {"name": "worth-a-call", "when": {"trait": {"key": "predictions.clv", "gte": regular["clv"]}}}
+        ]});
+        testing::install_first_party(&router, &keys.secret, "rules", rules).await;
+        db.enqueue_job(shop.id, RECOMPUTE_SEGMENTS, &json!({}), now_ms(), "recompute:rules").await.expect("queue");
+        while scheduler.run_due(now_ms()).await.expect("run") != Ran::Nothing {}
+        let (lapsed_segments, regular_segments) = (segments_of("lapsed").await, segments_of("regular").await);
+        assert!(lapsed_segments.contains(&"fading-regulars".to_owned()), "{lapsed_segments:?}");
+        assert!(!regular_segments.contains(&"fading-regulars".to_owned()), "{regular_segments:?}");
+        assert!(regular_segments.contains(&"worth-a-call".to_owned()), "{regular_segments:?}");
+        assert!(!lapsed_segments.contains(&"worth-a-call".to_owned()), "{lapsed_segments:?}");
 
         // Evaluation on the same shop: fit before a split, compare with what happened.
         let active = state.plugins.predictors(shop.id).await.expect("active").remove(0);

@@ -26,18 +26,23 @@ struct Hearing<'a> {
 }
 
 /// The profiles an automation install is shown of these customers (those that exist),
-/// read with one query for the records, one for tags and one for segments.
+/// read with one query each for the records, tags, segments and predictions.
 async fn profiles_of(host: &PluginHost, shop: &Shop, ids: &[i64]) -> StoreResult<HashMap<i64, Profile>> {
     let db = host.db();
     let customers = db.customers_by_ids(shop.id, ids).await?;
     let mut tags = db.tags_of_customers(shop.id, ids).await?;
     let mut segments = db.current_segments_of_customers(shop.id, ids).await?;
+    let predictions = db.predictions_of_customers(shop.id, ids).await?;
     let now = now_ms();
     Ok(customers
         .iter()
         .map(|customer| {
-            let (tags, segments) = (tags.remove(&customer.id), segments.remove(&customer.id));
-            (customer.id, convert::profile(customer, tags.unwrap_or_default(), segments.unwrap_or_default(), now))
+            let facts = convert::Facts {
+                tags: tags.remove(&customer.id).unwrap_or_default(),
+                segments: segments.remove(&customer.id).unwrap_or_default(),
+                predictions: predictions.get(&customer.id),
+            };
+            (customer.id, convert::profile(customer, facts, now))
         })
         .collect())
 }

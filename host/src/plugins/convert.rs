@@ -6,6 +6,7 @@ use patron_runtime::types::{
 
 use crate::store::customers::Customer;
 use crate::store::orders::{Order, OrderStatus};
+use crate::store::predictions::CustomerPrediction;
 use crate::store::products::Product;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -14,14 +15,28 @@ fn clamp_u32(value: i64) -> u32 {
     u32::try_from(value.max(0)).unwrap_or(u32::MAX)
 }
 
+/// What the host knows of a customer beyond their record, for [`profile`].
+#[derive(Debug, Default)]
+pub struct Facts<'a> {
+    pub tags: Vec<String>,
+    pub segments: Vec<String>,
+    /// Their latest predictions: plugins read them as the trait `predictions`.
+    pub predictions: Option<&'a CustomerPrediction>,
+}
+
 /// A customer as a plugin sees it, with the tags and segments they hold now.
-pub fn profile(customer: &Customer, tags: Vec<String>, segments: Vec<String>, now: i64) -> Profile {
+pub fn profile(customer: &Customer, facts: Facts<'_>, now: i64) -> Profile {
+    let Facts { tags, segments, predictions } = facts;
     let mut traits = customer.traits.as_object().cloned().unwrap_or_default();
     // Plugins read identity facts as traits too (birthdays drive rules and multipliers).
     if let Some(birthday) = &customer.birthday {
         traits.insert("birthday".into(), birthday.clone().into());
     }
     traits.insert("marketing_consent".into(), customer.marketing_consent.into());
+    // Rules condition on them as on any trait: `{"trait": {"key": "predictions.p_alive", "lt": 0.3}}`.
+    if let Some(value) = predictions.and_then(|p| serde_json::to_value(p).ok()) {
+        traits.insert("predictions".into(), value);
+    }
     let stats = &customer.stats;
     Profile {
         id: customer.id.to_string(),

@@ -96,6 +96,8 @@ impl PluginHost {
         } else {
             Default::default()
         };
+        let ids: Vec<i64> = page.customers.iter().map(|c| c.id).collect();
+        let predictions = db.predictions_of_customers(shop.id, &ids).await?;
         let labels = page
             .customers
             .iter()
@@ -105,12 +107,12 @@ impl PluginHost {
             .customers
             .iter()
             .map(|c| {
-                convert::profile(
-                    c,
-                    tags.remove(&c.id).unwrap_or_default(),
-                    segments.remove(&c.id).unwrap_or_default(),
-                    now,
-                )
+                let facts = convert::Facts {
+                    tags: tags.remove(&c.id).unwrap_or_default(),
+                    segments: segments.remove(&c.id).unwrap_or_default(),
+                    predictions: predictions.get(&c.id),
+                };
+                convert::profile(c, facts, now)
             })
             .collect();
         Ok((profiles, labels, page.next_after))
@@ -278,13 +280,14 @@ impl PluginHost {
         let Some(customer) = db.customer(shop.id, customer_id).await? else {
             return Err(StoreError::NotFound("customer"));
         };
+        let predictions = db.customer_prediction(shop.id, customer_id).await?;
         for active in self.active(shop.id, World::Segmenter).await? {
-            let profile = convert::profile(
-                &customer,
-                db.tags(shop.id, customer_id).await?,
-                db.current_segments(shop.id, customer_id).await?,
-                now_ms(),
-            );
+            let facts = convert::Facts {
+                tags: db.tags(shop.id, customer_id).await?,
+                segments: db.current_segments(shop.id, customer_id).await?,
+                predictions: predictions.as_ref(),
+            };
+            let profile = convert::profile(&customer, facts, now_ms());
             let checked = move |plugin: &patron_runtime::Plugin, ctx: &patron_runtime::CallContext| {
                 let results = plugin.segment(ctx, std::slice::from_ref(&profile))?;
                 let lists: Vec<Vec<&str>> = results.iter().map(|r| r.iter().map(String::as_str).collect()).collect();

@@ -188,28 +188,47 @@ impl Db {
 
     /// A customer's latest predictions (the most recent install's when several predict).
     pub async fn customer_prediction(&self, shop_id: i64, customer_id: i64) -> StoreResult<Option<CustomerPrediction>> {
-        let row = sqlx::query(
-            "SELECT plugin, predicted_at, p_alive, purchases_30, purchases_90, purchases_365, expected_order_value, clv \
-             FROM customer_predictions WHERE shop_id = $1 AND customer_id = $2 ORDER BY predicted_at DESC, plugin LIMIT 1",
-        )
-        .bind(shop_id)
-        .bind(customer_id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|row| {
-            Ok(CustomerPrediction {
-                customer_id,
-                plugin: row.try_get(0)?,
-                predicted_at: row.try_get(1)?,
-                p_alive: row.try_get(2)?,
-                expected_purchases_30d: row.try_get(3)?,
-                expected_purchases_90d: row.try_get(4)?,
-                expected_purchases_365d: row.try_get(5)?,
-                expected_order_value: row.try_get(6)?,
-                clv: row.try_get(7)?,
-            })
-        })
-        .transpose()
+        Ok(self.predictions_of_customers(shop_id, &[customer_id]).await?.remove(&customer_id))
+    }
+
+    /// [`Self::customer_prediction`] for each of these customers that has any.
+    pub async fn predictions_of_customers(
+        &self,
+        shop_id: i64,
+        ids: &[i64],
+    ) -> StoreResult<std::collections::HashMap<i64, CustomerPrediction>> {
+        let mut latest = std::collections::HashMap::new();
+        for chunk in ids.chunks(1_000) {
+            let sql = format!(
+                "SELECT customer_id, plugin, predicted_at, p_alive, purchases_30, purchases_90, purchases_365, \
+                 expected_order_value, clv FROM customer_predictions WHERE shop_id = $1 AND customer_id IN ({}) \
+                 ORDER BY customer_id, predicted_at DESC, plugin",
+                super::recommendations::placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(shop_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                let customer_id: i64 = row.try_get(0)?;
+                if latest.contains_key(&customer_id) {
+                    continue; // An older install's predictions.
+                }
+                let prediction = CustomerPrediction {
+                    customer_id,
+                    plugin: row.try_get(1)?,
+                    predicted_at: row.try_get(2)?,
+                    p_alive: row.try_get(3)?,
+                    expected_purchases_30d: row.try_get(4)?,
+                    expected_purchases_90d: row.try_get(5)?,
+                    expected_purchases_365d: row.try_get(6)?,
+                    expected_order_value: row.try_get(7)?,
+                    clv: row.try_get(8)?,
+                };
+                latest.insert(customer_id, prediction);
+            }
+        }
+        Ok(latest)
     }
 
     /// Per known customer, how many events of each of `kinds` occurred in `[from, to)`
