@@ -146,6 +146,21 @@ both_backends!(
         assert!(regular_segments.contains(&"worth-a-call".to_owned()), "{regular_segments:?}");
         assert!(!lapsed_segments.contains(&"worth-a-call".to_owned()), "{lapsed_segments:?}");
 
+        // The segment's export carries the predictions.
+        let request = axum::http::Request::get("/v1/segments/fading-regulars/members?format=csv")
+            .header("authorization", format!("Bearer {}", keys.secret))
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = tower::ServiceExt::oneshot(router.clone(), request).await.expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+        let csv = String::from_utf8(bytes.to_vec()).expect("utf8");
+        assert!(csv.starts_with("external_id,") && csv.lines().next().is_some_and(|h| h.ends_with(",p_alive,expected_purchases_365d,clv")), "{csv}");
+        let row = csv.lines().find(|l| l.starts_with("lapsed,")).expect("the lapsed regular's row");
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells[7].parse::<f64>().ok(), lapsed["p_alive"].as_f64(), "{row}");
+        assert_eq!(cells[9].parse::<i64>().ok(), lapsed["clv"].as_i64(), "{row}");
+
         // Evaluation on the same shop: fit before a split, compare with what happened.
         let active = state.plugins.predictors(shop.id).await.expect("active").remove(0);
         let options = EvaluationOptions { holdout_days: 180, step_days: 30 };

@@ -103,7 +103,7 @@ pub(crate) fn csv_field(value: &str) -> String {
         (status = 200, description = "A page of members, or the CSV export",
             content(
                 (MembersPage = "application/json"),
-                (String = "text/csv", example = "external_id,email,first_name,last_name,order_count,total_spent,last_order_at"),
+                (String = "text/csv", example = "external_id,email,first_name,last_name,order_count,total_spent,last_order_at,p_alive,expected_purchases_365d,clv"),
             ),
             headers(("Content-Disposition" = String, description = "With `format=csv`: `attachment; filename=\"<segment>.csv\"`"))),
     ),
@@ -124,12 +124,17 @@ async fn members(
             Ok(Json(MembersPage { members, next_after }).into_response())
         }
         Some("csv") => {
-            let mut csv =
-                String::from("external_id,email,first_name,last_name,order_count,total_spent,last_order_at\n");
+            // The predictions' columns are empty for a customer without any.
+            let mut csv = String::from(
+                "external_id,email,first_name,last_name,order_count,total_spent,last_order_at,\
+                 p_alive,expected_purchases_365d,clv\n",
+            );
             let mut after = None;
             loop {
                 let ids = state.db.segment_members(shop.id, &name, after, EXPORT_PAGE).await?;
+                let predictions = state.db.predictions_of_customers(shop.id, &ids).await?;
                 for c in state.db.customers_by_ids(shop.id, &ids).await? {
+                    let p = predictions.get(&c.id);
                     let fields = [
                         c.external_id.unwrap_or_default(),
                         c.email.unwrap_or_default(),
@@ -138,6 +143,9 @@ async fn members(
                         c.stats.order_count.to_string(),
                         c.stats.total_spent.to_string(),
                         c.stats.last_order_at.map(crate::timestamp::to_rfc3339).unwrap_or_default(),
+                        p.map(|p| p.p_alive.to_string()).unwrap_or_default(),
+                        p.map(|p| p.expected_purchases_365d.to_string()).unwrap_or_default(),
+                        p.map(|p| p.clv.to_string()).unwrap_or_default(),
                     ];
                     csv.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
                     csv.push('\n');
