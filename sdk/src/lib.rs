@@ -31,6 +31,7 @@
 //! [`Error`], so implement only what your plugin does.
 
 mod host;
+pub mod json;
 mod memberships;
 mod money;
 mod prediction;
@@ -45,7 +46,7 @@ mod types;
 #[path = "wit.rs"]
 pub mod __wit;
 
-pub use host::{KvError, Level, config, config_json, kv, log, now};
+pub use host::{KvError, Level, config, config_json, kv, log, now, read_config};
 pub use memberships::{Memberships, Segment};
 pub use money::Money;
 pub use prediction::{PredictionBatch, Predictions};
