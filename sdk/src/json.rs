@@ -851,7 +851,8 @@ fn write_string(s: &str, out: &mut String) {
             0..=0x1f => "",
             _ => continue,
         };
-        out.push_str(&s[run..i]);
+        // `get`: `run` and `i` are at ASCII bytes; no panic path in the component.
+        out.push_str(s.get(run..i).unwrap_or_default());
         run = i + 1;
         if escaped.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -862,7 +863,7 @@ fn write_string(s: &str, out: &mut String) {
             out.push_str(escaped);
         }
     }
-    out.push_str(&s[run..]);
+    out.push_str(s.get(run..).unwrap_or_default());
     out.push('"');
 }
 
