@@ -2,8 +2,8 @@
 //! customer's predictions. The host fits in batches: every batch but the last
 //! is folded into a compact state ([`FitState`]); the last one fits.
 
+use patron_sdk::json::{self, Fields, FromJson, ToJson, Value};
 use patron_sdk::{Error, Memberships, PredictionBatch, Predictions, Result, Timestamp};
-use serde::{Deserialize, Serialize};
 
 use crate::bgnbd::{BgNbd, Fitted, Rft};
 use crate::config::Config;
@@ -152,8 +152,8 @@ pub fn fit_step(
 }
 
 /// A fitted model, as the host stores it (JSON: small, and readable by anyone
-/// who wants to check what was fitted).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// who wants to check what was fitted; keys in snake_case).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     /// Format version.
     pub version: u32,
@@ -171,6 +171,39 @@ pub struct Model {
     /// Predicted CLV at or above which a customer is in the high-value segment
     /// (the top `high-value-share` at fit time); `None`: nobody is.
     pub high_value_cutoff: Option<f64>,
+}
+
+impl FromJson for Model {
+    fn from_json(value: &Value) -> std::result::Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        Ok(Self {
+            version: f.required("version")?,
+            as_of: f.required("as_of")?,
+            bgnbd: f.required("bgnbd")?,
+            gamma_gamma: f.optional("gamma_gamma")?,
+            spend_note: f.optional("spend_note")?,
+            fallback_order_value: f.required("fallback_order_value")?,
+            high_value_cutoff: f.optional("high_value_cutoff")?,
+        })
+    }
+}
+
+impl ToJson for Model {
+    fn to_json(&self) -> Value {
+        Value::Object(
+            [
+                ("version", self.version.to_json()),
+                ("as_of", self.as_of.to_json()),
+                ("bgnbd", self.bgnbd.to_json()),
+                ("gamma_gamma", self.gamma_gamma.to_json()),
+                ("spend_note", self.spend_note.to_json()),
+                ("fallback_order_value", self.fallback_order_value.to_json()),
+                ("high_value_cutoff", self.high_value_cutoff.to_json()),
+            ]
+            .into_iter()
+            .collect(),
+        )
+    }
 }
 
 impl Model {
@@ -220,13 +253,13 @@ impl Model {
 
     /// The model as bytes.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self).map_err(|e| Error::new("internal", e.to_string()))
+        Ok(json::to_string(self).into_bytes())
     }
 
     /// The model these bytes encode, checked.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let model: Self =
-            serde_json::from_slice(bytes).map_err(|e| Error::new("bad-model", format!("not a clv model: {e}")))?;
+            json::from_slice(bytes).map_err(|e| Error::new("bad-model", format!("not a clv model: {e}")))?;
         if model.version != MODEL_VERSION || !model.bgnbd.params.is_valid() {
             return Err(Error::new("bad-model", "not a clv model of this version"));
         }
