@@ -16,7 +16,7 @@ use crate::model::{Counts, ModelView};
 
 /// The install's config, checked.
 pub fn load_config() -> Result<Config> {
-    let config: Config = patron_sdk::config()?;
+    let config: Config = patron_sdk::read_config()?;
     match config.problem() {
         Some(problem) => Err(Error::new("bad-config", problem)),
         None => Ok(config),
