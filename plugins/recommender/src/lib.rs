@@ -8,6 +8,7 @@ pub mod codec;
 pub mod config;
 pub mod model;
 pub mod serve;
+mod sort;
 
 use patron_sdk::{Error, Level, Order, Product, RecommendRequest, Recommender, Result, ScoredItem, log, now};
 
