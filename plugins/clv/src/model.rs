@@ -245,9 +245,11 @@ impl Model {
             let clv = model.clv(config, c).map_err(|e| crate::FitError::BadInput(e.message))?;
             clvs.push(clv);
         }
-        clvs.sort_by(|a, b| b.total_cmp(a));
+        let order = crate::optimize::ascending(&clvs);
         let top = (config.high_value_share * clvs.len() as f64).ceil() as usize;
-        model.high_value_cutoff = top.checked_sub(1).and_then(|k| clvs.get(k)).copied().filter(|v| *v > 0.0);
+        // The `top`-th largest CLV.
+        let at = top.checked_sub(1).and_then(|k| order.len().checked_sub(k + 1));
+        model.high_value_cutoff = at.map(|i| clvs[order[i]]).filter(|v| *v > 0.0);
         Ok(model)
     }
 
