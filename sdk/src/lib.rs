@@ -27,6 +27,10 @@
 //! implemented, and [`testing::TestHost`] serves the host calls
 //! ([`log`], [`now`], [`config`], [`kv`]).
 //!
+//! Config and kv values are JSON. [`config`] and [`kv::get_json`] read them with
+//! serde; [`read_config`] and [`kv::read`]/[`kv::write`] with the SDK's own [`json`]
+//! module, which keeps a component 40–80 KB smaller (the first-party plugins use it).
+//!
 //! Every trait method has a default that returns a `not-implemented`
 //! [`Error`], so implement only what your plugin does.
 
