@@ -485,7 +485,7 @@ mod tests {
         );
         assert_eq!(json::from_str::<Program>("{}"), Ok(Program::default()));
 
-        let error = |text: &str| json::from_str::<Program>(text).map(|_| ()).unwrap_err().to_string();
+        let error = |text: &str| json::from_str::<Program>(text).map(|_| ()).expect_err("an error").to_string();
         assert_eq!(error(r#"{"points_per_unit": 2}"#), "points_per_unit: unknown field");
         assert_eq!(error(r#"{"tiers": [{"name": "a"}]}"#), "tiers[0].threshold: missing");
         assert_eq!(

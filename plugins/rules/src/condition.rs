@@ -350,7 +350,7 @@ mod tests {
         assert!(cond(r#"{"not": {"order-count": {}}}"#).problem().is_some());
         assert!(cond(r#"{"trait": {"key": "x"}}"#).problem().is_some());
         assert!(cond(r#"{"trait": {"key": "x", "exists": true}}"#).problem().is_none());
-        let error = |text: &str| json::from_str::<Condition>(text).map(|_| ()).unwrap_err().to_string();
+        let error = |text: &str| json::from_str::<Condition>(text).map(|_| ()).expect_err("an error").to_string();
         assert_eq!(error(r#"{"viewed-category": "shoes"}"#), "viewed-category: unknown condition");
         assert!(
             error(r#"{"order-count": {"gte": 1}, "has-ordered": true}"#)

@@ -131,8 +131,10 @@ fn objects_keep_order_and_the_last_of_a_key() {
     assert_eq!(map.insert("x", 1), None);
     assert_eq!(map.insert("y", "two"), None);
     assert_eq!(map.insert("x", 3), Some(Value::from(1)), "replaced in place");
-    map.get_or_insert_with("list", || Value::Array(vec![])).as_array_mut().map(|a| a.push(Value::from(4)));
-    map.get_or_insert_with("list", || Value::Null).as_array_mut().map(|a| a.push(Value::from(5)));
+    for (n, make) in [(4, Value::Array(vec![])), (5, Value::Null)] {
+        let list = map.get_or_insert_with("list", || make).as_array_mut().expect("an array, made once");
+        list.push(Value::from(n));
+    }
     assert_eq!(Value::Object(map.clone()).to_json(), r#"{"x":3,"y":"two","list":[4,5]}"#);
     assert_eq!(map.remove("y"), Some(Value::from("two")));
     assert_eq!((map.len(), map.contains_key("y"), map.get("x")), (2, false, Some(&Value::from(3))));
@@ -232,7 +234,7 @@ fn typed_reads_name_the_field() {
             .expect("valid");
     assert_eq!(tiers[0], Tier { name: "a".into(), threshold: 0, multiplier: 1.0, codes: [0, 0] });
     assert_eq!(tiers[1], Tier { name: "b".into(), threshold: 5, multiplier: 1.25, codes: [1, 2] });
-    let error = |text: &str| from_str::<Vec<Tier>>(text).map(|_| ()).unwrap_err().to_string();
+    let error = |text: &str| from_str::<Vec<Tier>>(text).map(|_| ()).expect_err("an error").to_string();
     assert_eq!(error(r#"[{"name": "a"}, {"name": "b", "threshold": "5"}]"#), "[1].threshold: expected an integer");
     assert_eq!(error(r#"[{"name": "a", "size": 1}]"#), "[0].size: unknown field");
     assert_eq!(error(r#"[{"threshold": 1}]"#), "[0].name: missing");
@@ -281,6 +283,6 @@ fn the_sdk_reads_config_and_kv_with_it() {
         assert!(matches!(crate::kv::read::<Value>("bad"), Err(crate::KvError::Serde(_))));
     });
     let mut bad = TestHost::new().config(r#"{"tiers": 1"#);
-    let error = bad.run(crate::read_config::<Value>).unwrap_err();
+    let error = bad.run(crate::read_config::<Value>).expect_err("an error");
     assert_eq!(error.code, "bad-config");
 }
