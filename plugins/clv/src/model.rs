@@ -448,4 +448,16 @@ mod tests {
         assert_eq!(FitState::decode(b"nonsense").expect_err("an error").code, "bad-state");
         assert_eq!(Model::decode(b"{}").expect_err("an error").code, "bad-model");
     }
+
+    /// A model stored before the plugin dropped serde still reads, and writes back the same.
+    #[test]
+    fn models_keep_their_json_form() {
+        let stored = r#"{"version":1,"as_of":1700000000000,"bgnbd":{"params":{"r":0.243,"alpha":4.414,"a":0.793,"b":2.426},"log_likelihood":-9582.429,"customers":2357,"evaluations":412},"gamma_gamma":{"params":{"p":6.25,"q":3.74,"gamma":15.44},"log_likelihood":-4039.4,"customers":946,"evaluations":230},"spend_note":null,"fallback_order_value":35.078,"high_value_cutoff":0.1}"#;
+        let model = Model::decode(stored.as_bytes()).expect("a clv model");
+        assert_eq!(model.bgnbd.params.alpha, 4.414);
+        assert_eq!(model.gamma_gamma.as_ref().map(|g| g.customers), Some(946));
+        assert_eq!(String::from_utf8(model.encode().expect("encoded")).expect("UTF-8"), stored);
+        let without = stored.replace(r#"{"params":{"p":6.25,"q":3.74,"gamma":15.44},"log_likelihood":-4039.4,"customers":946,"evaluations":230}"#, "null");
+        assert_eq!(Model::decode(without.as_bytes()).expect("a clv model").gamma_gamma, None);
+    }
 }

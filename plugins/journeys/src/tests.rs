@@ -314,3 +314,20 @@ fn replenishment_follows_its_config_and_long_product_ids_fit_a_timer_name() {
         "unknown field refused"
     );
 }
+
+/// Runs and views stored before the plugin dropped serde still read.
+#[test]
+fn kv_values_keep_their_form() {
+    use patron_sdk::json;
+    let run: crate::run::Run =
+        json::from_str(r#"{"entered_at":5,"active":true,"vars":{"products":["a","b"]}}"#).expect("a run");
+    assert_eq!(
+        (run.entered_at, run.active, run.vars.get("products").map(|p| p[1].clone())),
+        (5, true, Some("b".into()))
+    );
+    let bare: crate::run::Run = json::from_str(r#"{"entered_at":5,"active":false}"#).expect("a run without vars");
+    assert!(bare.vars.is_empty());
+    assert_eq!(json::to_string(&run), r#"{"entered_at":5,"active":true,"vars":{"products":["a","b"]}}"#);
+    let views: Vec<(String, i64)> = json::from_str(r#"[["p1",1700000000000],["p2",-1]]"#).expect("views");
+    assert_eq!(views, [("p1".to_owned(), 1_700_000_000_000), ("p2".to_owned(), -1)]);
+}
