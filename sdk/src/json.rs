@@ -514,6 +514,11 @@ pub fn from_slice<T: FromJson>(bytes: &[u8]) -> Result<T, Error> {
     T::from_json(&parse_bytes(bytes)?)
 }
 
+/// An object of `pairs`, in their order: `json::object([("id", id.to_json()), ("n", 3.into())])`.
+pub fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    Value::Object(pairs.into_iter().collect())
+}
+
 /// `value` as compact JSON text.
 pub fn to_string<T: ToJson + ?Sized>(value: &T) -> String {
     value.to_json().to_json()

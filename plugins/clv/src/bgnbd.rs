@@ -70,8 +70,12 @@ impl FromJson for BgNbd {
 
 impl ToJson for BgNbd {
     fn to_json(&self) -> Value {
-        let fields = [("r", self.r), ("alpha", self.alpha), ("a", self.a), ("b", self.b)];
-        Value::Object(fields.into_iter().map(|(k, v)| (k, v.to_json())).collect())
+        json::object([
+            ("r", self.r.to_json()),
+            ("alpha", self.alpha.to_json()),
+            ("a", self.a.to_json()),
+            ("b", self.b.to_json()),
+        ])
     }
 }
 
@@ -102,16 +106,12 @@ impl<P: FromJson> FromJson for Fitted<P> {
 
 impl<P: ToJson> ToJson for Fitted<P> {
     fn to_json(&self) -> Value {
-        Value::Object(
-            [
-                ("params", self.params.to_json()),
-                ("log_likelihood", self.log_likelihood.to_json()),
-                ("customers", self.customers.to_json()),
-                ("evaluations", self.evaluations.to_json()),
-            ]
-            .into_iter()
-            .collect(),
-        )
+        json::object([
+            ("params", self.params.to_json()),
+            ("log_likelihood", self.log_likelihood.to_json()),
+            ("customers", self.customers.to_json()),
+            ("evaluations", self.evaluations.to_json()),
+        ])
     }
 }
 

@@ -41,8 +41,7 @@ impl FromJson for GammaGamma {
 
 impl ToJson for GammaGamma {
     fn to_json(&self) -> Value {
-        let fields = [("p", self.p), ("q", self.q), ("gamma", self.gamma)];
-        Value::Object(fields.into_iter().map(|(k, v)| (k, v.to_json())).collect())
+        json::object([("p", self.p.to_json()), ("q", self.q.to_json()), ("gamma", self.gamma.to_json())])
     }
 }
 

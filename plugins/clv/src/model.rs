@@ -190,19 +190,15 @@ impl FromJson for Model {
 
 impl ToJson for Model {
     fn to_json(&self) -> Value {
-        Value::Object(
-            [
-                ("version", self.version.to_json()),
-                ("as_of", self.as_of.to_json()),
-                ("bgnbd", self.bgnbd.to_json()),
-                ("gamma_gamma", self.gamma_gamma.to_json()),
-                ("spend_note", self.spend_note.to_json()),
-                ("fallback_order_value", self.fallback_order_value.to_json()),
-                ("high_value_cutoff", self.high_value_cutoff.to_json()),
-            ]
-            .into_iter()
-            .collect(),
-        )
+        json::object([
+            ("version", self.version.to_json()),
+            ("as_of", self.as_of.to_json()),
+            ("bgnbd", self.bgnbd.to_json()),
+            ("gamma_gamma", self.gamma_gamma.to_json()),
+            ("spend_note", self.spend_note.to_json()),
+            ("fallback_order_value", self.fallback_order_value.to_json()),
+            ("high_value_cutoff", self.high_value_cutoff.to_json()),
+        ])
     }
 }
 

@@ -28,21 +28,17 @@ impl FromJson for Run {
 
 impl ToJson for Run {
     fn to_json(&self) -> Value {
-        Value::Object(
-            [
-                ("entered_at", Value::from(self.entered_at)),
-                ("active", Value::from(self.active)),
-                ("vars", Value::Object(self.vars.clone())),
-            ]
-            .into_iter()
-            .collect(),
-        )
+        json::object([
+            ("entered_at", Value::from(self.entered_at)),
+            ("active", Value::from(self.active)),
+            ("vars", Value::Object(self.vars.clone())),
+        ])
     }
 }
 
 /// The JSON text of an object of `pairs`.
 pub fn object_text<const N: usize>(pairs: [(&str, Value); N]) -> String {
-    Value::Object(pairs.into_iter().collect()).to_json()
+    json::object(pairs).to_json()
 }
 
 /// One step: its name (`reminder_1`), template, delay after entry, and coupon.

@@ -48,16 +48,12 @@ impl FromJson for Pass {
 
 impl ToJson for Pass {
     fn to_json(&self) -> Value {
-        Value::Object(
-            [
-                ("updated-at", Value::from(self.updated_at)),
-                ("window-days", Value::from(self.window_days)),
-                ("histogram", self.histogram.to_json()),
-                ("outside", self.outside.to_json()),
-            ]
-            .into_iter()
-            .collect(),
-        )
+        json::object([
+            ("updated-at", Value::from(self.updated_at)),
+            ("window-days", Value::from(self.window_days)),
+            ("histogram", self.histogram.to_json()),
+            ("outside", self.outside.to_json()),
+        ])
     }
 }
 
@@ -88,16 +84,12 @@ impl FromJson for Learned {
 
 impl ToJson for Learned {
     fn to_json(&self) -> Value {
-        Value::Object(
-            [
-                ("computed-at", Value::from(self.computed_at)),
-                ("window-days", Value::from(self.window_days)),
-                ("population", Value::from(self.population)),
-                ("boundaries", self.boundaries.to_json()),
-            ]
-            .into_iter()
-            .collect(),
-        )
+        json::object([
+            ("computed-at", Value::from(self.computed_at)),
+            ("window-days", Value::from(self.window_days)),
+            ("population", Value::from(self.population)),
+            ("boundaries", self.boundaries.to_json()),
+        ])
     }
 }
 

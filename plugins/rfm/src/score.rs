@@ -33,15 +33,11 @@ impl FromJson for Boundaries {
 
 impl ToJson for Boundaries {
     fn to_json(&self) -> Value {
-        Value::Object(
-            [
-                ("recency-days", self.recency_days.to_json()),
-                ("frequency", self.frequency.to_json()),
-                ("monetary", self.monetary.to_json()),
-            ]
-            .into_iter()
-            .collect(),
-        )
+        json::object([
+            ("recency-days", self.recency_days.to_json()),
+            ("frequency", self.frequency.to_json()),
+            ("monetary", self.monetary.to_json()),
+        ])
     }
 }
 
@@ -253,16 +249,12 @@ impl FromJson for Histogram {
 
 impl ToJson for Histogram {
     fn to_json(&self) -> Value {
-        Value::Object(
-            [
-                ("population", Value::from(self.population)),
-                ("recency-days", self.recency_days.to_json()),
-                ("frequency", self.frequency.to_json()),
-                ("monetary", self.monetary.to_json()),
-            ]
-            .into_iter()
-            .collect(),
-        )
+        json::object([
+            ("population", Value::from(self.population)),
+            ("recency-days", self.recency_days.to_json()),
+            ("frequency", self.frequency.to_json()),
+            ("monetary", self.monetary.to_json()),
+        ])
     }
 }
 

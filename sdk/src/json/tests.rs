@@ -259,6 +259,7 @@ fn typed_writes_read_back() {
     assert_eq!(to_string(&pairs), r#"[["p1",-9223372036854775808],["p2",7]]"#);
     assert_eq!(from_str::<Vec<(String, i64)>>(&to_string(&pairs)), Ok(pairs));
     assert_eq!(to_string(&[Some(1u32), None]), "[1,null]");
+    assert_eq!(object([("b", Value::from(1)), ("a", Value::Null)]).to_json(), r#"{"b":1,"a":null}"#);
     assert_eq!(from_str::<Vec<Option<u32>>>("[1, null]"), Ok(vec![Some(1), None]));
     assert_eq!(from_str::<u64>("-1").map_err(|e| e.to_string()), Err("expected a non-negative integer".into()));
     assert_eq!(from_str::<u8>("256").map_err(|e| e.to_string()), Err("integer out of range".into()));
