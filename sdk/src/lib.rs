@@ -27,10 +27,15 @@
 //! implemented, and [`testing::TestHost`] serves the host calls
 //! ([`log`], [`now`], [`config`], [`kv`]).
 //!
+//! Config and kv values are JSON. [`config`] and [`kv::get_json`] read them with
+//! serde; [`read_config`] and [`kv::read`]/[`kv::write`] with the SDK's own [`json`]
+//! module, which keeps a component 40–80 KB smaller (the first-party plugins use it).
+//!
 //! Every trait method has a default that returns a `not-implemented`
 //! [`Error`], so implement only what your plugin does.
 
 mod host;
+pub mod json;
 mod memberships;
 mod money;
 mod prediction;
@@ -45,7 +50,7 @@ mod types;
 #[path = "wit.rs"]
 pub mod __wit;
 
-pub use host::{KvError, Level, config, config_json, kv, log, now};
+pub use host::{KvError, Level, config, config_json, kv, log, now, read_config};
 pub use memberships::{Memberships, Segment};
 pub use money::Money;
 pub use prediction::{PredictionBatch, Predictions};

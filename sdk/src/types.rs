@@ -50,9 +50,18 @@ impl Profile {
         self.tags.iter().any(|t| t == tag)
     }
 
-    /// The traits, parsed (an empty object if they are not valid JSON).
+    /// The traits, parsed with serde_json (an empty object if they are not valid JSON).
     pub fn traits_json(&self) -> serde_json::Value {
         serde_json::from_str(&self.traits).unwrap_or_else(|_| serde_json::json!({}))
+    }
+
+    /// The traits, parsed with [`json`](crate::json) (an empty object if they are not a
+    /// valid JSON object): [`traits_json`](Self::traits_json) without serde.
+    pub fn traits_value(&self) -> crate::json::Value {
+        match crate::json::parse(&self.traits) {
+            Ok(value @ crate::json::Value::Object(_)) => value,
+            _ => crate::json::Value::Object(crate::json::Map::new()),
+        }
     }
 }
 

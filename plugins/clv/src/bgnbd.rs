@@ -7,7 +7,7 @@
 //! `t_x` (time of the last purchase, from the first) and `T` (time from the
 //! first purchase to the end of observation). Times are in days.
 
-use serde::{Deserialize, Serialize};
+use patron_sdk::json::{self, Fields, FromJson, ToJson, Value};
 
 use crate::FitError;
 use crate::optimize::{Options, nelder_mead};
@@ -39,7 +39,7 @@ impl Rft {
 }
 
 /// BG/NBD parameters: λ ~ Gamma(shape `r`, rate `alpha`), p ~ Beta(`a`, `b`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BgNbd {
     /// Shape of the purchase-rate distribution.
     pub r: f64,
@@ -61,8 +61,26 @@ pub const MIN_CUSTOMERS: usize = 10;
 /// none, nothing tells the purchase rate from the dropout.
 pub const MIN_REPEAT_CUSTOMERS: usize = 3;
 
-/// A fitted model and how the fit went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl FromJson for BgNbd {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        Ok(Self { r: f.required("r")?, alpha: f.required("alpha")?, a: f.required("a")?, b: f.required("b")? })
+    }
+}
+
+impl ToJson for BgNbd {
+    fn to_json(&self) -> Value {
+        json::object([
+            ("r", self.r.to_json()),
+            ("alpha", self.alpha.to_json()),
+            ("a", self.a.to_json()),
+            ("b", self.b.to_json()),
+        ])
+    }
+}
+
+/// A fitted model and how the fit went; in JSON, keys in snake_case.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Fitted<P> {
     /// The maximum-likelihood parameters.
     pub params: P,
@@ -72,6 +90,29 @@ pub struct Fitted<P> {
     pub customers: usize,
     /// Objective evaluations the optimizer used.
     pub evaluations: usize,
+}
+
+impl<P: FromJson> FromJson for Fitted<P> {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        Ok(Self {
+            params: f.required("params")?,
+            log_likelihood: f.required("log_likelihood")?,
+            customers: f.required("customers")?,
+            evaluations: f.required("evaluations")?,
+        })
+    }
+}
+
+impl<P: ToJson> ToJson for Fitted<P> {
+    fn to_json(&self) -> Value {
+        json::object([
+            ("params", self.params.to_json()),
+            ("log_likelihood", self.log_likelihood.to_json()),
+            ("customers", self.customers.to_json()),
+            ("evaluations", self.evaluations.to_json()),
+        ])
+    }
 }
 
 /// Terms of the log-likelihood that depend on `x` only, per distinct `x`.

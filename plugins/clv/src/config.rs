@@ -1,10 +1,10 @@
 //! The install's configuration (see README.md, "Config").
 
-use serde::Deserialize;
+use patron_sdk::json::{self, Fields, FromJson, Value};
 
-/// Every key is optional; the defaults are in [`Config::default`].
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+/// Every key is optional; the defaults are in [`Config::default`]. In config, keys in
+/// kebab-case, unknown keys refused.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Months of future purchases CLV counts.
     pub clv_horizon_months: u32,
@@ -33,6 +33,24 @@ impl Default for Config {
             high_value_segment: "predicted-high-value".into(),
             high_value_share: 0.1,
         }
+    }
+}
+
+impl FromJson for Config {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let d = Self::default();
+        let mut f = Fields::new(value)?;
+        let config = Self {
+            clv_horizon_months: f.or("clv-horizon-months", d.clv_horizon_months)?,
+            monthly_discount_rate: f.or("monthly-discount-rate", d.monthly_discount_rate)?,
+            at_risk_segment: f.or("at-risk-segment", d.at_risk_segment)?,
+            at_risk_below: f.or("at-risk-below", d.at_risk_below)?,
+            at_risk_min_orders: f.or("at-risk-min-orders", d.at_risk_min_orders)?,
+            high_value_segment: f.or("high-value-segment", d.high_value_segment)?,
+            high_value_share: f.or("high-value-share", d.high_value_share)?,
+        };
+        f.finish()?;
+        Ok(config)
     }
 }
 

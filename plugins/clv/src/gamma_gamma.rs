@@ -5,7 +5,7 @@
 //! how often they buy. A customer is summarised by the number of orders `n`
 //! their average `m` is over.
 
-use serde::{Deserialize, Serialize};
+use patron_sdk::json::{self, Fields, FromJson, ToJson, Value};
 
 use crate::FitError;
 use crate::bgnbd::Fitted;
@@ -22,7 +22,7 @@ pub struct Spend {
 }
 
 /// Gamma-Gamma parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GammaGamma {
     /// Shape of one order's value.
     pub p: f64,
@@ -30,6 +30,19 @@ pub struct GammaGamma {
     pub q: f64,
     /// Rate of the customers' ν (in minor units).
     pub gamma: f64,
+}
+
+impl FromJson for GammaGamma {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        Ok(Self { p: f.required("p")?, q: f.required("q")?, gamma: f.required("gamma")? })
+    }
+}
+
+impl ToJson for GammaGamma {
+    fn to_json(&self) -> Value {
+        json::object([("p", self.p.to_json()), ("q", self.q.to_json()), ("gamma", self.gamma.to_json())])
+    }
 }
 
 /// The fewest customers with repeat orders a fit is attempted on.

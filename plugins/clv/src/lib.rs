@@ -76,7 +76,7 @@ impl FitError {
 }
 
 fn load_config() -> Result<config::Config> {
-    let config: config::Config = patron_sdk::config()?;
+    let config: config::Config = patron_sdk::read_config()?;
     match config.problem() {
         Some(problem) => Err(Error::new("bad-config", problem)),
         None => Ok(config),

@@ -2,8 +2,8 @@
 //! customer's predictions. The host fits in batches: every batch but the last
 //! is folded into a compact state ([`FitState`]); the last one fits.
 
+use patron_sdk::json::{self, Fields, FromJson, ToJson, Value};
 use patron_sdk::{Error, Memberships, PredictionBatch, Predictions, Result, Timestamp};
-use serde::{Deserialize, Serialize};
 
 use crate::bgnbd::{BgNbd, Fitted, Rft};
 use crate::config::Config;
@@ -152,8 +152,8 @@ pub fn fit_step(
 }
 
 /// A fitted model, as the host stores it (JSON: small, and readable by anyone
-/// who wants to check what was fitted).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// who wants to check what was fitted; keys in snake_case).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     /// Format version.
     pub version: u32,
@@ -171,6 +171,35 @@ pub struct Model {
     /// Predicted CLV at or above which a customer is in the high-value segment
     /// (the top `high-value-share` at fit time); `None`: nobody is.
     pub high_value_cutoff: Option<f64>,
+}
+
+impl FromJson for Model {
+    fn from_json(value: &Value) -> std::result::Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        Ok(Self {
+            version: f.required("version")?,
+            as_of: f.required("as_of")?,
+            bgnbd: f.required("bgnbd")?,
+            gamma_gamma: f.optional("gamma_gamma")?,
+            spend_note: f.optional("spend_note")?,
+            fallback_order_value: f.required("fallback_order_value")?,
+            high_value_cutoff: f.optional("high_value_cutoff")?,
+        })
+    }
+}
+
+impl ToJson for Model {
+    fn to_json(&self) -> Value {
+        json::object([
+            ("version", self.version.to_json()),
+            ("as_of", self.as_of.to_json()),
+            ("bgnbd", self.bgnbd.to_json()),
+            ("gamma_gamma", self.gamma_gamma.to_json()),
+            ("spend_note", self.spend_note.to_json()),
+            ("fallback_order_value", self.fallback_order_value.to_json()),
+            ("high_value_cutoff", self.high_value_cutoff.to_json()),
+        ])
+    }
 }
 
 impl Model {
@@ -212,21 +241,23 @@ impl Model {
             let clv = model.clv(config, c).map_err(|e| crate::FitError::BadInput(e.message))?;
             clvs.push(clv);
         }
-        clvs.sort_by(|a, b| b.total_cmp(a));
+        let order = crate::optimize::ascending(&clvs);
         let top = (config.high_value_share * clvs.len() as f64).ceil() as usize;
-        model.high_value_cutoff = top.checked_sub(1).and_then(|k| clvs.get(k)).copied().filter(|v| *v > 0.0);
+        // The `top`-th largest CLV.
+        let at = top.checked_sub(1).and_then(|k| order.len().checked_sub(k + 1));
+        model.high_value_cutoff = at.map(|i| clvs[order[i]]).filter(|v| *v > 0.0);
         Ok(model)
     }
 
     /// The model as bytes.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self).map_err(|e| Error::new("internal", e.to_string()))
+        Ok(json::to_string(self).into_bytes())
     }
 
     /// The model these bytes encode, checked.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let model: Self =
-            serde_json::from_slice(bytes).map_err(|e| Error::new("bad-model", format!("not a clv model: {e}")))?;
+            json::from_slice(bytes).map_err(|e| Error::new("bad-model", format!("not a clv model: {e}")))?;
         if model.version != MODEL_VERSION || !model.bgnbd.params.is_valid() {
             return Err(Error::new("bad-model", "not a clv model of this version"));
         }
@@ -412,5 +443,17 @@ mod tests {
         assert_eq!(FitState::decode(&state.encode()).expect("a value"), state);
         assert_eq!(FitState::decode(b"nonsense").expect_err("an error").code, "bad-state");
         assert_eq!(Model::decode(b"{}").expect_err("an error").code, "bad-model");
+    }
+
+    /// A model stored before the plugin dropped serde still reads, and writes back the same.
+    #[test]
+    fn models_keep_their_json_form() {
+        let stored = r#"{"version":1,"as_of":1700000000000,"bgnbd":{"params":{"r":0.243,"alpha":4.414,"a":0.793,"b":2.426},"log_likelihood":-9582.429,"customers":2357,"evaluations":412},"gamma_gamma":{"params":{"p":6.25,"q":3.74,"gamma":15.44},"log_likelihood":-4039.4,"customers":946,"evaluations":230},"spend_note":null,"fallback_order_value":35.078,"high_value_cutoff":0.1}"#;
+        let model = Model::decode(stored.as_bytes()).expect("a clv model");
+        assert_eq!(model.bgnbd.params.alpha, 4.414);
+        assert_eq!(model.gamma_gamma.as_ref().map(|g| g.customers), Some(946));
+        assert_eq!(String::from_utf8(model.encode().expect("encoded")).expect("UTF-8"), stored);
+        let without = stored.replace(r#"{"params":{"p":6.25,"q":3.74,"gamma":15.44},"log_likelihood":-4039.4,"customers":946,"evaluations":230}"#, "null");
+        assert_eq!(Model::decode(without.as_bytes()).expect("a clv model").gamma_gamma, None);
     }
 }

@@ -97,8 +97,7 @@ fn simplex_run(f: &mut dyn FnMut(&[f64]) -> f64, start: &[f64], options: Options
     let mut converged = false;
     while evaluations < budget {
         // Order the vertices best first.
-        let mut order: Vec<usize> = (0..=n).collect();
-        order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
+        let order = ascending(&values);
         points = order.iter().map(|&i| points[i].clone()).collect();
         values = order.iter().map(|&i| values[i]).collect();
 
@@ -158,6 +157,15 @@ fn simplex_run(f: &mut dyn FnMut(&[f64]) -> f64, start: &[f64], options: Options
     }
     let best = (0..=n).min_by(|&i, &j| values[i].total_cmp(&values[j])).unwrap_or(0);
     Minimum { x: points[best].clone(), value: values[best], evaluations, converged }
+}
+
+/// Positions of `values` from the smallest value up (equal values in position order).
+/// The plugin's one sort: each `sort_by` closure puts another copy of the standard
+/// library's sort in the component.
+pub fn ascending(values: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
+    order
 }
 
 #[cfg(test)]

@@ -2,14 +2,14 @@
 //! re-entry rule. Every field has a default (README.md lists them), so `{}` runs
 //! every journey as documented.
 
-use serde::Deserialize;
+use patron_sdk::json::{self, Fields, FromJson, Value};
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// When a customer who was in a journey may enter it again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "ReentryRepr")]
+/// When a customer who was in a journey may enter it again: in config `"never"`,
+/// `"always"` or a number of days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reentry {
     /// Once per customer, ever.
     Never,
@@ -19,22 +19,15 @@ pub enum Reentry {
     AfterDays(u32),
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ReentryRepr {
-    Word(String),
-    Days(u32),
-}
-
-impl TryFrom<ReentryRepr> for Reentry {
-    type Error = String;
-
-    fn try_from(repr: ReentryRepr) -> Result<Self, String> {
-        match repr {
-            ReentryRepr::Word(word) if word == "never" => Ok(Self::Never),
-            ReentryRepr::Word(word) if word == "always" => Ok(Self::Always),
-            ReentryRepr::Word(word) => Err(format!("re-entry `{word}`: use \"never\", \"always\" or a number of days")),
-            ReentryRepr::Days(days) => Ok(Self::AfterDays(days)),
+impl FromJson for Reentry {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        match value.as_str() {
+            Some("never") => Ok(Self::Never),
+            Some("always") => Ok(Self::Always),
+            Some(word) => {
+                Err(json::Error::new(format!("re-entry `{word}`: use \"never\", \"always\" or a number of days")))
+            }
+            None => u32::from_json(value).map(Self::AfterDays),
         }
     }
 }
@@ -51,8 +44,7 @@ impl Reentry {
 }
 
 /// Welcome series: after `customer.created` or a newsletter sign-up event.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Welcome {
     pub enabled: bool,
     /// The event kind of a newsletter sign-up (it must be among the manifest's triggers).
@@ -74,8 +66,7 @@ impl Default for Welcome {
 }
 
 /// Cart abandonment: `add_to_cart`, then reminders unless the shopper checks out or orders.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CartAbandonment {
     pub enabled: bool,
     /// Hours after the first add to cart of `cart_reminder_1`.
@@ -92,8 +83,7 @@ impl Default for CartAbandonment {
 }
 
 /// Browse abandonment: one product viewed often, not put in the cart.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BrowseAbandonment {
     pub enabled: bool,
     /// Views of one product that make an abandoned browse.
@@ -113,8 +103,7 @@ impl Default for BrowseAbandonment {
 
 /// Win-back: entering an at-risk segment, or past `interval-factor` times one's own
 /// usual interval between orders; escalating coupons.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WinBack {
     pub enabled: bool,
     /// Segments whose entry starts a win-back (each must be a `segment.entered:<name>`
@@ -147,8 +136,7 @@ impl Default for WinBack {
 }
 
 /// Post-purchase: a review request some days after an order (not if it is refunded).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PostPurchase {
     pub enabled: bool,
     pub days: u32,
@@ -163,8 +151,7 @@ impl Default for PostPurchase {
 /// Replenishment: after an order, for each product whose repurchase interval the host
 /// learned from the shop's orders, a `replenishment` message `lead-days` before it is
 /// due to run out; buying the product again starts its clock again.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Replenishment {
     pub enabled: bool,
     /// Days before the product is due that the reminder goes out.
@@ -181,8 +168,7 @@ impl Default for Replenishment {
 
 /// Birthday: on `customer.birthday` (the host's daily check, in the shop's time zone),
 /// a coupon and the `birthday` message.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Birthday {
     pub enabled: bool,
     /// Percent off of the birthday coupon (0: no coupon).
@@ -199,8 +185,7 @@ impl Default for Birthday {
 }
 
 /// The install's configuration.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Config {
     pub welcome: Welcome,
     pub cart_abandonment: CartAbandonment,
@@ -210,6 +195,63 @@ pub struct Config {
     pub birthday: Birthday,
     pub replenishment: Replenishment,
 }
+
+/// `FromJson` for a config section: every field optional (its default from
+/// `Default`), in kebab-case, unknown keys refused.
+macro_rules! section {
+    ($ty:ident { $($field:ident: $key:literal),* $(,)? }) => {
+        impl FromJson for $ty {
+            fn from_json(value: &Value) -> Result<Self, json::Error> {
+                let d = Self::default();
+                let mut f = Fields::new(value)?;
+                let section = Self { $($field: f.or($key, d.$field)?),* };
+                f.finish()?;
+                Ok(section)
+            }
+        }
+    };
+}
+
+section!(Welcome { enabled: "enabled", signup_event: "signup-event", days: "days", reentry: "reentry" });
+section!(CartAbandonment {
+    enabled: "enabled",
+    first_hours: "first-hours",
+    second_hours: "second-hours",
+    reentry: "reentry"
+});
+section!(BrowseAbandonment {
+    enabled: "enabled",
+    min_views: "min-views",
+    window_hours: "window-hours",
+    delay_hours: "delay-hours",
+    reentry: "reentry",
+});
+section!(WinBack {
+    enabled: "enabled",
+    segments: "segments",
+    interval_factor: "interval-factor",
+    days: "days",
+    coupon_percents: "coupon-percents",
+    coupon_valid_days: "coupon-valid-days",
+    reentry: "reentry",
+});
+section!(PostPurchase { enabled: "enabled", days: "days" });
+section!(Replenishment { enabled: "enabled", lead_days: "lead-days", min_days: "min-days" });
+section!(Birthday {
+    enabled: "enabled",
+    coupon_percent: "coupon-percent",
+    coupon_valid_days: "coupon-valid-days",
+    reentry: "reentry",
+});
+section!(Config {
+    welcome: "welcome",
+    cart_abandonment: "cart-abandonment",
+    browse_abandonment: "browse-abandonment",
+    win_back: "win-back",
+    post_purchase: "post-purchase",
+    birthday: "birthday",
+    replenishment: "replenishment",
+});
 
 /// Hours in milliseconds.
 pub fn hours(h: u32) -> i64 {

@@ -7,11 +7,11 @@
 pub mod config;
 pub mod run;
 
+use patron_sdk::json::{self, Map, Value};
 use patron_sdk::{Action, Automation, Event, Profile, Result, Timer, kv};
-use serde_json::{Map, Value, json};
 
 use crate::config::{Config, days, hours};
-use crate::run::{Journey, Run, Step};
+use crate::run::{Journey, Run, Step, object_text};
 
 pub const WELCOME: &str = "welcome";
 pub const CART: &str = "cart_abandonment";
@@ -104,11 +104,8 @@ fn ordered_since(profile: &Profile, at: i64) -> bool {
     profile.stats.last_order_at.is_some_and(|last| last >= at)
 }
 
-fn vars(pairs: Value) -> Map<String, Value> {
-    match pairs {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+fn vars<const N: usize>(pairs: [(&str, Value); N]) -> Map {
+    pairs.into_iter().collect()
 }
 
 /// The product an event is about, if it names one.
@@ -119,7 +116,7 @@ fn product_of(properties: &Value) -> Option<String> {
 /// The actions for one event under `config`.
 pub fn event_actions(config: &Config, event: &Event, profile: &Profile) -> Result<Vec<Action>> {
     let customer = profile.id.as_str();
-    let properties: Value = serde_json::from_str(&event.properties).unwrap_or(Value::Null);
+    let properties = json::parse(&event.properties).unwrap_or_default();
     let mut actions = Vec::new();
     let kind = event.kind.as_str();
     if config.welcome.enabled && (kind == "customer.created" || kind == config.welcome.signup_event) {
@@ -142,7 +139,7 @@ pub fn event_actions(config: &Config, event: &Event, profile: &Profile) -> Resul
         }
         "checkout_started" => actions.extend(cart(config).exit(customer)?),
         "customer.birthday" if config.birthday.enabled => {
-            actions.extend(birthday(config).enter(customer, event.at, vars(json!({"date": properties["date"]})))?);
+            actions.extend(birthday(config).enter(customer, event.at, vars([("date", properties["date"].clone())]))?);
         }
         "product_view" if config.browse_abandonment.enabled => {
             if let Some(product) = product_of(&properties) {
@@ -154,7 +151,8 @@ pub fn event_actions(config: &Config, event: &Event, profile: &Profile) -> Resul
                 actions.extend(journey.exit(customer)?);
             }
             if config.post_purchase.enabled {
-                let order = vars(json!({"order_id": properties["order_id"], "products": properties["products"]}));
+                let order =
+                    vars([("order_id", properties["order_id"].clone()), ("products", properties["products"].clone())]);
                 actions.extend(post_purchase(config).enter(customer, event.at, order)?);
             }
             if config.win_back.enabled {
@@ -176,14 +174,14 @@ pub fn event_actions(config: &Config, event: &Event, profile: &Profile) -> Resul
         && config.win_back.enabled
         && config.win_back.segments.iter().any(|s| s == segment)
     {
-        actions.extend(win_back(config).enter(customer, event.at, vars(json!({"reason": segment})))?);
+        actions.extend(win_back(config).enter(customer, event.at, vars([("reason", Value::from(segment))]))?);
     }
     Ok(actions)
 }
 
-fn add_product(vars: &mut Map<String, Value>, product: Option<String>) {
+fn add_product(vars: &mut Map, product: Option<String>) {
     let Some(product) = product else { return };
-    let products = vars.entry("products").or_insert_with(|| Value::Array(Vec::new()));
+    let products = vars.get_or_insert_with("products", || Value::Array(Vec::new()));
     if let Value::Array(list) = products
         && !list.iter().any(|p| p.as_str() == Some(&product))
     {
@@ -196,18 +194,18 @@ fn add_product(vars: &mut Map<String, Value>, product: Option<String>) {
 fn viewed(config: &Config, customer: &str, product: &str, at: i64) -> Result<Vec<Action>> {
     let b = &config.browse_abandonment;
     let key = format!("views:{customer}");
-    let mut views: Vec<(String, i64)> = kv::get_json(&key)?.unwrap_or_default();
+    let mut views: Vec<(String, i64)> = kv::read(&key)?.unwrap_or_default();
     views.retain(|(_, seen)| *seen > at - hours(b.window_hours));
     views.push((product.to_owned(), at));
     if views.len() > MAX_VIEWS {
         views.drain(..views.len() - MAX_VIEWS);
     }
-    kv::set_json(&key, &views)?;
+    kv::write(&key, &views)?;
     let count = views.iter().filter(|(p, _)| p == product).count();
     if count < b.min_views as usize || run::is_active(CART, customer)? {
         return Ok(Vec::new());
     }
-    browse(config).enter(customer, at, vars(json!({"products": [product]})))
+    browse(config).enter(customer, at, vars([("products", Value::Array(vec![Value::from(product)]))]))
 }
 
 /// After an order: (re)schedules the check that starts a win-back if the customer has
@@ -226,7 +224,7 @@ fn win_back_check(config: &Config, profile: &Profile) -> Vec<Action> {
         Action::ScheduleTimer {
             name: WIN_BACK_CHECK.into(),
             at: last.saturating_add(wait),
-            data: json!({"last_order_at": last}).to_string(),
+            data: object_text([("last_order_at", Value::from(last))]),
         },
     ]
 }
@@ -258,14 +256,14 @@ fn replenish(config: &Config, properties: &Value, at: i64) -> Vec<Action> {
         }
         let due = placed_at.saturating_add(days(u32::try_from(lasts).unwrap_or(u32::MAX)));
         let remind_at = due.saturating_sub(days(r.lead_days)).max(at);
-        let data = json!({
-            "product_id": product,
-            "product_title": entry["product_title"],
-            "product_url": entry["product_url"],
-            "order_id": properties["order_id"],
-            "due_at": due,
-        });
-        actions.push(Action::ScheduleTimer { name, at: remind_at, data: data.to_string() });
+        let data = object_text([
+            ("product_id", Value::from(product)),
+            ("product_title", entry["product_title"].clone()),
+            ("product_url", entry["product_url"].clone()),
+            ("order_id", properties["order_id"].clone()),
+            ("due_at", Value::from(due)),
+        ]);
+        actions.push(Action::ScheduleTimer { name, at: remind_at, data });
     }
     actions
 }
@@ -273,17 +271,17 @@ fn replenish(config: &Config, properties: &Value, at: i64) -> Vec<Action> {
 /// A product's replenishment reminder is due: its message. A later order of the product
 /// has replaced this timer with a new one, so a timer that fires is current.
 fn replenish_reminder(config: &Config, timer: &Timer) -> Vec<Action> {
-    let Ok(Value::Object(mut data)) = serde_json::from_str::<Value>(&timer.data) else { return Vec::new() };
+    let Ok(Value::Object(mut data)) = json::parse(&timer.data) else { return Vec::new() };
     if !config.replenishment.enabled {
         return Vec::new();
     }
-    data.insert("journey".into(), REPLENISHMENT.into());
-    data.insert("step".into(), "reminder".into());
-    data.insert("purpose".into(), "marketing".into());
+    data.insert("journey", REPLENISHMENT);
+    data.insert("step", "reminder");
+    data.insert("purpose", "marketing");
     vec![Action::SendMessage {
         channel: "email".into(),
         template: "replenishment".into(),
-        data: Value::Object(data).to_string(),
+        data: Value::Object(data).to_json(),
     }]
 }
 
@@ -294,11 +292,11 @@ pub fn timer_actions(config: &Config, timer: &Timer, profile: &Profile) -> Resul
         return Ok(replenish_reminder(config, timer));
     }
     if timer.name == WIN_BACK_CHECK {
-        let last = serde_json::from_str::<Value>(&timer.data).ok().and_then(|d| d["last_order_at"].as_i64());
+        let last = json::parse(&timer.data).ok().and_then(|d| d["last_order_at"].as_i64());
         if !config.win_back.enabled || profile.stats.last_order_at != last {
             return Ok(Vec::new());
         }
-        return win_back(config).enter(customer, timer.at, vars(json!({"reason": "overdue"})));
+        return win_back(config).enter(customer, timer.at, vars([("reason", Value::from("overdue"))]));
     }
     let not_ordered = |run: &Run| !ordered_since(profile, run.entered_at);
     let journeys = [welcome(config), cart(config), browse(config), win_back(config), post_purchase(config)];
@@ -320,11 +318,11 @@ pub struct Journeys;
 
 impl Automation for Journeys {
     fn on_event(event: Event, profile: Profile) -> Result<Vec<Action>> {
-        event_actions(&patron_sdk::config()?, &event, &profile)
+        event_actions(&patron_sdk::read_config()?, &event, &profile)
     }
 
     fn on_timer(timer: Timer, profile: Profile) -> Result<Vec<Action>> {
-        timer_actions(&patron_sdk::config()?, &timer, &profile)
+        timer_actions(&patron_sdk::read_config()?, &timer, &profile)
     }
 }
 

@@ -4,20 +4,41 @@
 //! every timer carries the entry time of its run, so a timer of a run that has exited
 //! (or been replaced) sends nothing, even if cancelling it raced with its firing.
 
+use patron_sdk::json::{self, Fields, FromJson, Map, ToJson, Value};
 use patron_sdk::{Action, CouponSpec, Discount, Result, Timer, kv};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
 use crate::config::{Reentry, days};
 
-/// What a run keeps between calls.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// What a run keeps between calls; in kv `{"entered_at": …, "active": …, "vars": {…}}`.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Run {
     pub entered_at: i64,
     pub active: bool,
     /// Template variables of every step (e.g. `products`).
-    #[serde(default)]
-    pub vars: Map<String, Value>,
+    pub vars: Map,
+}
+
+impl FromJson for Run {
+    fn from_json(value: &Value) -> std::result::Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        let vars = f.value("vars").and_then(Value::as_object).cloned().unwrap_or_default();
+        Ok(Self { entered_at: f.required("entered_at")?, active: f.required("active")?, vars })
+    }
+}
+
+impl ToJson for Run {
+    fn to_json(&self) -> Value {
+        json::object([
+            ("entered_at", Value::from(self.entered_at)),
+            ("active", Value::from(self.active)),
+            ("vars", Value::Object(self.vars.clone())),
+        ])
+    }
+}
+
+/// The JSON text of an object of `pairs`.
+pub fn object_text<const N: usize>(pairs: [(&str, Value); N]) -> String {
+    json::object(pairs).to_json()
 }
 
 /// One step: its name (`reminder_1`), template, delay after entry, and coupon.
@@ -50,11 +71,11 @@ fn key(journey: &str, customer: &str) -> String {
 
 /// The customer's run of `journey`, if they ever entered it.
 pub fn run_of(journey: &str, customer: &str) -> Result<Option<Run>> {
-    Ok(kv::get_json(&key(journey, customer))?)
+    Ok(kv::read(&key(journey, customer))?)
 }
 
 fn save(journey: &str, customer: &str, run: &Run) -> Result<()> {
-    Ok(kv::set_json(&key(journey, customer), run)?)
+    Ok(kv::write(&key(journey, customer), run)?)
 }
 
 /// Whether the customer is in `journey` now.
@@ -78,15 +99,15 @@ impl Journey {
                 expires_at: Some(at + days(valid_days)),
             }));
             // The host adds the coupon's code as `coupon_code`.
-            data.insert("coupon_percent".into(), percent.into());
+            data.insert("coupon_percent", percent);
         }
-        data.insert("journey".into(), self.name.into());
-        data.insert("step".into(), step.name.into());
-        data.insert("purpose".into(), "marketing".into());
+        data.insert("journey", self.name);
+        data.insert("step", step.name);
+        data.insert("purpose", "marketing");
         actions.push(Action::SendMessage {
             channel: "email".into(),
             template: step.template.into(),
-            data: Value::Object(data).to_string(),
+            data: Value::Object(data).to_json(),
         });
         actions
     }
@@ -94,7 +115,7 @@ impl Journey {
     /// Enters the customer at `at` with template variables `vars`, unless they are in
     /// the journey already or its re-entry rule keeps them out: steps due at once are
     /// sent, the others scheduled.
-    pub fn enter(&self, customer: &str, at: i64, vars: Map<String, Value>) -> Result<Vec<Action>> {
+    pub fn enter(&self, customer: &str, at: i64, vars: Map) -> Result<Vec<Action>> {
         if let Some(previous) = run_of(self.name, customer)?
             && (previous.active || !self.reentry.allows(previous.entered_at, at))
         {
@@ -109,7 +130,7 @@ impl Journey {
                 actions.push(Action::ScheduleTimer {
                     name: self.timer_name(step),
                     at: at + step.after_ms,
-                    data: json!({"run": at}).to_string(),
+                    data: object_text([("run", Value::from(at))]),
                 });
             }
         }
@@ -136,7 +157,7 @@ impl Journey {
     /// last step ends the run.
     pub fn fire(&self, customer: &str, timer: &Timer, still_in: impl FnOnce(&Run) -> bool) -> Result<Vec<Action>> {
         let Some(step) = self.steps.iter().find(|s| self.timer_name(s) == timer.name) else { return Ok(Vec::new()) };
-        let run_at = serde_json::from_str::<Value>(&timer.data).ok().and_then(|d| d["run"].as_i64());
+        let run_at = json::parse(&timer.data).ok().and_then(|d| d["run"].as_i64());
         let Some(mut run) = run_of(self.name, customer)?.filter(|run| run.active && Some(run.entered_at) == run_at)
         else {
             return Ok(Vec::new()); // The run it belongs to is over.
@@ -153,7 +174,7 @@ impl Journey {
     }
 
     /// Adds to a running run's variables (e.g. another product put in the cart).
-    pub fn update_vars(&self, customer: &str, update: impl FnOnce(&mut Map<String, Value>)) -> Result<()> {
+    pub fn update_vars(&self, customer: &str, update: impl FnOnce(&mut Map)) -> Result<()> {
         if let Some(mut run) = run_of(self.name, customer)?.filter(|run| run.active) {
             update(&mut run.vars);
             save(self.name, customer, &run)?;

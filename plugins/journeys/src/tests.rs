@@ -14,12 +14,12 @@ fn event(kind: &str, at: i64, properties: Value) -> Event {
 }
 
 fn on_event(host: &mut TestHost, kind: &str, at: i64, properties: Value, who: &Profile) -> Vec<Action> {
-    let config: Config = serde_json::from_str(&host.run(patron_sdk::config_json)).expect("config");
+    let config: Config = patron_sdk::json::from_str(&host.run(patron_sdk::config_json)).expect("config");
     host.run(|| event_actions(&config, &event(kind, at, properties), who)).expect("on_event")
 }
 
 fn fire(host: &mut TestHost, timer: &Timer, who: &Profile) -> Vec<Action> {
-    let config: Config = serde_json::from_str(&host.run(patron_sdk::config_json)).expect("config");
+    let config: Config = patron_sdk::json::from_str(&host.run(patron_sdk::config_json)).expect("config");
     host.run(|| timer_actions(&config, timer, who)).expect("on_timer")
 }
 
@@ -218,9 +218,9 @@ fn journeys_switch_off_and_reentry_reads_never_always_or_days() {
     assert!(on_event(&mut host, "add_to_cart", T0 + DAY, json!({}), &ada).is_empty(), "within 2 days");
     assert_eq!(timers(&on_event(&mut host, "add_to_cart", T0 + 2 * DAY, json!({}), &ada)).len(), 1);
 
-    let bad = serde_json::from_str::<Config>(r#"{"welcome": {"reentry": "sometimes"}}"#);
+    let bad = patron_sdk::json::from_str::<Config>(r#"{"welcome": {"reentry": "sometimes"}}"#);
     assert!(bad.expect_err("refused").to_string().contains("re-entry `sometimes`"));
-    assert!(serde_json::from_str::<Config>(r#"{"welcom": {}}"#).is_err(), "unknown fields are refused");
+    assert!(patron_sdk::json::from_str::<Config>(r#"{"welcom": {}}"#).is_err(), "unknown fields are refused");
 }
 
 #[test]
@@ -261,7 +261,7 @@ fn the_birthday_journey_follows_its_config() {
     assert_eq!(actions.len(), 1, "no coupon: {actions:?}");
     let mut host = TestHost::new().at(T0).config(r#"{"birthday": {"enabled": false}}"#);
     assert!(on_event(&mut host, "customer.birthday", T0, json!({"date": "2023-11-14"}), &profile("1")).is_empty());
-    assert!(serde_json::from_str::<Config>(r#"{"birthday": {"percent": 20}}"#).is_err(), "unknown field refused");
+    assert!(patron_sdk::json::from_str::<Config>(r#"{"birthday": {"percent": 20}}"#).is_err(), "unknown field refused");
 }
 
 #[test]
@@ -309,5 +309,25 @@ fn replenishment_follows_its_config_and_long_product_ids_fit_a_timer_name() {
     let mut host = TestHost::new().at(T0).config(r#"{"replenishment": {"enabled": false}}"#);
     let placed = on_event(&mut host, "order.placed", T0, order, &profile("1"));
     assert!(timers(&placed).iter().all(|t| !t.name.starts_with("replenishment")));
-    assert!(serde_json::from_str::<Config>(r#"{"replenishment": {"lead": 2}}"#).is_err(), "unknown field refused");
+    assert!(
+        patron_sdk::json::from_str::<Config>(r#"{"replenishment": {"lead": 2}}"#).is_err(),
+        "unknown field refused"
+    );
+}
+
+/// Runs and views stored before the plugin dropped serde still read.
+#[test]
+fn kv_values_keep_their_form() {
+    use patron_sdk::json;
+    let run: crate::run::Run =
+        json::from_str(r#"{"entered_at":5,"active":true,"vars":{"products":["a","b"]}}"#).expect("a run");
+    assert_eq!(
+        (run.entered_at, run.active, run.vars.get("products").map(|p| p[1].clone())),
+        (5, true, Some("b".into()))
+    );
+    let bare: crate::run::Run = json::from_str(r#"{"entered_at":5,"active":false}"#).expect("a run without vars");
+    assert!(bare.vars.is_empty());
+    assert_eq!(json::to_string(&run), r#"{"entered_at":5,"active":true,"vars":{"products":["a","b"]}}"#);
+    let views: Vec<(String, i64)> = json::from_str(r#"[["p1",1700000000000],["p2",-1]]"#).expect("views");
+    assert_eq!(views, [("p1".to_owned(), 1_700_000_000_000), ("p2".to_owned(), -1)]);
 }

@@ -10,7 +10,7 @@ use crate::program::Program;
 
 /// The install's programme, checked.
 fn program() -> Result<Program> {
-    let program: Program = patron_sdk::config()?;
+    let program: Program = patron_sdk::read_config()?;
     match program.problem() {
         Some(problem) => Err(Error::new("bad-config", problem)),
         None => Ok(program),

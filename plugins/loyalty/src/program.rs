@@ -2,24 +2,26 @@
 //! and the reward catalogue. Plain Rust over plain values; `lib.rs` wires it
 //! to the contract.
 
-use std::collections::BTreeMap;
-
+use patron_sdk::json::{self, Fields, FromJson, Value};
 use patron_sdk::time::DAY_MS;
 use patron_sdk::{CouponSpec, Discount, Money, Reward, TierInfo, Timestamp};
-use serde::Deserialize;
 
-/// Names for shoppers by locale (`"en"`, `"zh-CN"`, …).
-pub type Names = BTreeMap<String, String>;
+/// Names for shoppers by locale (`"en"`, `"zh-CN"`, …), as (locale, name) pairs; in
+/// config, an object (`{"en": "Gold", "zh-CN": "金卡"}`).
+pub type Names = Vec<(String, String)>;
+
+fn names(value: &Value) -> Result<Names, json::Error> {
+    json::entries_of(value, |locale, name| Ok((locale.to_owned(), String::from_json(name)?)))
+}
 
 /// The name for `locale`: exact (`zh-CN`), else its language (`zh`), else any entry of
 /// that language (`zh-TW` for `zh-HK`).
 pub fn localized<'a>(names: &'a Names, locale: &str) -> Option<&'a str> {
     let language = locale.split(['-', '_']).next().unwrap_or(locale);
-    names
-        .get(locale)
-        .or_else(|| names.get(language))
-        .or_else(|| names.iter().find(|(k, _)| k.split(['-', '_']).next() == Some(language)).map(|(_, v)| v))
-        .map(String::as_str)
+    let find = |matches: &dyn Fn(&str) -> bool| names.iter().find(|(k, _)| matches(k)).map(|(_, v)| v.as_str());
+    find(&|k| k == locale)
+        .or_else(|| find(&|k| k == language))
+        .or_else(|| find(&|k| k.split(['-', '_']).next() == Some(language)))
 }
 
 /// Multipliers and rates are read with four decimals (1.25 → 12 500), so
@@ -30,39 +32,45 @@ fn scaled(factor: f64) -> i128 {
     (factor * SCALE as f64).round() as i128
 }
 
-/// One tier of the programme.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+/// One tier of the programme; in config, keys in kebab-case (`points-multiplier`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Tier {
     /// Tier name, e.g. `gold`.
     pub name: String,
     /// Rolling 12-month spend (minor units) from which the tier applies.
     pub threshold: i64,
-    /// Points multiplier of members of the tier.
-    #[serde(default = "one")]
+    /// Points multiplier of members of the tier (default 1).
     pub points_multiplier: f64,
-    /// Percent off of the coupon a member gets on reaching the tier (0: none).
-    #[serde(default)]
+    /// Percent off of the coupon a member gets on reaching the tier (0, the default: none).
     pub discount_percent: u8,
     /// The tier's name for shoppers, by locale (the host shows it in the member panel;
     /// `name` stays the tier's id).
-    #[serde(default)]
     pub names: Names,
 }
 
-fn one() -> f64 {
-    1.0
+impl FromJson for Tier {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        let tier = Tier {
+            name: f.required("name")?,
+            threshold: f.required("threshold")?,
+            points_multiplier: f.or("points-multiplier", 1.0)?,
+            discount_percent: f.or("discount-percent", 0)?,
+            names: f.with("names", names)?.unwrap_or_default(),
+        };
+        f.finish()?;
+        Ok(tier)
+    }
 }
 
 fn tier(name: &str, threshold: i64, points_multiplier: f64, discount_percent: u8, en: &str, zh: &str) -> Tier {
-    let names = [("en".to_owned(), en.to_owned()), ("zh-CN".to_owned(), zh.to_owned())].into();
+    let names = vec![("en".to_owned(), en.to_owned()), ("zh-CN".to_owned(), zh.to_owned())];
     Tier { name: name.to_owned(), threshold, points_multiplier, discount_percent, names }
 }
 
 /// What a reward's coupon takes off, in config: `"free-shipping"`,
 /// `{"percent": 10}` or `{"fixed": 500}` (minor units of `currency`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RewardDiscount {
     /// Percent off.
     Percent(u8),
@@ -72,29 +80,59 @@ pub enum RewardDiscount {
     FreeShipping,
 }
 
-/// One entry of the reward catalogue.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+impl FromJson for RewardDiscount {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        if value.as_str() == Some("free-shipping") {
+            return Ok(Self::FreeShipping);
+        }
+        let mut f = Fields::new(value).map_err(|_| json::Error::new(DISCOUNT_FORMS))?;
+        let discount = match (f.optional("percent")?, f.optional("fixed")?) {
+            (Some(p), None) => Self::Percent(p),
+            (None, Some(amount)) => Self::Fixed(amount),
+            _ => return Err(json::Error::new(DISCOUNT_FORMS)),
+        };
+        f.finish()?;
+        Ok(discount)
+    }
+}
+
+const DISCOUNT_FORMS: &str = r#"expected "free-shipping", {"percent": N} or {"fixed": N}"#;
+
+/// One entry of the reward catalogue; in config, keys in kebab-case (`points-cost`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RewardConfig {
     /// Stable id.
     pub id: String,
     /// Name shown in the widget when `names` has none for the shop's locale; without
     /// either, the plugin words the discount in the locale ("€5.00 off", "减¥5.00").
-    #[serde(default)]
     pub name: Option<String>,
     /// Names by locale.
-    #[serde(default)]
     pub names: Names,
     /// Points it costs.
     pub points_cost: i64,
     /// What its coupon takes off.
     pub discount: RewardDiscount,
     /// Minimum order total for the coupon, minor units.
-    #[serde(default)]
     pub minimum_spend: Option<i64>,
-    /// Days the coupon stays valid after redemption; none: no expiry.
-    #[serde(default)]
+    /// Days the coupon stays valid after redemption; none (the default in config): no expiry.
     pub valid_days: Option<u32>,
+}
+
+impl FromJson for RewardConfig {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        let reward = RewardConfig {
+            id: f.required("id")?,
+            name: f.optional("name")?,
+            names: f.with("names", names)?.unwrap_or_default(),
+            points_cost: f.required("points-cost")?,
+            discount: f.required("discount")?,
+            minimum_spend: f.optional("minimum-spend")?,
+            valid_days: f.optional("valid-days")?,
+        };
+        f.finish()?;
+        Ok(reward)
+    }
 }
 
 fn reward(id: &str, points_cost: i64, discount: RewardDiscount) -> RewardConfig {
@@ -109,9 +147,9 @@ fn reward(id: &str, points_cost: i64, discount: RewardDiscount) -> RewardConfig 
     }
 }
 
-/// The install's settings (all optional; see README.md).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+/// The install's settings (all optional; see README.md); in config, keys in kebab-case
+/// (`points-per-unit`), unknown keys refused.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     /// Points per currency unit spent.
     pub points_per_unit: f64,
@@ -161,6 +199,27 @@ impl Default for Program {
             locale: "en".into(),
             points_expiry_days: None,
         }
+    }
+}
+
+impl FromJson for Program {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let d = Program::default();
+        let mut f = Fields::new(value)?;
+        let program = Program {
+            points_per_unit: f.or("points-per-unit", d.points_per_unit)?,
+            unit: f.or("unit", d.unit)?,
+            birthday_multiplier: f.or("birthday-multiplier", d.birthday_multiplier)?,
+            tiers: f.or("tiers", d.tiers)?,
+            tier_coupon: f.or("tier-coupon", d.tier_coupon)?,
+            tier_coupon_valid_days: f.or("tier-coupon-valid-days", d.tier_coupon_valid_days)?,
+            rewards: f.or("rewards", d.rewards)?,
+            currency: f.or("currency", d.currency)?,
+            locale: f.or("locale", d.locale)?,
+            points_expiry_days: f.optional("points-expiry-days")?,
+        };
+        f.finish()?;
+        Ok(program)
     }
 }
 
@@ -388,7 +447,7 @@ mod tests {
         assert_eq!(localized(&p.tiers[1].names, "en-GB"), Some("Gold"));
         assert_eq!(money_text(1_250, "CHF", 100), "12.50 CHF");
         assert_eq!(money_text(500, "JPY", 1), "¥500");
-        let named: Program = serde_json::from_str(
+        let named: Program = json::from_str(
             r#"{"locale": "zh-CN", "rewards": [{"id": "r", "name": "Ten off", "names": {"zh": "十元券"},
                 "points-cost": 10, "discount": {"fixed": 1000}}]}"#,
         )
@@ -398,14 +457,60 @@ mod tests {
         assert_eq!(english.rewards(0)[0].name, "Ten off");
     }
 
+    #[test]
+    fn every_config_key_is_read_and_unknown_ones_refused() {
+        let full: Program = json::from_str(
+            r#"{"points-per-unit": 2, "unit": 1, "birthday-multiplier": 3.5, "tier-coupon": false,
+                "tier-coupon-valid-days": 7, "currency": "JPY", "locale": "ja", "points-expiry-days": 365,
+                "tiers": [{"name": "a", "threshold": 0}, {"name": "b", "threshold": 10, "points-multiplier": 1.5,
+                           "discount-percent": 5, "names": {"en": "B"}}],
+                "rewards": [{"id": "p", "points-cost": 5, "discount": {"percent": 10}, "minimum-spend": 100,
+                             "valid-days": 3}, {"id": "s", "points-cost": 1, "discount": "free-shipping"}]}"#,
+        )
+        .expect("valid");
+        assert_eq!((full.points_per_unit, full.unit, full.birthday_multiplier), (2.0, 1, 3.5));
+        assert_eq!((full.tier_coupon, full.tier_coupon_valid_days, full.points_expiry_days), (false, 7, Some(365)));
+        assert_eq!((full.currency.as_str(), full.locale.as_str()), ("JPY", "ja"));
+        assert_eq!(
+            full.tiers[0],
+            Tier { name: "a".into(), threshold: 0, points_multiplier: 1.0, discount_percent: 0, names: Names::new() }
+        );
+        assert_eq!((full.tiers[1].points_multiplier, full.tiers[1].discount_percent), (1.5, 5));
+        assert_eq!(localized(&full.tiers[1].names, "en"), Some("B"));
+        assert_eq!(full.rewards[0].discount, RewardDiscount::Percent(10));
+        assert_eq!((full.rewards[0].minimum_spend, full.rewards[0].valid_days), (Some(100), Some(3)));
+        assert_eq!(
+            (full.rewards[1].discount.clone(), full.rewards[1].valid_days),
+            (RewardDiscount::FreeShipping, None)
+        );
+        assert_eq!(json::from_str::<Program>("{}"), Ok(Program::default()));
+
+        let error = |text: &str| json::from_str::<Program>(text).map(|_| ()).expect_err("an error").to_string();
+        assert_eq!(error(r#"{"points_per_unit": 2}"#), "points_per_unit: unknown field");
+        assert_eq!(error(r#"{"tiers": [{"name": "a"}]}"#), "tiers[0].threshold: missing");
+        assert_eq!(
+            error(r#"{"tiers": [{"name": "a", "threshold": 0, "discount-percent": 300}]}"#),
+            "tiers[0].discount-percent: integer out of range"
+        );
+        let discount =
+            |d: &str| error(&format!(r#"{{"rewards": [{{"id": "r", "points-cost": 1, "discount": {d}}}]}}"#));
+        for bad in [r#""half-off""#, r#"{"percent": 5, "fixed": 5}"#, "{}", "5"] {
+            assert!(
+                discount(bad).starts_with("rewards[0].discount: expected \"free-shipping\""),
+                "{bad}: {}",
+                discount(bad)
+            );
+        }
+        assert_eq!(discount(r#"{"fixed": 5, "extra": 1}"#), "rewards[0].discount.extra: unknown field");
+    }
+
     /// The host reads the default tiers' names from the manifest's schema default: it
     /// must be this programme's default.
     #[test]
     fn the_manifest_default_tiers_are_the_programmes() {
         let manifest: toml::Value = toml::from_str(include_str!("../patron.toml")).expect("patron.toml");
         let default = &manifest["config-schema"]["properties"]["tiers"]["default"];
-        let json = serde_json::to_value(default).expect("as JSON");
-        let tiers: Vec<Tier> = serde_json::from_value(json).expect("tiers");
+        let tiers: Vec<Tier> = json::from_str(&serde_json::to_string(default).expect("as JSON")).expect("tiers");
         assert_eq!(tiers, Program::default().tiers);
     }
 }

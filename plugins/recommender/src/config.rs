@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use patron_sdk::json::{self, Fields, FromJson, Value};
 use serde::Deserialize;
 
 /// A way of choosing products.
@@ -54,7 +55,8 @@ pub enum Similarity {
     Lift,
 }
 
-/// The install's configuration. Every key is optional.
+/// The install's configuration. Every key is optional. The plugin reads it with
+/// [`FromJson`]; `Deserialize` is for native callers (the host's benchmark).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct Config {
@@ -100,6 +102,46 @@ impl Default for Config {
             repeat_weight: 1.0,
             taste_weight: 1.0,
         }
+    }
+}
+
+impl FromJson for Strategy {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        value.as_str().and_then(Self::from_name).ok_or_else(|| {
+            json::Error::new("expected \"popular\", \"frequently-bought-together\", \"for-you\" or \"recently-viewed\"")
+        })
+    }
+}
+
+impl FromJson for Similarity {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        match value.as_str() {
+            Some("cosine") => Ok(Self::Cosine),
+            Some("lift") => Ok(Self::Lift),
+            _ => Err(json::Error::new("expected \"cosine\" or \"lift\"")),
+        }
+    }
+}
+
+impl FromJson for Config {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let d = Self::default();
+        let mut f = Fields::new(value)?;
+        let config = Self {
+            placements: f.or("placements", d.placements)?,
+            window_days: f.or("window-days", d.window_days)?,
+            similarity: f.or("similarity", d.similarity)?,
+            min_support: f.or("min-support", d.min_support)?,
+            max_neighbours: f.or("max-neighbours", d.max_neighbours)?,
+            max_basket_size: f.or("max-basket-size", d.max_basket_size)?,
+            max_per_category: f.or("max-per-category", d.max_per_category)?,
+            recency_decay: f.or("recency-decay", d.recency_decay)?,
+            history_length: f.or("history-length", d.history_length)?,
+            repeat_weight: f.or("repeat-weight", d.repeat_weight)?,
+            taste_weight: f.or("taste-weight", d.taste_weight)?,
+        };
+        f.finish()?;
+        Ok(config)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod codec;
 pub mod config;
 pub mod model;
 pub mod serve;
+mod sort;
 
 use patron_sdk::{Error, Level, Order, Product, RecommendRequest, Recommender, Result, ScoredItem, log, now};
 
@@ -16,7 +17,7 @@ use crate::model::{Counts, ModelView};
 
 /// The install's config, checked.
 pub fn load_config() -> Result<Config> {
-    let config: Config = patron_sdk::config()?;
+    let config: Config = patron_sdk::read_config()?;
     match config.problem() {
         Some(problem) => Err(Error::new("bad-config", problem)),
         None => Ok(config),

@@ -38,6 +38,7 @@ use patron_sdk::{Error, Order, OrderStatus, Product};
 
 use crate::codec::{Reader, Writer, bad_model, len_u32, u32_at};
 use crate::config::{Config, Similarity};
+use crate::sort::{sort_u32, sorted};
 
 /// The blob's first bytes.
 const MAGIC: &[u8; 4] = b"PRCM";
@@ -153,7 +154,7 @@ impl Counts {
                 }
                 basket.push(p);
             }
-            basket.sort_unstable();
+            sort_u32(&mut basket, &|a, b| a.cmp(&b));
             basket.dedup();
             if basket.is_empty() {
                 continue;
@@ -190,13 +191,13 @@ impl Counts {
         let p = self.ids.len();
         // Products and categories in byte order of their names.
         let mut order: Vec<u32> = (0..len_u32(p)?).collect();
-        order.sort_unstable_by(|&a, &b| self.ids[a as usize].cmp(&self.ids[b as usize]));
+        sort_u32(&mut order, &|a, b| self.ids[a as usize].cmp(&self.ids[b as usize]));
         let mut new_of = vec![0u32; p];
         for (new, &old) in order.iter().enumerate() {
             new_of[old as usize] = len_u32(new)?;
         }
         let mut cat_order: Vec<u32> = (0..len_u32(self.categories.len())?).collect();
-        cat_order.sort_unstable_by(|&a, &b| self.categories[a as usize].cmp(&self.categories[b as usize]));
+        sort_u32(&mut cat_order, &|a, b| self.categories[a as usize].cmp(&self.categories[b as usize]));
         let mut cat_new = vec![0u32; cat_order.len()];
         for (new, &old) in cat_order.iter().enumerate() {
             cat_new[old as usize] = len_u32(new)?;
@@ -234,13 +235,13 @@ impl Counts {
                     let s = similarity(config.similarity, n, orders_of[a], orders_of[b as usize], self.orders);
                     (supported, s, n)
                 };
-                row.sort_unstable_by(|x, y| {
+                *row = sorted(row, |x, y| {
                     let (sx, sy) = (rank(x), rank(y));
                     sy.0.cmp(&sx.0).then(sy.1.total_cmp(&sx.1)).then(sy.2.cmp(&sx.2)).then(x.0.cmp(&y.0))
                 });
                 row.truncate(keep);
             }
-            row.sort_unstable();
+            *row = sorted(row, |x, y| x.cmp(y));
             let mut prev = 0u32;
             for &(b, n) in row.iter() {
                 row_bytes.varint(u64::from(b - prev));
@@ -252,7 +253,7 @@ impl Counts {
 
         // Best sellers: by window orders, then all-time orders, then id.
         let ranked = |members: &mut Vec<u32>| {
-            members.sort_unstable_by(|&a, &b| {
+            sort_u32(members, &|a, b| {
                 let (a, b) = (a as usize, b as usize);
                 window[b].cmp(&window[a]).then(orders_of[b].cmp(&orders_of[a])).then(a.cmp(&b))
             });
@@ -282,9 +283,9 @@ impl Counts {
         list_off.u32(len_u32(entries)?);
 
         // Window buckets, for later chunks.
-        let mut buckets: Vec<(i64, u32, u32)> =
+        let buckets: Vec<(i64, u32, u32)> =
             self.buckets.iter().map(|(&(b, old), &n)| (b, new_of[old as usize], n)).collect();
-        buckets.sort_unstable();
+        let buckets = sorted(&buckets, |x, y| x.cmp(y));
         let base = buckets.first().map_or(0, |b| b.0);
         let mut bucket_bytes = Writer::default();
         bucket_bytes.varint(buckets.len() as u64);

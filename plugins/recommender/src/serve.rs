@@ -15,6 +15,7 @@ use patron_sdk::{RecommendRequest, ScoredItem};
 
 use crate::config::{Config, Strategy};
 use crate::model::{ModelView, similarity};
+use crate::sort::sorted;
 
 /// Prefix of context entries that are directives to the plugin, not products.
 pub const DIRECTIVE: &str = "patron:";
@@ -164,8 +165,9 @@ pub fn recommend(view: Option<&ModelView<'_>>, config: &Config, request: &Recomm
         }
     }
     // Best sellers of the context's categories, merged by popularity.
-    let mut merged: Vec<usize> = categories.iter().flat_map(|&c| view.best_sellers(Some(c))).collect();
-    merged.sort_by(|&a, &b| popularity(view, b).total_cmp(&popularity(view, a)).then(a.cmp(&b)));
+    let merged: Vec<usize> = categories.iter().flat_map(|&c| view.best_sellers(Some(c))).collect();
+    // A total order (ties by index), so an unstable sort gives the one answer.
+    let merged = sorted(&merged, |&a, &b| popularity(view, b).total_cmp(&popularity(view, a)).then(a.cmp(&b)));
     for i in merged {
         if picker.full() {
             break;
@@ -195,9 +197,8 @@ fn add_neighbours(view: &ModelView<'_>, config: &Config, a: usize, weight: f64, 
 
 /// Best first; equal scores by index, which is id order.
 fn ranked(scores: HashMap<u32, f64>) -> Vec<(u32, f64)> {
-    let mut ranked: Vec<(u32, f64)> = scores.into_iter().collect();
-    ranked.sort_unstable_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-    ranked
+    let ranked: Vec<(u32, f64)> = scores.into_iter().collect();
+    sorted(&ranked, |x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)))
 }
 
 /// `frequently-bought-together`: the summed similarities to the context products.

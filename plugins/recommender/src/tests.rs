@@ -350,9 +350,15 @@ fn the_manifest_schema_matches_the_config() {
         }
     }
     assert_eq!(defaults.len(), properties.len() - 1, "every key but placements has a default");
-    let config: Config =
-        serde_json::from_value(serde_json::Value::Object(defaults)).expect("schema keys are config keys");
+    let text = serde_json::Value::Object(defaults).to_string();
+    let config: Config = patron_sdk::json::from_str(&text).expect("schema keys are config keys");
     assert_eq!(config, Config::default());
+    let native: Config = serde_json::from_str(&text).expect("schema keys are config keys (serde)");
+    assert_eq!(native, config, "the serde reading (the host's benchmark) agrees");
+    let error = |text: &str| patron_sdk::json::from_str::<Config>(text).map(|_| ()).expect_err("an error").to_string();
+    assert_eq!(error(r#"{"window_days": 3}"#), "window_days: unknown field");
+    assert!(error(r#"{"placements": {"home": "random"}}"#).starts_with("placements.home: expected \"popular\""));
+    assert!(error(r#"{"similarity": "jaccard"}"#).starts_with("similarity: expected \"cosine\""));
     let placements = properties
         .get("placements")
         .and_then(|p| p.get("properties"))

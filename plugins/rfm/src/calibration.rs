@@ -9,8 +9,8 @@
 //! pass that goes idle for `pass-idle-seconds` without a close is settled on
 //! the next call (published if it looks complete, dropped if not).
 
+use patron_sdk::json::{self, Fields, FromJson, ToJson, Value};
 use patron_sdk::{Level, Profile, Result, Timestamp, kv, log};
-use serde::{Deserialize, Serialize};
 
 use crate::Config;
 use crate::score::{Boundaries, Histogram};
@@ -20,9 +20,8 @@ pub const PASS_KEY: &str = "rfm/pass";
 /// kv key of the boundaries learned from the last closed pass.
 pub const BOUNDARIES_KEY: &str = "rfm/boundaries";
 
-/// A pass under way: the histogram so far and when it last grew.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// A pass under way: the histogram so far and when it last grew. In kv, keys in kebab-case.
+#[derive(Clone, Debug, Default)]
 pub struct Pass {
     /// When a batch was last folded in (Unix ms).
     pub updated_at: Timestamp,
@@ -32,13 +31,34 @@ pub struct Pass {
     pub histogram: Histogram,
     /// Customers with orders whose last order is outside the window (frequency
     /// and money only): their cuts stand in when the window is empty.
-    #[serde(default)]
     pub outside: Histogram,
 }
 
-/// Boundaries learned from a closed pass.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+impl FromJson for Pass {
+    fn from_json(value: &Value) -> std::result::Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        Ok(Self {
+            updated_at: f.required("updated-at")?,
+            window_days: f.required("window-days")?,
+            histogram: f.required("histogram")?,
+            outside: f.or("outside", Histogram::default())?,
+        })
+    }
+}
+
+impl ToJson for Pass {
+    fn to_json(&self) -> Value {
+        json::object([
+            ("updated-at", Value::from(self.updated_at)),
+            ("window-days", Value::from(self.window_days)),
+            ("histogram", self.histogram.to_json()),
+            ("outside", self.outside.to_json()),
+        ])
+    }
+}
+
+/// Boundaries learned from a closed pass. In kv, keys in kebab-case.
+#[derive(Clone, Debug)]
 pub struct Learned {
     /// When the pass closed (Unix ms).
     pub computed_at: Timestamp,
@@ -48,6 +68,29 @@ pub struct Learned {
     pub population: u64,
     /// The boundaries.
     pub boundaries: Boundaries,
+}
+
+impl FromJson for Learned {
+    fn from_json(value: &Value) -> std::result::Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        Ok(Self {
+            computed_at: f.required("computed-at")?,
+            window_days: f.required("window-days")?,
+            population: f.required("population")?,
+            boundaries: f.required("boundaries")?,
+        })
+    }
+}
+
+impl ToJson for Learned {
+    fn to_json(&self) -> Value {
+        json::object([
+            ("computed-at", Value::from(self.computed_at)),
+            ("window-days", Value::from(self.window_days)),
+            ("population", Value::from(self.population)),
+            ("boundaries", self.boundaries.to_json()),
+        ])
+    }
 }
 
 impl Pass {
@@ -75,7 +118,7 @@ impl Pass {
 
 /// The boundaries stored by the last closed pass, if it used the configured window.
 fn stored(config: &Config) -> Result<Option<Learned>> {
-    Ok(kv::get_json::<Learned>(BOUNDARIES_KEY)?.filter(|l| l.window_days == config.window_days))
+    Ok(kv::read::<Learned>(BOUNDARIES_KEY)?.filter(|l| l.window_days == config.window_days))
 }
 
 /// Stores the boundaries of `pass` (if it counted anyone).
@@ -83,10 +126,14 @@ fn publish(pass: &Pass, now: Timestamp) -> Result<()> {
     if let Some(boundaries) = pass.boundaries() {
         let learned =
             Learned { computed_at: now, window_days: pass.window_days, population: pass.counted(), boundaries };
-        kv::set_json(BOUNDARIES_KEY, &learned)?;
+        kv::write(BOUNDARIES_KEY, &learned)?;
         log(
             Level::Info,
-            &format!("rfm: learned boundaries over {} customers: {:?}", learned.population, learned.boundaries),
+            &format!(
+                "rfm: learned boundaries over {} customers: {}",
+                learned.population,
+                json::to_string(&learned.boundaries)
+            ),
         );
     }
     Ok(())
@@ -98,7 +145,7 @@ fn publish(pass: &Pass, now: Timestamp) -> Result<()> {
 /// nothing is stored yet); a smaller one is taken for a crashed recompute and
 /// dropped.
 fn live_pass(config: &Config, now: Timestamp) -> Result<Option<Pass>> {
-    let Some(pass) = kv::get_json::<Pass>(PASS_KEY)? else {
+    let Some(pass) = kv::read::<Pass>(PASS_KEY)? else {
         return Ok(None);
     };
     if pass.is_live(config, now) {
@@ -130,7 +177,7 @@ pub fn fold(config: &Config, profiles: &[Profile], now: Timestamp) -> Result<Opt
         }
     }
     pass.updated_at = now;
-    kv::set_json(PASS_KEY, &pass)?;
+    kv::write(PASS_KEY, &pass)?;
     Ok(Some(pass))
 }
 

@@ -10,18 +10,15 @@ pub mod calibration;
 pub mod map;
 pub mod score;
 
-use std::collections::BTreeMap;
-
+use patron_sdk::json::{self, Fields, FromJson, Value};
 use patron_sdk::{Error, Level, Profile, Result, Segmenter, log, now};
-use serde::Deserialize;
 
 use crate::map::SegmentRule;
 use crate::score::{Boundaries, Cuts};
 
 /// Boundaries the merchant fixes instead of learning them; each dimension
-/// left out is learned.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+/// left out is learned. In config, keys in kebab-case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FixedBoundaries {
     /// Days since last order, four ascending cuts.
     pub recency_days: Option<Cuts<u32>>,
@@ -29,6 +26,19 @@ pub struct FixedBoundaries {
     pub frequency: Option<Cuts<u32>>,
     /// Total spent in minor units, four ascending cuts.
     pub monetary: Option<Cuts<i64>>,
+}
+
+impl FromJson for FixedBoundaries {
+    fn from_json(value: &Value) -> std::result::Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        let fixed = Self {
+            recency_days: f.optional("recency-days")?,
+            frequency: f.optional("frequency")?,
+            monetary: f.optional("monetary")?,
+        };
+        f.finish()?;
+        Ok(fixed)
+    }
 }
 
 impl FixedBoundaries {
@@ -54,17 +64,17 @@ impl FixedBoundaries {
     }
 }
 
-/// The install's settings (all optional; see README.md).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+/// The install's settings (all optional; see README.md); in config, keys in kebab-case,
+/// unknown keys refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Customers whose last order is older than this many days are left out
     /// of the quintile population (they still get a segment, with R 1).
     pub window_days: u32,
     /// The segment map, first matching entry wins; `None` for the default.
     pub segment_map: Option<Vec<SegmentRule>>,
-    /// Renames of segment names (`{"champions": "vip"}`).
-    pub names: BTreeMap<String, String>,
+    /// Renames of segment names (`{"champions": "vip"}` in config), as (name, shown) pairs.
+    pub names: Vec<(String, String)>,
     /// Boundaries fixed by the merchant instead of learned.
     pub boundaries: FixedBoundaries,
     /// Segment for customers without a paid order; `None`: no segment.
@@ -80,7 +90,7 @@ impl Default for Config {
         Self {
             window_days: 365,
             segment_map: None,
-            names: BTreeMap::new(),
+            names: Vec::new(),
             boundaries: FixedBoundaries::default(),
             prospect_segment: None,
             calibration_batch: 20,
@@ -89,10 +99,32 @@ impl Default for Config {
     }
 }
 
+impl FromJson for Config {
+    fn from_json(value: &Value) -> std::result::Result<Self, json::Error> {
+        let d = Self::default();
+        let mut f = Fields::new(value)?;
+        let config = Self {
+            window_days: f.or("window-days", d.window_days)?,
+            segment_map: f.optional("segment-map")?,
+            names: f.with("names", renames)?.unwrap_or_default(),
+            boundaries: f.or("boundaries", d.boundaries)?,
+            prospect_segment: f.optional("prospect-segment")?,
+            calibration_batch: f.or("calibration-batch", d.calibration_batch)?,
+            pass_idle_seconds: f.or("pass-idle-seconds", d.pass_idle_seconds)?,
+        };
+        f.finish()?;
+        Ok(config)
+    }
+}
+
+fn renames(value: &Value) -> std::result::Result<Vec<(String, String)>, json::Error> {
+    json::entries_of(value, |from, to| Ok((from.to_owned(), String::from_json(to)?)))
+}
+
 impl Config {
     /// The install's config, checked beyond what the manifest's schema can say.
     pub fn load() -> Result<Self> {
-        let config: Self = patron_sdk::config()?;
+        let config: Self = patron_sdk::read_config()?;
         let problem = config
             .segment_map
             .iter()
@@ -113,7 +145,7 @@ impl Config {
 
     /// The segment name shown for `name` (after renames).
     fn display<'a>(&'a self, name: &'a str) -> &'a str {
-        self.names.get(name).map_or(name, String::as_str)
+        self.names.iter().rev().find(|(from, _)| from == name).map_or(name, |(_, to)| to.as_str())
     }
 }
 

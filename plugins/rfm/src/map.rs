@@ -1,6 +1,6 @@
 //! The segment map: which score patterns make which named segment.
 
-use serde::{Deserialize, Serialize};
+use patron_sdk::json::{self, Fields, FromJson, Value};
 
 use crate::score::Score;
 
@@ -9,23 +9,33 @@ pub type Range = [u8; 2];
 
 /// One entry of the segment map: the customers whose scores fall in every
 /// given range. Ranges left out match any score.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentRule {
     /// Segment name.
     pub name: String,
     /// Recency score range.
-    #[serde(default)]
     pub r: Option<Range>,
     /// Frequency score range.
-    #[serde(default)]
     pub f: Option<Range>,
     /// Monetary score range.
-    #[serde(default)]
     pub m: Option<Range>,
     /// Combined frequency–monetary score range (see [`Score::fm`]).
-    #[serde(default)]
     pub fm: Option<Range>,
+}
+
+impl FromJson for SegmentRule {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        let rule = Self {
+            name: f.required("name")?,
+            r: f.optional("r")?,
+            f: f.optional("f")?,
+            m: f.optional("m")?,
+            fm: f.optional("fm")?,
+        };
+        f.finish()?;
+        Ok(rule)
+    }
 }
 
 impl SegmentRule {

@@ -1,19 +1,16 @@
 //! RFM scores: quintile boundaries over a population and the 1–5 score of one
 //! customer against them.
 
-use std::collections::BTreeMap;
-
 use patron_sdk::Profile;
-use serde::{Deserialize, Serialize};
+use patron_sdk::json::{self, Fields, FromJson, ToJson, Value};
 
 /// The 20th, 40th, 60th and 80th percentile of one dimension, ascending:
 /// `b[k]` is the smallest value such that at least `(k + 1) / 5` of the
 /// population has a value at or below it.
 pub type Cuts<T> = [T; 4];
 
-/// Quintile boundaries of the three dimensions.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Quintile boundaries of the three dimensions; in kv, keys in kebab-case.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Boundaries {
     /// Days since the last order (fewer is better).
     pub recency_days: Cuts<u32>,
@@ -21,6 +18,27 @@ pub struct Boundaries {
     pub frequency: Cuts<u32>,
     /// Total spent, minor units (more is better).
     pub monetary: Cuts<i64>,
+}
+
+impl FromJson for Boundaries {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        Ok(Self {
+            recency_days: f.required("recency-days")?,
+            frequency: f.required("frequency")?,
+            monetary: f.required("monetary")?,
+        })
+    }
+}
+
+impl ToJson for Boundaries {
+    fn to_json(&self) -> Value {
+        json::object([
+            ("recency-days", self.recency_days.to_json()),
+            ("frequency", self.frequency.to_json()),
+            ("monetary", self.monetary.to_json()),
+        ])
+    }
 }
 
 /// One customer's scores, each 1 (worst) to 5 (best).
@@ -104,18 +122,18 @@ fn bucket_top(bucket: i64) -> i64 {
 
 /// Value counts of the three dimensions over a population: what the plugin
 /// accumulates across the batches of a recompute (and keeps in kv between
-/// calls), and what boundaries are computed from.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// calls), and what boundaries are computed from. In kv, an object with keys in
+/// kebab-case, each count an object from value (as a string) to count.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Histogram {
     /// Customers counted.
     pub population: u64,
     /// Days since last order → customers.
-    pub recency_days: BTreeMap<u32, u64>,
+    pub recency_days: Counts,
     /// Order count → customers.
-    pub frequency: BTreeMap<u32, u64>,
+    pub frequency: Counts,
     /// Monetary bucket (see [`monetary_bucket`]) → customers.
-    pub monetary: BTreeMap<i64, u64>,
+    pub monetary: Counts,
 }
 
 impl Histogram {
@@ -129,7 +147,7 @@ impl Histogram {
         if stats.order_count == 0 || days > window_days {
             return false;
         }
-        *self.recency_days.entry(days).or_default() += 1;
+        self.recency_days.add(i64::from(days), 1);
         self.add_lifetime(profile);
         true
     }
@@ -143,8 +161,8 @@ impl Histogram {
             return false;
         }
         self.population += 1;
-        *self.frequency.entry(stats.order_count).or_default() += 1;
-        *self.monetary.entry(monetary_bucket(stats.total_spent)).or_default() += 1;
+        self.frequency.add(i64::from(stats.order_count), 1);
+        self.monetary.add(monetary_bucket(stats.total_spent), 1);
         true
     }
 
@@ -154,7 +172,7 @@ impl Histogram {
     pub fn boundaries_outside(&self, window_days: u32) -> Option<Boundaries> {
         Some(Boundaries {
             recency_days: [window_days; 4],
-            frequency: cuts(&self.frequency, self.population)?,
+            frequency: cuts(&self.frequency, self.population)?.map(small),
             monetary: cuts(&self.monetary, self.population)?.map(bucket_top),
         })
     }
@@ -162,25 +180,96 @@ impl Histogram {
     /// The quintile boundaries of the population, if it is not empty.
     pub fn boundaries(&self) -> Option<Boundaries> {
         Some(Boundaries {
-            recency_days: cuts(&self.recency_days, self.population)?,
-            frequency: cuts(&self.frequency, self.population)?,
+            recency_days: cuts(&self.recency_days, self.population)?.map(small),
+            frequency: cuts(&self.frequency, self.population)?.map(small),
             monetary: cuts(&self.monetary, self.population)?.map(bucket_top),
         })
     }
 }
 
-/// The four quintile cuts of a value → count histogram holding `population`.
-fn cuts<T: Copy>(counts: &BTreeMap<T, u64>, population: u64) -> Option<Cuts<T>> {
-    let first = *counts.keys().next()?;
+/// Counts of values, by ascending value: one dimension of a [`Histogram`]. In kv, an
+/// object from value (as text) to count.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts(Vec<(i64, u64)>);
+
+impl Counts {
+    /// Counts `n` more of `value`.
+    pub fn add(&mut self, value: i64, n: u64) {
+        match self.0.binary_search_by_key(&value, |&(v, _)| v) {
+            Ok(i) => self.0[i].1 += n,
+            Err(i) => self.0.insert(i, (value, n)),
+        }
+    }
+
+    /// The count of `value`.
+    pub fn get(&self, value: i64) -> u64 {
+        self.0.binary_search_by_key(&value, |&(v, _)| v).map_or(0, |i| self.0[i].1)
+    }
+
+    /// (value, count), by ascending value.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl FromJson for Counts {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let mut counts = Self::default();
+        json::entries_of(value, |key, count| {
+            let key = key.parse().map_err(|_| json::Error::new("expected an integer key"))?;
+            counts.add(key, u64::from_json(count)?);
+            Ok(())
+        })?;
+        Ok(counts)
+    }
+}
+
+impl ToJson for Counts {
+    fn to_json(&self) -> Value {
+        Value::Object(self.iter().map(|(value, count)| (value.to_string(), Value::from(count))).collect())
+    }
+}
+
+/// A recency or frequency cut, counted as `u32`.
+fn small(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+impl FromJson for Histogram {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        Ok(Self {
+            population: f.or("population", 0)?,
+            recency_days: f.or("recency-days", Counts::default())?,
+            frequency: f.or("frequency", Counts::default())?,
+            monetary: f.or("monetary", Counts::default())?,
+        })
+    }
+}
+
+impl ToJson for Histogram {
+    fn to_json(&self) -> Value {
+        json::object([
+            ("population", Value::from(self.population)),
+            ("recency-days", self.recency_days.to_json()),
+            ("frequency", self.frequency.to_json()),
+            ("monetary", self.monetary.to_json()),
+        ])
+    }
+}
+
+/// The four quintile cuts of counts over `population`.
+fn cuts(counts: &Counts, population: u64) -> Option<Cuts<i64>> {
+    let (first, _) = counts.iter().next()?;
     let mut out = [first; 4];
     for (k, cut) in out.iter_mut().enumerate() {
         // At least (k + 1) / 5 of the population, rounded up.
         let target = ((k as u64 + 1) * population).div_ceil(5).max(1);
         let mut seen = 0;
-        for (value, count) in counts {
+        for (value, count) in counts.iter() {
             seen += count;
             if seen >= target {
-                *cut = *value;
+                *cut = value;
                 break;
             }
         }
@@ -255,6 +344,33 @@ mod tests {
         let m: Vec<u8> = [12_301, 12_345, 12_399].iter().map(|v| score_up(*v, &b.monetary)).collect();
         assert!(m.iter().all(|s| *s == m[0]), "{m:?}");
         assert!(score_up(90_000, &b.monetary) > m[0]);
+    }
+
+    #[test]
+    fn histograms_and_boundaries_read_back_as_serde_wrote_them() {
+        // The form the plugin kept in kv before it read JSON without serde.
+        let stored =
+            r#"{"population":3,"recency-days":{"4":2,"30":1},"frequency":{"1":2,"12":1},"monetary":{"0":1,"12300":2}}"#;
+        let h: Histogram = json::from_str(stored).expect("histogram");
+        assert_eq!(h.population, 3);
+        assert_eq!(h.recency_days.iter().collect::<Vec<_>>(), [(4, 2), (30, 1)]);
+        assert_eq!((h.monetary.get(12_300), h.monetary.get(12_400)), (2, 0));
+        assert_eq!(json::to_string(&h), stored);
+        let b = Boundaries { recency_days: [1, 2, 3, 4], frequency: [1, 1, 2, 3], monetary: [0, 99, 12_399, i64::MAX] };
+        let text = json::to_string(&b);
+        assert_eq!(
+            text,
+            r#"{"recency-days":[1,2,3,4],"frequency":[1,1,2,3],"monetary":[0,99,12399,9223372036854775807]}"#
+        );
+        assert_eq!(json::from_str::<Boundaries>(&text), Ok(b));
+        assert!(json::from_str::<Histogram>(r#"{"frequency":{"x":1}}"#).is_err());
+        // Out of order (written by hand): counted in order all the same.
+        let h: Histogram = json::from_str(r#"{"population":2,"frequency":{"9":1,"2":1,"9":3}}"#).expect("histogram");
+        assert_eq!(h.frequency.iter().collect::<Vec<_>>(), [(2, 1), (9, 4)]);
+        assert!(
+            json::from_str::<Boundaries>(r#"{"recency-days":[1,2,3],"frequency":[1,1,2,3],"monetary":[0,0,0,0]}"#)
+                .is_err()
+        );
     }
 
     #[test]

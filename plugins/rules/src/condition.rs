@@ -1,14 +1,12 @@
 //! Conditions on one customer: what a merchant writes in the `when` of a rule.
 
+use patron_sdk::json::{self, Fields, FromJson, Value};
 use patron_sdk::time::{DAY_MS, days_between};
 use patron_sdk::{Profile, Timestamp};
-use serde::Deserialize;
-use serde_json::Value;
 
 /// A condition on a customer, written as a one-key JSON object:
 /// `{"order-count": {"gte": 3}}`, `{"all": [...]}`, `{"not": {...}}`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Condition {
     /// Every condition holds (true when empty).
     All(Vec<Condition>),
@@ -44,9 +42,39 @@ pub enum Condition {
     BirthdayThisMonth(bool),
 }
 
+impl FromJson for Condition {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let entries = value.as_object().map(|o| o.iter().collect::<Vec<_>>()).unwrap_or_default();
+        let [(key, v)] = entries[..] else {
+            return Err(json::Error::new(
+                "a condition is an object with one key, such as {\"order-count\": {\"gte\": 3}}",
+            ));
+        };
+        let compare = || Compare::from_json(v);
+        let condition = match key {
+            "all" => Vec::from_json(v).map(Self::All),
+            "any" => Vec::from_json(v).map(Self::Any),
+            "not" => Self::from_json(v).map(|c| Self::Not(Box::new(c))),
+            "order-count" => compare().map(Self::OrderCount),
+            "total-spent" => compare().map(Self::TotalSpent),
+            "average-order-value" => compare().map(Self::AverageOrderValue),
+            "days-since-last-order" => compare().map(Self::DaysSinceLastOrder),
+            "days-since-first-order" => compare().map(Self::DaysSinceFirstOrder),
+            "orders-per-year" => compare().map(Self::OrdersPerYear),
+            "spent-per-year" => compare().map(Self::SpentPerYear),
+            "has-ordered" => bool::from_json(v).map(Self::HasOrdered),
+            "has-tag" => String::from_json(v).map(Self::HasTag),
+            "in-segment" => String::from_json(v).map(Self::InSegment),
+            "trait" => TraitTest::from_json(v).map(Self::Trait),
+            "birthday-this-month" => bool::from_json(v).map(Self::BirthdayThisMonth),
+            _ => Err(json::Error::new("unknown condition")),
+        };
+        condition.map_err(|e| e.within(key))
+    }
+}
+
 /// Bounds on a number; every bound given must hold, and at least one must be.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Compare {
     /// Greater than.
     pub gt: Option<f64>,
@@ -74,18 +102,36 @@ impl Compare {
     fn is_empty(&self) -> bool {
         self == &Self::default()
     }
+
+    /// The bounds of an object, keeping the rest of its fields for the caller.
+    fn read(f: &mut Fields<'_>) -> Result<Self, json::Error> {
+        Ok(Self {
+            gt: f.optional("gt")?,
+            gte: f.optional("gte")?,
+            lt: f.optional("lt")?,
+            lte: f.optional("lte")?,
+            eq: None,
+        })
+    }
+}
+
+impl FromJson for Compare {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        let compare = Self { eq: f.optional("eq")?, ..Self::read(&mut f)? };
+        f.finish()?;
+        Ok(compare)
+    }
 }
 
 /// A test on one trait, addressed by a dotted path (`consent.email`).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TraitTest {
     /// Dotted path into the traits object.
     pub key: String,
     /// The trait equals this JSON value.
     pub eq: Option<Value>,
-    /// The trait equals one of these values.
-    #[serde(rename = "in")]
+    /// The trait equals one of these values (`in` in config).
     pub one_of: Option<Vec<Value>>,
     /// The trait is present (and not null), or absent.
     pub exists: Option<bool>,
@@ -97,6 +143,25 @@ pub struct TraitTest {
     pub lt: Option<f64>,
     /// Less than or equal.
     pub lte: Option<f64>,
+}
+
+impl FromJson for TraitTest {
+    fn from_json(value: &Value) -> Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        let bounds = Compare::read(&mut f)?;
+        let test = Self {
+            key: f.or("key", String::new())?,
+            eq: f.optional("eq")?,
+            one_of: f.optional("in")?,
+            exists: f.optional("exists")?,
+            gt: bounds.gt,
+            gte: bounds.gte,
+            lt: bounds.lt,
+            lte: bounds.lte,
+        };
+        f.finish()?;
+        Ok(test)
+    }
 }
 
 impl TraitTest {
@@ -111,7 +176,7 @@ impl TraitTest {
             && self.eq.as_ref().is_none_or(|want| value == Some(want))
             && self.one_of.as_ref().is_none_or(|set| value.is_some_and(|v| set.contains(v)))
             && (self.compare().is_empty()
-                || self.compare().holds(value.and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()))))
+                || self.compare().holds(value.and_then(|v| v.as_f64().or_else(|| json::parse_f64(v.as_str()?.trim())))))
     }
 }
 
@@ -129,7 +194,7 @@ pub struct Subject<'a> {
 impl<'a> Subject<'a> {
     /// `profile` as of `now`.
     pub fn new(profile: &'a Profile, now: Timestamp) -> Self {
-        Self { traits: profile.traits_json(), profile, now }
+        Self { traits: profile.traits_value(), profile, now }
     }
 
     /// Years of customer life for the per-year rates: at least one.
@@ -214,8 +279,8 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000_000; // 2023-11-14
 
-    fn cond(json: &str) -> Condition {
-        serde_json::from_str(json).expect("valid condition")
+    fn cond(text: &str) -> Condition {
+        json::from_str(text).expect("valid condition")
     }
 
     #[test]
@@ -239,7 +304,7 @@ mod tests {
         p.tags = vec!["wholesale".into()];
         p.segments = vec!["dormant".into()];
         let s = Subject::new(&p, NOW);
-        let holds = |json: &str| cond(json).holds(&s);
+        let holds = |text: &str| cond(text).holds(&s);
         assert!(holds(r#"{"order-count": {"gte": 3}}"#));
         assert!(!holds(r#"{"order-count": {"gte": 3, "lt": 4}}"#));
         assert!(holds(r#"{"days-since-last-order": {"gt": 90}}"#));
@@ -285,7 +350,18 @@ mod tests {
         assert!(cond(r#"{"not": {"order-count": {}}}"#).problem().is_some());
         assert!(cond(r#"{"trait": {"key": "x"}}"#).problem().is_some());
         assert!(cond(r#"{"trait": {"key": "x", "exists": true}}"#).problem().is_none());
-        assert!(serde_json::from_str::<Condition>(r#"{"viewed-category": "shoes"}"#).is_err());
-        assert!(serde_json::from_str::<Condition>(r#"{"order-count": {"gte": 1}, "has-ordered": true}"#).is_err());
+        let error = |text: &str| json::from_str::<Condition>(text).map(|_| ()).expect_err("an error").to_string();
+        assert_eq!(error(r#"{"viewed-category": "shoes"}"#), "viewed-category: unknown condition");
+        assert!(
+            error(r#"{"order-count": {"gte": 1}, "has-ordered": true}"#)
+                .starts_with("a condition is an object with one key")
+        );
+        assert!(error("[]").starts_with("a condition is an object with one key"));
+        assert_eq!(
+            error(r#"{"all": [{"has-tag": "a"}, {"not": {"order-count": {"gte": "3"}}}]}"#),
+            "all[1].not.order-count.gte: expected a number"
+        );
+        assert_eq!(error(r#"{"order-count": {"gte": 1, "over": 2}}"#), "order-count.over: unknown field");
+        assert_eq!(error(r#"{"trait": {"key": "a", "in": 5}}"#), "trait.in: expected an array");
     }
 }

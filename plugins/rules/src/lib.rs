@@ -5,39 +5,53 @@
 
 pub mod condition;
 
+use patron_sdk::json::{self, Fields, FromJson, Value};
 use patron_sdk::{Error, Profile, Result, Segmenter, Timestamp, now};
-use serde::Deserialize;
 
 use crate::condition::{Condition, Subject};
 
 /// One rule: the customer is in segment `name` when `when` holds. Within a
 /// `group`, only the first matching rule (in config order) applies, so the
 /// group's segments are exclusive levels.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
     /// Segment name.
     pub name: String,
     /// Exclusive group the rule belongs to, if any.
-    #[serde(default)]
     pub group: Option<String>,
     /// The condition; a rule without one always matches (a group's catch-all).
-    #[serde(default)]
     pub when: Option<Condition>,
 }
 
+impl FromJson for Rule {
+    fn from_json(value: &Value) -> std::result::Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        let rule = Self { name: f.required("name")?, group: f.optional("group")?, when: f.optional("when")? };
+        f.finish()?;
+        Ok(rule)
+    }
+}
+
 /// The install's settings.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Config {
     /// The rules, in order.
     pub rules: Vec<Rule>,
 }
 
+impl FromJson for Config {
+    fn from_json(value: &Value) -> std::result::Result<Self, json::Error> {
+        let mut f = Fields::new(value)?;
+        let config = Self { rules: f.or("rules", Vec::new())? };
+        f.finish()?;
+        Ok(config)
+    }
+}
+
 impl Config {
     /// The install's config, with every rule checked.
     pub fn load() -> Result<Self> {
-        let config: Self = patron_sdk::config()?;
+        let config: Self = patron_sdk::read_config()?;
         config.check()?;
         Ok(config)
     }
