@@ -257,11 +257,8 @@ async fn check(db: &Db, shop: &Shop, stage: &str) {
             "{stage}: before {period:?}"
         );
         let cohorts = db.analytics_cohorts(shop.id, period).await.expect("cohorts");
-        let actual: Vec<(i64, Vec<i64>)> = cohorts
-            .cohorts
-            .iter()
-            .map(|c| (c.customers, c.retention.iter().map(|r| r.numerator).collect()))
-            .collect();
+        let actual: Vec<(i64, Vec<i64>)> =
+            cohorts.cohorts.iter().map(|c| (c.customers, c.retention.iter().map(|r| r.numerator).collect())).collect();
         assert_eq!(actual, expected_cohorts(&all, period), "{stage}: cohorts {period:?}");
     }
 
@@ -271,7 +268,11 @@ async fn check(db: &Db, shop: &Shop, stage: &str) {
         let members: Vec<(&i64, &(i64, i64, i64))> =
             scores.iter().filter(|(_, (r, f, _))| *r == cell.r && *f == cell.f).collect();
         let spent: i64 = members.iter().map(|(_, s)| s.2).sum();
-        assert_eq!((cell.customers, cell.spent), (i64::try_from(members.len()).expect("n"), spent), "{stage}: {cell:?}");
+        assert_eq!(
+            (cell.customers, cell.spent),
+            (i64::try_from(members.len()).expect("n"), spent),
+            "{stage}: {cell:?}"
+        );
         let page = db.analytics_rfm_cell(shop.id, cell.r, cell.f, None, 500).await.expect("cell");
         let ids: Vec<String> = members.iter().map(|(c, _)| c.to_string()).collect();
         let mut sorted_ids: Vec<i64> = members.iter().map(|(c, _)| **c).collect();

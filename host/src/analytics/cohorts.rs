@@ -46,8 +46,11 @@ impl Db {
         .bind(period.until)
         .fetch_all(self.pool())
         .await?;
-        let sizes: Vec<(i64, i64)> =
-            active.iter().filter(|&&(_, since, _)| since == 0).map(|&(cohort, _, customers)| (cohort, customers)).collect();
+        let sizes: Vec<(i64, i64)> = active
+            .iter()
+            .filter(|&&(_, since, _)| since == 0)
+            .map(|&(cohort, _, customers)| (cohort, customers))
+            .collect();
         let sizes: HashMap<i64, i64> = sizes.into_iter().collect();
         let active: HashMap<(i64, i64), i64> =
             active.into_iter().map(|(cohort, since, customers)| ((cohort, since), customers)).collect();

@@ -72,25 +72,41 @@ impl Db {
     pub async fn analytics_overview(&self, shop_id: i64, currency: &str, period: Period) -> StoreResult<Overview> {
         let previous = period.previous();
         let before = previous.previous();
-        let (sales, sales_before, customers, customers_before, customers_earlier, ltv, ltv_before, points, points_before) =
-            tokio::try_join!(
-                self.daily_sales(shop_id, currency, period),
-                self.daily_sales(shop_id, currency, previous),
-                self.period_customers(shop_id, period, period.until),
-                self.period_customers(shop_id, previous, period.until),
-                self.period_customers(shop_id, before, previous.until),
-                self.ltv(shop_id, period.until),
-                self.ltv(shop_id, previous.until),
-                self.points_liability(shop_id, period.until),
-                self.points_liability(shop_id, previous.until),
-            )?;
+        let (
+            sales,
+            sales_before,
+            customers,
+            customers_before,
+            customers_earlier,
+            ltv,
+            ltv_before,
+            points,
+            points_before,
+        ) = tokio::try_join!(
+            self.daily_sales(shop_id, currency, period),
+            self.daily_sales(shop_id, currency, previous),
+            self.period_customers(shop_id, period, period.until),
+            self.period_customers(shop_id, previous, period.until),
+            self.period_customers(shop_id, before, previous.until),
+            self.ltv(shop_id, period.until),
+            self.ltv(shop_id, previous.until),
+            self.points_liability(shop_id, period.until),
+            self.points_liability(shop_id, previous.until),
+        )?;
         Ok(Overview {
             currency: currency.to_owned(),
             bucket: period.bucket,
             period: PeriodView::from(&period),
             previous_period: PeriodView::from(&previous),
             current: figures(period, &sales, &customers, &customers_before, ltv, points),
-            previous: figures(previous, &sales_before, &customers_before, &customers_earlier, ltv_before, points_before),
+            previous: figures(
+                previous,
+                &sales_before,
+                &customers_before,
+                &customers_earlier,
+                ltv_before,
+                points_before,
+            ),
         })
     }
 

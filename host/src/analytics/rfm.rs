@@ -134,7 +134,8 @@ impl Db {
             let f = frequency.score(row.try_get(0)?);
             for r in SCORES {
                 let i = usize::try_from(2 * r - 1).unwrap_or_default();
-                let cell = &mut grid[usize::try_from(r - 1).unwrap_or_default()][usize::try_from(f - 1).unwrap_or_default()];
+                let cell =
+                    &mut grid[usize::try_from(r - 1).unwrap_or_default()][usize::try_from(f - 1).unwrap_or_default()];
                 cell.0 += row.try_get::<i64, _>(i)?;
                 cell.1 += row.try_get::<i64, _>(i + 1)?;
             }

@@ -119,6 +119,8 @@ async fn seed_timing() {
     let db = crate::testing::fresh_db(backend).await;
     let (shop, _) = crate::testing::shop(&db, "Timing").await;
     let summary =
-        seed(&db, &shop, &SeedOptions { customers, seed: 1, end: Some(END), progress: true, ..SeedOptions::default() }).await.expect("seed");
+        seed(&db, &shop, &SeedOptions { customers, seed: 1, end: Some(END), progress: true, ..SeedOptions::default() })
+            .await
+            .expect("seed");
     println!("{backend:?}: {summary}");
 }

@@ -63,7 +63,10 @@ impl Db {
         .bind(shop_id)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(|(plugin, evaluated_at, report)| StoredEvaluation { plugin, evaluated_at, report }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(plugin, evaluated_at, report)| StoredEvaluation { plugin, evaluated_at, report })
+            .collect())
     }
 
     /// Stores the model an install's training run built, replacing the previous one;

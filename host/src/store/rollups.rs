@@ -337,11 +337,7 @@ async fn derive_customers(conn: &mut AnyConnection, shop_id: i64, customers: Cus
 }
 
 /// Binds the shop, then the listed ids.
-fn bind_all<'q>(
-    query: super::bulk::AnyQuery<'q>,
-    shop_id: i64,
-    ids: Option<&'q [i64]>,
-) -> super::bulk::AnyQuery<'q> {
+fn bind_all<'q>(query: super::bulk::AnyQuery<'q>, shop_id: i64, ids: Option<&'q [i64]>) -> super::bulk::AnyQuery<'q> {
     let mut query = query.bind(shop_id);
     for id in ids.unwrap_or_default() {
         query = query.bind(*id);
@@ -455,9 +451,8 @@ impl Db {
     /// then), each in its own transaction, which also removes it from the list (so two
     /// processes starting together derive each shop once).
     pub async fn backfill_rollups(&self) -> StoreResult<()> {
-        let shops: Vec<i64> = sqlx::query_scalar("SELECT shop_id FROM rollup_backfills ORDER BY shop_id")
-            .fetch_all(self.pool())
-            .await?;
+        let shops: Vec<i64> =
+            sqlx::query_scalar("SELECT shop_id FROM rollup_backfills ORDER BY shop_id").fetch_all(self.pool()).await?;
         for shop_id in shops {
             let started = std::time::Instant::now();
             let mut w = self.write().await?;
@@ -468,7 +463,11 @@ impl Db {
                 .rows_affected();
             if claimed == 1 {
                 rebuild(&mut w.tx, shop_id).await?;
-                tracing::info!(shop_id, elapsed_ms = started.elapsed().as_millis(), "derived the console's rollups");
+                tracing::info!(
+                    shop_id,
+                    elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "derived the console's rollups"
+                );
             }
             w.commit().await?;
         }
@@ -496,12 +495,10 @@ mod tests {
             purchase("d", feb1 + 5, 20, true),
         ]);
         let links: Vec<_> = rows.iter().map(|r| (r.prev_at, r.next_at)).collect();
-        assert_eq!(links, [
-            (None, Some(feb1)),
-            (Some(jan31), Some(feb1 + 5)),
-            (Some(feb1), Some(feb1 + 5)),
-            (Some(feb1 + 5), None)
-        ]);
+        assert_eq!(
+            links,
+            [(None, Some(feb1)), (Some(jan31), Some(feb1 + 5)), (Some(feb1), Some(feb1 + 5)), (Some(feb1 + 5), None)]
+        );
         let sums: Vec<_> = rows.iter().map(|r| (r.cum_cur, r.cum_net_cur)).collect();
         assert_eq!(sums, [(1, 100), (1, 100), (2, 130), (3, 150)]);
         let months: Vec<_> = rows.iter().map(|r| (r.month - r.cohort, r.month_first)).collect();
