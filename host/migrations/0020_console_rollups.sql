@@ -50,7 +50,10 @@ CREATE TABLE customer_purchases (
     month_first BIGINT NOT NULL,
     PRIMARY KEY (shop_id, customer_id, placed_at, order_id)
 );
-CREATE INDEX customer_purchases_time ON customer_purchases (shop_id, placed_at, prev_at, next_at);
+-- A period's rows, and the running sums just before each customer's first purchase
+-- since a time (lifetime values as of that time), read from the index alone.
+CREATE INDEX customer_purchases_time
+    ON customer_purchases (shop_id, placed_at, prev_at, next_at, cum_cur, cur, cum_net_cur, net_cur);
 CREATE INDEX customer_purchases_months ON customer_purchases (shop_id, cohort, month, placed_at)
     WHERE month_first = 1;
 

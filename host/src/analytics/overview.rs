@@ -192,7 +192,8 @@ impl Db {
     /// When nobody has bought since `until`, that is each customer's rollup, read in order
     /// from an index. Otherwise customers who last bought before `until` keep their
     /// rollup, and those who bought both before and since take the running sum just
-    /// before their first purchase since `until`.
+    /// before their first purchase since `until` (the purchase whose previous one is
+    /// before `until`).
     async fn ltv(&self, shop_id: i64, until: i64) -> StoreResult<Ltv> {
         let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(last_at) FROM customer_rollups WHERE shop_id = $1")
             .bind(shop_id)
@@ -203,9 +204,8 @@ impl Db {
         } else {
             "SELECT net_cur AS v FROM customer_rollups WHERE shop_id = $1 AND last_at < $2 AND purchases_cur > 0 \
              UNION ALL \
-             SELECT p.cum_net_cur - p.net_cur FROM customer_rollups r JOIN customer_purchases p \
-               ON p.shop_id = r.shop_id AND p.customer_id = r.customer_id AND p.placed_at >= $2 AND p.prev_at < $2 \
-             WHERE r.shop_id = $1 AND r.first_at < $2 AND r.last_at >= $2 AND p.cum_cur - p.cur > 0"
+             SELECT cum_net_cur - net_cur FROM customer_purchases \
+             WHERE shop_id = $1 AND placed_at >= $2 AND prev_at < $2 AND cum_cur - cur > 0"
         };
         let (customers, total): (i64, i64) =
             sqlx::query_as(&format!("SELECT COUNT(*), CAST(COALESCE(SUM(v), 0) AS BIGINT) FROM ({values}) l"))
