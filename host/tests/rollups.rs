@@ -75,7 +75,7 @@ fn ltv(all: &[Purchase], until: i64) -> Ltv {
     if n == 0 {
         return Ltv { customers: 0, average: None, median: None };
     }
-    let (low, high) = (values[(n + 1) / 2 - 1], values[(n + 2) / 2 - 1]);
+    let (low, high) = (values[n.div_ceil(2) - 1], values[(n + 2) / 2 - 1]);
     let customers = i64::try_from(n).expect("n");
     Ltv {
         customers,
@@ -227,7 +227,7 @@ async fn rollup_rows(
 
 /// Checks the rollups against a rebuild and every figure against the definitions.
 async fn check(db: &Db, shop: &Shop, stage: &str) {
-    let kept = rollup_rows(&mut *db.pool().acquire().await.expect("conn"), shop.id).await;
+    let kept = rollup_rows(&mut db.pool().acquire().await.expect("conn"), shop.id).await;
     let mut w = db.write().await.expect("tx");
     patron::store::rollups::rebuild(&mut w.tx, shop.id).await.expect("rebuild");
     let derived = rollup_rows(&mut w.tx, shop.id).await;
@@ -399,14 +399,14 @@ both_backends!(
             let at = BASE + i64::try_from(i).expect("i") * 20 * DAY_MS;
             post(&db, &shop, order_json(&format!("o-{i}"), Some(i % 3), at, 1_000 + 100 * i64::try_from(i).expect("i"), "paid", "USD")).await;
         }
-        let kept = rollup_rows(&mut *db.pool().acquire().await.expect("conn"), shop.id).await;
+        let kept = rollup_rows(&mut db.pool().acquire().await.expect("conn"), shop.id).await;
         // As a database migrated to 0020 before its first start: rollups empty, the shop listed.
         for sql in ["DELETE FROM customer_rollups", "DELETE FROM customer_purchases", "DELETE FROM shop_days"] {
             sqlx::query(sql).execute(db.pool()).await.expect("empty");
         }
         sqlx::query("INSERT INTO rollup_backfills (shop_id) VALUES ($1)").bind(shop.id).execute(db.pool()).await.expect("list");
         db.backfill_rollups().await.expect("backfill");
-        let derived = rollup_rows(&mut *db.pool().acquire().await.expect("conn"), shop.id).await;
+        let derived = rollup_rows(&mut db.pool().acquire().await.expect("conn"), shop.id).await;
         assert_eq!(kept, derived);
         assert_eq!(derived.1.len(), 6);
         let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rollup_backfills").fetch_one(db.pool()).await.expect("count");

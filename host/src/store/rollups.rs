@@ -371,9 +371,14 @@ pub async fn rebuild(conn: &mut AnyConnection, shop_id: i64) -> StoreResult<()> 
     Ok(())
 }
 
+/// A row of `shop_days`: (day, currency).
+type DayKey<'a> = (i64, &'a str);
+/// What a row of `shop_days` holds, or a change to it: (purchases, revenue).
+type DaySales = (i64, i64);
+
 /// What one order adds to `shop_days`: its day and currency, one purchase and its net;
 /// nothing unless it is a purchase.
-fn contribution(order: &Order) -> Option<((i64, &str), (i64, i64))> {
+fn contribution(order: &Order) -> Option<(DayKey<'_>, DaySales)> {
     order
         .status
         .is_purchase()
@@ -405,7 +410,7 @@ pub(crate) async fn orders_added(conn: &mut AnyConnection, shop_id: i64, orders:
     apply(conn, shop_id, deltas).await
 }
 
-fn add_orders<'a>(deltas: &mut BTreeMap<(i64, &'a str), (i64, i64)>, orders: &'a [Order]) {
+fn add_orders<'a>(deltas: &mut BTreeMap<DayKey<'a>, DaySales>, orders: &'a [Order]) {
     for (key, (purchases, revenue)) in orders.iter().filter_map(contribution) {
         let entry = deltas.entry(key).or_insert((0, 0));
         entry.0 += purchases;
@@ -415,7 +420,7 @@ fn add_orders<'a>(deltas: &mut BTreeMap<(i64, &'a str), (i64, i64)>, orders: &'a
 
 /// Adds each (day, currency)'s purchases and revenue, in key order (so two transactions
 /// lock the rows they share in the same order), and drops days left without purchases.
-async fn apply(conn: &mut AnyConnection, shop_id: i64, deltas: BTreeMap<(i64, &str), (i64, i64)>) -> StoreResult<()> {
+async fn apply(conn: &mut AnyConnection, shop_id: i64, deltas: BTreeMap<DayKey<'_>, DaySales>) -> StoreResult<()> {
     let deltas: Vec<_> = deltas.into_iter().filter(|(_, delta)| *delta != (0, 0)).collect();
     let emptied = deltas.iter().any(|(_, (purchases, _))| *purchases < 0);
     let backend = Backend::of(conn);
