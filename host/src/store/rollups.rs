@@ -151,52 +151,36 @@ pub(crate) async fn refresh_customer(conn: &mut AnyConnection, shop_id: i64, cus
         .map(|row| purchase_row(row).map(|r| ((r.placed_at, r.order_id.clone()), r)))
         .collect::<Result<_, _>>()?;
     for row in &rows {
-        match stored.remove(&(row.placed_at, row.order_id.clone())) {
-            Some(old) if old == *row => {}
+        // Both statements take the row's columns in the same order.
+        let sql = match stored.remove(&(row.placed_at, row.order_id.clone())) {
+            Some(old) if old == *row => continue,
             Some(_) => {
-                sqlx::query(
-                    "UPDATE customer_purchases SET prev_at = $5, next_at = $6, cur = $7, net_cur = $8, cum_cur = $9, \
-                     cum_net_cur = $10, month = $11, cohort = $12, month_first = $13 \
-                     WHERE shop_id = $1 AND customer_id = $2 AND placed_at = $3 AND order_id = $4",
-                )
-                .bind(shop_id)
-                .bind(customer_id)
-                .bind(row.placed_at)
-                .bind(row.order_id.as_str())
-                .bind(row.prev_at)
-                .bind(row.next_at)
-                .bind(row.cur)
-                .bind(row.net_cur)
-                .bind(row.cum_cur)
-                .bind(row.cum_net_cur)
-                .bind(row.month)
-                .bind(row.cohort)
-                .bind(row.month_first)
-                .execute(&mut *conn)
-                .await?;
+                "UPDATE customer_purchases SET prev_at = $5, next_at = $6, cur = $7, net_cur = $8, cum_cur = $9, \
+                        cum_net_cur = $10, month = $11, cohort = $12, month_first = $13 \
+                        WHERE shop_id = $1 AND customer_id = $2 AND placed_at = $3 AND order_id = $4"
+                    .to_owned()
             }
-            None => {
-                sqlx::query(&format!(
-                    "INSERT INTO customer_purchases (shop_id, customer_id, {PURCHASE_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-                ))
-                .bind(shop_id)
-                .bind(customer_id)
-                .bind(row.placed_at)
-                .bind(row.order_id.as_str())
-                .bind(row.prev_at)
-                .bind(row.next_at)
-                .bind(row.cur)
-                .bind(row.net_cur)
-                .bind(row.cum_cur)
-                .bind(row.cum_net_cur)
-                .bind(row.month)
-                .bind(row.cohort)
-                .bind(row.month_first)
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
+            None => format!(
+                "INSERT INTO customer_purchases (shop_id, customer_id, {PURCHASE_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ),
+        };
+        sqlx::query(&sql)
+            .bind(shop_id)
+            .bind(customer_id)
+            .bind(row.placed_at)
+            .bind(row.order_id.as_str())
+            .bind(row.prev_at)
+            .bind(row.next_at)
+            .bind(row.cur)
+            .bind(row.net_cur)
+            .bind(row.cum_cur)
+            .bind(row.cum_net_cur)
+            .bind(row.month)
+            .bind(row.cohort)
+            .bind(row.month_first)
+            .execute(&mut *conn)
+            .await?;
     }
     for (placed_at, order_id) in stored.into_keys() {
         sqlx::query(
