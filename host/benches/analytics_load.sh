@@ -5,21 +5,24 @@
 #   host/benches/analytics_load.sh                          # 200,000 customers, SQLite
 #   BACKEND=postgres host/benches/analytics_load.sh         # a fresh database, dropped after
 #   CUSTOMERS=20000 REQUESTS=20 host/benches/analytics_load.sh
+#   ORDERS_PER_CUSTOMER=5 host/benches/analytics_load.sh    # 1,000,000 orders over 200,000 customers
 #
-# Knobs: CUSTOMERS=200000  REQUESTS=50 (per endpoint, after 3 warm-up requests)  PORT=18183
+# Knobs: CUSTOMERS=200000  ORDERS_PER_CUSTOMER (default: the demo's ~1.3)
+# REQUESTS=50 (per endpoint, after 3 warm-up requests)  PORT=18183
 # plus lib.sh's (PATRON_BIN, DATABASE_URL, BACKEND, KEEP). Needs python3 and curl.
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 CUSTOMERS=${CUSTOMERS:-200000}
 REQUESTS=${REQUESTS:-50}
+ORDERS_PER_CUSTOMER=${ORDERS_PER_CUSTOMER:-}
 PORT=${PORT:-18183}
 
 bench_require python3 curl
 bench_build
 bench_tmp analytics
 bench_database
-bench_seed "$CUSTOMERS"
+bench_seed "$CUSTOMERS" ${ORDERS_PER_CUSTOMER:+--orders-per-customer "$ORDERS_PER_CUSTOMER"}
 echo "in the database: $(bench_query "SELECT COUNT(*) FROM customers") customers," \
   "$(bench_query "SELECT COUNT(*) FROM orders") orders ($(bench_query \
   "SELECT COUNT(*) FROM orders WHERE status IN ('paid', 'fulfilled')") paid or fulfilled)," \

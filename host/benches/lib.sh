@@ -5,7 +5,7 @@
 #   bench_build rfm rules          # release `patron` + these plugins (wasm32-wasip2)
 #   bench_tmp segments             # fresh temp dir = PATRON_DATA_DIR, removed on exit
 #   bench_database                 # SQLite, DATABASE_URL, or BACKEND=postgres: a fresh database
-#   bench_seed 10000               # demo shop; SEED_LOG, SECRET, PUBLISHABLE
+#   bench_seed 10000 [ARGS…]       # demo shop (ARGS: more `demo seed` options); SEED_LOG, SECRET, PUBLISHABLE
 #   bench_shop "Crash Shop"        # an empty shop; SHOP, SHOP_ID, SECRET, PUBLISHABLE
 #   bench_crash_load crash 18191 … # crash_load.py on a new loyalty (+ journeys) shop
 #   bench_timed CMD…               # ELAPSED (s) and ELAPSED_MS of a command
@@ -117,7 +117,7 @@ for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print("\t".join(ma
 bench_seed() {
   echo "== $BACKEND_NAME: seeding $1 demo customers in $TMP"
   SEED_LOG=$TMP/seed.log
-  bench_timed patron demo seed --customers "$1" >"$SEED_LOG"
+  bench_timed patron demo seed --customers "$1" "${@:2}" >"$SEED_LOG"
   tail -n 2 "$SEED_LOG"
   echo "seeded in $ELAPSED s (wall)"
   SECRET=$(grep -o 'sk_[A-Za-z0-9_]*' "$SEED_LOG" | head -n 1)

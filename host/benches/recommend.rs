@@ -53,7 +53,7 @@ async fn fixture() -> Fixture {
     let customers = std::env::var("RECS_CUSTOMERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let db = testing::fresh_db(Backend::Sqlite).await;
     let (shop, _keys) = testing::shop(&db, "demo").await;
-    let options = SeedOptions { customers, seed: 1, end: Some(DEMO_END), progress: false };
+    let options = SeedOptions { customers, seed: 1, end: Some(DEMO_END), progress: false, ..SeedOptions::default() };
     let seeded = patron::demo::seed(&db, &shop, &options).await.expect("seed");
     let plugins = PluginHost::new(db.clone(), None);
     let manifest_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/recommender/patron.toml");

@@ -109,7 +109,19 @@ pub enum DemoCommand {
         /// Random seed: the same seed gives the same shop.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Orders per customer on average (default: about 1.3), e.g. 5 for 1,000,000
+        /// orders over 200,000 customers.
+        #[arg(long, value_parser = orders_per_customer)]
+        orders_per_customer: Option<f64>,
     },
+}
+
+/// A mean number of orders per customer: from 0.1 to 100.
+fn orders_per_customer(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|n| (0.1..=100.0).contains(n))
+        .ok_or_else(|| format!("`{text}` is not a number of orders from 0.1 to 100"))
 }
 
 /// A switch on the command line.
@@ -242,10 +254,10 @@ impl Cli {
                 println!("{summary}");
                 Ok(())
             }
-            Command::Demo(DemoCommand::Seed { shop, customers, seed }) => {
+            Command::Demo(DemoCommand::Seed { shop, customers, seed, orders_per_customer }) => {
                 let shop = find_or_create_shop(&db, &shop, &[]).await?;
-                let summary =
-                    crate::demo::seed(&db, &shop, &SeedOptions { customers, seed, end: None, progress: true }).await?;
+                let options = SeedOptions { customers, seed, end: None, progress: true, orders_per_customer };
+                let summary = crate::demo::seed(&db, &shop, &options).await?;
                 println!("{summary}");
                 Ok(())
             }

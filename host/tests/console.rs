@@ -408,12 +408,27 @@ both_backends!(
         assert_eq!(shown_rec("rec_impressions"), report["total"]["impressions"].to_string());
         assert_eq!(shown_rec("rec_orders"), report["total"]["orders"].to_string());
         assert_eq!(shown_rec("rec_revenue"), report["total"]["revenue"].to_string());
+        // The recommender's last offline evaluation, once one has run (`recs evaluate`).
+        assert!(recs.body.contains("No offline evaluation yet"), "{}", recs.body);
+        let evaluation = json!({"plugin": "recommender@0.1.0", "k": 10, "training_orders": 5120, "held_out_orders": 1804,
+            "customers": 300, "strategies": [
+                {"strategy": "popular", "hit_rate": 0.125, "recall": 0.0625, "ndcg": 0.0712, "empty_lists": 0},
+                {"strategy": "for-you", "hit_rate": 0.25, "recall": 0.1875, "ndcg": 0.1534, "empty_lists": 3}]});
+        db.save_recommendation_evaluation(shop.id, "recommender", &evaluation.to_string()).await.expect("save");
+        let recs = client.get(&format!("/admin/recommendations?{query}")).await;
+        assert!(!recs.body.contains("No offline evaluation yet"));
+        assert_eq!(attribute_after(&recs.body, "data-strategy=\"for-you\" data-hit-rate=\""), "0.25");
+        for shown in ["recommender@0.1.0", "Hit rate@10", "25.0%", "18.8%", "0.153", "300 customers scored", "5,120 training orders"] {
+            assert!(recs.body.contains(shown), "{shown} on the page");
+        }
         client.get("/admin/locale?lang=zh-CN&next=/admin/overview").await;
         let chinese = client.get(&format!("/admin/overview?{query}")).await;
         assert!(chinese.body.contains("复购率") && chinese.body.contains("lang=\"zh-CN\""));
         for uri in ["/admin/rfm", "/admin/cohorts", "/admin/customers", "/admin/loyalty", "/admin/recommendations", "/admin/plugins", "/admin/settings", "/admin/segments"] {
             assert_eq!(client.get(uri).await.status, StatusCode::OK, "{uri} in Chinese");
         }
+        let chinese = client.get("/admin/recommendations").await;
+        assert!(chinese.body.contains("离线评估") && chinese.body.contains("命中率@10"), "the evaluation in Chinese");
         // Pages are not cached, framed or scriptable from elsewhere.
         assert_eq!(page.headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()), Some("no-store"));
         assert!(page.headers.get(header::CONTENT_SECURITY_POLICY).is_some());

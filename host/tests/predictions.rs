@@ -43,7 +43,7 @@ fn number(v: &Value) -> f64 {
 both_backends!(
     async fn the_nightly_fit_stores_predictions_and_segments(db) {
         let (shop, keys) = testing::shop(&db, "demo").await;
-        patron::demo::seed(&db, &shop, &SeedOptions { customers: 3_000, seed: 11, end: None, progress: false })
+        patron::demo::seed(&db, &shop, &SeedOptions { customers: 3_000, seed: 11, end: None, progress: false, ..SeedOptions::default() })
             .await
             .expect("seed");
         let state = AppState::new(db.clone());

@@ -67,7 +67,7 @@ async fn buy_at(db: &Db, shop: &Shop, order_id: &str, customer: &str, products: 
 both_backends!(
     async fn the_demo_shop_recommends_its_planted_pairs_and_filters_recent_purchases(db) {
         let (shop, _keys) = testing::shop(&db, "demo").await;
-        patron::demo::seed(&db, &shop, &SeedOptions { customers: 2_000, seed: 7, end: Some(DEMO_END), progress: false })
+        patron::demo::seed(&db, &shop, &SeedOptions { customers: 2_000, seed: 7, end: Some(DEMO_END), progress: false, ..SeedOptions::default() })
             .await
             .expect("seed");
         let state = AppState::new(db.clone());
@@ -145,6 +145,11 @@ both_backends!(
         for personal in ["for-you", "recently-viewed"] {
             assert!(hit_rate(personal) > hit_rate("popular"), "{personal} beats best sellers on the demo shop: {report:?}");
         }
+        // The report is kept as the install's last evaluation, for the console.
+        let kept = db.recommendation_evaluations(shop.id).await.expect("read");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].plugin, "recommender");
+        assert_eq!(kept[0].report, serde_json::to_string(&report).expect("json"));
     }
 );
 

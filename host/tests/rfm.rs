@@ -31,8 +31,13 @@ async fn install(plugins: &PluginHost, shop: &Shop, config: serde_json::Value, e
 /// A shop seeded with demo customers whose history ends `ended_days_ago` days ago.
 async fn seeded_shop(db: &Db, ended_days_ago: i64) -> Shop {
     let (shop, _) = testing::shop(db, "rfm").await;
-    let options =
-        SeedOptions { customers: CUSTOMERS, seed: 7, end: Some(now_ms() - ended_days_ago * DAY_MS), progress: false };
+    let options = SeedOptions {
+        customers: CUSTOMERS,
+        seed: 7,
+        end: Some(now_ms() - ended_days_ago * DAY_MS),
+        progress: false,
+        ..SeedOptions::default()
+    };
     seed(db, &shop, &options).await.expect("seed");
     shop
 }

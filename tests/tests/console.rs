@@ -69,7 +69,8 @@ async fn api(base: &str, secret: &str, path: &str) -> Value {
 async fn a_merchant_reads_the_console_in_a_browser() {
     let db = fresh_db(Backend::Sqlite).await;
     let (shop, keys) = db.create_shop(&NewShop::named("Demo Store")).await.expect("shop");
-    let options = SeedOptions { customers: 400, seed: 7, end: Some(SEED_END), progress: false };
+    let options =
+        SeedOptions { customers: 400, seed: 7, end: Some(SEED_END), progress: false, ..SeedOptions::default() };
     patron::demo::seed(&db, &shop, &options).await.expect("seed");
     create_user(&db, shop.id, "owner@demo.test", Role::Owner, PASSWORD).await.expect("owner");
     create_user(&db, shop.id, "analyst@demo.test", Role::Analyst, PASSWORD).await.expect("analyst");

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::definitions::{PURCHASE, month_index, month_index_sql, month_start_ms};
+use super::definitions::{month_index, month_start_ms};
 use super::{Period, PeriodView, Rate};
 use crate::store::{Db, StoreResult};
 
@@ -27,37 +27,30 @@ pub struct Cohort {
 
 impl Db {
     /// The cohorts of the months `period` touches, their purchases counted up to its end.
+    ///
+    /// Counts each customer's first purchase of a month (`customer_purchases.month_first`),
+    /// by the month of their first purchase ever and the month bought in; month 0 of a
+    /// cohort is its size.
     pub async fn analytics_cohorts(&self, shop_id: i64, period: Period) -> StoreResult<Cohorts> {
         let first_month = month_index(period.since);
         let last_month = month_index(period.until - 1);
         let from = month_start_ms(first_month);
-        let first_purchase = month_index_sql(self.backend(), "c.first_order_at");
-        let purchase_month = month_index_sql(self.backend(), "o.placed_at");
-        let sizes: Vec<(i64, i64)> = sqlx::query_as(&format!(
-            "SELECT {first_purchase}, COUNT(*) FROM customers c \
-             WHERE c.shop_id = $1 AND c.first_order_at >= $2 AND c.first_order_at < $3 GROUP BY {first_purchase}"
-        ))
+        let active: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT cohort, month - cohort, COUNT(*) FROM customer_purchases \
+             WHERE shop_id = $1 AND month_first = 1 AND cohort >= $2 AND cohort <= $3 AND placed_at < $4 \
+             GROUP BY cohort, month",
+        )
         .bind(shop_id)
-        .bind(from)
+        .bind(first_month)
+        .bind(last_month)
         .bind(period.until)
         .fetch_all(self.pool())
         .await?;
-        let active: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
-            "WITH firsts AS (SELECT c.id AS customer_id, {first_purchase} AS cohort FROM customers c \
-                             WHERE c.shop_id = $1 AND c.first_order_at >= $2 AND c.first_order_at < $3), \
-                  months AS (SELECT DISTINCT o.customer_id, {purchase_month} AS purchase_month FROM orders o \
-                             WHERE o.shop_id = $1 AND {} AND o.customer_id IS NOT NULL \
-                             AND o.placed_at >= $2 AND o.placed_at < $3) \
-             SELECT f.cohort, m.purchase_month - f.cohort, COUNT(*) FROM firsts f \
-             JOIN months m ON m.customer_id = f.customer_id \
-             GROUP BY f.cohort, m.purchase_month - f.cohort",
-            *PURCHASE
-        ))
-        .bind(shop_id)
-        .bind(from)
-        .bind(period.until)
-        .fetch_all(self.pool())
-        .await?;
+        let sizes: Vec<(i64, i64)> = active
+            .iter()
+            .filter(|&&(_, since, _)| since == 0)
+            .map(|&(cohort, _, customers)| (cohort, customers))
+            .collect();
         let sizes: HashMap<i64, i64> = sizes.into_iter().collect();
         let active: HashMap<(i64, i64), i64> =
             active.into_iter().map(|(cohort, since, customers)| ((cohort, since), customers)).collect();

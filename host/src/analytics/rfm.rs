@@ -10,15 +10,6 @@ use crate::timestamp::to_rfc3339;
 
 pub const SCORES: std::ops::RangeInclusive<i64> = 1..=5;
 
-/// Every purchasing customer with `r` and `f` scores. Equal values share the lowest rank,
-/// so customers with the same last-order time or order count share a score.
-const SCORED: &str = "WITH scored AS ( \
-     SELECT c.id, c.external_id, c.email, c.first_name, c.last_name, c.order_count, c.total_spent, \
-            c.last_order_at, \
-            1 + (5 * (RANK() OVER (ORDER BY c.last_order_at) - 1)) / COUNT(*) OVER () AS r, \
-            1 + (5 * (RANK() OVER (ORDER BY c.order_count) - 1)) / COUNT(*) OVER () AS f \
-     FROM customers c WHERE c.shop_id = $1 AND c.order_count > 0 AND c.merged_into IS NULL) ";
-
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RfmGrid {
     pub customers: i64,
@@ -55,22 +46,106 @@ pub struct CellPage {
     pub next_after: Option<String>,
 }
 
+/// Where the scores change: a customer scores `k` or more when their value is above
+/// `above[k - 2]`. Score = 1 + floor(5 (rank - 1) / n) with rank = 1 + the customers
+/// below, so it reaches k when at least m = ceil((k - 1) n / 5) customers are below, that
+/// is when the value is above the m-th smallest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Thresholds {
+    above: [i64; 4],
+}
+
+impl Thresholds {
+    /// The 0-based positions of the m-th smallest values for scores 2 to 5 of `n` values.
+    fn positions(n: i64) -> [i64; 4] {
+        [1, 2, 3, 4].map(|k| (k * n + 4) / 5 - 1)
+    }
+
+    fn score(&self, value: i64) -> i64 {
+        1 + self.above.iter().map(|&t| i64::from(value > t)).sum::<i64>()
+    }
+
+    /// The values scoring `score`: (lower exclusive, upper inclusive) bounds.
+    fn range(&self, score: i64) -> (i64, i64) {
+        let at = |k: i64| usize::try_from(k - 2).ok().and_then(|i| self.above.get(i).copied());
+        (at(score).unwrap_or(i64::MIN), at(score + 1).unwrap_or(i64::MAX))
+    }
+}
+
 impl Db {
+    /// The thresholds of recency (last purchase) and frequency (purchases) over the shop's
+    /// purchasing customers (`customer_rollups`), and how many there are.
+    async fn rfm_thresholds(&self, shop_id: i64) -> StoreResult<(i64, Thresholds, Thresholds)> {
+        // Frequencies are few: their histogram, in index order.
+        let counts: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT purchases, COUNT(*) FROM customer_rollups WHERE shop_id = $1 GROUP BY purchases ORDER BY purchases",
+        )
+        .bind(shop_id)
+        .fetch_all(self.pool())
+        .await?;
+        let n: i64 = counts.iter().map(|&(_, c)| c).sum();
+        let positions = Thresholds::positions(n);
+        let frequency = Thresholds {
+            above: positions.map(|position| {
+                let mut seen = 0;
+                counts
+                    .iter()
+                    .find(|&&(_, c)| {
+                        seen += c;
+                        seen > position
+                    })
+                    .map_or(i64::MAX, |&(purchases, _)| purchases)
+            }),
+        };
+        let mut recency = Thresholds { above: [i64::MAX; 4] };
+        if n > 0 {
+            for (slot, position) in recency.above.iter_mut().zip(positions) {
+                *slot = sqlx::query_scalar(
+                    "SELECT last_at FROM customer_rollups WHERE shop_id = $1 ORDER BY last_at LIMIT 1 OFFSET $2",
+                )
+                .bind(shop_id)
+                .bind(position)
+                .fetch_one(self.pool())
+                .await?;
+            }
+        }
+        Ok((n, recency, frequency))
+    }
+
     pub async fn analytics_rfm(&self, shop_id: i64) -> StoreResult<RfmGrid> {
-        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&format!(
-            "{SCORED} SELECT r, f, COUNT(*), CAST(COALESCE(SUM(total_spent), 0) AS BIGINT) FROM scored GROUP BY r, f"
+        let (_, recency, frequency) = self.rfm_thresholds(shop_id).await?;
+        // Per frequency, the customers and their spend in each recency score, in one pass.
+        let mut columns = Vec::new();
+        for r in SCORES {
+            let (above, upto) = recency.range(r);
+            let when = format!("last_at > {above} AND last_at <= {upto}");
+            columns.push(format!("CAST(COALESCE(SUM(CASE WHEN {when} THEN 1 ELSE 0 END), 0) AS BIGINT)"));
+            columns.push(format!("CAST(COALESCE(SUM(CASE WHEN {when} THEN spent ELSE 0 END), 0) AS BIGINT)"));
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT purchases, {} FROM customer_rollups WHERE shop_id = $1 GROUP BY purchases",
+            columns.join(", ")
         ))
         .bind(shop_id)
         .fetch_all(self.pool())
         .await?;
+        let mut grid = [[(0i64, 0i64); 5]; 5];
+        for row in &rows {
+            let f = frequency.score(row.try_get(0)?);
+            for r in SCORES {
+                let i = usize::try_from(2 * r - 1).unwrap_or_default();
+                let cell =
+                    &mut grid[usize::try_from(r - 1).unwrap_or_default()][usize::try_from(f - 1).unwrap_or_default()];
+                cell.0 += row.try_get::<i64, _>(i)?;
+                cell.1 += row.try_get::<i64, _>(i + 1)?;
+            }
+        }
         let cells: Vec<RfmCell> = SCORES
             .rev()
             .flat_map(|r| SCORES.rev().map(move |f| (r, f)))
             .map(|(r, f)| {
-                let (customers, spent) = rows
-                    .iter()
-                    .find(|row| row.0 == r && row.1 == f)
-                    .map_or((0, 0), |&(_, _, customers, spent)| (customers, spent));
+                let (customers, spent) =
+                    grid[usize::try_from(r - 1).unwrap_or_default()][usize::try_from(f - 1).unwrap_or_default()];
                 RfmCell { r, f, customers, spent }
             })
             .collect();
@@ -86,13 +161,21 @@ impl Db {
         after: Option<i64>,
         limit: i64,
     ) -> StoreResult<CellPage> {
-        let rows: Vec<AnyRow> = sqlx::query(&format!(
-            "{SCORED} SELECT id, external_id, email, first_name, last_name, order_count, total_spent, last_order_at \
-             FROM scored WHERE r = $2 AND f = $3 AND id > $4 ORDER BY id LIMIT $5"
-        ))
+        let (_, recency, frequency) = self.rfm_thresholds(shop_id).await?;
+        let (last_above, last_upto) = recency.range(r);
+        let (purchases_above, purchases_upto) = frequency.range(f);
+        let rows: Vec<AnyRow> = sqlx::query(
+            "SELECT c.id, c.external_id, c.email, c.first_name, c.last_name, r.purchases AS order_count, \
+                    r.spent AS total_spent, r.last_at AS last_order_at \
+             FROM customer_rollups r JOIN customers c ON c.shop_id = r.shop_id AND c.id = r.customer_id \
+             WHERE r.shop_id = $1 AND r.last_at > $2 AND r.last_at <= $3 AND r.purchases > $4 AND r.purchases <= $5 \
+               AND r.customer_id > $6 ORDER BY r.customer_id LIMIT $7",
+        )
         .bind(shop_id)
-        .bind(r)
-        .bind(f)
+        .bind(last_above)
+        .bind(last_upto)
+        .bind(purchases_above)
+        .bind(purchases_upto)
         .bind(after.unwrap_or(-1))
         .bind(limit + 1)
         .fetch_all(self.pool())
@@ -123,4 +206,32 @@ fn cell_customer(row: &AnyRow) -> Result<CellCustomer, sqlx::Error> {
         total_spent: row.try_get("total_spent")?,
         last_order_at: row.try_get::<Option<i64>, _>("last_order_at")?.map(to_rfc3339),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scores the rank formula gives, by brute force.
+    fn by_rank(values: &[i64]) -> Vec<i64> {
+        let n = values.len() as i64;
+        values.iter().map(|v| 1 + 5 * values.iter().filter(|w| *w < v).count() as i64 / n).collect()
+    }
+
+    #[test]
+    fn thresholds_score_as_ranks_do() {
+        for values in [vec![1, 1, 1, 2, 3, 5, 8, 8, 9], vec![7], vec![1, 2], (0..23).map(|i| i / 3).collect()] {
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            let n = sorted.len() as i64;
+            let thresholds =
+                Thresholds { above: Thresholds::positions(n).map(|p| sorted[usize::try_from(p).expect("position")]) };
+            let scores: Vec<i64> = values.iter().map(|&v| thresholds.score(v)).collect();
+            assert_eq!(scores, by_rank(&values), "{values:?}");
+            for (&v, &score) in values.iter().zip(&scores) {
+                let (above, upto) = thresholds.range(score);
+                assert!(v > above && v <= upto, "{v} in score {score}: ({above}, {upto}]");
+            }
+        }
+    }
 }

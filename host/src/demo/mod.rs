@@ -39,11 +39,13 @@ pub struct SeedOptions {
     pub end: Option<i64>,
     /// Draw a progress bar on stderr (when it is a terminal).
     pub progress: bool,
+    /// Orders per customer on average (all statuses); `None`: as drawn, about 1.3.
+    pub orders_per_customer: Option<f64>,
 }
 
 impl Default for SeedOptions {
     fn default() -> Self {
-        Self { customers: 10_000, seed: 1, end: None, progress: false }
+        Self { customers: 10_000, seed: 1, end: None, progress: false, orders_per_customer: None }
     }
 }
 
@@ -103,7 +105,11 @@ pub async fn seed(db: &Db, shop: &Shop, options: &SeedOptions) -> Result<SeedSum
     if existing > 0 {
         return Err(SeedError::ShopNotEmpty(shop.id));
     }
-    let generator = Arc::new(Generator::new(options.seed, options.end.unwrap_or_else(now_ms), &shop.currency)?);
+    let mut generator = Generator::new(options.seed, options.end.unwrap_or_else(now_ms), &shop.currency)?;
+    if let Some(orders) = options.orders_per_customer {
+        generator = generator.with_orders_per_customer(orders);
+    }
+    let generator = Arc::new(generator);
     let mut summary = SeedSummary::default();
     {
         let mut w = db.write().await?;

@@ -7,7 +7,7 @@ use crate::both_backends;
 const END: i64 = 1_750_000_000_000;
 
 fn options(customers: u64, seed: u64) -> SeedOptions {
-    SeedOptions { customers, seed, end: Some(END), progress: false }
+    SeedOptions { customers, seed, end: Some(END), progress: false, ..SeedOptions::default() }
 }
 
 async fn scalar(db: &Db, sql: &str, shop_id: i64) -> i64 {
@@ -119,6 +119,8 @@ async fn seed_timing() {
     let db = crate::testing::fresh_db(backend).await;
     let (shop, _) = crate::testing::shop(&db, "Timing").await;
     let summary =
-        seed(&db, &shop, &SeedOptions { customers, seed: 1, end: Some(END), progress: true }).await.expect("seed");
+        seed(&db, &shop, &SeedOptions { customers, seed: 1, end: Some(END), progress: true, ..SeedOptions::default() })
+            .await
+            .expect("seed");
     println!("{backend:?}: {summary}");
 }

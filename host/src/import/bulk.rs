@@ -164,5 +164,7 @@ pub(super) async fn apply_orders(
             *outcome = Some(super::apply_record(conn, shop, &records[i].1).await?);
         }
     }
+    // The shop's days last, as every order write does (the rows most writers share).
+    crate::store::rollups::orders_added(conn, shop.id, &new_orders).await?;
     Ok(outcomes.into_iter().map(|o| o.unwrap_or(Upserted::Unchanged)).collect())
 }

@@ -4,6 +4,9 @@
 //! an earlier purchase what they would be shown when the visit that ended in that last
 //! order began, and score the top K against what the order contained.
 //!
+//! The report is kept as the install's last evaluation, which the console's
+//! recommendations page shows.
+//!
 //! The lists are asked for [`VISIT`] before the order: a shopper views what they are
 //! about to buy during that visit, so history up to the order itself would hand
 //! `recently-viewed` the answer and hide it from `for-you` (which never returns its
@@ -247,7 +250,7 @@ impl PluginHost {
         }
 
         let n = total.max(1) as f64;
-        Ok(EvaluationReport {
+        let report = EvaluationReport {
             plugin: active.plugin.label().to_owned(),
             k: options.k,
             training_orders,
@@ -264,7 +267,10 @@ impl PluginHost {
                     empty_lists: s.empty,
                 })
                 .collect(),
-        })
+        };
+        let json = serde_json::to_string(&report).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+        db.save_recommendation_evaluation(shop.id, &active.install.name, &json).await?;
+        Ok(report)
     }
 }
 

@@ -370,6 +370,7 @@ pub async fn recompute_customer_stats(conn: &mut AnyConnection, shop_id: i64) ->
     .execute(&mut *conn)
     .await?
     .rows_affected();
+    super::rollups::rebuild(conn, shop_id).await?;
     Ok(with_orders + without)
 }
 
@@ -511,7 +512,7 @@ pub(crate) async fn refresh_stats_of(conn: &mut AnyConnection, shop_id: i64, ids
         }
         query.execute(&mut *conn).await?;
     }
-    Ok(())
+    super::rollups::refresh_customers(conn, shop_id, ids).await
 }
 
 /// Refreshes PostgreSQL's statistics of the tables an import writes; nothing on SQLite,
@@ -562,6 +563,8 @@ pub(crate) async fn refund_up_to(
     if let Some(customer_id) = order.customer_id {
         refresh_stats(conn, shop_id, customer_id).await?;
     }
+    let after = Order { refunded: refunded_total, status, ..order.clone() };
+    super::rollups::order_changed(conn, shop_id, Some(order), &after).await?;
     Ok(true)
 }
 

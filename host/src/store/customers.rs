@@ -464,9 +464,9 @@ pub(crate) async fn refresh_stats(conn: &mut AnyConnection, shop_id: i64, custom
     .bind(first_order_at)
     .bind(last_order_at)
     .bind(now_ms())
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    super::rollups::refresh_customer(conn, shop_id, customer_id).await
 }
 
 /// One page of a shop's customers, in id order.

@@ -318,6 +318,7 @@ async fn merge_locked(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    super::rollups::refresh_customer(conn, shop_id, loser).await?;
     exec(
         conn,
         "UPDATE customer_merges SET survivor_id = $3 WHERE shop_id = $1 AND survivor_id = $2",

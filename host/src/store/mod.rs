@@ -30,6 +30,7 @@ pub mod products;
 pub mod recommendation_report;
 pub mod recommendations;
 pub mod replenishment;
+pub mod rollups;
 pub mod segments;
 pub mod shops;
 
@@ -126,6 +127,11 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The backend a connection talks to.
+    pub(crate) fn of(conn: &sqlx::AnyConnection) -> Self {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") { Self::Sqlite } else { Self::Postgres }
+    }
+
     /// The row-lock clause of a worker's lease query: on PostgreSQL `FOR UPDATE SKIP
     /// LOCKED`, so concurrent workers take different rows; nothing on SQLite, where the
     /// lease is taken inside the one write lock.
@@ -217,7 +223,9 @@ impl Db {
         MIGRATOR.run(&pool).await?;
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let storefront_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, backend, write_lock, storefront_gate })
+        let db = Self { pool, backend, write_lock, storefront_gate };
+        db.backfill_rollups().await?;
+        Ok(db)
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -399,6 +399,7 @@ pub(crate) async fn upsert_order(
     {
         refresh_stats(conn, shop_id, customer_id).await?;
     }
+    super::rollups::order_changed(conn, shop_id, current.as_ref(), &order).await?;
     Ok(OrderOutcome {
         result: if current.is_some() { Upserted::Updated } else { Upserted::Created },
         previous_status: current.map(|c| c.status),
@@ -508,6 +509,7 @@ impl Db {
         .bind(now_ms())
         .execute(&mut *w.tx)
         .await?;
+        let before = order.clone();
         order.refunded += amount;
         if order.refunded == order.total {
             order.status = OrderStatus::Refunded;
@@ -523,6 +525,7 @@ impl Db {
         if let Some(customer_id) = order.customer_id {
             refresh_stats(&mut w.tx, shop_id, customer_id).await?;
         }
+        super::rollups::order_changed(&mut w.tx, shop_id, Some(&before), &order).await?;
         let change = OrderChange::Refunded { refund_id: refund.id.clone() };
         crate::journeys::triggers::order_changed(&mut w.tx, shop_id, &order, &change).await?;
         let loyalty = Some(order_hooks::queue(&mut w.tx, shop_id, order_id, order.customer_id, change).await?);

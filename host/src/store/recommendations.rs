@@ -30,7 +30,45 @@ pub(super) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
+/// An install's last offline evaluation: its report as JSON, and when it was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvaluation {
+    pub plugin: String,
+    pub evaluated_at: i64,
+    pub report: String,
+}
+
 impl Db {
+    /// Keeps an install's offline evaluation report (JSON), replacing the previous one.
+    pub async fn save_recommendation_evaluation(&self, shop_id: i64, plugin: &str, report: &str) -> StoreResult<()> {
+        let mut w = self.write().await?;
+        sqlx::query(
+            "INSERT INTO recommendation_evaluations (shop_id, plugin, evaluated_at, report) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (shop_id, plugin) DO UPDATE SET evaluated_at = excluded.evaluated_at, report = excluded.report",
+        )
+        .bind(shop_id)
+        .bind(plugin)
+        .bind(now_ms())
+        .bind(report)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    /// The last offline evaluation of each of the shop's recommender installs, by plugin.
+    pub async fn recommendation_evaluations(&self, shop_id: i64) -> StoreResult<Vec<StoredEvaluation>> {
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT plugin, evaluated_at, report FROM recommendation_evaluations WHERE shop_id = $1 ORDER BY plugin",
+        )
+        .bind(shop_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(plugin, evaluated_at, report)| StoredEvaluation { plugin, evaluated_at, report })
+            .collect())
+    }
+
     /// Stores the model an install's training run built, replacing the previous one;
     /// returns its `built_at`.
     pub async fn save_recommendation_model(
