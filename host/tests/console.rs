@@ -839,12 +839,12 @@ both_backends!(
         assert_eq!(csv.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()), Some("text/csv; charset=utf-8"));
         assert!(csv.headers.get(header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("segment-vip.csv")));
         let lines: Vec<&str> = csv.body.lines().collect();
-        assert_eq!(lines[0], "id,external_id,email,phone,name,order_count,total_spent,currency,first_order_at,last_order_at");
+        assert_eq!(lines[0], "id,external_id,email,phone,name,order_count,total_spent,currency,first_order_at,last_order_at,p_alive,expected_purchases_365d,clv");
         assert_eq!(lines.len(), 4, "three current members: {}", csv.body);
         let mut expected = [
-            (ids[0], format!("{},c-1,one@example.com,,\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\",0,0,USD,,", ids[0])),
-            (ids[1], format!("{},c-2,two@example.com,,'+1 555,0,0,USD,,", ids[1])),
-            (ids[2], format!("{},c-3,three@example.com,,'-2,0,0,USD,,", ids[2])),
+            (ids[0], format!("{},c-1,one@example.com,,\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\",0,0,USD,,,,,", ids[0])),
+            (ids[1], format!("{},c-2,two@example.com,,'+1 555,0,0,USD,,,,,", ids[1])),
+            (ids[2], format!("{},c-3,three@example.com,,'-2,0,0,USD,,,,,", ids[2])),
         ];
         expected.sort();
         let expected: Vec<&str> = expected.iter().map(|(_, line)| line.as_str()).collect();

@@ -16,8 +16,8 @@ use super::keys::SecretShop;
 use super::state::AppState;
 use crate::scheduler::RECOMPUTE_SEGMENTS;
 use crate::store::customers::{Customer, InvalidInput};
-use crate::store::now_ms;
 use crate::store::segments::SegmentSize;
+use crate::store::{now_ms, predictions};
 use crate::timestamp::Timestamp;
 
 const MAX_PAGE: i64 = 1_000;
@@ -125,16 +125,16 @@ async fn members(
         }
         Some("csv") => {
             // The predictions' columns are empty for a customer without any.
-            let mut csv = String::from(
-                "external_id,email,first_name,last_name,order_count,total_spent,last_order_at,\
-                 p_alive,expected_purchases_365d,clv\n",
+            let mut csv = format!(
+                "external_id,email,first_name,last_name,order_count,total_spent,last_order_at,{}
+",
+                predictions::EXPORT_COLUMNS
             );
             let mut after = None;
             loop {
                 let ids = state.db.segment_members(shop.id, &name, after, EXPORT_PAGE).await?;
                 let predictions = state.db.predictions_of_customers(shop.id, &ids).await?;
                 for c in state.db.customers_by_ids(shop.id, &ids).await? {
-                    let p = predictions.get(&c.id);
                     let fields = [
                         c.external_id.unwrap_or_default(),
                         c.email.unwrap_or_default(),
@@ -143,11 +143,9 @@ async fn members(
                         c.stats.order_count.to_string(),
                         c.stats.total_spent.to_string(),
                         c.stats.last_order_at.map(crate::timestamp::to_rfc3339).unwrap_or_default(),
-                        p.map(|p| p.p_alive.to_string()).unwrap_or_default(),
-                        p.map(|p| p.expected_purchases_365d.to_string()).unwrap_or_default(),
-                        p.map(|p| p.clv.to_string()).unwrap_or_default(),
                     ];
-                    csv.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+                    let cells = fields.into_iter().chain(predictions::export_cells(predictions.get(&c.id)));
+                    csv.push_str(&cells.map(|f| csv_field(&f)).collect::<Vec<_>>().join(","));
                     csv.push('\n');
                 }
                 match ids.last() {

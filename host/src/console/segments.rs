@@ -21,6 +21,7 @@ use crate::analytics::definitions::DAY_MS;
 use crate::api::segments::csv_field;
 use crate::api::state::AppState;
 use crate::store::now_ms;
+use crate::store::predictions::{EXPORT_COLUMNS, export_cells};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -173,12 +174,15 @@ async fn export(State(state): State<AppState>, signed: Signed, Path(name): Path<
         return Err(ConsoleError::NotFound);
     }
     let role = signed.user.role;
-    let mut csv =
-        String::from("id,external_id,email,phone,name,order_count,total_spent,currency,first_order_at,last_order_at\n");
+    let mut csv = format!(
+        "id,external_id,email,phone,name,order_count,total_spent,currency,first_order_at,last_order_at,{EXPORT_COLUMNS}
+"
+    );
     let mut after = None;
     let mut exported = 0_usize;
     loop {
         let ids = state.db.segment_members(signed.shop.id, &name, after, EXPORT_PAGE).await?;
+        let predictions = state.db.predictions_of_customers(signed.shop.id, &ids).await?;
         for c in state.db.customers_by_ids(signed.shop.id, &ids).await? {
             let fields = [
                 c.id.to_string(),
@@ -192,7 +196,8 @@ async fn export(State(state): State<AppState>, signed: Signed, Path(name): Path<
                 c.stats.first_order_at.map(crate::timestamp::to_rfc3339).unwrap_or_default(),
                 c.stats.last_order_at.map(crate::timestamp::to_rfc3339).unwrap_or_default(),
             ];
-            csv.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+            let cells = fields.into_iter().chain(export_cells(predictions.get(&c.id)));
+            csv.push_str(&cells.map(|f| csv_field(&f)).collect::<Vec<_>>().join(","));
             csv.push('\n');
             exported += 1;
         }

@@ -46,6 +46,17 @@ pub struct CustomerPrediction {
     pub clv: i64,
 }
 
+/// The predictions' columns in segment exports, and their cells for one customer
+/// (empty for a customer without predictions).
+pub const EXPORT_COLUMNS: &str = "p_alive,expected_purchases_365d,clv";
+
+pub fn export_cells(prediction: Option<&CustomerPrediction>) -> [String; 3] {
+    match prediction {
+        Some(p) => [p.p_alive.to_string(), p.expected_purchases_365d.to_string(), p.clv.to_string()],
+        None => Default::default(),
+    }
+}
+
 /// A fitted model as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredPredictionModel {
