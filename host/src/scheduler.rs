@@ -311,7 +311,7 @@ impl Scheduler {
                         Ok(report) => {
                             tracing::info!(shop = %shop.name, plugin = %report.plugin, customers = report.customers, "predictions refreshed")
                         }
-                        Err(StoreError::Conflict(error)) => {
+                        Err(StoreError::Plugin(error) | StoreError::Conflict(error)) => {
                             tracing::warn!(shop = %shop.name, plugin = %active.install.name, %error, "predictor not refitted")
                         }
                         Err(error) => return Err(error),
@@ -340,7 +340,7 @@ impl Scheduler {
             TIMER_JOB => journeys::run::fire_timer(&self.plugins, &shop, job, &self.worker).await,
             TRIGGER_JOB => journeys::run::run_trigger(&self.plugins, &shop, job, &self.worker).await,
             LOYALTY_JOB => self.plugins.run_loyalty_job(&shop, &job.payload).await,
-            other => Err(StoreError::Conflict(format!("unknown job kind `{other}`"))),
+            other => Err(StoreError::Corrupt(format!("unknown job kind `{other}`"))),
         }
     }
 

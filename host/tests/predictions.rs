@@ -199,7 +199,7 @@ both_backends!(
         }
         let active = state.plugins.predictors(shop.id).await.expect("active").remove(0);
         let error = state.plugins.fit_and_predict(&shop, &active, &|_, _| {}).await.expect_err("too small to fit");
-        let StoreError::Conflict(message) = &error else { panic!("{error:?}") };
+        let StoreError::Plugin(message) = &error else { panic!("{error:?}") };
         assert!(message.contains("not-enough-data") && message.contains("3 customers"), "{message}");
         assert!(db.prediction_model(shop.id, "clv").await.expect("read").is_none());
         let customer = db.customer_by_external_id(shop.id, "a").await.expect("read").expect("exists");

@@ -113,6 +113,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(invalid) => Self::Invalid(invalid),
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Conflict(message) => Self::Conflict(message),
+            StoreError::Plugin(message) => Self::Refused { code: "plugin_failed", message },
             other => Self::Internal(other.into()),
         }
     }
@@ -161,5 +162,13 @@ mod tests {
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         let conflict: ApiError = StoreError::Conflict("x".into()).into();
         assert_eq!(conflict.status(), StatusCode::CONFLICT);
+        let plugin: ApiError = StoreError::Plugin("rfm: trapped: unreachable".into()).into();
+        assert_eq!((plugin.status(), plugin.code()), (StatusCode::CONFLICT, "plugin_failed"));
+        assert_eq!(plugin.to_string(), "rfm: trapped: unreachable", "the plugin's own message, for its owner");
+        let internal: ApiError = StoreError::Internal("a task panicked at src/x.rs".into()).into();
+        assert_eq!((internal.status(), internal.code()), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+        let body = internal.into_response();
+        let cause = body.extensions().get::<InternalCause>().expect("cause kept for logs");
+        assert!(cause.0.contains("panicked"), "logged, not sent: {}", cause.0);
     }
 }

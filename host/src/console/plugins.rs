@@ -99,7 +99,9 @@ fn problem(error: PluginAdminError) -> Result<String, ConsoleError> {
         PluginAdminError::NotInstalled(_) => Err(ConsoleError::NotFound),
         PluginAdminError::Store(crate::store::StoreError::NotFound(_)) => Err(ConsoleError::NotFound),
         PluginAdminError::Store(
-            store @ (crate::store::StoreError::Conflict(_) | crate::store::StoreError::Invalid(_)),
+            store @ (crate::store::StoreError::Conflict(_)
+            | crate::store::StoreError::Plugin(_)
+            | crate::store::StoreError::Invalid(_)),
         ) => Ok(store.to_string()),
         PluginAdminError::Store(store) => Err(ConsoleError::Store(store)),
         other => Ok(other.to_string()),

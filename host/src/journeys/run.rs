@@ -72,7 +72,7 @@ where
     let list = host
         .call(&active, move |plugin, ctx| call(plugin, ctx, &profile))
         .await
-        .map_err(|failure| StoreError::Conflict(failure.to_string()))?;
+        .map_err(|failure| StoreError::Plugin(failure.to_string()))?;
     let mut w = db.write().await?;
     if !jobs::settle(&mut w.tx, job, owner).await? {
         w.rollback().await?; // Its lease ran out and another worker took it over.

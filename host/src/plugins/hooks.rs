@@ -236,7 +236,7 @@ impl PluginHost {
         }
         match self.hear_change(shop, &order, &job.change).await?.failure() {
             None => Ok(()),
-            Some(error) => Err(StoreError::Conflict(error)),
+            Some(error) => Err(StoreError::Plugin(error)),
         }
     }
 }

@@ -151,7 +151,7 @@ fn shared_runtime(cache_dir: Option<PathBuf>) -> Result<Runtime, StoreError> {
             Runtime::new(RuntimeConfig { cache_dir, ..RuntimeConfig::default() }).map_err(|e| e.to_string())
         })
         .clone()
-        .map_err(|e| StoreError::Conflict(format!("the plugin runtime failed to start: {e}")))
+        .map_err(|e| StoreError::Internal(format!("the plugin runtime failed to start: {e}")))
 }
 
 fn grants_from(names: &[String]) -> Result<Grants, PluginAdminError> {
@@ -264,7 +264,7 @@ impl PluginHost {
             (self.clone(), wasm.clone(), manifest.clone(), sha256.clone());
         tokio::task::spawn_blocking(move || host.load(&wasm_for_load, &manifest_for_load, &grant_set, &sha_for_load))
             .await
-            .map_err(|e| StoreError::Conflict(format!("loading the plugin was abandoned: {e}")))??;
+            .map_err(|e| StoreError::Internal(format!("loading the plugin was abandoned: {e}")))??;
         let version = PluginVersion {
             name: manifest.name.clone(),
             version: manifest.version.clone(),
@@ -336,7 +336,7 @@ impl PluginHost {
         let host = self.clone();
         tokio::task::spawn_blocking(move || host.load(&stored.wasm, &manifest, &grants, &stored.sha256))
             .await
-            .map_err(|e| StoreError::Conflict(format!("loading the plugin was abandoned: {e}")))??;
+            .map_err(|e| StoreError::Internal(format!("loading the plugin was abandoned: {e}")))??;
         self.inner
             .db
             .activate_plugin_version(shop_id, name, &previous, &grant_names, &install.config, &install.status)
@@ -380,7 +380,7 @@ impl PluginHost {
         let host = self.clone();
         let plugin = tokio::task::spawn_blocking(move || host.load(&stored.wasm, &manifest, &grants, &stored.sha256))
             .await
-            .map_err(|e| StoreError::Conflict(format!("loading the plugin was abandoned: {e}")))??;
+            .map_err(|e| StoreError::Internal(format!("loading the plugin was abandoned: {e}")))??;
         let breaker = self.breaker(shop_id, &install.name);
         if install.status == TRIPPED && matches!(breaker.state(), BreakerState::Closed { .. }) {
             // Tripped before this process knew it (a restart, another replica).

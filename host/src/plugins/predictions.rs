@@ -123,7 +123,7 @@ impl PluginHost {
                 .map_err(failure)?;
             state = Some(next);
         }
-        state.ok_or_else(|| StoreError::Conflict("the fit returned no model".into()))
+        state.ok_or_else(|| StoreError::Plugin("the fit returned no model".into()))
     }
 
     /// `active`'s predictions for `inputs` from `model`, with expected purchases over

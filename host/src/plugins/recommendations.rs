@@ -153,7 +153,7 @@ fn strategy(score: f64, placement: Placement) -> &'static str {
 
 /// A plugin call that failed, as the store error training and evaluation stop with.
 pub(crate) fn failure(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Conflict(error.to_string())
+    StoreError::Plugin(error.to_string())
 }
 
 impl PluginHost {

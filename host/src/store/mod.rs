@@ -52,8 +52,18 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The request contradicts what is stored (a refund of another order's id, a
+    /// balance too small): the client can act on it.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A plugin's call failed (trapped, timed out, answered what the contract forbids);
+    /// the message is about the plugin, not the host, and its owner may read it.
+    #[error("plugin failed: {0}")]
+    Plugin(String),
+    /// The host itself failed (a task that panicked, a runtime that would not start):
+    /// logged, never shown to clients.
+    #[error("internal: {0}")]
+    Internal(String),
     #[error("invalid input: {0}")]
     Invalid(#[from] customers::InvalidInput),
     #[error("stored data is corrupt: {0}")]
