@@ -115,6 +115,7 @@ pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
         .layer(middleware::from_fn(move |req, next| timeout::bounded(request_timeout, req, next)))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_keyed_early))
         .with_state(state)
 }
 

@@ -99,22 +99,58 @@ impl RateLimits {
     }
 }
 
-/// Middleware for the public endpoints.
-pub async fn limit_public(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let key = publishable_key(req.headers(), req.uri());
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(address)| address.ip());
-    match state.rate_limits.take(key.as_deref(), ip, Instant::now()) {
-        Ok(()) => next.run(req).await,
+/// Marks a request whose tokens [`limit_keyed_early`] took, so that [`limit_public`]
+/// does not take them again.
+#[derive(Debug, Clone, Copy)]
+struct TokensTaken;
+
+/// The outermost layer: a request that carries a publishable key (only storefront
+/// requests do) is counted here and, when its buckets are empty, refused before
+/// tracing, metrics, timeouts and routing run for it. Under a flood those refusals are
+/// most of the server's work, so they must cost as little as possible.
+pub async fn limit_keyed_early(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(key) = publishable_key(req.headers(), req.uri()) else { return next.run(req).await };
+    let started = Instant::now();
+    match state.rate_limits.take(Some(&key), client_ip(&req), started) {
+        Ok(()) => {
+            req.extensions_mut().insert(TokensTaken);
+            next.run(req).await
+        }
         Err(wait) => {
-            discard_small_body(req).await;
-            let mut response = ApiError::RateLimited.into_response();
-            let seconds = wait.as_millis().div_ceil(1000).max(1);
-            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+            let method = req.method().to_string();
+            let response = refuse(req, wait).await;
+            state.metrics.observe_request("(rate limited)", &method, 429, started.elapsed());
             response
         }
     }
+}
+
+/// Middleware for the public endpoints: the requests [`limit_keyed_early`] did not
+/// count (those without a key) spend their IP's tokens here.
+pub async fn limit_public(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.extensions().get::<TokensTaken>().is_some() {
+        return next.run(req).await;
+    }
+    let key = publishable_key(req.headers(), req.uri());
+    match state.rate_limits.take(key.as_deref(), client_ip(&req), Instant::now()) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => refuse(req, wait).await,
+    }
+}
+
+fn client_ip(req: &Request) -> Option<IpAddr> {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(address)| address.ip())
+}
+
+/// The 429, with `Retry-After` in whole seconds.
+async fn refuse(req: Request, wait: Duration) -> Response {
+    discard_small_body(req).await;
+    let mut response = ApiError::RateLimited.into_response();
+    let seconds = wait.as_millis().div_ceil(1000).max(1);
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// Bodies a refusal still reads (a storefront batch is well under this), and how long
