@@ -75,7 +75,7 @@ enum PassKind {
 
 impl PluginHost {
     /// Profiles of the shop's customers, a page at a time in id order, as of `now`;
-    /// without `tagged`, their tags and segments are left empty (not read).
+    /// without `tagged`, their tags, segments and predictions are left out (not read).
     async fn profile_page(
         &self,
         shop: &Shop,
@@ -88,16 +88,16 @@ impl PluginHost {
         let (Some(first), Some(last)) = (page.customers.first(), page.customers.last()) else {
             return Ok((Vec::new(), Vec::new(), None));
         };
-        let (mut tags, mut segments) = if tagged {
+        let (mut tags, mut segments, predictions) = if tagged {
+            let ids: Vec<i64> = page.customers.iter().map(|c| c.id).collect();
             (
                 db.tags_in_range(shop.id, first.id, last.id).await?,
                 db.segments_in_range(shop.id, first.id, last.id).await?,
+                db.predictions_of_customers(shop.id, &ids).await?,
             )
         } else {
             Default::default()
         };
-        let ids: Vec<i64> = page.customers.iter().map(|c| c.id).collect();
-        let predictions = db.predictions_of_customers(shop.id, &ids).await?;
         let labels = page
             .customers
             .iter()

@@ -219,18 +219,7 @@ pub(crate) async fn cancel_queued(conn: &mut AnyConnection, shop_id: i64, prefix
 /// if `owner` still holds it; returns false, and changes nothing, if another worker
 /// took it over or finished it.
 pub(crate) async fn settle(conn: &mut AnyConnection, job: &Job, owner: &str) -> StoreResult<bool> {
-    let updated = sqlx::query(
-        "UPDATE jobs SET status = 'done', updated_at = $4 WHERE shop_id = $1 AND id = $2 AND lease_owner = $3 \
-         AND status = 'running'",
-    )
-    .bind(job.shop_id)
-    .bind(job.id)
-    .bind(owner)
-    .bind(now_ms())
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(updated == 1)
+    Ok(settle_many(conn, job.shop_id, &[job], owner).await?.contains(&job.id))
 }
 
 /// [`settle`] for many jobs of one shop in one statement; returns the ids of those

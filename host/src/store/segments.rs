@@ -152,6 +152,13 @@ pub struct SegmentSize {
     pub members: i64,
 }
 
+/// Adds (customer id, value) rows to each customer's list, in row order.
+fn group_by_customer(grouped: &mut HashMap<i64, Vec<String>>, rows: Vec<(i64, String)>) {
+    for (customer_id, value) in rows {
+        grouped.entry(customer_id).or_default().push(value);
+    }
+}
+
 impl Db {
     pub async fn set_segments(
         &self,
@@ -217,13 +224,11 @@ impl Db {
                 "{select} AND customer_id IN ({}) ORDER BY customer_id, {column}",
                 super::recommendations::placeholders(2, chunk.len())
             );
-            let mut query = sqlx::query(&sql).bind(shop_id);
+            let mut query = sqlx::query_as(&sql).bind(shop_id);
             for id in chunk {
                 query = query.bind(*id);
             }
-            for row in query.fetch_all(self.pool()).await? {
-                grouped.entry(row.try_get("customer_id")?).or_default().push(row.try_get(column)?);
-            }
+            group_by_customer(&mut grouped, query.fetch_all(self.pool()).await?);
         }
         Ok(grouped)
     }
@@ -356,12 +361,9 @@ impl Db {
     }
 
     async fn grouped(&self, sql: &str, shop_id: i64, first: i64, last: i64) -> StoreResult<HashMap<i64, Vec<String>>> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as(sql).bind(shop_id).bind(first).bind(last).fetch_all(self.pool()).await?;
-        let mut grouped: HashMap<i64, Vec<String>> = HashMap::new();
-        for (customer_id, value) in rows {
-            grouped.entry(customer_id).or_default().push(value);
-        }
+        let rows = sqlx::query_as(sql).bind(shop_id).bind(first).bind(last).fetch_all(self.pool()).await?;
+        let mut grouped = HashMap::new();
+        group_by_customer(&mut grouped, rows);
         Ok(grouped)
     }
 
